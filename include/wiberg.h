@@ -1,0 +1,303 @@
+/*
+ * libwiberg — differentiable energy minimization in C.
+ *
+ * A user writes an energy E(x; w), unknowns x in R^n and learnable parameters
+ * w in R^p, as callbacks. The library
+ *   1. solves   x*(w) = argmin_x E(x; w)  with a trust-region (Levenberg-Marquardt
+ *      damped) Newton method that copes with singular and indefinite Hessians;
+ *   2. differentiates the solution with the damped ("Wibergian") implicit derivative
+ *
+ *        d(x*)/dw = -(H + lambda I)^-1 B,   H = d2E/dx2,  B = d/dw grad_x E  (at x*)
+ *        dL/dw  = -B^T v,                 (H + lambda I) v = dL/dx*
+ *
+ *      lambda = 0 is the classic implicit-function derivative; lambda > 0 keeps it
+ *      bounded where H is singular, ill-conditioned or indefinite.
+ *
+ * Conventions: every symbol is wb_ / WB_; scalars are double, sizes int, matrices
+ * column-major; each pointer's length is given in a comment, e.g. [n*p]. Status
+ * codes: 0 is success, positive means "finished but a tolerance was not met",
+ * negative is an error. The library never prints unless asked (settings.verbose)
+ * and never aborts.
+ *
+ * Thread safety: no global state. Distinct solver objects may be used from
+ * distinct threads concurrently; one solver object is not to be shared.
+ */
+#ifndef WIBERG_H
+#define WIBERG_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WB_VERSION_MAJOR 0
+#define WB_VERSION_MINOR 1
+#define WB_VERSION_PATCH 0
+#define WB_VERSION_STRING "0.1.0"
+
+/* Symbols exported from the shared library. */
+#if defined(WB_BUILDING_LIBRARY) && defined(__GNUC__)
+#define WB_API __attribute__((visibility("default")))
+#else
+#define WB_API
+#endif
+
+/** The library's version as a string "MAJOR.MINOR.PATCH"; never NULL. */
+WB_API const char *wb_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum wb_status {
+    WB_OK = 0,
+    WB_MAXITER = 1,     /* finished without meeting tolerances (iteration cap) */
+    WB_STALLED = 2,     /* no further decrease possible before tolerances met  */
+    WB_CANCELED = 3,    /* a progress callback asked to stop                   */
+    WB_EINVAL = -1,     /* bad argument: NULL, n <= 0, NaN setting, ...        */
+    WB_ENOMEM = -2,     /* an allocation failed                                */
+    WB_ECALLBACK = -3,  /* a user callback returned non-zero                   */
+    WB_ENONFINITE = -4, /* NaN/Inf from a callback or in a result              */
+    WB_ESINGULAR = -5,  /* (H + lambda I) not positive definite (or too ill-
+                           conditioned to trust: see settings.min_rcond)       */
+    WB_ENOTSOLVED = -6, /* derivative asked before a successful solve          */
+    WB_EIO = -7,        /* a file could not be read or written                 */
+    WB_EFORMAT = -8     /* a file or data set is malformed                     */
+} wb_status;
+
+/** A short, constant English description of a status; never NULL (unknown
+ *  codes give "unknown status"). */
+WB_API const char *wb_status_str(wb_status st);
+
+/* ------------------------------------------------------------------------ */
+/* The energy                                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * E(x; w) as callbacks. Every callback returns 0 on success; any other value
+ * aborts the current library call cleanly with WB_ECALLBACK. Callbacks must be
+ * pure functions of (x, w): the solver calls them at trial points, in any order.
+ */
+typedef struct wb_energy {
+    int n, p;   /* dim x (>= 1), dim w (>= 0) */
+    void *user; /* passed back to every callback */
+    /* required: *e = E(x;w); gx[n] = grad_x E when gx != NULL. */
+    int (*value_grad)(void *user, const double *x, const double *w, double *e,
+                      double *gx);
+    /* optional: H[n*n] = d2E/dx2, column-major (the full symmetric matrix).
+       NULL: central finite differences of gx, symmetrized. */
+    int (*hess)(void *user, const double *x, const double *w, double *H);
+    /* optional: out[p] = B^T v, v[n], B = d/dw grad_x E (n x p).
+       NULL (and mixed NULL): central finite differences of gx in w. */
+    int (*mixed_vjp)(void *user, const double *x, const double *w,
+                     const double *v, double *out);
+    /* optional: B[n*p] dense, column-major. Used by wb_implicit_jacobian and,
+       when mixed_vjp is NULL, by the VJP. */
+    int (*mixed)(void *user, const double *x, const double *w, double *B);
+} wb_energy;
+
+/* ------------------------------------------------------------------------ */
+/* Settings                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** Per-iteration report handed to settings.progress. */
+typedef struct wb_progress {
+    int iteration;    /* 0-based index of the iteration just finished        */
+    double energy;    /* E at the current (accepted) x                       */
+    double grad_norm; /* ||grad_x E||_inf at the current x                   */
+    double step_norm; /* ||s||_2 of the step just tried                     */
+    double mu;        /* damping used for the next step                      */
+    int accepted;     /* 1 if the step just tried was accepted               */
+} wb_progress;
+
+typedef struct wb_settings {
+    /* Inner solver iterations (each: one Hessian, >= 1 factorization).
+       Default 200. Must be >= 0 (0: evaluate and test the start only). */
+    int max_iter;
+    /* Stop (WB_OK) when ||grad_x E||_inf <= grad_tol. Default 1e-8. >= 0. */
+    double grad_tol;
+    /* Stop (WB_OK) when a step s satisfies ||s||_2 <= step_tol (||x||_2 +
+       step_tol). Default 1e-10. >= 0. */
+    double step_tol;
+    /* Stop (WB_OK) when an accepted step changes E by at most
+       f_tol * |E|. Default 1e-14. >= 0. */
+    double f_tol;
+    /* Damping lambda of the implicit derivative, (H + lambda I). Default 0
+       (the classic implicit derivative, refused with WB_ESINGULAR where H is
+       not positive definite). Typical robust choice: 1e-3 .. 1e-1 times the
+       scale of H. Must be >= 0 and finite. */
+    double lambda;
+    /* Initial damping mu0 of the solver, relative: mu = mu0 * max_i |H_ii|.
+       Default 1e-4. > 0. */
+    double mu0;
+    /* Scale the solver's damping by the diagonal of H (Marquardt/MINPACK
+       scaling, running maximum of |H_ii|): 1 (default) or 0 (mu I). Affects
+       only the path of the solver, not x* or the derivative. */
+    int scale_damping;
+    /* Relative step of the central finite differences used where hess or the
+       mixed derivative is missing: h_i = fd_step * max(|z_i|, 1).
+       Default 6.06e-6 (cube root of machine epsilon). > 0. */
+    double fd_step;
+    /* The implicit derivative is refused (WB_ESINGULAR) when the reciprocal
+       condition number (1-norm estimate) of H + lambda I is below min_rcond.
+       Default 1e-14; 0 disables the check. */
+    double min_rcond;
+    /* 0: silent (default). 1: one line per iteration on stderr. */
+    int verbose;
+    /* Optional: called after every iteration; a non-zero return stops the
+       solve with WB_CANCELED (x is the best point found). Default NULL. */
+    int (*progress)(void *user, const wb_progress *pr);
+    void *progress_user;
+    /* Optional allocator hooks, used for every allocation the library makes
+       for this object (both or neither). Default NULL: malloc/free. */
+    void *(*alloc)(void *ctx, size_t size);
+    void (*dealloc)(void *ctx, void *ptr);
+    void *alloc_ctx;
+} wb_settings;
+
+/** Fills every field with its default (the defaults live here and nowhere
+ *  else). NULL-safe. */
+WB_API void wb_settings_default(wb_settings *s);
+
+/* ------------------------------------------------------------------------ */
+/* Solving                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Why the solver stopped (wb_info.reason). */
+typedef enum wb_stop_reason {
+    WB_STOP_NONE = 0,
+    WB_STOP_GRAD = 1,   /* ||g||_inf <= grad_tol        */
+    WB_STOP_STEP = 2,   /* step below step_tol          */
+    WB_STOP_F = 3,      /* relative decrease <= f_tol   */
+    WB_STOP_MAXITER = 4,
+    WB_STOP_STALLED = 5,
+    WB_STOP_CANCELED = 6,
+    WB_STOP_ERROR = 7
+} wb_stop_reason;
+
+typedef struct wb_info {
+    wb_status status;
+    int iterations;       /* iterations performed                          */
+    int evaluations;      /* value_grad calls, finite differences included */
+    int hess_evaluations; /* Hessians formed (exact or by differences)     */
+    int factorizations;   /* Cholesky factorizations attempted             */
+    double energy;        /* E at the returned x                           */
+    double grad_norm;     /* ||grad_x E||_inf at the returned x            */
+    double step_norm;     /* ||s||_2 of the last step tried                */
+    double mu;            /* final damping of the solver                   */
+    wb_stop_reason reason;
+    int hess_approx;      /* 1: Hessian by finite differences              */
+    int mixed_approx;     /* 1: mixed derivative B by finite differences   */
+} wb_info;
+
+typedef struct wb_solver wb_solver; /* opaque */
+
+/** Validates e and s (s NULL: defaults), copies them, and allocates every
+ *  buffer the solver and the implicit derivatives will need. On failure
+ *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM). */
+WB_API wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
+                           const wb_settings *s);
+
+/** Frees everything. NULL-safe. */
+WB_API void wb_solver_destroy(wb_solver *sv);
+
+/** Minimizes E(.; w) from x. x[n]: in = start, out = the minimizer (on any
+ *  failure after the start was evaluated: the best point found). w[p] (may be
+ *  NULL when p == 0). info may be NULL. Never allocates. */
+WB_API wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info);
+
+/** The solver's message about its last call (error or stopping reason);
+ *  never NULL: "" before any call, "no solver" for sv == NULL. */
+WB_API const char *wb_solver_message(const wb_solver *sv);
+
+/** Changes the implicit-derivative damping lambda (>= 0, finite) without
+ *  re-creating the solver. */
+WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);
+
+/* ------------------------------------------------------------------------ */
+/* Implicit derivatives                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * All three use (H + lambda I) at (x*, w) with lambda = settings.lambda.
+ * The factorization is cached: calls at the same point and lambda share one
+ * Cholesky factor (and reuse the solver's own factor when its final damping
+ * equals lambda at x*). They never allocate.
+ *
+ * Return: WB_OK; or the last solve's positive status (WB_MAXITER,
+ * WB_STALLED, WB_CANCELED) when x* had not met a tolerance -- the outputs are
+ * then filled, but they are the derivative at a non-stationary point;
+ * WB_ENOTSOLVED before any solve or after a failed one; WB_ESINGULAR when
+ * H + lambda I is not positive definite (or below settings.min_rcond);
+ * WB_ECALLBACK / WB_ENONFINITE from callbacks or results. On an error the
+ * outputs are left untouched.
+ */
+
+/** dl_dw[p] = -B^T v, (H + lambda I) v = dl_dx[n]. */
+WB_API wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw);
+
+/** dx_dw[n*p] = -(H + lambda I)^-1 B, column-major. */
+WB_API wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw);
+
+/** The VJP at a point (x[n], w[p]) found by the caller's own solver. Does
+ *  not need a previous wb_solve. The gradient norm at x is reported in
+ *  wb_deriv_info.grad_norm (a large one means x is not a minimizer). */
+WB_API wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
+                             const double *dl_dx, double *dl_dw);
+
+/** What the last implicit call did. */
+typedef struct wb_deriv_info {
+    wb_status status;  /* its return value                                */
+    int x_converged;   /* 1: x* met a solver tolerance                    */
+    int reused_factor; /* 1: no new factorization was needed              */
+    int hess_approx;   /* 1: H by finite differences                      */
+    int mixed_approx;  /* 1: B by finite differences                      */
+    double lambda;     /* damping used                                    */
+    double rcond;      /* reciprocal condition estimate of H + lambda I    */
+    double grad_norm;  /* ||grad_x E||_inf at the point                   */
+} wb_deriv_info;
+
+/** Copies the report of the last implicit call. NULL-safe (no-op). */
+WB_API void wb_solver_deriv_info(const wb_solver *sv, wb_deriv_info *out);
+
+/* ------------------------------------------------------------------------ */
+/* Derivative checker                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct wb_check_report {
+    /* Worst relative error |a - fd| / max(|fd|, scale) of each callback
+       against central differences; -1 when the callback is absent. scale =
+       max over the entries of |fd| times 1e-6 guards tiny entries. */
+    double value_grad_err; /* gx vs differences of e                 */
+    double hess_err;       /* hess vs differences of gx              */
+    double mixed_vjp_err;  /* mixed_vjp vs differences of gx in w    */
+    double mixed_err;      /* mixed vs differences of gx in w        */
+    int value_grad_worst;  /* index of the worst entry (-1: none)    */
+    int hess_worst;        /* column-major index                     */
+    int mixed_vjp_worst;
+    int mixed_worst;
+} wb_check_report;
+
+/** Compares the energy's callbacks at (x[n], w[p]) against central
+ *  differences (step settings.fd_step relative; s NULL: defaults). A correct
+ *  energy typically shows errors below 1e-6. Allocates (it is a tool, not a
+ *  hot path). */
+WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
+                          const double *x, const double *w,
+                          wb_check_report *rep);
+
+/** Compares wb_implicit_jacobian at (x*(w), w) against central differences
+ *  of x*(w), re-solving from x0[n] at w +- h e_j (h = 1e-5 max(|w_j|, 1)),
+ *  with lambda forced to 0 (the exact derivative). *max_rel_err = the worst
+ *  |J - J_fd| / max(max|J_fd|, 1e-12) over all entries. The solver's
+ *  settings (tolerances) are used; tighten grad_tol for a meaningful check.
+ *  Leaves the solver at the solve at w. */
+WB_API wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
+                            double *max_rel_err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WIBERG_H */

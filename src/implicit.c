@@ -1,0 +1,296 @@
+/* Implicit derivatives of x*(w) = argmin_x E(x; w), damped ("Wibergian"):
+ *
+ *   d(x*)/dw = -(H + lambda I)^-1 B,  H = d2E/dx2,  B = d/dw grad_x E  at x*
+ *   dL/dw  = -B^T v,                (H + lambda I) v = dL/dx*
+ *
+ * One Cholesky factor of H + lambda I serves every call at the same point
+ * and lambda (cached in sv->F); it is never inverted. lambda = 0 is the
+ * classic implicit-function derivative, refused (WB_ESINGULAR) where H is
+ * not positive definite or where its condition estimate is below
+ * settings.min_rcond: a huge, meaningless derivative is an error, not a
+ * number.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "wb_internal.h"
+
+/* Makes sv->F = chol(H(x, w) + lambda I), reusing what is cached. */
+static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
+    int n = sv->n;
+    double lambda = sv->s.lambda;
+    wb_deriv_info *di = &sv->dinfo;
+    di->lambda = lambda;
+    di->reused_factor = 0;
+    di->hess_approx = sv->e.hess == NULL;
+    di->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
+    if (sv->fact_valid && sv->fact_mu == lambda) {
+        di->reused_factor = 1;
+    } else {
+        sv->fact_valid = 0;
+        if (!sv->hess_valid) {
+            wb_status st = wbi_hessian(sv, x, w, sv->H);
+            if (st != WB_OK) return st;
+            sv->hess_valid = 1;
+        }
+        wbi_shift_copy(n, sv->H, lambda, NULL, sv->F);
+        int info = wbi_chol(n, sv->F);
+        if (info != 0) {
+            wbi_set_msg(sv, "H + lambda I is not positive definite at x* "
+                        "(leading minor %d, lambda = %g): the classic "
+                        "derivative does not exist here; use lambda > 0 "
+                        "larger than -min eig(H)", info, lambda);
+            return WB_ESINGULAR;
+        }
+        sv->fact_valid = 1;
+        sv->fact_mu = lambda;
+        sv->fact_rcond = -1.0;
+    }
+    if (sv->fact_rcond < 0) {
+        double anorm = wbi_sym_norm1(n, sv->H, lambda);
+        double rc = 0.0;
+        if (wbi_chol_rcond(n, sv->F, anorm, &rc, sv->work, sv->iwork) != 0)
+            rc = 0.0;
+        sv->fact_rcond = rc;
+    }
+    di->rcond = sv->fact_rcond;
+    if (!(sv->fact_rcond >= sv->s.min_rcond)) {
+        wbi_set_msg(sv, "H + lambda I is numerically singular at x* (rcond "
+                    "%.3g < min_rcond %.3g, lambda = %g): use a larger lambda",
+                    sv->fact_rcond, sv->s.min_rcond, lambda);
+        return WB_ESINGULAR;
+    }
+    return WB_OK;
+}
+
+/* out[p] = B^T v at (x, w): mixed_vjp, or mixed, or central differences of
+   v' grad_x E in w. */
+static wb_status mixed_vjp(wb_solver *sv, const double *x, const double *w,
+                           const double *v, double *out) {
+    int n = sv->n, p = sv->p;
+    if (p == 0) return WB_OK;
+    if (sv->e.mixed_vjp) {
+        int rc = sv->e.mixed_vjp(sv->e.user, x, w, v, out);
+        if (rc != 0) {
+            wbi_set_msg(sv, "mixed_vjp returned %d", rc);
+            return WB_ECALLBACK;
+        }
+    } else if (sv->e.mixed) {
+        int rc = sv->e.mixed(sv->e.user, x, w, sv->B);
+        if (rc != 0) {
+            wbi_set_msg(sv, "mixed returned %d", rc);
+            return WB_ECALLBACK;
+        }
+        wbi_gemm_tn(n, p, 1, sv->B, v, out);
+    } else {
+        /* out_j = v' (g(w + h e_j) - g(w - h e_j)) / (2h) */
+        double e1, e2;
+        memcpy(sv->wt, w, (size_t)p * sizeof(double));
+        for (int j = 0; j < p; j++) {
+            double h = wbi_fd_step(&sv->s, w[j]);
+            sv->wt[j] = w[j] + h;
+            wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
+            if (st == WB_OK) {
+                sv->wt[j] = w[j] - h;
+                st = wbi_eval(sv, x, sv->wt, &e2, sv->g2);
+            }
+            sv->wt[j] = w[j];
+            if (st != WB_OK) return st;
+            double acc = 0.0;
+            for (int i = 0; i < n; i++) acc += v[i] * (sv->g1[i] - sv->g2[i]);
+            out[j] = acc / (2 * h);
+        }
+    }
+    if (!wbi_all_finite((size_t)p, out)) {
+        wbi_set_msg(sv, "the mixed derivative B^T v is not finite");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+/* sv->B[n*p] = B at (x, w), from mixed, mixed_vjp (row by row) or central
+   differences of grad_x E in w (column by column). */
+static wb_status mixed_dense(wb_solver *sv, const double *x, const double *w) {
+    int n = sv->n, p = sv->p;
+    if (sv->e.mixed) {
+        int rc = sv->e.mixed(sv->e.user, x, w, sv->B);
+        if (rc != 0) {
+            wbi_set_msg(sv, "mixed returned %d", rc);
+            return WB_ECALLBACK;
+        }
+    } else if (sv->e.mixed_vjp) {
+        /* row i of B = (B^T e_i)^T */
+        memset(sv->v, 0, (size_t)n * sizeof(double));
+        for (int i = 0; i < n; i++) {
+            sv->v[i] = 1.0;
+            int rc = sv->e.mixed_vjp(sv->e.user, x, w, sv->v, sv->wt);
+            sv->v[i] = 0.0;
+            if (rc != 0) {
+                wbi_set_msg(sv, "mixed_vjp returned %d", rc);
+                return WB_ECALLBACK;
+            }
+            for (int j = 0; j < p; j++) sv->B[(size_t)j * n + i] = sv->wt[j];
+        }
+    } else {
+        double e1, e2;
+        memcpy(sv->wt, w, (size_t)p * sizeof(double));
+        for (int j = 0; j < p; j++) {
+            double h = wbi_fd_step(&sv->s, w[j]);
+            sv->wt[j] = w[j] + h;
+            wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
+            if (st == WB_OK) {
+                sv->wt[j] = w[j] - h;
+                st = wbi_eval(sv, x, sv->wt, &e2, sv->g2);
+            }
+            sv->wt[j] = w[j];
+            if (st != WB_OK) return st;
+            double *col = sv->B + (size_t)j * n;
+            for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
+        }
+    }
+    if (!wbi_all_finite((size_t)n * (size_t)p, sv->B)) {
+        wbi_set_msg(sv, "the mixed derivative B is not finite");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+/* Common entry: the last solve's point, with its convergence status. */
+static wb_status begin_solved(wb_solver *sv, const char *fn) {
+    sv->evals = 0;
+    memset(&sv->dinfo, 0, sizeof sv->dinfo);
+    if (!sv->solved) {
+        wbi_set_msg(sv, "%s: no successful wb_solve to differentiate", fn);
+        sv->dinfo.status = WB_ENOTSOLVED;
+        return WB_ENOTSOLVED;
+    }
+    return WB_OK;
+}
+
+static wb_status finish(wb_solver *sv, wb_status st, const char *fn) {
+    if (st == WB_OK && sv->solve_status > 0) {
+        st = sv->solve_status;
+        wbi_set_msg(sv, "%s: x* had not converged (%s); the derivative is "
+                    "that of a non-stationary point", fn,
+                    wb_status_str(sv->solve_status));
+    } else if (st == WB_OK) {
+        wbi_set_msg(sv, "%s: ok (lambda = %g, rcond %.3g%s)", fn,
+                    sv->dinfo.lambda, sv->dinfo.rcond,
+                    sv->dinfo.reused_factor ? ", factor reused" : "");
+    }
+    sv->dinfo.status = st;
+    return st;
+}
+
+wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
+    if (!sv) return WB_EINVAL;
+    double gn = sv->dinfo.grad_norm;
+    wb_status st = begin_solved(sv, "wb_implicit_vjp");
+    if (st != WB_OK) return st;
+    sv->dinfo.grad_norm = gn;
+    sv->dinfo.x_converged = sv->solve_status == WB_OK;
+    if (!dl_dx || (sv->p > 0 && !dl_dw)) {
+        wbi_set_msg(sv, "wb_implicit_vjp: %s is NULL", !dl_dx ? "dl_dx" : "dl_dw");
+        return sv->dinfo.status = WB_EINVAL;
+    }
+    if (!wbi_all_finite((size_t)sv->n, dl_dx)) {
+        wbi_set_msg(sv, "wb_implicit_vjp: dl_dx contains NaN or Inf");
+        return sv->dinfo.status = WB_EINVAL;
+    }
+    st = factor_at(sv, sv->xs, sv->ws);
+    if (st == WB_OK) {
+        /* v = (H + lambda I)^-1 dl_dx; dl_dw = -B^T v */
+        memcpy(sv->v, dl_dx, (size_t)sv->n * sizeof(double));
+        wbi_chol_solve(sv->n, sv->F, 1, sv->v);
+        if (!wbi_all_finite((size_t)sv->n, sv->v)) {
+            wbi_set_msg(sv, "wb_implicit_vjp: the adjoint v is not finite");
+            st = WB_ENONFINITE;
+        }
+    }
+    if (st == WB_OK && sv->p > 0)
+        st = mixed_vjp(sv, sv->xs, sv->ws, sv->v, sv->pbuf);
+    if (st == WB_OK)
+        for (int j = 0; j < sv->p; j++) dl_dw[j] = -sv->pbuf[j];
+    return finish(sv, st, "wb_implicit_vjp");
+}
+
+wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
+    if (!sv) return WB_EINVAL;
+    double gn = sv->dinfo.grad_norm;
+    wb_status st = begin_solved(sv, "wb_implicit_jacobian");
+    if (st != WB_OK) return st;
+    sv->dinfo.grad_norm = gn;
+    sv->dinfo.x_converged = sv->solve_status == WB_OK;
+    if (sv->p > 0 && !dx_dw) {
+        wbi_set_msg(sv, "wb_implicit_jacobian: dx_dw is NULL");
+        return sv->dinfo.status = WB_EINVAL;
+    }
+    st = factor_at(sv, sv->xs, sv->ws);
+    if (st == WB_OK && sv->p > 0) st = mixed_dense(sv, sv->xs, sv->ws);
+    if (st == WB_OK && sv->p > 0) {
+        /* J = -(H + lambda I)^-1 B: p right-hand sides on one factor */
+        size_t np = (size_t)sv->n * (size_t)sv->p;
+        wbi_chol_solve(sv->n, sv->F, sv->p, sv->B);
+        if (!wbi_all_finite(np, sv->B)) {
+            wbi_set_msg(sv, "wb_implicit_jacobian: the result is not finite");
+            st = WB_ENONFINITE;
+        } else {
+            for (size_t k = 0; k < np; k++) dx_dw[k] = -sv->B[k];
+        }
+    }
+    return finish(sv, st, "wb_implicit_jacobian");
+}
+
+wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
+                             const double *dl_dx, double *dl_dw) {
+    if (!sv) return WB_EINVAL;
+    int n = sv->n, p = sv->p;
+    sv->evals = 0;
+    memset(&sv->dinfo, 0, sizeof sv->dinfo);
+    if (!x || !dl_dx || (p > 0 && (!w || !dl_dw))) {
+        wbi_set_msg(sv, "wb_implicit_vjp_at: %s is NULL",
+                    !x ? "x" : !dl_dx ? "dl_dx" : !w ? "w" : "dl_dw");
+        return sv->dinfo.status = WB_EINVAL;
+    }
+    if (!wbi_all_finite((size_t)n, x) || !wbi_all_finite((size_t)n, dl_dx) ||
+        (p > 0 && !wbi_all_finite((size_t)p, w))) {
+        wbi_set_msg(sv, "wb_implicit_vjp_at: x, w or dl_dx contains NaN or Inf");
+        return sv->dinfo.status = WB_EINVAL;
+    }
+    /* the point replaces the last solve's: later wb_implicit_vjp calls need
+       a new wb_solve */
+    sv->solved = 0;
+    sv->fact_valid = 0;
+    sv->hess_valid = 0;
+    memcpy(sv->xs, x, (size_t)n * sizeof(double));
+    if (p > 0) memcpy(sv->ws, w, (size_t)p * sizeof(double));
+    double f;
+    wb_status st = wbi_eval(sv, sv->xs, sv->ws, &f, sv->g);
+    if (st == WB_OK) {
+        sv->dinfo.grad_norm = wbi_norm_inf(n, sv->g);
+        sv->dinfo.x_converged = sv->dinfo.grad_norm <= sv->s.grad_tol;
+        st = factor_at(sv, sv->xs, sv->ws);
+    }
+    if (st == WB_OK) {
+        memcpy(sv->v, dl_dx, (size_t)n * sizeof(double));
+        wbi_chol_solve(n, sv->F, 1, sv->v);
+        if (!wbi_all_finite((size_t)n, sv->v)) {
+            wbi_set_msg(sv, "wb_implicit_vjp_at: the adjoint v is not finite");
+            st = WB_ENONFINITE;
+        }
+    }
+    if (st == WB_OK && p > 0) st = mixed_vjp(sv, sv->xs, sv->ws, sv->v, sv->pbuf);
+    if (st == WB_OK) {
+        for (int j = 0; j < p; j++) dl_dw[j] = -sv->pbuf[j];
+        wbi_set_msg(sv, "wb_implicit_vjp_at: ok (lambda = %g, rcond %.3g, "
+                    "|g|_inf at x = %.3g)", sv->dinfo.lambda, sv->dinfo.rcond,
+                    sv->dinfo.grad_norm);
+    }
+    sv->dinfo.status = st;
+    return st;
+}
+
+void wb_solver_deriv_info(const wb_solver *sv, wb_deriv_info *out) {
+    if (!sv || !out) return;
+    *out = sv->dinfo;
+}

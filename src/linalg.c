@@ -1,0 +1,83 @@
+/* Dense linear algebra: the only file that calls BLAS and LAPACKE.
+ * Matrices are column-major with leading dimension n; symmetric matrices are
+ * used through their lower triangle. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "wb_internal.h"
+
+double wbi_dot(int n, const double *x, const double *y) {
+    return cblas_ddot(n, x, 1, y, 1);
+}
+
+double wbi_nrm2(int n, const double *x) { return cblas_dnrm2(n, x, 1); }
+
+double wbi_norm_inf(int n, const double *x) {
+    double m = 0.0;
+    for (int i = 0; i < n; i++) {
+        double a = fabs(x[i]);
+        if (a > m || isnan(a)) m = a;
+    }
+    return m;
+}
+
+int wbi_all_finite(size_t n, const double *x) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+void wbi_symv(int n, double alpha, const double *A, const double *x,
+              double beta, double *y) {
+    cblas_dsymv(CblasColMajor, CblasLower, n, alpha, A, n, x, 1, beta, y, 1);
+}
+
+/* F = A + mu diag(d), lower triangle (the upper part of F is not used). */
+void wbi_shift_copy(int n, const double *A, double mu, const double *d,
+                    double *F) {
+    for (int j = 0; j < n; j++) {
+        const double *a = A + (size_t)j * n;
+        double *f = F + (size_t)j * n;
+        memcpy(f + j, a + j, (size_t)(n - j) * sizeof *f);
+        f[j] += mu * (d ? d[j] : 1.0);
+    }
+}
+
+int wbi_chol(int n, double *F) {
+    /* F = L L^T, lower; info > 0: leading minor `info` not positive. */
+    return (int)LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, F, n);
+}
+
+int wbi_chol_solve(int n, const double *F, int nrhs, double *B) {
+    /* L L^T X = B: two triangular solves, B overwritten by X. */
+    return (int)LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, nrhs, F, n, B, n);
+}
+
+double wbi_sym_norm1(int n, const double *A, double mu) {
+    /* ||A + mu I||_1 = max_j sum_i |a_ij|, from the lower triangle. */
+    double best = 0.0;
+    for (int j = 0; j < n; j++) {
+        double s = 0.0;
+        for (int i = 0; i < j; i++) s += fabs(A[(size_t)i * n + j]); /* a_ji */
+        s += fabs(A[(size_t)j * n + j] + mu);
+        for (int i = j + 1; i < n; i++) s += fabs(A[(size_t)j * n + i]);
+        if (s > best) best = s;
+    }
+    return best;
+}
+
+int wbi_chol_rcond(int n, const double *F, double anorm, double *rcond,
+                   double *work, int *iwork) {
+    lapack_int *iw = (lapack_int *)iwork;
+    return (int)LAPACKE_dpocon_work(LAPACK_COL_MAJOR, 'L', n, F, n, anorm,
+                                    rcond, work, iw);
+}
+
+void wbi_gemm_tn(int m, int k, int nc, const double *A, const double *B,
+                 double *C) {
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nc, m, 1.0, A, m,
+                B, m, 0.0, C, k);
+}

@@ -1,0 +1,367 @@
+/* Trust-region Newton minimizer (Levenberg-Marquardt damping).
+ *
+ * At x with gradient g and Hessian H (exact, or central differences of g):
+ *
+ *   step       (H + mu D) s = -g            Cholesky; a failed factorization
+ *                                            (H indefinite) raises mu and retries
+ *   model      m(s) = E(x) + g's + 1/2 s'Hs
+ *   gain ratio rho = (E(x) - E(x+s)) / (m(0) - m(s))
+ *   accept     rho > eta (1e-4); then mu *= max(1/3, 1 - (2 rho - 1)^3), nu = 2
+ *   reject     mu *= nu, nu *= 2   (Nielsen's update)
+ *
+ * m(0) - m(s) = 1/2 s'(H + mu D)s + 1/2 mu s'Ds > 0 whenever the factorization
+ * succeeded, so rho is always well defined. D is the identity, or (Marquardt /
+ * MINPACK scaling) the running maximum of |H_ii|, floored at 1e-8 max_j D_j.
+ * Damping large enough makes H + mu D positive definite whatever the inertia
+ * of H, which is what lets the method pass indefinite and singular Hessians.
+ * Every buffer is allocated in wb_solver_create; wb_solve never allocates.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wb_internal.h"
+
+#define ETA 1e-4          /* acceptance threshold on rho                */
+#define MU_MAX 1e100      /* damping beyond this: stalled               */
+
+static void *zalloc(const wb_settings *s, size_t count, size_t size, int *ok) {
+    void *p = wbi_alloc(s, count, size);
+    if (!p) *ok = 0;
+    else memset(p, 0, (count ? count : 1) * size);
+    return p;
+}
+
+void wb_solver_destroy(wb_solver *sv) {
+    if (!sv) return;
+    wb_settings s = sv->s;
+    void *bufs[] = {sv->x,  sv->xt, sv->g,    sv->gt,    sv->sd, sv->H,
+                    sv->F,  sv->D,  sv->g1,   sv->g2,    sv->xh, sv->wt,
+                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
+    wbi_free(&s, sv);
+}
+
+wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
+                           const wb_settings *s) {
+    char msg[WBI_MSG_LEN];
+    if (!out) return WB_EINVAL;
+    *out = NULL;
+    if (!e) return WB_EINVAL;
+    wb_settings st;
+    if (s) st = *s;
+    else wb_settings_default(&st);
+    if (wbi_settings_check(&st, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+    if (wbi_energy_check(e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+
+    wb_solver *sv = wbi_alloc(&st, 1, sizeof *sv);
+    if (!sv) return WB_ENOMEM;
+    memset(sv, 0, sizeof *sv);
+    sv->s = st;
+    sv->e = *e;
+    size_t n = (size_t)e->n, p = (size_t)(e->p > 0 ? e->p : 1);
+    sv->n = e->n;
+    sv->p = e->p;
+    int ok = 1;
+    sv->x = zalloc(&st, n, sizeof(double), &ok);
+    sv->xt = zalloc(&st, n, sizeof(double), &ok);
+    sv->g = zalloc(&st, n, sizeof(double), &ok);
+    sv->gt = zalloc(&st, n, sizeof(double), &ok);
+    sv->sd = zalloc(&st, n, sizeof(double), &ok);
+    sv->H = zalloc(&st, n * n, sizeof(double), &ok);
+    sv->F = zalloc(&st, n * n, sizeof(double), &ok);
+    sv->D = zalloc(&st, n, sizeof(double), &ok);
+    sv->g1 = zalloc(&st, n, sizeof(double), &ok);
+    sv->g2 = zalloc(&st, n, sizeof(double), &ok);
+    sv->xh = zalloc(&st, n, sizeof(double), &ok);
+    sv->wt = zalloc(&st, p, sizeof(double), &ok);
+    sv->B = zalloc(&st, n * p, sizeof(double), &ok);
+    sv->v = zalloc(&st, n, sizeof(double), &ok);
+    sv->work = zalloc(&st, 3 * n, sizeof(double), &ok);
+    sv->iwork = zalloc(&st, n, sizeof(int), &ok);
+    sv->xs = zalloc(&st, n, sizeof(double), &ok);
+    sv->ws = zalloc(&st, p, sizeof(double), &ok);
+    sv->pbuf = zalloc(&st, p, sizeof(double), &ok);
+    if (!ok) {
+        wb_solver_destroy(sv);
+        return WB_ENOMEM;
+    }
+    sv->msg[0] = '\0';
+    *out = sv;
+    return WB_OK;
+}
+
+wb_status wb_solver_set_lambda(wb_solver *sv, double lambda) {
+    if (!sv) return WB_EINVAL;
+    if (!(lambda >= 0) || !isfinite(lambda)) {
+        wbi_set_msg(sv, "lambda = %g must be finite and >= 0", lambda);
+        return WB_EINVAL;
+    }
+    sv->s.lambda = lambda;
+    return WB_OK;
+}
+
+double wbi_fd_step(const wb_settings *s, double z) {
+    double h = s->fd_step * fmax(fabs(z), 1.0);
+    volatile double t = z + h; /* make z + h - z exactly representable */
+    return t - z;
+}
+
+wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
+                   double *g) {
+    sv->evals++;
+    int rc = sv->e.value_grad(sv->e.user, x, w, e, g);
+    if (rc != 0) {
+        wbi_set_msg(sv, "value_grad returned %d (evaluation %d)", rc, sv->evals);
+        return WB_ECALLBACK;
+    }
+    if (!isfinite(*e)) {
+        wbi_set_msg(sv, "value_grad returned a non-finite energy (%g) at "
+                    "evaluation %d", *e, sv->evals);
+        return WB_ENONFINITE;
+    }
+    if (g && !wbi_all_finite((size_t)sv->n, g)) {
+        wbi_set_msg(sv, "value_grad returned a non-finite gradient at "
+                    "evaluation %d", sv->evals);
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
+                      double *H) {
+    int n = sv->n;
+    if (sv->e.hess) {
+        int rc = sv->e.hess(sv->e.user, x, w, H);
+        if (rc != 0) {
+            wbi_set_msg(sv, "hess returned %d", rc);
+            return WB_ECALLBACK;
+        }
+    } else {
+        /* H[:,j] = (g(x + h e_j) - g(x - h e_j)) / (2h), then (H + H')/2 */
+        double e1, e2;
+        memcpy(sv->xh, x, (size_t)n * sizeof(double));
+        for (int j = 0; j < n; j++) {
+            double h = wbi_fd_step(&sv->s, x[j]);
+            sv->xh[j] = x[j] + h;
+            wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
+            if (st == WB_OK) {
+                sv->xh[j] = x[j] - h;
+                st = wbi_eval(sv, sv->xh, w, &e2, sv->g2);
+            }
+            sv->xh[j] = x[j];
+            if (st != WB_OK) return st;
+            double *col = H + (size_t)j * n;
+            for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
+        }
+    }
+    /* symmetrize (also repairs a slightly asymmetric user Hessian) */
+    for (int j = 0; j < n; j++)
+        for (int i = j + 1; i < n; i++) {
+            double a = 0.5 * (H[(size_t)j * n + i] + H[(size_t)i * n + j]);
+            H[(size_t)j * n + i] = H[(size_t)i * n + j] = a;
+        }
+    if (!wbi_all_finite((size_t)n * (size_t)n, H)) {
+        wbi_set_msg(sv, "the Hessian has non-finite entries");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+/* D_i = max(D_i, |H_ii|), floored at 1e-8 max_j D_j (all ones if H's
+   diagonal is zero). */
+static void update_scaling(wb_solver *sv, int first) {
+    int n = sv->n;
+    double dmax = 0.0;
+    for (int i = 0; i < n; i++) {
+        double h = fabs(sv->H[(size_t)i * n + i]);
+        sv->D[i] = first ? h : fmax(sv->D[i], h);
+        dmax = fmax(dmax, sv->D[i]);
+    }
+    if (!(dmax > 0) || !isfinite(dmax)) {
+        for (int i = 0; i < n; i++) sv->D[i] = 1.0;
+        return;
+    }
+    for (int i = 0; i < n; i++) sv->D[i] = fmax(sv->D[i], 1e-8 * dmax);
+}
+
+static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
+                      wb_stop_reason why, int it, int hevals, int facts,
+                      double f, double gnorm, double snorm, double mu) {
+    if (!info) return;
+    info->status = st;
+    info->iterations = it;
+    info->evaluations = sv->evals;
+    info->hess_evaluations = hevals;
+    info->factorizations = facts;
+    info->energy = f;
+    info->grad_norm = gnorm;
+    info->step_norm = snorm;
+    info->mu = mu;
+    info->reason = why;
+    info->hess_approx = sv->e.hess == NULL;
+    info->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
+}
+
+wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
+    if (info) memset(info, 0, sizeof *info);
+    if (!sv) {
+        if (info) info->status = WB_EINVAL;
+        return WB_EINVAL;
+    }
+    int n = sv->n;
+    sv->solved = 0;
+    sv->fact_valid = 0;
+    sv->hess_valid = 0;
+    sv->evals = 0;
+    if (!x || (sv->p > 0 && !w)) {
+        wbi_set_msg(sv, "wb_solve: %s is NULL", !x ? "x" : "w");
+        fill_info(info, sv, WB_EINVAL, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
+        return WB_EINVAL;
+    }
+    if (!wbi_all_finite((size_t)n, x) ||
+        (sv->p > 0 && !wbi_all_finite((size_t)sv->p, w))) {
+        wbi_set_msg(sv, "wb_solve: the start x or the parameters w contain "
+                    "NaN or Inf");
+        fill_info(info, sv, WB_EINVAL, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
+        return WB_EINVAL;
+    }
+    const wb_settings *s = &sv->s;
+    memcpy(sv->x, x, (size_t)n * sizeof(double));
+
+    double f, ft = 0.0;
+    wb_status st = wbi_eval(sv, sv->x, w, &f, sv->g);
+    if (st != WB_OK) {
+        fill_info(info, sv, st, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
+        return st;
+    }
+    double gnorm = wbi_norm_inf(n, sv->g);
+    double mu = 0.0, nu = 2.0, snorm = 0.0;
+    int it = 0, hevals = 0, facts = 0, need_hess = 1, factored = 0;
+    double fact_mu = 0.0;
+    wb_stop_reason why = WB_STOP_NONE;
+    st = WB_OK;
+
+    for (;; it++) {
+        if (gnorm <= s->grad_tol) { why = WB_STOP_GRAD; break; }
+        if (it >= s->max_iter) { why = WB_STOP_MAXITER; st = WB_MAXITER; break; }
+        if (need_hess) {
+            st = wbi_hessian(sv, sv->x, w, sv->H);
+            hevals++;
+            if (st != WB_OK) { why = WB_STOP_ERROR; break; }
+            if (s->scale_damping) update_scaling(sv, hevals == 1);
+            else
+                for (int i = 0; i < n; i++) sv->D[i] = 1.0;
+            if (hevals == 1) {
+                double dmax = 0.0;
+                for (int i = 0; i < n; i++)
+                    dmax = fmax(dmax, fabs(sv->H[(size_t)i * n + i]));
+                mu = s->scale_damping ? s->mu0
+                                      : s->mu0 * (dmax > 0 ? dmax : 1.0);
+            }
+            need_hess = 0;
+        }
+        /* factor H + mu D, raising mu until it is positive definite */
+        for (;;) {
+            wbi_shift_copy(n, sv->H, mu, sv->D, sv->F);
+            facts++;
+            if (wbi_chol(n, sv->F) == 0) break;
+            factored = 0;
+            mu = (mu > 0 ? mu : s->mu0) * nu;
+            nu *= 2;
+            if (!(mu < MU_MAX)) break;
+        }
+        if (!(mu < MU_MAX)) {
+            why = WB_STOP_STALLED;
+            st = WB_STALLED;
+            wbi_set_msg(sv, "damping exceeded %g without a positive definite "
+                        "H + mu D", MU_MAX);
+            break;
+        }
+        factored = 1;
+        fact_mu = mu;
+        /* s = -(H + mu D)^-1 g */
+        for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
+        wbi_chol_solve(n, sv->F, 1, sv->sd);
+        snorm = wbi_nrm2(n, sv->sd);
+        if (!isfinite(snorm)) {
+            why = WB_STOP_ERROR;
+            st = WB_ENONFINITE;
+            wbi_set_msg(sv, "non-finite step (mu = %g)", mu);
+            break;
+        }
+        if (snorm <= s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol)) {
+            why = WB_STOP_STEP;
+            break;
+        }
+        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
+        st = wbi_eval(sv, sv->xt, w, &ft, sv->gt);
+        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
+        /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
+        wbi_symv(n, 1.0, sv->H, sv->sd, 0.0, sv->g1);
+        double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->g1));
+        double actual = f - ft;
+        double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
+        int accepted = rho > ETA && ft <= f;
+        double fold = f;
+        if (accepted) {
+            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+            f = ft;
+            gnorm = wbi_norm_inf(n, sv->g);
+            double t = 2 * rho - 1;
+            mu *= fmax(1.0 / 3.0, 1 - t * t * t);
+            nu = 2.0;
+            need_hess = 1;
+            factored = 0;
+        } else {
+            mu *= nu;
+            nu *= 2;
+        }
+        if (s->verbose)
+            fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
+                    "rho %+.2e  mu %.2e%s\n", it, f, gnorm, snorm, rho, mu,
+                    accepted ? "" : "  (rejected)");
+        if (s->progress) {
+            wb_progress pr = {it, f, gnorm, snorm, mu, accepted};
+            if (s->progress(s->progress_user, &pr) != 0) {
+                it++;
+                why = WB_STOP_CANCELED;
+                st = WB_CANCELED;
+                break;
+            }
+        }
+        if (accepted && fabs(fold - f) <= s->f_tol * fabs(fold)) {
+            it++;
+            why = WB_STOP_F;
+            break;
+        }
+    }
+
+    /* x: the best (= last accepted) point; also on errors */
+    memcpy(x, sv->x, (size_t)n * sizeof(double));
+    if (st >= 0) {
+        memcpy(sv->xs, sv->x, (size_t)n * sizeof(double));
+        if (sv->p > 0) memcpy(sv->ws, w, (size_t)sv->p * sizeof(double));
+        sv->solved = 1;
+        sv->solve_status = st;
+        sv->hess_valid = !need_hess && hevals > 0;
+        /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
+        int identity = !s->scale_damping;
+        sv->fact_valid = sv->hess_valid && factored && identity;
+        sv->fact_mu = fact_mu;
+        sv->fact_rcond = -1.0;
+        sv->dinfo.grad_norm = gnorm;
+        static const char *names[] = {"", "gradient tolerance met",
+                                      "step tolerance met",
+                                      "relative energy change below f_tol",
+                                      "iteration limit reached", "stalled",
+                                      "canceled by the progress callback", ""};
+        if (why != WB_STOP_STALLED)
+            wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
+                        names[why], it, f, gnorm);
+    }
+    fill_info(info, sv, st, why, it, hevals, facts, f, gnorm, snorm, mu);
+    return st;
+}

@@ -1,0 +1,109 @@
+/* Status strings, version, settings defaults and validation, memory hooks. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wb_internal.h"
+
+const char *wb_version(void) { return WB_VERSION_STRING; }
+
+const char *wb_status_str(wb_status st) {
+    switch (st) {
+    case WB_OK: return "ok";
+    case WB_MAXITER: return "iteration limit reached before the tolerances were met";
+    case WB_STALLED: return "stalled: no further decrease possible";
+    case WB_CANCELED: return "canceled by the progress callback";
+    case WB_EINVAL: return "invalid argument";
+    case WB_ENOMEM: return "out of memory";
+    case WB_ECALLBACK: return "a user callback returned an error";
+    case WB_ENONFINITE: return "non-finite value (NaN or Inf)";
+    case WB_ESINGULAR: return "H + lambda I is not positive definite";
+    case WB_ENOTSOLVED: return "no successful solve to differentiate";
+    case WB_EIO: return "input/output error";
+    case WB_EFORMAT: return "malformed data";
+    }
+    return "unknown status";
+}
+
+void wb_settings_default(wb_settings *s) {
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    s->max_iter = 200;
+    s->grad_tol = 1e-8;
+    s->step_tol = 1e-10;
+    s->f_tol = 1e-14;
+    s->lambda = 0.0;
+    s->mu0 = 1e-4;
+    s->scale_damping = 1;
+    s->fd_step = 6.0554544523933395e-06; /* cbrt(DBL_EPSILON) */
+    s->min_rcond = 1e-14;
+    s->verbose = 0;
+    s->progress = NULL;
+    s->progress_user = NULL;
+    s->alloc = NULL;
+    s->dealloc = NULL;
+    s->alloc_ctx = NULL;
+}
+
+#define BAD(...) do { snprintf(msg, len, __VA_ARGS__); return WB_EINVAL; } while (0)
+
+wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len) {
+    if (s->max_iter < 0) BAD("settings.max_iter = %d must be >= 0", s->max_iter);
+    if (!(s->grad_tol >= 0) || !isfinite(s->grad_tol))
+        BAD("settings.grad_tol = %g must be finite and >= 0", s->grad_tol);
+    if (!(s->step_tol >= 0) || !isfinite(s->step_tol))
+        BAD("settings.step_tol = %g must be finite and >= 0", s->step_tol);
+    if (!(s->f_tol >= 0) || !isfinite(s->f_tol))
+        BAD("settings.f_tol = %g must be finite and >= 0", s->f_tol);
+    if (!(s->lambda >= 0) || !isfinite(s->lambda))
+        BAD("settings.lambda = %g must be finite and >= 0", s->lambda);
+    if (!(s->mu0 > 0) || !isfinite(s->mu0))
+        BAD("settings.mu0 = %g must be finite and > 0", s->mu0);
+    if (s->scale_damping != 0 && s->scale_damping != 1)
+        BAD("settings.scale_damping = %d must be 0 or 1", s->scale_damping);
+    if (!(s->fd_step > 0) || !(s->fd_step < 1))
+        BAD("settings.fd_step = %g must be in (0, 1)", s->fd_step);
+    if (!(s->min_rcond >= 0) || !(s->min_rcond < 1))
+        BAD("settings.min_rcond = %g must be in [0, 1)", s->min_rcond);
+    if ((s->alloc == NULL) != (s->dealloc == NULL))
+        BAD("settings.alloc and settings.dealloc must be set together");
+    return WB_OK;
+}
+
+wb_status wbi_energy_check(const wb_energy *e, char *msg, size_t len) {
+    if (e->n <= 0) BAD("energy.n = %d must be >= 1", e->n);
+    if (e->p < 0) BAD("energy.p = %d must be >= 0", e->p);
+    if (!e->value_grad) BAD("energy.value_grad is required (NULL given)");
+    /* keep n*n and n*p within int and size_t arithmetic */
+    if (e->n > 46340) BAD("energy.n = %d too large for a dense Hessian", e->n);
+    if (e->p > 0 && (double)e->n * (double)e->p > 2147483647.0)
+        BAD("energy.n * energy.p = %g too large", (double)e->n * (double)e->p);
+    return WB_OK;
+}
+
+void *wbi_alloc(const wb_settings *s, size_t count, size_t size) {
+    if (count != 0 && size > ((size_t)-1) / count) return NULL;
+    size_t bytes = count * size;
+    if (bytes == 0) bytes = 1;
+    void *p = (s && s->alloc) ? s->alloc(s->alloc_ctx, bytes) : malloc(bytes);
+    return p;
+}
+
+void wbi_free(const wb_settings *s, void *p) {
+    if (!p) return;
+    if (s && s->dealloc) s->dealloc(s->alloc_ctx, p);
+    else free(p);
+}
+
+void wbi_set_msg(wb_solver *sv, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sv->msg, sizeof sv->msg, fmt, ap);
+    va_end(ap);
+}
+
+const char *wb_solver_message(const wb_solver *sv) {
+    return sv ? sv->msg : "no solver";
+}

@@ -1,0 +1,102 @@
+/* Internal declarations shared across libwiberg's source files (wbi_*). */
+#ifndef WB_INTERNAL_H
+#define WB_INTERNAL_H
+
+#include <stddef.h>
+
+#include "wiberg.h"
+
+#define WBI_MSG_LEN 256
+
+/* ---- memory (settings' allocator hooks or malloc/free) ------------------ */
+void *wbi_alloc(const wb_settings *s, size_t count, size_t size);
+void wbi_free(const wb_settings *s, void *p);
+
+/* ---- settings --------------------------------------------------------------- */
+/* Validates every field; on failure writes a message into msg[len]. */
+wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len);
+/* Validates an energy's sizes and callbacks. */
+wb_status wbi_energy_check(const wb_energy *e, char *msg, size_t len);
+
+/* ---- dense linear algebra: the only file that calls BLAS/LAPACKE -------- */
+/* Column-major n x n matrices with leading dimension n. */
+double wbi_dot(int n, const double *x, const double *y);
+double wbi_nrm2(int n, const double *x);
+double wbi_norm_inf(int n, const double *x);
+int wbi_all_finite(size_t n, const double *x);
+/* y = alpha * A x + beta * y, A symmetric (full storage, lower used). */
+void wbi_symv(int n, double alpha, const double *A, const double *x,
+              double beta, double *y);
+/* F = A + diag(mu * d) (d NULL: identity); lower triangle copied. */
+void wbi_shift_copy(int n, const double *A, double mu, const double *d,
+                    double *F);
+/* In-place Cholesky of the lower triangle of F. Returns LAPACK's info:
+   0 ok, > 0 the leading minor of that order is not positive definite. */
+int wbi_chol(int n, double *F);
+/* Solves F F^T X = B in place, B n x nrhs. Returns LAPACK info. */
+int wbi_chol_solve(int n, const double *F, int nrhs, double *B);
+/* 1-norm of the symmetric matrix A + mu I (lower triangle). */
+double wbi_sym_norm1(int n, const double *A, double mu);
+/* Reciprocal condition estimate from the factor; anorm = ||A||_1.
+   work[3n], iwork[n]. Returns LAPACK info. */
+int wbi_chol_rcond(int n, const double *F, double anorm, double *rcond,
+                   double *work, int *iwork);
+/* C = A^T B (A: m x k, B: m x nc, C: k x nc). */
+void wbi_gemm_tn(int m, int k, int nc, const double *A, const double *B,
+                 double *C);
+
+/* ---- solver object --------------------------------------------------------- */
+struct wb_solver {
+    wb_energy e;
+    wb_settings s;
+    int n, p;
+    /* solver state */
+    double *x;     /* [n] current iterate                                */
+    double *xt;    /* [n] trial point                                    */
+    double *g;     /* [n] gradient at x                                  */
+    double *gt;    /* [n] gradient at the trial point                    */
+    double *sd;    /* [n] step                                           */
+    double *H;     /* [n*n] Hessian at x                                 */
+    double *F;     /* [n*n] Cholesky factor (lower) of H + mu D          */
+    double *D;     /* [n] damping scale (Marquardt), or all ones         */
+    double *g1, *g2; /* [n] gradients for finite differences          */
+    double *xh;    /* [n] perturbed x for finite differences             */
+    double *wt;    /* [max(p,1)] perturbed w for finite differences    */
+    double *B;     /* [n*max(p,1)] mixed derivative / Jacobian work      */
+    double *v;     /* [n] adjoint                                       */
+    double *pbuf;  /* [max(p,1)] B^T v                                   */
+    double *work;  /* [3n] for the condition estimate                    */
+    int *iwork;    /* [n]                                                */
+    /* the last solve */
+    double *xs;    /* [n] x* of the last solve (or of vjp_at)            */
+    double *ws;    /* [max(p,1)] w of the last solve                     */
+    int solved;          /* 1 after a solve that produced an x*      */
+    wb_status solve_status;
+    /* factorization cache: F holds chol(H(xs) + fact_mu I) when fact_valid */
+    int fact_valid;
+    double fact_mu;
+    double fact_rcond;
+    int hess_valid;      /* H holds H(xs, ws)                         */
+    wb_deriv_info dinfo;
+    int evals;           /* value_grad calls in the current call      */
+    char msg[WBI_MSG_LEN];
+};
+
+void wbi_set_msg(wb_solver *sv, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Energy evaluation with status mapping: callback failure -> WB_ECALLBACK,
+   non-finite e or g -> WB_ENONFINITE (message set). g may be NULL. */
+wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
+                   double *g);
+/* H[n*n] at (x, w): the hess callback, or central differences of the gradient
+   (symmetrized). Checks finiteness. */
+wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
+                      double *H);
+/* Finite-difference step for coordinate value z. */
+double wbi_fd_step(const wb_settings *s, double z);
+
+#endif
