@@ -121,7 +121,8 @@ typedef struct wb_settings {
        step_tol). Default 1e-10. >= 0. */
     double step_tol;
     /* Stop (WB_OK) when an accepted step changes E by at most
-       f_tol * |E|. Default 1e-14. >= 0. */
+       f_tol * |E|. Default 0 (off): a small change of E says little about
+       x near a minimizer (|dx| ~ sqrt(f_tol)). >= 0. */
     double f_tol;
     /* Damping lambda of the implicit derivative, (H + lambda I). Default 0
        (the classic implicit derivative, refused with WB_ESINGULAR where H is

@@ -304,6 +304,14 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         double actual = f - ft;
         double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
         int accepted = rho > ETA && ft <= f;
+        if (pred <= 32 * DBL_EPSILON * fabs(f) &&
+            fabs(actual) <= 32 * DBL_EPSILON * fabs(f)) {
+            /* Both reductions are at the rounding level of E: rho is noise.
+               Judge the step by the gradient instead (a Newton-like step
+               near a minimizer shrinks it). */
+            accepted = wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g);
+            rho = accepted ? 1.0 : 0.0;
+        }
         double fold = f;
         if (accepted) {
             memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
@@ -332,7 +340,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 break;
             }
         }
-        if (accepted && fabs(fold - f) <= s->f_tol * fabs(fold)) {
+        if (accepted && s->f_tol > 0 && fabs(fold - f) <= s->f_tol * fabs(fold)) {
             it++;
             why = WB_STOP_F;
             break;

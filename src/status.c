@@ -33,7 +33,7 @@ void wb_settings_default(wb_settings *s) {
     s->max_iter = 200;
     s->grad_tol = 1e-8;
     s->step_tol = 1e-10;
-    s->f_tol = 1e-14;
+    s->f_tol = 0.0;
     s->lambda = 0.0;
     s->mu0 = 1e-4;
     s->scale_damping = 1;

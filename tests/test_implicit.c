@@ -1,0 +1,291 @@
+/* Implicit derivatives against closed forms, finite differences of x*(w),
+ * and independently computed damped solves. */
+#include "energies.h"
+
+static wb_solver *make(const wb_energy *e, double lambda, double grad_tol) {
+    wb_settings s;
+    wb_settings_default(&s);
+    s.lambda = lambda;
+    s.grad_tol = grad_tol;
+    s.step_tol = 1e-15;
+    s.max_iter = 500;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, e, &s), WB_OK);
+    return sv;
+}
+
+/* Quadratic: x* = A^-1 (Cw + d) and dx/dw = A^-1 C, to 1e-10. */
+static void implicit_jacobian_matches_closed_form_on_quadratic(void **st) {
+    (void)st;
+    enum { N = 6, P = 4 };
+    quad_t q;
+    quad_init(&q, N, P, 11);
+    double w[P] = {0.5, -1.0, 2.0, 0.25}, x[N] = {0}, J[N * P];
+    /* closed form, by the test's own Cholesky */
+    double xs[N], Jref[N * P];
+    for (int i = 0; i < N; i++) {
+        xs[i] = q.d[i];
+        for (int j = 0; j < P; j++) xs[i] += q.C[j * N + i] * w[j];
+    }
+    memcpy(Jref, q.C, sizeof Jref);
+    assert_int_equal(ref_spd_solve(N, q.A, 0.0, 1, xs), 0);
+    assert_int_equal(ref_spd_solve(N, q.A, 0.0, P, Jref), 0);
+
+    wb_energy e = quad_energy(&q);
+    wb_solver *sv = make(&e, 0.0, 1e-12);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    for (int i = 0; i < N; i++) wb_assert_close(x[i], xs[i], 1e-10, 1e-10);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    for (int k = 0; k < N * P; k++) wb_assert_close(J[k], Jref[k], 1e-10, 1e-10);
+    wb_solver_destroy(sv);
+
+    /* the same through finite differences (no hess, no mixed callbacks) */
+    e.hess = NULL;
+    e.mixed = NULL;
+    e.mixed_vjp = NULL;
+    sv = make(&e, 0.0, 1e-12);
+    memset(x, 0, sizeof x);
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    assert_int_equal(info.hess_approx, 1);
+    assert_int_equal(info.mixed_approx, 1);
+    for (int i = 0; i < N; i++) wb_assert_close(x[i], xs[i], 1e-9, 1e-9);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    for (int k = 0; k < N * P; k++) wb_assert_close(J[k], Jref[k], 1e-7, 1e-7);
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    assert_int_equal(di.hess_approx, 1);
+    assert_int_equal(di.mixed_approx, 1);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+/* Damped: J = -(A + lambda I)^-1 B = (A + lambda I)^-1 C. */
+static void damped_jacobian_matches_shifted_solve_on_quadratic(void **st) {
+    (void)st;
+    enum { N = 5, P = 3 };
+    quad_t q;
+    quad_init(&q, N, P, 5);
+    double w[P] = {1, 2, 3}, x[N] = {0}, J[N * P], Jref[N * P];
+    wb_energy e = quad_energy(&q);
+    wb_solver *sv = make(&e, 0.7, 1e-12);
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    memcpy(Jref, q.C, sizeof Jref);
+    assert_int_equal(ref_spd_solve(N, q.A, 0.7, P, Jref), 0);
+    for (int k = 0; k < N * P; k++) wb_assert_close(J[k], Jref[k], 1e-12, 1e-10);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+/* Non-quadratic: J (lambda = 0) against central differences of x*(w),
+   computed here by re-solving, to 1e-6 relative. */
+static void implicit_jacobian_matches_differences_of_minimizer(void **st) {
+    (void)st;
+    enum { N = 3, M = 10 };
+    phub_t P;
+    phub_init(&P, N, M, 3);
+    wb_energy e = phub_energy(&P);
+    wb_solver *sv = make(&e, 0.0, 1e-13);
+    double w[M], x0[N] = {0}, x[N], J[N * M], Jfd[N * M];
+    for (int i = 0; i < M; i++) w[i] = 0.5 + 0.1 * i;
+    memcpy(x, x0, sizeof x);
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    double xstar[N];
+    memcpy(xstar, x, sizeof x);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    double wp[M], xp[N], xm[N], jmax = 0.0;
+    for (int j = 0; j < M; j++) {
+        double h = 1e-5;
+        memcpy(wp, w, sizeof w);
+        wp[j] = w[j] + h;
+        memcpy(xp, xstar, sizeof xp);
+        assert_int_equal(wb_solve(sv, wp, xp, NULL), WB_OK);
+        wp[j] = w[j] - h;
+        memcpy(xm, xstar, sizeof xm);
+        assert_int_equal(wb_solve(sv, wp, xm, NULL), WB_OK);
+        for (int i = 0; i < N; i++) {
+            Jfd[j * N + i] = (xp[i] - xm[i]) / (2 * h);
+            jmax = fmax(jmax, fabs(Jfd[j * N + i]));
+        }
+    }
+    assert_true(jmax > 1e-3); /* a non-trivial derivative */
+    for (int k = 0; k < N * M; k++) wb_assert_close(J[k], Jfd[k], 1e-6 * jmax, 0);
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+/* Damped derivative on the non-quadratic energy equals -(H + lambda I)^-1 B
+   with H and B from the analytic formulas and the reference solver. */
+static void damped_jacobian_matches_independent_formula(void **st) {
+    (void)st;
+    enum { N = 4, M = 12 };
+    phub_t P;
+    phub_init(&P, N, M, 9);
+    wb_energy e = phub_energy(&P);
+    double lambda = 0.25;
+    wb_solver *sv = make(&e, lambda, 1e-12);
+    double w[M], x[N] = {0}, J[N * M], H[N * N], B[N * M];
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    phub_hess(&P, x, w, H);
+    phub_mixed(&P, x, w, B);
+    assert_int_equal(ref_spd_solve(N, H, lambda, M, B), 0);
+    for (int k = 0; k < N * M; k++) wb_assert_close(J[k], -B[k], 1e-12, 1e-9);
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+/* vjp = dl_dx' J for random dl_dx, through each way of giving B. */
+static void vjp_equals_loss_gradient_times_jacobian(void **st) {
+    (void)st;
+    enum { N = 4, M = 9 };
+    phub_t P;
+    phub_init(&P, N, M, 21);
+    uint64_t seed = 77;
+    for (int variant = 0; variant < 3; variant++) {
+        wb_energy e = phub_energy(&P);
+        if (variant == 1) e.mixed_vjp = NULL;            /* B from mixed   */
+        if (variant == 2) e.mixed_vjp = NULL, e.mixed = NULL; /* by differences */
+        wb_solver *sv = make(&e, 0.1, 1e-12);
+        double w[M], x[N] = {0}, J[N * M], g[N], out[M];
+        for (int i = 0; i < M; i++) w[i] = 0.3 + 0.2 * wb_test_rand(&seed);
+        assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+        assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+        for (int trial = 0; trial < 3; trial++) {
+            for (int i = 0; i < N; i++) g[i] = 2 * wb_test_rand(&seed) - 1;
+            assert_int_equal(wb_implicit_vjp(sv, g, out), WB_OK);
+            wb_deriv_info di;
+            wb_solver_deriv_info(sv, &di);
+            assert_int_equal(di.reused_factor, 1); /* factored by the Jacobian */
+            for (int j = 0; j < M; j++) {
+                double ref = 0.0;
+                for (int i = 0; i < N; i++) ref += g[i] * J[j * N + i];
+                wb_assert_close(out[j], ref, 1e-11, variant == 2 ? 1e-7 : 1e-10);
+            }
+        }
+        wb_solver_destroy(sv);
+    }
+    phub_free(&P);
+}
+
+/* vjp_at at the solver's x* equals vjp after the solve. */
+static void vjp_at_matches_vjp_after_solve(void **st) {
+    (void)st;
+    enum { N = 3, M = 7 };
+    phub_t P;
+    phub_init(&P, N, M, 4);
+    wb_energy e = phub_energy(&P);
+    wb_solver *sv = make(&e, 0.05, 1e-12);
+    double w[M], x[N] = {0}, g[N] = {1, -2, 0.5}, a[M], b[M];
+    for (int i = 0; i < M; i++) w[i] = 1.0 + 0.1 * i;
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, a), WB_OK);
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, b), WB_OK);
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    assert_true(di.grad_norm <= 1e-12);
+    assert_int_equal(di.x_converged, 1);
+    for (int j = 0; j < M; j++) wb_assert_close(b[j], a[j], 1e-13, 1e-12);
+    /* after vjp_at, the solve's point is no longer the derivative's */
+    assert_int_equal(wb_implicit_vjp(sv, g, a), WB_ENOTSOLVED);
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+/* A non-converged x* gives the solve's positive status, values filled. */
+static void derivative_at_unconverged_point_says_so(void **st) {
+    (void)st;
+    enum { N = 3, M = 6 };
+    phub_t P;
+    phub_init(&P, N, M, 8);
+    wb_energy e = phub_energy(&P);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.max_iter = 1;
+    s.lambda = 0.1;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double w[M], x[N] = {10, -10, 10}, g[N] = {1, 1, 1}, out[M];
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    for (int i = 0; i < M; i++) out[i] = NAN;
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_MAXITER);
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_MAXITER);
+    for (int i = 0; i < M; i++) assert_true(isfinite(out[i]));
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    assert_int_equal(di.x_converged, 0);
+    assert_non_null(strstr(wb_solver_message(sv), "not converged"));
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+/* Saddle: E = 1/2 (x1^2 - x2^2) + w1 x1 + w2 x2 at x = 0 has H = diag(1, -1).
+   lambda = 0 is refused (WB_ESINGULAR, message, outputs untouched); lambda =
+   3 gives -(H + 3I)^-1 B = -diag(1/4, 1/2). */
+static int saddle_vg(void *u, const double *x, const double *w, double *e,
+                     double *g) {
+    (void)u;
+    *e = 0.5 * (x[0] * x[0] - x[1] * x[1]) + w[0] * x[0] + w[1] * x[1];
+    if (g) { g[0] = x[0] + w[0]; g[1] = -x[1] + w[1]; }
+    return 0;
+}
+static void classic_derivative_refused_at_saddle_damped_one_exact(void **st) {
+    (void)st;
+    wb_energy e = {2, 2, NULL, saddle_vg, NULL, NULL, NULL};
+    wb_solver *sv = make(&e, 0.0, 1e-8);
+    double x[2] = {0, 0}, w[2] = {0, 0}, g[2] = {1, 1}, out[2] = {7, 7};
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, out), WB_ESINGULAR);
+    assert_true(out[0] == 7 && out[1] == 7);
+    assert_non_null(strstr(wb_solver_message(sv), "not positive definite"));
+    assert_int_equal(wb_solver_set_lambda(sv, 3.0), WB_OK);
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, out), WB_OK);
+    /* dl/dw = -B' (H + 3I)^-1 g, B = I */
+    wb_assert_close(out[0], -0.25, 1e-8, 1e-8);
+    wb_assert_close(out[1], -0.5, 1e-8, 1e-8);
+    wb_solver_destroy(sv);
+}
+
+/* A nearly singular H with lambda = 0: refused by the condition estimate,
+   never a huge meaningless number; lambda > 0 answers. */
+static int flat_vg(void *u, const double *x, const double *w, double *e,
+                   double *g) {
+    (void)u;
+    *e = 0.5 * x[0] * x[0] + 0.5e-17 * x[1] * x[1] - w[0] * (x[0] + x[1]);
+    if (g) { g[0] = x[0] - w[0]; g[1] = 1e-17 * x[1] - w[0]; }
+    return 0;
+}
+static int flat_hess(void *u, const double *x, const double *w, double *H) {
+    (void)u; (void)x; (void)w;
+    H[0] = 1; H[1] = 0; H[2] = 0; H[3] = 1e-17;
+    return 0;
+}
+static void near_singular_hessian_refused_without_damping(void **st) {
+    (void)st;
+    wb_energy e = {2, 1, NULL, flat_vg, flat_hess, NULL, NULL};
+    wb_solver *sv = make(&e, 0.0, 1e-8);
+    double x[2] = {1, 0}, w[1] = {1}, g[2] = {1, 1}, out[1] = {0};
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, out), WB_ESINGULAR);
+    assert_non_null(strstr(wb_solver_message(sv), "rcond"));
+    assert_int_equal(wb_solver_set_lambda(sv, 1e-3), WB_OK);
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, out), WB_OK);
+    /* B = [-1; -1]: dl/dw = -B'(H + lambda I)^-1 g = 1/(1+1e-3) + 1/(1e-3+1e-17) */
+    wb_assert_close(out[0], 1.0 / 1.001 + 1.0 / (1e-3 + 1e-17), 1e-9, 1e-9);
+    wb_solver_destroy(sv);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(implicit_jacobian_matches_closed_form_on_quadratic),
+        cmocka_unit_test(damped_jacobian_matches_shifted_solve_on_quadratic),
+        cmocka_unit_test(implicit_jacobian_matches_differences_of_minimizer),
+        cmocka_unit_test(damped_jacobian_matches_independent_formula),
+        cmocka_unit_test(vjp_equals_loss_gradient_times_jacobian),
+        cmocka_unit_test(vjp_at_matches_vjp_after_solve),
+        cmocka_unit_test(derivative_at_unconverged_point_says_so),
+        cmocka_unit_test(classic_derivative_refused_at_saddle_damped_one_exact),
+        cmocka_unit_test(near_singular_hessian_refused_without_damping),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
