@@ -1,0 +1,243 @@
+/* The trust-region Newton solver: closed forms, stopping rules, progress
+ * callback, and the no-allocation promise. */
+#include "energies.h"
+
+/* Rosenbrock, f = (1 - x1)^2 + 100 (x2 - x1^2)^2: indefinite Hessian on the
+   way (e.g. at the start (-1.2, 1)), minimizer (1, 1). */
+static int rosen_vg(void *u, const double *x, const double *w, double *e,
+                    double *g) {
+    (void)u; (void)w;
+    double a = 1 - x[0], b = x[1] - x[0] * x[0];
+    *e = a * a + 100 * b * b;
+    if (g) {
+        g[0] = -2 * a - 400 * x[0] * b;
+        g[1] = 200 * b;
+    }
+    return 0;
+}
+
+static void solve_finds_closed_form_minimizer_of_quadratic(void **st) {
+    (void)st;
+    enum { N = 8, P = 2 };
+    quad_t q;
+    quad_init(&q, N, P, 1);
+    wb_energy e = quad_energy(&q);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-13;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double w[P] = {1.5, -0.5}, x[N] = {0}, ref[N];
+    for (int i = 0; i < N; i++) ref[i] = q.d[i] + q.C[i] * w[0] + q.C[N + i] * w[1];
+    assert_int_equal(ref_spd_solve(N, q.A, 0.0, 1, ref), 0);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    assert_int_equal(info.status, WB_OK);
+    assert_true(info.grad_norm <= 1e-13);
+    assert_true(info.iterations >= 1 && info.iterations <= 10);
+    for (int i = 0; i < N; i++) wb_assert_close(x[i], ref[i], 1e-12, 1e-12);
+    /* the reported energy is E at the returned x, recomputed here */
+    double E;
+    quad_vg(&q, x, w, &E, NULL);
+    wb_assert_close(info.energy, E, 0, 1e-15);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+static void solve_converges_on_rosenbrock_with_difference_hessian(void **st) {
+    (void)st;
+    wb_energy e = {2, 0, NULL, rosen_vg, NULL, NULL, NULL};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-10;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[2] = {-1.2, 1.0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    wb_assert_close(x[0], 1.0, 1e-9, 0);
+    wb_assert_close(x[1], 1.0, 1e-9, 0);
+    assert_int_equal(info.hess_approx, 1);
+    assert_true(info.evaluations > info.iterations); /* differences counted */
+    wb_solver_destroy(sv);
+}
+
+static void solve_stops_at_iteration_limit_with_best_point(void **st) {
+    (void)st;
+    wb_energy e = {2, 0, NULL, rosen_vg, NULL, NULL, NULL};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.max_iter = 3;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[2] = {-1.2, 1.0}, e0, e1;
+    rosen_vg(NULL, x, NULL, &e0, NULL);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_MAXITER);
+    assert_int_equal(info.iterations, 3);
+    assert_int_equal(info.reason, WB_STOP_MAXITER);
+    rosen_vg(NULL, x, NULL, &e1, NULL);
+    assert_true(e1 <= e0);
+    wb_assert_close(info.energy, e1, 0, 1e-15);
+    wb_solver_destroy(sv);
+}
+
+static void solve_stops_on_step_tolerance(void **st) {
+    (void)st;
+    wb_energy e = {2, 0, NULL, rosen_vg, NULL, NULL, NULL};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 0.0;  /* unreachable: the step rule must stop it */
+    s.step_tol = 1e-12;
+    s.max_iter = 1000;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[2] = {-1.2, 1.0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    assert_int_equal(info.reason, WB_STOP_STEP);
+    assert_true(info.step_norm <= 1e-12 * (sqrt(2.0) + 1e-12));
+    wb_assert_close(x[0], 1.0, 1e-9, 0);
+    wb_solver_destroy(sv);
+}
+
+static void solve_stops_on_energy_change_when_asked(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 4, 1, 3);
+    wb_energy e = quad_energy(&q);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 0.0;
+    s.step_tol = 0.0;
+    s.f_tol = 1e-6;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[4] = {0}, w[1] = {1.0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    assert_int_equal(info.reason, WB_STOP_F);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+static int cancel_at_3(void *u, const wb_progress *pr) {
+    int *calls = u;
+    (*calls)++;
+    assert_true(isfinite(pr->energy) && pr->grad_norm >= 0);
+    return pr->iteration == 2; /* stop after the third iteration */
+}
+
+static void progress_callback_sees_every_iteration_and_can_cancel(void **st) {
+    (void)st;
+    wb_energy e = {2, 0, NULL, rosen_vg, NULL, NULL, NULL};
+    wb_settings s;
+    wb_settings_default(&s);
+    int calls = 0;
+    s.progress = cancel_at_3;
+    s.progress_user = &calls;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[2] = {-1.2, 1.0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_CANCELED);
+    assert_int_equal(calls, 3);
+    assert_int_equal(info.iterations, 3);
+    assert_int_equal(info.reason, WB_STOP_CANCELED);
+    assert_true(isfinite(x[0]) && isfinite(x[1]));
+    wb_solver_destroy(sv);
+}
+
+/* Counting allocator: wb_solve and the implicit calls allocate nothing. */
+typedef struct { int allocs, frees; } counter_t;
+static void *count_alloc(void *ctx, size_t n) {
+    ((counter_t *)ctx)->allocs++;
+    return malloc(n);
+}
+static void count_free(void *ctx, void *p) {
+    ((counter_t *)ctx)->frees++;
+    free(p);
+}
+
+static void solve_and_derivatives_never_allocate(void **st) {
+    (void)st;
+    enum { N = 5, M = 9 };
+    phub_t P;
+    phub_init(&P, N, M, 2);
+    for (int variant = 0; variant < 2; variant++) {
+        wb_energy e = phub_energy(&P);
+        if (variant) e.hess = NULL, e.mixed = NULL, e.mixed_vjp = NULL;
+        counter_t c = {0, 0};
+        wb_settings s;
+        wb_settings_default(&s);
+        s.alloc = count_alloc;
+        s.dealloc = count_free;
+        s.alloc_ctx = &c;
+        s.lambda = 0.1;
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        int after_create = c.allocs;
+        assert_true(after_create > 0); /* the hooks are really used */
+        double w[M], x[N] = {0}, g[N] = {1, 0, -1, 2, 0.5}, out[M], J[N * M];
+        for (int i = 0; i < M; i++) w[i] = 1.0;
+        assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+        assert_int_equal(wb_implicit_vjp(sv, g, out), WB_OK);
+        assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+        assert_int_equal(wb_implicit_vjp_at(sv, w, x, g, out), WB_OK);
+        assert_int_equal(c.allocs, after_create);
+        assert_int_equal(c.frees, 0);
+        wb_solver_destroy(sv);
+        assert_int_equal(c.frees, c.allocs);
+    }
+    phub_free(&P);
+}
+
+/* The solver passes a strongly indefinite start: E = x1^4 - 2 x1^2 + x2^2
+   from (0.01, 1): H = diag(-4 + 12 x1^2, 2) is indefinite there; a minimizer
+   is x1 = +-1, x2 = 0. */
+static int dw_vg(void *u, const double *x, const double *w, double *e,
+                 double *g) {
+    (void)u; (void)w;
+    *e = x[0] * x[0] * x[0] * x[0] - 2 * x[0] * x[0] + x[1] * x[1];
+    if (g) { g[0] = 4 * x[0] * x[0] * x[0] - 4 * x[0]; g[1] = 2 * x[1]; }
+    return 0;
+}
+static void solve_leaves_saddle_region_to_a_minimizer(void **st) {
+    (void)st;
+    wb_energy e = {2, 0, NULL, dw_vg, NULL, NULL, NULL};
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    double x[2] = {0.01, 1.0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    wb_assert_close(fabs(x[0]), 1.0, 1e-7, 0);
+    wb_assert_close(x[1], 0.0, 1e-7, 0);
+    wb_assert_close(info.energy, -1.0, 1e-12, 0);
+    wb_solver_destroy(sv);
+}
+
+static void status_strings_are_never_null(void **st) {
+    (void)st;
+    for (int c = -10; c <= 5; c++) {
+        const char *m = wb_status_str((wb_status)c);
+        assert_non_null(m);
+        assert_true(strlen(m) > 0);
+    }
+    assert_string_equal(wb_status_str((wb_status)42), "unknown status");
+    assert_string_equal(wb_version(), WB_VERSION_STRING);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(solve_finds_closed_form_minimizer_of_quadratic),
+        cmocka_unit_test(solve_converges_on_rosenbrock_with_difference_hessian),
+        cmocka_unit_test(solve_stops_at_iteration_limit_with_best_point),
+        cmocka_unit_test(solve_stops_on_step_tolerance),
+        cmocka_unit_test(solve_stops_on_energy_change_when_asked),
+        cmocka_unit_test(progress_callback_sees_every_iteration_and_can_cancel),
+        cmocka_unit_test(solve_and_derivatives_never_allocate),
+        cmocka_unit_test(solve_leaves_saddle_region_to_a_minimizer),
+        cmocka_unit_test(status_strings_are_never_null),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
