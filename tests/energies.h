@@ -14,7 +14,7 @@ typedef struct {
     double *d; /* [n] */
 } quad_t;
 
-static int quad_vg(void *u, const double *x, const double *w, double *e,
+static inline int quad_vg(void *u, const double *x, const double *w, double *e,
                    double *g) {
     quad_t *q = u;
     int n = q->n, p = q->p;
@@ -29,19 +29,19 @@ static int quad_vg(void *u, const double *x, const double *w, double *e,
     *e = E;
     return 0;
 }
-static int quad_hess(void *u, const double *x, const double *w, double *H) {
+static inline int quad_hess(void *u, const double *x, const double *w, double *H) {
     (void)x; (void)w;
     quad_t *q = u;
     memcpy(H, q->A, sizeof(double) * (size_t)(q->n * q->n));
     return 0;
 }
-static int quad_mixed(void *u, const double *x, const double *w, double *B) {
+static inline int quad_mixed(void *u, const double *x, const double *w, double *B) {
     (void)x; (void)w;
     quad_t *q = u;
     for (int k = 0; k < q->n * q->p; k++) B[k] = -q->C[k];
     return 0;
 }
-static int quad_mixed_vjp(void *u, const double *x, const double *w,
+static inline int quad_mixed_vjp(void *u, const double *x, const double *w,
                           const double *v, double *out) {
     (void)x; (void)w;
     quad_t *q = u;
@@ -54,7 +54,7 @@ static int quad_mixed_vjp(void *u, const double *x, const double *w,
 }
 
 /* A = M M' + n I (SPD), C, d uniform in [-1, 1). */
-static void quad_init(quad_t *q, int n, int p, uint64_t seed) {
+static inline void quad_init(quad_t *q, int n, int p, uint64_t seed) {
     q->n = n; q->p = p;
     q->A = calloc((size_t)(n * n), sizeof(double));
     q->C = calloc((size_t)(n * (p ? p : 1)), sizeof(double));
@@ -71,12 +71,12 @@ static void quad_init(quad_t *q, int n, int p, uint64_t seed) {
     for (int i = 0; i < n; i++) q->d[i] = 2 * wb_test_rand(&seed) - 1;
     free(M);
 }
-static void quad_free(quad_t *q) { free(q->A); free(q->C); free(q->d); }
+static inline void quad_free(quad_t *q) { free(q->A); free(q->C); free(q->d); }
 
 /* ---- reference dense SPD solve (plain Cholesky, no LAPACK) -------------
  * Solves (A + shift I) X = Bm in place, A n x n, Bm n x nrhs, column-major.
  * Returns 0, or -1 if not positive definite. */
-static int ref_spd_solve(int n, const double *A, double shift, int nrhs,
+static inline int ref_spd_solve(int n, const double *A, double shift, int nrhs,
                          double *Bm) {
     double *L = calloc((size_t)(n * n), sizeof(double));
     for (int j = 0; j < n; j++) {
@@ -121,7 +121,7 @@ typedef struct {
     double *b; /* [m] */
 } phub_t;
 
-static int phub_vg(void *u, const double *x, const double *w, double *e,
+static inline int phub_vg(void *u, const double *x, const double *w, double *e,
                    double *g) {
     phub_t *P = u;
     int n = P->n, m = P->m;
@@ -139,7 +139,7 @@ static int phub_vg(void *u, const double *x, const double *w, double *e,
     *e = E;
     return 0;
 }
-static int phub_hess(void *u, const double *x, const double *w, double *H) {
+static inline int phub_hess(void *u, const double *x, const double *w, double *H) {
     phub_t *P = u;
     int n = P->n, m = P->m;
     double d2 = P->delta * P->delta;
@@ -155,7 +155,7 @@ static int phub_hess(void *u, const double *x, const double *w, double *H) {
     }
     return 0;
 }
-static int phub_mixed(void *u, const double *x, const double *w, double *B) {
+static inline int phub_mixed(void *u, const double *x, const double *w, double *B) {
     (void)w;
     phub_t *P = u;
     int n = P->n, m = P->m;
@@ -168,7 +168,7 @@ static int phub_mixed(void *u, const double *x, const double *w, double *B) {
     }
     return 0;
 }
-static int phub_mixed_vjp(void *u, const double *x, const double *w,
+static inline int phub_mixed_vjp(void *u, const double *x, const double *w,
                           const double *v, double *out) {
     (void)w;
     phub_t *P = u;
@@ -185,7 +185,7 @@ static int phub_mixed_vjp(void *u, const double *x, const double *w,
     return 0;
 }
 /* m observations of an n-vector: b = A x_true + noise, 20% outliers. */
-static void phub_init(phub_t *P, int n, int m, uint64_t seed) {
+static inline void phub_init(phub_t *P, int n, int m, uint64_t seed) {
     P->n = n; P->m = m; P->delta = 0.5; P->mu = 1e-3;
     P->A = calloc((size_t)(n * m), sizeof(double));
     P->b = calloc((size_t)m, sizeof(double));
@@ -198,13 +198,13 @@ static void phub_init(phub_t *P, int n, int m, uint64_t seed) {
         P->b[i] = t + noise;
     }
 }
-static void phub_free(phub_t *P) { free(P->A); free(P->b); }
+static inline void phub_free(phub_t *P) { free(P->A); free(P->b); }
 
-static wb_energy phub_energy(phub_t *P) {
+static inline wb_energy phub_energy(phub_t *P) {
     wb_energy e = {P->n, P->m, P, phub_vg, phub_hess, phub_mixed_vjp, phub_mixed};
     return e;
 }
-static wb_energy quad_energy(quad_t *q) {
+static inline wb_energy quad_energy(quad_t *q) {
     wb_energy e = {q->n, q->p, q, quad_vg, quad_hess, quad_mixed_vjp, quad_mixed};
     return e;
 }

@@ -1,0 +1,303 @@
+/* Misuse and faults: every bad call gets a status and a message, never a
+ * crash, a NaN or a leak (this suite also runs under ASan/UBSan). */
+#include "energies.h"
+
+static void null_and_bad_sizes_are_invalid(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 2, 1);
+    wb_energy e = quad_energy(&q);
+    wb_solver *sv = (wb_solver *)&e; /* must be overwritten with NULL */
+    assert_int_equal(wb_solver_create(NULL, &e, NULL), WB_EINVAL);
+    assert_int_equal(wb_solver_create(&sv, NULL, NULL), WB_EINVAL);
+    assert_null(sv);
+    wb_energy bad = e;
+    bad.n = 0;
+    assert_int_equal(wb_solver_create(&sv, &bad, NULL), WB_EINVAL);
+    bad.n = -3;
+    assert_int_equal(wb_solver_create(&sv, &bad, NULL), WB_EINVAL);
+    bad = e;
+    bad.p = -1;
+    assert_int_equal(wb_solver_create(&sv, &bad, NULL), WB_EINVAL);
+    bad = e;
+    bad.value_grad = NULL;
+    assert_int_equal(wb_solver_create(&sv, &bad, NULL), WB_EINVAL);
+    assert_null(sv);
+
+    /* NULL solver everywhere */
+    double x[3] = {0}, w[2] = {1, 1}, g[3] = {1, 1, 1}, out[2], J[6];
+    assert_int_equal(wb_solve(NULL, w, x, NULL), WB_EINVAL);
+    assert_int_equal(wb_implicit_vjp(NULL, g, out), WB_EINVAL);
+    assert_int_equal(wb_implicit_jacobian(NULL, J), WB_EINVAL);
+    assert_int_equal(wb_implicit_vjp_at(NULL, w, x, g, out), WB_EINVAL);
+    assert_int_equal(wb_solver_set_lambda(NULL, 1.0), WB_EINVAL);
+    assert_string_equal(wb_solver_message(NULL), "no solver");
+    wb_solver_destroy(NULL);
+    wb_settings_default(NULL);
+    wb_solver_deriv_info(NULL, NULL);
+
+    /* NULL arrays on a valid solver */
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    assert_string_equal(wb_solver_message(sv), "");
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, NULL, &info), WB_EINVAL);
+    assert_int_equal(info.status, WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "x is NULL"));
+    assert_int_equal(wb_solve(sv, NULL, x, NULL), WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "w is NULL"));
+    x[1] = NAN;
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "NaN"));
+    x[1] = 0;
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, NULL, out), WB_EINVAL);
+    assert_int_equal(wb_implicit_vjp(sv, g, NULL), WB_EINVAL);
+    g[0] = INFINITY;
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_EINVAL);
+    assert_int_equal(wb_implicit_jacobian(sv, NULL), WB_EINVAL);
+    assert_int_equal(wb_implicit_vjp_at(sv, NULL, x, g, out), WB_EINVAL);
+    assert_int_equal(wb_solver_set_lambda(sv, -1.0), WB_EINVAL);
+    assert_int_equal(wb_solver_set_lambda(sv, NAN), WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "lambda"));
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+static void *only_alloc(void *ctx, size_t n) {
+    (void)ctx;
+    return malloc(n);
+}
+
+static void bad_settings_are_invalid(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 2, 1, 1);
+    wb_energy e = quad_energy(&q);
+    wb_solver *sv = NULL;
+    wb_settings s;
+    for (int k = 0; k < 12; k++) {
+        wb_settings_default(&s);
+        switch (k) {
+        case 0: s.max_iter = -1; break;
+        case 1: s.grad_tol = NAN; break;
+        case 2: s.grad_tol = -1; break;
+        case 3: s.step_tol = INFINITY; break;
+        case 4: s.f_tol = -1e-3; break;
+        case 5: s.lambda = -0.5; break;
+        case 6: s.lambda = NAN; break;
+        case 7: s.mu0 = 0; break;
+        case 8: s.fd_step = 0; break;
+        case 9: s.min_rcond = 2; break;
+        case 10: s.scale_damping = 7; break;
+        case 11: s.alloc = only_alloc; break;
+        }
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_EINVAL);
+        assert_null(sv);
+    }
+    wb_check_report rep;
+    double x[2] = {0}, w[1] = {0};
+    wb_settings_default(&s);
+    s.fd_step = -1;
+    assert_int_equal(wb_check_energy(&e, &s, x, w, &rep), WB_EINVAL);
+    assert_int_equal(wb_check_energy(NULL, NULL, x, w, &rep), WB_EINVAL);
+    assert_int_equal(wb_check_energy(&e, NULL, x, NULL, &rep), WB_EINVAL);
+    quad_free(&q);
+}
+
+static void derivative_before_solve_is_refused(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 2, 1);
+    wb_energy e = quad_energy(&q);
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    double g[3] = {1, 2, 3}, out[2] = {5, 5}, J[6];
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_ENOTSOLVED);
+    assert_non_null(strstr(wb_solver_message(sv), "no successful wb_solve"));
+    assert_true(out[0] == 5 && out[1] == 5);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_ENOTSOLVED);
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    assert_int_equal(di.status, WB_ENOTSOLVED);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+/* value_grad that fails (returns 7) or returns NaN from evaluation k on. */
+typedef struct { quad_t *q; int calls, fail_at, mode; } faulty_t;
+static int faulty_vg(void *u, const double *x, const double *w, double *e,
+                     double *g) {
+    faulty_t *f = u;
+    int rc = quad_vg(f->q, x, w, e, g);
+    if (++f->calls >= f->fail_at) {
+        if (f->mode == 0) return 7;
+        if (f->mode == 1) *e = NAN;
+        if (f->mode == 2 && g) g[0] = INFINITY;
+    }
+    return rc;
+}
+static int faulty_hess(void *u, const double *x, const double *w, double *H) {
+    faulty_t *f = u;
+    (void)x; (void)w;
+    if (f->mode == 3) return -1;
+    if (f->mode == 4) { quad_hess(f->q, x, w, H); H[1] = NAN; return 0; }
+    return quad_hess(f->q, x, w, H);
+}
+
+static void failing_callbacks_stop_cleanly_with_best_point(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 4, 1, 2);
+    const wb_status expect[] = {WB_ECALLBACK, WB_ENONFINITE, WB_ENONFINITE,
+                                WB_ECALLBACK, WB_ENONFINITE};
+    const char *words[] = {"returned 7", "non-finite energy",
+                           "non-finite gradient", "hess returned",
+                           "non-finite entries"};
+    for (int mode = 0; mode < 5; mode++) {
+        for (int fail_at = 1; fail_at <= 4; fail_at++) {
+            faulty_t f = {&q, 0, mode >= 3 ? 1000 : fail_at, mode};
+            wb_energy e = {4, 1, &f, faulty_vg, faulty_hess, NULL, NULL};
+            wb_solver *sv = NULL;
+            assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+            double x[4] = {3, 3, 3, 3}, w[1] = {1}, e0, e1;
+            quad_vg(&q, x, w, &e0, NULL);
+            wb_info info;
+            wb_status s = wb_solve(sv, w, x, &info);
+            assert_int_equal(s, expect[mode]);
+            assert_int_equal(info.status, expect[mode]);
+            assert_non_null(strstr(wb_solver_message(sv), words[mode]));
+            for (int i = 0; i < 4; i++) assert_true(isfinite(x[i]));
+            quad_vg(&q, x, w, &e1, NULL);
+            assert_true(e1 <= e0); /* best point so far, never worse */
+            /* no derivative of a failed solve */
+            double g[4] = {1, 1, 1, 1}, out[1] = {0};
+            assert_int_equal(wb_implicit_vjp(sv, g, out), WB_ENOTSOLVED);
+            wb_solver_destroy(sv);
+            if (mode >= 3) break;
+        }
+    }
+    quad_free(&q);
+}
+
+static int bad_mixed_vjp(void *u, const double *x, const double *w,
+                         const double *v, double *out) {
+    (void)u; (void)x; (void)w; (void)v; (void)out;
+    return 3;
+}
+static int nan_mixed(void *u, const double *x, const double *w, double *B) {
+    quad_t *q = u;
+    quad_mixed(q, x, w, B);
+    B[0] = NAN;
+    return 0;
+}
+
+static void failing_mixed_callbacks_give_status_not_nan(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 2, 4);
+    wb_energy e = quad_energy(&q);
+    e.mixed_vjp = bad_mixed_vjp;
+    e.mixed = nan_mixed;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    double x[3] = {0}, w[2] = {1, 2}, g[3] = {1, 0, 0}, out[2] = {9, 9}, J[6];
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_ECALLBACK);
+    assert_non_null(strstr(wb_solver_message(sv), "mixed_vjp returned 3"));
+    assert_true(out[0] == 9 && out[1] == 9);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_ENONFINITE);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
+/* Not positive definite at x* with lambda = 0: E = -x^2/2 + x^4/4 - w x has
+   minimizers near +-1; at the local maximum x = 0 (w = 0) H = -1. */
+static int dwell_vg(void *u, const double *x, const double *w, double *e,
+                    double *g) {
+    (void)u;
+    *e = -0.5 * x[0] * x[0] + 0.25 * x[0] * x[0] * x[0] * x[0] - w[0] * x[0];
+    if (g) g[0] = -x[0] + x[0] * x[0] * x[0] - w[0];
+    return 0;
+}
+static void indefinite_hessian_without_damping_is_singular_not_nan(void **st) {
+    (void)st;
+    wb_energy e = {1, 1, NULL, dwell_vg, NULL, NULL, NULL};
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    double x[1] = {0}, w[1] = {0}, g[1] = {1}, out[1] = {4};
+    /* started exactly at the stationary point x = 0: gradient 0, so the
+       solver stops there; the Hessian is -1 */
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_ESINGULAR);
+    assert_true(out[0] == 4);
+    assert_non_null(strstr(wb_solver_message(sv), "not positive definite"));
+    /* lambda = 2: (H + 2)^-1 = 1, B = -1, dl/dw = -B v = 1 */
+    assert_int_equal(wb_solver_set_lambda(sv, 2.0), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_OK);
+    wb_assert_close(out[0], 1.0, 1e-7, 1e-7);
+    wb_solver_destroy(sv);
+}
+
+/* The k-th allocation fails, for every k: WB_ENOMEM, nothing leaks. */
+typedef struct { int count, fail_at, live; } failalloc_t;
+static void *fail_alloc(void *ctx, size_t n) {
+    failalloc_t *f = ctx;
+    if (++f->count == f->fail_at) return NULL;
+    f->live++;
+    return malloc(n);
+}
+static void fail_free(void *ctx, void *p) {
+    ((failalloc_t *)ctx)->live--;
+    free(p);
+}
+static void allocation_failure_at_every_point_is_clean(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 2, 1);
+    wb_energy e = quad_energy(&q);
+    int total = -1;
+    for (int k = 1; k < 100; k++) {
+        failalloc_t f = {0, k, 0};
+        wb_settings s;
+        wb_settings_default(&s);
+        s.alloc = fail_alloc;
+        s.dealloc = fail_free;
+        s.alloc_ctx = &f;
+        wb_solver *sv = NULL;
+        wb_status r = wb_solver_create(&sv, &e, &s);
+        if (r == WB_OK) { /* k beyond the number of allocations */
+            total = f.count;
+            wb_solver_destroy(sv);
+            assert_int_equal(f.live, 0);
+            break;
+        }
+        assert_int_equal(r, WB_ENOMEM);
+        assert_null(sv);
+        assert_int_equal(f.live, 0);
+    }
+    assert_true(total > 5);
+    /* the checker too */
+    failalloc_t f = {0, 1, 0};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.alloc = fail_alloc;
+    s.dealloc = fail_free;
+    s.alloc_ctx = &f;
+    double x[3] = {0}, w[2] = {0};
+    wb_check_report rep;
+    assert_int_equal(wb_check_energy(&e, &s, x, w, &rep), WB_ENOMEM);
+    quad_free(&q);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(null_and_bad_sizes_are_invalid),
+        cmocka_unit_test(bad_settings_are_invalid),
+        cmocka_unit_test(derivative_before_solve_is_refused),
+        cmocka_unit_test(failing_callbacks_stop_cleanly_with_best_point),
+        cmocka_unit_test(failing_mixed_callbacks_give_status_not_nan),
+        cmocka_unit_test(indefinite_hessian_without_damping_is_singular_not_nan),
+        cmocka_unit_test(allocation_failure_at_every_point_is_clean),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
