@@ -1,0 +1,129 @@
+/* The derivative checker: passes correct callbacks, catches wrong ones. */
+#include "energies.h"
+
+static void checker_passes_correct_callbacks(void **st) {
+    (void)st;
+    enum { N = 4, M = 9 };
+    phub_t P;
+    phub_init(&P, N, M, 12);
+    wb_energy e = phub_energy(&P);
+    double x[N] = {0.3, -0.2, 1.5, 2.0}, w[M];
+    for (int i = 0; i < M; i++) w[i] = 0.5 + 0.05 * i;
+    wb_check_report r;
+    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_true(r.value_grad_err >= 0 && r.value_grad_err < 1e-7);
+    assert_true(r.hess_err >= 0 && r.hess_err < 1e-7);
+    assert_true(r.mixed_err >= 0 && r.mixed_err < 1e-7);
+    assert_true(r.mixed_vjp_err >= 0 && r.mixed_vjp_err < 1e-7);
+    /* absent callbacks are reported as -1 */
+    e.hess = NULL;
+    e.mixed = NULL;
+    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_true(r.hess_err == -1 && r.mixed_err == -1 && r.hess_worst == -1);
+    phub_free(&P);
+}
+
+/* Wrong derivatives: one entry off by 1% is flagged with its index. */
+static int wrong_vg(void *u, const double *x, const double *w, double *e,
+                    double *g) {
+    int rc = phub_vg(u, x, w, e, g);
+    if (g) g[2] *= 1.01;
+    return rc;
+}
+static int wrong_hess(void *u, const double *x, const double *w, double *H) {
+    int rc = phub_hess(u, x, w, H);
+    H[1 * 4 + 3] += 0.5; /* (3,1) only: asymmetric and wrong */
+    return rc;
+}
+static int wrong_mixed_vjp(void *u, const double *x, const double *w,
+                           const double *v, double *out) {
+    int rc = phub_mixed_vjp(u, x, w, v, out);
+    out[5] = -out[5];
+    return rc;
+}
+
+static void checker_flags_wrong_callbacks_and_where(void **st) {
+    (void)st;
+    enum { N = 4, M = 9 };
+    phub_t P;
+    phub_init(&P, N, M, 12);
+    wb_energy e = phub_energy(&P);
+    e.value_grad = wrong_vg;
+    e.hess = wrong_hess;
+    e.mixed_vjp = wrong_mixed_vjp;
+    double x[N] = {0.3, -0.2, 1.5, 2.0}, w[M];
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    wb_check_report r;
+    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_true(r.value_grad_err > 5e-3);
+    assert_int_equal(r.value_grad_worst, 2);
+    assert_true(r.hess_err > 1e-2);
+    assert_int_equal(r.hess_worst, 1 * 4 + 3);
+    assert_true(r.mixed_vjp_err > 1.0);
+    assert_int_equal(r.mixed_vjp_worst, 5);
+    phub_free(&P);
+}
+
+static void implicit_checker_agrees_with_differences_of_minimizer(void **st) {
+    (void)st;
+    enum { N = 3, M = 6 };
+    phub_t P;
+    phub_init(&P, N, M, 5);
+    wb_energy e = phub_energy(&P);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-13;
+    s.step_tol = 1e-15;
+    s.lambda = 0.5; /* restored after the check */
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double w[M], x0[N] = {0}, err = -1;
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    assert_int_equal(wb_check_implicit(sv, w, x0, &err), WB_OK);
+    assert_true(err >= 0 && err < 1e-6);
+    /* the solver is left solved at w with its own lambda */
+    double g[N] = {1, 1, 1}, out[M];
+    assert_int_equal(wb_implicit_vjp(sv, g, out), WB_OK);
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    assert_true(di.lambda == 0.5);
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+/* A wrong mixed derivative makes the implicit check fail loudly. */
+static int wrong_mixed(void *u, const double *x, const double *w, double *B) {
+    int rc = phub_mixed(u, x, w, B);
+    for (int k = 0; k < 3; k++) B[k] *= 2;
+    return rc;
+}
+static void implicit_checker_catches_wrong_mixed_derivative(void **st) {
+    (void)st;
+    enum { N = 3, M = 6 };
+    phub_t P;
+    phub_init(&P, N, M, 5);
+    wb_energy e = phub_energy(&P);
+    e.mixed = wrong_mixed;
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-13;
+    s.step_tol = 1e-15;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double w[M], x0[N] = {0}, err = -1;
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    assert_int_equal(wb_check_implicit(sv, w, x0, &err), WB_OK);
+    assert_true(err > 1e-2);
+    wb_solver_destroy(sv);
+    phub_free(&P);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(checker_passes_correct_callbacks),
+        cmocka_unit_test(checker_flags_wrong_callbacks_and_where),
+        cmocka_unit_test(implicit_checker_agrees_with_differences_of_minimizer),
+        cmocka_unit_test(implicit_checker_catches_wrong_mixed_derivative),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
