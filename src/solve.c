@@ -8,6 +8,9 @@
  *   gain ratio rho = (E(x) - E(x+s)) / (m(0) - m(s))
  *   accept     rho > eta (1e-4); then mu *= max(1/3, 1 - (2 rho - 1)^3), nu = 2
  *   reject     mu *= nu, nu *= 2   (Nielsen's update)
+ *   stop       ||g||_inf <= grad_tol; or a step below step_tol taken right
+ *              after an acceptance (a tiny Newton-like step: converged) --
+ *              below step_tol only after rejections inflated mu is STALLED
  *
  * m(0) - m(s) = 1/2 s'(H + mu D)s + 1/2 mu s'Ds > 0 whenever the factorization
  * succeeded, so rho is always well defined. D is the identity, or (Marquardt /
@@ -239,6 +242,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     double gnorm = wbi_norm_inf(n, sv->g);
     double mu = 0.0, nu = 2.0, snorm = 0.0;
     int it = 0, hevals = 0, facts = 0, need_hess = 1, factored = 0;
+    int rejected = 0; /* rejected steps since the last accepted one */
     double fact_mu = 0.0;
     wb_stop_reason why = WB_STOP_NONE;
     st = WB_OK;
@@ -268,8 +272,9 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
             facts++;
             if (wbi_chol(n, sv->F) == 0) break;
             factored = 0;
-            mu = (mu > 0 ? mu : s->mu0) * nu;
-            nu *= 2;
+            /* not positive definite: more damping (a fixed factor, so that
+               a run of failures cannot overshoot by 2^(k^2/2) as nu would) */
+            mu = (mu > 0 ? mu : s->mu0) * 4;
             if (!(mu < MU_MAX)) break;
         }
         if (!(mu < MU_MAX)) {
@@ -292,7 +297,15 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
             break;
         }
         if (snorm <= s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol)) {
-            why = WB_STOP_STEP;
+            if (rejected == 0) { /* the undamped-as-usual step is tiny */
+                why = WB_STOP_STEP;
+            } else { /* tiny only because rejections inflated mu */
+                why = WB_STOP_STALLED;
+                st = WB_STALLED;
+                wbi_set_msg(sv, "stalled: after %d rejected steps the step "
+                            "(%.3g) fell below step_tol with |g|_inf = %.3g",
+                            rejected, snorm, gnorm);
+            }
             break;
         }
         for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
@@ -323,9 +336,11 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
             nu = 2.0;
             need_hess = 1;
             factored = 0;
+            rejected = 0;
         } else {
             mu *= nu;
             nu *= 2;
+            rejected++;
         }
         if (s->verbose)
             fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
