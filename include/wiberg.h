@@ -212,6 +212,11 @@ WB_API wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *in
  *  never NULL: "" before any call, "no solver" for sv == NULL. */
 WB_API const char *wb_solver_message(const wb_solver *sv);
 
+/** Rebinds the solver to another energy with e->n <= the n it was created
+ *  for and the same p (e.g. the next example of a data set), without
+ *  allocating. Forgets the last solve. */
+WB_API wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e);
+
 /** Changes the implicit-derivative damping lambda (>= 0, finite) without
  *  re-creating the solver. */
 WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);

@@ -65,6 +65,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->e = *e;
     size_t n = (size_t)e->n, p = (size_t)(e->p > 0 ? e->p : 1);
     sv->n = e->n;
+    sv->n_cap = e->n;
     sv->p = e->p;
     int ok = 1;
     sv->x = zalloc(&st, n, sizeof(double), &ok);
@@ -102,6 +103,33 @@ wb_status wb_solver_set_lambda(wb_solver *sv, double lambda) {
         return WB_EINVAL;
     }
     sv->s.lambda = lambda;
+    return WB_OK;
+}
+
+wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
+    char msg[WBI_MSG_LEN];
+    if (!sv) return WB_EINVAL;
+    if (!e) {
+        wbi_set_msg(sv, "wb_solver_set_energy: energy is NULL");
+        return WB_EINVAL;
+    }
+    if (wbi_energy_check(e, msg, sizeof msg) != WB_OK) {
+        wbi_set_msg(sv, "wb_solver_set_energy: %s", msg);
+        return WB_EINVAL;
+    }
+    if (e->n > sv->n_cap || e->p != sv->p) {
+        wbi_set_msg(sv, "wb_solver_set_energy: n = %d, p = %d do not fit a "
+                    "solver created for n <= %d, p = %d", e->n, e->p,
+                    sv->n_cap, sv->p);
+        return WB_EINVAL;
+    }
+    /* the buffers are contiguous: an n x n matrix with leading dimension n
+       fits in the n_cap x n_cap space */
+    sv->e = *e;
+    sv->n = e->n;
+    sv->solved = 0;
+    sv->fact_valid = 0;
+    sv->hess_valid = 0;
     return WB_OK;
 }
 

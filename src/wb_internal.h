@@ -50,6 +50,7 @@ struct wb_solver {
     wb_energy e;
     wb_settings s;
     int n, p;
+    int n_cap;     /* n the buffers were sized for (>= n)                */
     /* solver state */
     double *x;     /* [n] current iterate                                */
     double *xt;    /* [n] trial point                                    */

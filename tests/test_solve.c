@@ -216,6 +216,46 @@ static void solve_leaves_saddle_region_to_a_minimizer(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* One solver serves energies of any n up to the one it was created for. */
+static void rebound_solver_solves_smaller_energy(void **st) {
+    (void)st;
+    quad_t big, small, other;
+    quad_init(&big, 6, 2, 1);
+    quad_init(&small, 3, 2, 2);
+    quad_init(&other, 3, 1, 2);
+    wb_energy eb = quad_energy(&big), es = quad_energy(&small);
+    wb_energy eo = quad_energy(&other);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-13;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &eb, &s), WB_OK);
+    double w[2] = {1, -1}, x[6] = {0}, J[6], Jref[6], ref[3];
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    assert_int_equal(wb_solver_set_energy(sv, &es), WB_OK);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_ENOTSOLVED);
+    memset(x, 0, sizeof x);
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    for (int i = 0; i < 3; i++) ref[i] = small.d[i] + small.C[i] * w[0] + small.C[3 + i] * w[1];
+    assert_int_equal(ref_spd_solve(3, small.A, 0.0, 1, ref), 0);
+    for (int i = 0; i < 3; i++) wb_assert_close(x[i], ref[i], 1e-12, 1e-12);
+    memcpy(Jref, small.C, sizeof Jref);
+    assert_int_equal(ref_spd_solve(3, small.A, 0.0, 2, Jref), 0);
+    assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+    for (int k = 0; k < 6; k++) wb_assert_close(J[k], Jref[k], 1e-10, 1e-10);
+    /* too big, or another p: refused, and the solver still works */
+    eb.n = 7;
+    assert_int_equal(wb_solver_set_energy(sv, &eb), WB_EINVAL);
+    assert_int_equal(wb_solver_set_energy(sv, &eo), WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "do not fit"));
+    assert_int_equal(wb_solver_set_energy(sv, NULL), WB_EINVAL);
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_OK);
+    wb_solver_destroy(sv);
+    quad_free(&big);
+    quad_free(&small);
+    quad_free(&other);
+}
+
 static void status_strings_are_never_null(void **st) {
     (void)st;
     for (int c = -10; c <= 5; c++) {
@@ -237,6 +277,7 @@ int main(void) {
         cmocka_unit_test(progress_callback_sees_every_iteration_and_can_cancel),
         cmocka_unit_test(solve_and_derivatives_never_allocate),
         cmocka_unit_test(solve_leaves_saddle_region_to_a_minimizer),
+        cmocka_unit_test(rebound_solver_solves_smaller_energy),
         cmocka_unit_test(status_strings_are_never_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
