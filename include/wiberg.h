@@ -55,6 +55,7 @@ typedef enum wb_status {
     WB_MAXITER = 1,     /* finished without meeting tolerances (iteration cap) */
     WB_STALLED = 2,     /* no further decrease possible before tolerances met  */
     WB_CANCELED = 3,    /* a progress callback asked to stop                   */
+    WB_DONE = 4,        /* wb_trainer_step: the run has finished               */
     WB_EINVAL = -1,     /* bad argument: NULL, n <= 0, NaN setting, ...        */
     WB_ENOMEM = -2,     /* an allocation failed                                */
     WB_ECALLBACK = -3,  /* a user callback returned non-zero                   */
@@ -301,6 +302,178 @@ WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
  *  Leaves the solver at the solve at w. */
 WB_API wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
                             double *max_rel_err);
+
+/* ------------------------------------------------------------------------ */
+/* Training: learn w from examples                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A data set is a count plus callbacks; the library never owns the data.
+ * Example i has its own energy E_i(x; w) (its data bound through the energy's
+ * user pointer), a start x0_i and a loss L_i(x) of the minimizer. Training
+ * minimizes  sum_i L_i(x*_i(w))  over w by stochastic gradient steps, each
+ * gradient from one inner solve and one implicit adjoint per example.
+ *
+ * The callbacks of a data set may be called concurrently for different i
+ * (the trainer runs a batch's examples on several threads): they must not
+ * share mutable state between examples.
+ */
+typedef struct wb_dataset {
+    int count; /* number of examples (>= 1) */
+    void *user;
+    /* required: *e = the energy of example i. e->p must be the same for all
+       examples; e->n may differ. The energy's callbacks are called only while
+       example i is being processed. */
+    int (*energy)(void *user, int i, wb_energy *e);
+    /* required: x0[n_i] = where the first solve of example i starts. Later
+       solves warm-start from the example's last minimizer (see
+       wb_train_settings.warm_start). */
+    int (*start)(void *user, int i, double *x0);
+    /* required: *l = L_i(x), x[n_i]; dl_dx[n_i] = dL_i/dx when dl_dx != NULL */
+    int (*loss)(void *user, int i, const double *x, double *l, double *dl_dx);
+} wb_dataset;
+
+typedef enum wb_optimizer {
+    WB_OPT_SGD = 0,      /* w -= lr g                                        */
+    WB_OPT_MOMENTUM = 1, /* heavy ball: m = momentum m + g; w -= lr m         */
+    WB_OPT_ADAM = 2      /* Kingma & Ba, bias-corrected                      */
+} wb_optimizer;
+
+typedef enum wb_lr_schedule {
+    WB_LR_CONSTANT = 0,
+    WB_LR_STEP = 1,   /* lr * lr_decay^(floor(step / lr_step_every))        */
+    WB_LR_COSINE = 2  /* lr_min + (lr - lr_min)(1 + cos(pi step/steps)) / 2 */
+} wb_lr_schedule;
+
+typedef enum wb_backward {
+    WB_BACKWARD_IMPLICIT = 0, /* one damped adjoint solve per example       */
+    WB_BACKWARD_FINITE_DIFF = 1 /* central differences of L_i in w: 2p inner
+                                   solves per example. Slow; a reference and
+                                   a baseline, not for production.          */
+} wb_backward;
+
+typedef struct wb_train_settings {
+    wb_settings solver;       /* inner solver; solver.lambda damps the
+                                 implicit derivative. Default: wb_settings_
+                                 default with lambda = 1e-3.                 */
+    wb_optimizer optimizer;   /* default WB_OPT_ADAM                         */
+    double lr;                /* learning rate, > 0. Default 1e-2            */
+    double momentum;          /* WB_OPT_MOMENTUM, in [0, 1). Default 0.9     */
+    double beta1, beta2, eps; /* Adam. Defaults 0.9, 0.999, 1e-8             */
+    wb_lr_schedule schedule;  /* default WB_LR_CONSTANT                      */
+    int lr_step_every;        /* WB_LR_STEP: steps between decays. Def. 100  */
+    double lr_decay;          /* WB_LR_STEP factor in (0, 1]. Default 0.5    */
+    double lr_min;            /* WB_LR_COSINE floor, >= 0. Default 0         */
+    int batch_size;           /* examples per step, >= 1 (capped at count).
+                                 Default 8                                  */
+    int epochs;               /* passes over the data, >= 1. Default 10.
+                                 Steps = epochs * ceil(count / batch_size)   */
+    unsigned long long seed;  /* shuffling; the run is a function of it.
+                                 Default 1                                  */
+    int shuffle;              /* 1: reshuffle every epoch (default); 0: fixed
+                                 order                                      */
+    const double *lower;      /* [p] projection bounds on w, or NULL (none);
+                                 copied at create. -INFINITY allowed        */
+    const double *upper;      /* [p] or NULL. +INFINITY allowed             */
+    int threads;              /* worker threads for a batch; 0 = all cores
+                                 (OpenMP). Results are bit-identical for any
+                                 value. Default 0                           */
+    int warm_start;           /* 1 (default): each solve starts at the
+                                 example's last minimizer; 0: always at x0   */
+    wb_backward backward;     /* default WB_BACKWARD_IMPLICIT                */
+    double fd_step;           /* WB_BACKWARD_FINITE_DIFF: h = fd_step *
+                                 max(|w_j|, 1). Default 1e-5                */
+    const wb_dataset *validation; /* optional held-out set, evaluated every
+                                 validate_every steps and at the end; the best
+                                 w is kept (wb_trainer_best_w). Default NULL */
+    int validate_every;       /* steps; 0 = once per epoch (default)         */
+    const char *checkpoint_path; /* optional: written atomically every
+                                 checkpoint_every steps and at the end      */
+    int checkpoint_every;     /* steps; 0 = once per epoch (default)         */
+    int verbose;              /* 1: one line per epoch on stderr (loss,
+                                 validation loss, examples/s, skipped).
+                                 Default 0                                  */
+} wb_train_settings;
+
+/** Fills every field with its default. NULL-safe. */
+WB_API void wb_train_settings_default(wb_train_settings *s);
+
+typedef struct wb_train_info {
+    long long step;           /* steps taken                                 */
+    int epoch;                /* current epoch (0-based)                     */
+    long long total_steps;    /* steps the run will take                     */
+    double loss;              /* mean loss of the last step's used examples  */
+    double grad_norm;         /* ||dL/dw||_2 of the last step                */
+    double lr;                /* learning rate of the last step              */
+    int used;                 /* examples of the last step that counted      */
+    int skipped;              /* examples of the last step skipped (failed
+                                 solve or derivative)                       */
+    long long skipped_total;  /* all skipped so far                          */
+    long long inner_solves;   /* wb_solve calls so far (training + validation)*/
+    double epoch_loss;        /* mean training loss of the last full epoch   */
+    double val_loss;          /* last validation loss (NAN: none yet)        */
+    double best_val_loss;     /* best validation loss (NAN: none yet)        */
+    long long best_step;      /* step at which the best w was seen (-1)      */
+    double seconds;           /* wall time spent stepping                     */
+    double examples_per_s;    /* training examples per second                */
+} wb_train_info;
+
+typedef struct wb_trainer wb_trainer; /* opaque */
+
+/** Creates a trainer for data set d starting from w0[p]. Calls d->energy
+ *  once per example to learn the sizes, validates the settings, and
+ *  allocates everything (solvers per thread, warm starts, optimizer state).
+ *  On failure *out = NULL. */
+WB_API wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
+                                   const double *w0,
+                                   const wb_train_settings *s);
+
+/** Frees everything. NULL-safe. */
+WB_API void wb_trainer_destroy(wb_trainer *t);
+
+/** One optimizer step on the next mini-batch. Returns WB_OK when more steps
+ *  remain, WB_DONE after the last one (and on later calls), or an error
+ *  (the trainer's w is then unchanged). Examples whose solve or derivative
+ *  fails are skipped and counted (wb_train_info.skipped), never averaged in;
+ *  a batch whose examples all fail does not move w. info may be NULL. */
+WB_API wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info);
+
+/** Steps until done (or an error). */
+WB_API wb_status wb_train(wb_trainer *t, wb_train_info *info);
+
+/** Current w[p]. */
+WB_API wb_status wb_trainer_w(const wb_trainer *t, double *w);
+
+/** The w with the best validation loss so far (the current w when no
+ *  validation set is given), and that loss (may be NULL). */
+WB_API wb_status wb_trainer_best_w(const wb_trainer *t, double *w,
+                                   double *best_val_loss);
+
+/** Copies the progress report. */
+WB_API wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info);
+
+/** Mean loss of data set d (same p, n_i <= the trainer's largest n) at w[p],
+ *  solving every example from its start (thread-parallel). *failed = the
+ *  examples whose solve failed (excluded from the mean). Either output may
+ *  be NULL. per_example[d->count] (may be NULL) receives each loss (NAN for
+ *  a failed one). */
+WB_API wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
+                                     const double *w, double *mean_loss,
+                                     int *failed, double *per_example);
+
+/** Writes the whole training state (w, optimizer moments, step, RNG and
+ *  shuffle order, best w, warm starts) to path atomically (a temporary file
+ *  renamed over it), with a versioned header and a checksum. */
+WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
+
+/** Restores a state written by wb_trainer_save into a trainer created with
+ *  the same data set sizes and settings; training then continues exactly as
+ *  the saved run would have. A missing file is WB_EIO; a truncated, corrupt
+ *  or mismatched one is WB_EFORMAT (the trainer is then unchanged). */
+WB_API wb_status wb_trainer_load(wb_trainer *t, const char *path);
+
+/** A sentence about the last call; never NULL. */
+WB_API const char *wb_trainer_message(const wb_trainer *t);
 
 #ifdef __cplusplus
 }

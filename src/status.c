@@ -15,6 +15,7 @@ const char *wb_status_str(wb_status st) {
     case WB_MAXITER: return "iteration limit reached before the tolerances were met";
     case WB_STALLED: return "stalled: no further decrease possible";
     case WB_CANCELED: return "canceled by the progress callback";
+    case WB_DONE: return "done: the training run has finished";
     case WB_EINVAL: return "invalid argument";
     case WB_ENOMEM: return "out of memory";
     case WB_ECALLBACK: return "a user callback returned an error";
