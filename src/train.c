@@ -1,0 +1,878 @@
+/* The training loop: learn w by minimizing sum_i L_i(x*_i(w)).
+ *
+ * A step takes the next mini-batch of the (per-epoch shuffled) examples and,
+ * for each one, in parallel over OpenMP threads with one solver per thread:
+ *   x*_i = argmin_x E_i(x; w)      warm-started from the example's last x*
+ *   g_i  = dL_i/dw = -B_i^T v,     (H_i + lambda I) v = dL_i/dx (x*_i)
+ * (or central differences of L_i in w: 2p more solves). Per-example results
+ * land in fixed slots and are summed in batch order, so the run is
+ * bit-identical whatever the thread count. Examples whose solve, loss or
+ * derivative fails are skipped and counted, never averaged in. The mean
+ * gradient feeds SGD / momentum / Adam; w is projected onto [lower, upper].
+ * All memory is sized at create: a step allocates nothing.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "wb_train.h"
+
+struct wb_trainer {
+    wb_train_settings s;   /* copy; pointers below are the trainer's own */
+    wb_dataset d;
+    wb_dataset val;
+    int has_val;
+    int p, count, n_max;
+    int *n_of;             /* [count] n of each example                */
+    size_t *off;           /* [count] offset of its warm start in xs   */
+    size_t total_n;
+    double *xs;            /* [total_n] warm starts                    */
+    unsigned char *has_x;  /* [count] xs valid                         */
+    double *w, *m, *v, *best_w, *g, *lower, *upper; /* [p] each        */
+    double *gbuf;          /* [batch*p] per-example gradients          */
+    double *lbuf;          /* [batch] per-example losses               */
+    int *okbuf;            /* [batch]                                  */
+    double *vloss;         /* [val.count] validation losses            */
+    int *perm;             /* [count] order of the current epoch       */
+    int batch, nthreads;
+    long long step, total_steps, steps_per_epoch;
+    int epoch, pos;
+    uint64_t rng;
+    wb_solver **solvers;   /* [nthreads]                               */
+    double **xw, **xw2, **dlx, **wtmp; /* per thread: [n_max] x3, [p]  */
+    long long *solves;     /* [nthreads] inner solves                  */
+    double epoch_loss_sum;
+    int epoch_used;
+    long long examples_done; /* training examples processed (this process) */
+    wb_train_info info;
+    char *ckpt_path;
+    char msg[WBI_MSG_LEN];
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void tmsg(wb_trainer *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+    va_end(ap);
+}
+
+const char *wb_trainer_message(const wb_trainer *t) {
+    return t ? t->msg : "no trainer";
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64: the trainer's only random source (shuffling). */
+static uint64_t rng_next(uint64_t *st) {
+    uint64_t z = (*st += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+void wb_train_settings_default(wb_train_settings *s) {
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    wb_settings_default(&s->solver);
+    s->solver.lambda = 1e-3;
+    s->optimizer = WB_OPT_ADAM;
+    s->lr = 1e-2;
+    s->momentum = 0.9;
+    s->beta1 = 0.9;
+    s->beta2 = 0.999;
+    s->eps = 1e-8;
+    s->schedule = WB_LR_CONSTANT;
+    s->lr_step_every = 100;
+    s->lr_decay = 0.5;
+    s->lr_min = 0.0;
+    s->batch_size = 8;
+    s->epochs = 10;
+    s->seed = 1;
+    s->shuffle = 1;
+    s->lower = NULL;
+    s->upper = NULL;
+    s->threads = 0;
+    s->warm_start = 1;
+    s->backward = WB_BACKWARD_IMPLICIT;
+    s->fd_step = 1e-5;
+    s->validation = NULL;
+    s->validate_every = 0;
+    s->checkpoint_path = NULL;
+    s->checkpoint_every = 0;
+    s->verbose = 0;
+}
+
+#define BAD(...) do { snprintf(msg, len, __VA_ARGS__); return WB_EINVAL; } while (0)
+
+static wb_status check_settings(const wb_train_settings *s, int p, char *msg,
+                                size_t len) {
+    wb_status st = wbi_settings_check(&s->solver, msg, len);
+    if (st != WB_OK) return st;
+    if (!(s->lr > 0) || !isfinite(s->lr)) BAD("lr = %g must be finite and > 0", s->lr);
+    if (!(s->momentum >= 0 && s->momentum < 1)) BAD("momentum = %g must be in [0, 1)", s->momentum);
+    if (!(s->beta1 >= 0 && s->beta1 < 1)) BAD("beta1 = %g must be in [0, 1)", s->beta1);
+    if (!(s->beta2 >= 0 && s->beta2 < 1)) BAD("beta2 = %g must be in [0, 1)", s->beta2);
+    if (!(s->eps > 0) || !isfinite(s->eps)) BAD("eps = %g must be finite and > 0", s->eps);
+    if (s->optimizer < WB_OPT_SGD || s->optimizer > WB_OPT_ADAM)
+        BAD("optimizer = %d is not a wb_optimizer", (int)s->optimizer);
+    if (s->schedule < WB_LR_CONSTANT || s->schedule > WB_LR_COSINE)
+        BAD("schedule = %d is not a wb_lr_schedule", (int)s->schedule);
+    if (s->lr_step_every < 1) BAD("lr_step_every = %d must be >= 1", s->lr_step_every);
+    if (!(s->lr_decay > 0 && s->lr_decay <= 1)) BAD("lr_decay = %g must be in (0, 1]", s->lr_decay);
+    if (!(s->lr_min >= 0 && s->lr_min <= s->lr)) BAD("lr_min = %g must be in [0, lr]", s->lr_min);
+    if (s->batch_size < 1) BAD("batch_size = %d must be >= 1", s->batch_size);
+    if (s->epochs < 1) BAD("epochs = %d must be >= 1", s->epochs);
+    if (s->shuffle != 0 && s->shuffle != 1) BAD("shuffle = %d must be 0 or 1", s->shuffle);
+    if (s->threads < 0) BAD("threads = %d must be >= 0", s->threads);
+    if (s->warm_start != 0 && s->warm_start != 1) BAD("warm_start = %d must be 0 or 1", s->warm_start);
+    if (s->backward != WB_BACKWARD_IMPLICIT && s->backward != WB_BACKWARD_FINITE_DIFF)
+        BAD("backward = %d is not a wb_backward", (int)s->backward);
+    if (!(s->fd_step > 0 && s->fd_step < 1)) BAD("fd_step = %g must be in (0, 1)", s->fd_step);
+    if (s->validate_every < 0) BAD("validate_every = %d must be >= 0", s->validate_every);
+    if (s->checkpoint_every < 0) BAD("checkpoint_every = %d must be >= 0", s->checkpoint_every);
+    for (int j = 0; j < p; j++) {
+        double lo = s->lower ? s->lower[j] : -INFINITY;
+        double hi = s->upper ? s->upper[j] : INFINITY;
+        if (isnan(lo) || isnan(hi) || lo > hi || lo == INFINITY || hi == -INFINITY)
+            BAD("bounds of w[%d] = [%g, %g] are not an interval", j, lo, hi);
+    }
+    return WB_OK;
+}
+
+static wb_status check_dataset(const wb_dataset *d, const char *what, char *msg,
+                               size_t len) {
+    if (d->count < 1) BAD("%s: count = %d must be >= 1", what, d->count);
+    if (!d->energy || !d->start || !d->loss)
+        BAD("%s: the energy, start and loss callbacks are required", what);
+    return WB_OK;
+}
+
+void wb_trainer_destroy(wb_trainer *t) {
+    if (!t) return;
+    const wb_settings *a = &t->s.solver;
+    if (t->solvers)
+        for (int k = 0; k < t->nthreads; k++) wb_solver_destroy(t->solvers[k]);
+    double **per[] = {t->xw, t->xw2, t->dlx, t->wtmp};
+    for (size_t q = 0; q < 4; q++) {
+        if (!per[q]) continue;
+        for (int k = 0; k < t->nthreads; k++) wbi_free(a, per[q][k]);
+        wbi_free(a, per[q]);
+    }
+    void *bufs[] = {t->n_of, t->off,    t->xs,   t->has_x, t->w,    t->m,
+                    t->v,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
+                    t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers,
+                    t->solves, t->ckpt_path};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(a, bufs[i]);
+    wb_settings copy = *a;
+    wbi_free(&copy, t);
+}
+
+static void *zal(const wb_settings *a, size_t count, size_t size, int *ok) {
+    void *p = wbi_alloc(a, count, size);
+    if (!p) *ok = 0;
+    else memset(p, 0, (count ? count : 1) * size);
+    return p;
+}
+
+wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
+                            const double *w0, const wb_train_settings *s_in) {
+    char msg[WBI_MSG_LEN];
+    if (!out) return WB_EINVAL;
+    *out = NULL;
+    if (!d || !w0) return WB_EINVAL;
+    wb_train_settings s;
+    if (s_in) s = *s_in;
+    else wb_train_settings_default(&s);
+    if (check_dataset(d, "data set", msg, sizeof msg) != WB_OK) return WB_EINVAL;
+    if (s.validation &&
+        check_dataset(s.validation, "validation set", msg, sizeof msg) != WB_OK)
+        return WB_EINVAL;
+    /* sizes from the energies */
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    if (d->energy(d->user, 0, &e) != 0) return WB_ECALLBACK;
+    int p = e.p;
+    if (wbi_energy_check(&e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+    if (check_settings(&s, p, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+    for (int j = 0; j < p; j++)
+        if (!isfinite(w0[j]) || (s.lower && w0[j] < s.lower[j]) ||
+            (s.upper && w0[j] > s.upper[j]))
+            return WB_EINVAL;
+
+    const wb_settings *a = &s.solver;
+    wb_trainer *t = wbi_alloc(a, 1, sizeof *t);
+    if (!t) return WB_ENOMEM;
+    memset(t, 0, sizeof *t);
+    t->s = s;
+    t->d = *d;
+    t->p = p;
+    t->count = d->count;
+    int ok = 1;
+    t->n_of = zal(a, (size_t)t->count, sizeof(int), &ok);
+    t->off = zal(a, (size_t)t->count, sizeof(size_t), &ok);
+    if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+    wb_status st = WB_OK;
+    int n_max = 0, e_max = 0;
+    size_t total = 0;
+    for (int i = 0; i < t->count && st == WB_OK; i++) {
+        memset(&e, 0, sizeof e);
+        if (d->energy(d->user, i, &e) != 0) st = WB_ECALLBACK;
+        else if (wbi_energy_check(&e, msg, sizeof msg) != WB_OK || e.p != p) st = WB_EINVAL;
+        else {
+            t->n_of[i] = e.n;
+            t->off[i] = total;
+            total += (size_t)e.n;
+            if (e.n > n_max) { n_max = e.n; e_max = i; }
+        }
+    }
+    wb_energy emax;
+    memset(&emax, 0, sizeof emax);
+    if (st == WB_OK && d->energy(d->user, e_max, &emax) != 0) st = WB_ECALLBACK;
+    if (st == WB_OK && s.validation) {
+        const wb_dataset *v = s.validation;
+        for (int i = 0; i < v->count && st == WB_OK; i++) {
+            memset(&e, 0, sizeof e);
+            if (v->energy(v->user, i, &e) != 0) st = WB_ECALLBACK;
+            else if (wbi_energy_check(&e, msg, sizeof msg) != WB_OK || e.p != p) st = WB_EINVAL;
+            else if (e.n > n_max) { n_max = e.n; emax = e; }
+        }
+        t->val = *v;
+        t->has_val = 1;
+        t->s.validation = &t->val;
+    }
+    if (st != WB_OK) { wb_trainer_destroy(t); return st; }
+    t->n_max = n_max;
+    t->total_n = total;
+    t->batch = s.batch_size < t->count ? s.batch_size : t->count;
+    t->steps_per_epoch = (t->count + t->batch - 1) / t->batch;
+    t->total_steps = t->steps_per_epoch * (long long)s.epochs;
+#ifdef _OPENMP
+    t->nthreads = s.threads > 0 ? s.threads : omp_get_max_threads();
+#else
+    t->nthreads = 1;
+#endif
+    if (t->nthreads < 1) t->nthreads = 1;
+    size_t P = (size_t)(p > 0 ? p : 1);
+    t->xs = zal(a, total, sizeof(double), &ok);
+    t->has_x = zal(a, (size_t)t->count, 1, &ok);
+    t->w = zal(a, P, sizeof(double), &ok);
+    t->m = zal(a, P, sizeof(double), &ok);
+    t->v = zal(a, P, sizeof(double), &ok);
+    t->best_w = zal(a, P, sizeof(double), &ok);
+    t->g = zal(a, P, sizeof(double), &ok);
+    t->lower = zal(a, P, sizeof(double), &ok);
+    t->upper = zal(a, P, sizeof(double), &ok);
+    t->gbuf = zal(a, (size_t)t->batch * P, sizeof(double), &ok);
+    t->lbuf = zal(a, (size_t)t->batch, sizeof(double), &ok);
+    t->okbuf = zal(a, (size_t)t->batch, sizeof(int), &ok);
+    t->vloss = zal(a, (size_t)(t->has_val ? t->val.count : 1), sizeof(double), &ok);
+    t->perm = zal(a, (size_t)t->count, sizeof(int), &ok);
+    t->solvers = zal(a, (size_t)t->nthreads, sizeof(wb_solver *), &ok);
+    t->xw = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
+    t->xw2 = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
+    t->dlx = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
+    t->wtmp = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
+    t->solves = zal(a, (size_t)t->nthreads, sizeof(long long), &ok);
+    if (s.checkpoint_path) {
+        size_t L = strlen(s.checkpoint_path) + 1;
+        t->ckpt_path = zal(a, L, 1, &ok);
+        if (t->ckpt_path) memcpy(t->ckpt_path, s.checkpoint_path, L);
+        t->s.checkpoint_path = t->ckpt_path;
+    }
+    if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+    for (int k = 0; k < t->nthreads; k++) {
+        t->xw[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
+        t->xw2[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
+        t->dlx[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
+        t->wtmp[k] = zal(a, P, sizeof(double), &ok);
+        if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+        st = wb_solver_create(&t->solvers[k], &emax, &s.solver);
+        if (st != WB_OK) { wb_trainer_destroy(t); return st; }
+    }
+    for (int j = 0; j < p; j++) {
+        t->lower[j] = s.lower ? s.lower[j] : -INFINITY;
+        t->upper[j] = s.upper ? s.upper[j] : INFINITY;
+    }
+    t->s.lower = t->lower;
+    t->s.upper = t->upper;
+    memcpy(t->w, w0, (size_t)p * sizeof(double));
+    memcpy(t->best_w, w0, (size_t)p * sizeof(double));
+    for (int i = 0; i < t->count; i++) t->perm[i] = i;
+    t->rng = (uint64_t)s.seed;
+    t->info.total_steps = t->total_steps;
+    t->info.val_loss = NAN;
+    t->info.best_val_loss = NAN;
+    t->info.best_step = -1;
+    t->info.epoch_loss = NAN;
+    t->info.loss = NAN;
+    t->msg[0] = '\0';
+    *out = t;
+    return WB_OK;
+}
+
+/* ---- one example ------------------------------------------------------- */
+
+/* Solves example i of d at w from x (in/out). 0 ok, else a status. */
+static wb_status solve_example(wb_trainer *t, int tid, const wb_dataset *d,
+                               int i, const double *w, double *x) {
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    if (d->energy(d->user, i, &e) != 0) return WB_ECALLBACK;
+    wb_solver *sv = t->solvers[tid];
+    wb_status st = wb_solver_set_energy(sv, &e);
+    if (st != WB_OK) return st;
+    t->solves[tid]++;
+    return wb_solve(sv, w, x, NULL);
+}
+
+/* Loss and gradient of training example i at t->w into *l and g[p]. */
+static int train_example(wb_trainer *t, int tid, int i, double *l, double *g) {
+    const wb_dataset *d = &t->d;
+    int n = t->n_of[i], p = t->p;
+    double *x = t->xw[tid], *dl = t->dlx[tid];
+    if (t->s.warm_start && t->has_x[i])
+        memcpy(x, t->xs + t->off[i], (size_t)n * sizeof(double));
+    else if (d->start(d->user, i, x) != 0)
+        return 0;
+    if (solve_example(t, tid, d, i, t->w, x) != WB_OK) return 0;
+    if (d->loss(d->user, i, x, l, dl) != 0 || !isfinite(*l) ||
+        !wbi_all_finite((size_t)n, dl))
+        return 0;
+    if (t->s.backward == WB_BACKWARD_IMPLICIT) {
+        if (wb_implicit_vjp(t->solvers[tid], dl, g) != WB_OK) return 0;
+    } else {
+        /* g_j = (L(x*(w + h e_j)) - L(x*(w - h e_j))) / 2h, from x* */
+        double *wt = t->wtmp[tid], *x2 = t->xw2[tid];
+        memcpy(wt, t->w, (size_t)p * sizeof(double));
+        for (int j = 0; j < p; j++) {
+            double h = t->s.fd_step * fmax(fabs(t->w[j]), 1.0), lp, lm;
+            wt[j] = t->w[j] + h;
+            memcpy(x2, x, (size_t)n * sizeof(double));
+            if (solve_example(t, tid, d, i, wt, x2) != WB_OK ||
+                d->loss(d->user, i, x2, &lp, NULL) != 0)
+                return 0;
+            wt[j] = t->w[j] - h;
+            memcpy(x2, x, (size_t)n * sizeof(double));
+            if (solve_example(t, tid, d, i, wt, x2) != WB_OK ||
+                d->loss(d->user, i, x2, &lm, NULL) != 0)
+                return 0;
+            wt[j] = t->w[j];
+            g[j] = (lp - lm) / (2 * h);
+        }
+        if (!wbi_all_finite((size_t)p, g)) return 0;
+    }
+    if (t->s.warm_start) {
+        memcpy(t->xs + t->off[i], x, (size_t)n * sizeof(double));
+        t->has_x[i] = 1;
+    }
+    return 1;
+}
+
+static long long total_solves(const wb_trainer *t) {
+    long long s = 0;
+    for (int k = 0; k < t->nthreads; k++) s += t->solves[k];
+    return s;
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
+                               const double *w, double *losses, double *mean,
+                               int *failed) {
+    int cnt = d->count, bad = 0;
+    /* sizes first (serially), so a misfit is an error, not a skip */
+    for (int i = 0; i < cnt; i++) {
+        wb_energy e;
+        memset(&e, 0, sizeof e);
+        if (d->energy(d->user, i, &e) != 0) {
+            tmsg(t, "evaluate: energy callback failed for example %d", i);
+            return WB_ECALLBACK;
+        }
+        if (e.n < 1 || e.n > t->n_max || e.p != t->p) {
+            tmsg(t, "evaluate: example %d has n = %d, p = %d; the trainer "
+                 "holds n <= %d, p = %d", i, e.n, e.p, t->n_max, t->p);
+            return WB_EINVAL;
+        }
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t->nthreads) schedule(dynamic, 1)
+#endif
+    for (int i = 0; i < cnt; i++) {
+#ifdef _OPENMP
+        int tid = omp_get_thread_num();
+#else
+        int tid = 0;
+#endif
+        double *x = t->xw[tid], l = NAN;
+        if (d->start(d->user, i, x) == 0 &&
+            solve_example(t, tid, d, i, w, x) == WB_OK &&
+            d->loss(d->user, i, x, &l, NULL) == 0 && isfinite(l))
+            losses[i] = l;
+        else
+            losses[i] = NAN;
+    }
+    double sum = 0.0;
+    for (int i = 0; i < cnt; i++) {
+        if (isnan(losses[i])) bad++;
+        else sum += losses[i];
+    }
+    if (failed) *failed = bad;
+    if (mean) *mean = bad < cnt ? sum / (cnt - bad) : NAN;
+    return WB_OK;
+}
+
+wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
+                              const double *w, double *mean_loss, int *failed,
+                              double *per_example) {
+    char msg[WBI_MSG_LEN];
+    if (!t) return WB_EINVAL;
+    if (!d || !w) {
+        tmsg(t, "wb_trainer_evaluate: %s is NULL", !d ? "data set" : "w");
+        return WB_EINVAL;
+    }
+    if (check_dataset(d, "evaluate", msg, sizeof msg) != WB_OK) {
+        tmsg(t, "%s", msg);
+        return WB_EINVAL;
+    }
+    double *buf = per_example;
+    if (!buf) {
+        buf = wbi_alloc(&t->s.solver, (size_t)d->count, sizeof(double));
+        if (!buf) {
+            tmsg(t, "wb_trainer_evaluate: out of memory");
+            return WB_ENOMEM;
+        }
+    }
+    wb_status st = evaluate_into(t, d, w, buf, mean_loss, failed);
+    if (buf != per_example) wbi_free(&t->s.solver, buf);
+    t->info.inner_solves = total_solves(t);
+    return st;
+}
+
+/* ---- checkpoints ----------------------------------------------------------- */
+
+#define CK_MAGIC "WIBERGCK"
+#define CK_VERSION 1u
+
+static uint64_t fnv1a(const unsigned char *b, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+typedef struct {
+    unsigned char *buf;
+    size_t len, cap;
+    int fail;
+} wbuf_t;
+
+static void put(wbuf_t *b, const void *src, size_t n) {
+    if (b->fail) return;
+    if (b->buf) {
+        if (b->len + n > b->cap) { b->fail = 1; return; }
+        memcpy(b->buf + b->len, src, n);
+    }
+    b->len += n;
+}
+
+/* Serializes the state; with b->buf == NULL only measures. */
+static void serialize(const wb_trainer *t, wbuf_t *b) {
+    uint32_t ver = CK_VERSION, endian = 0x01020304u, p = (uint32_t)t->p,
+             cnt = (uint32_t)t->count, opt = (uint32_t)t->s.optimizer;
+    uint64_t tn = (uint64_t)t->total_n;
+    int64_t step = t->step, best_step = t->info.best_step,
+            skipped = t->info.skipped_total, solves = total_solves(t);
+    int32_t epoch = t->epoch, pos = t->pos, used = t->epoch_used;
+    size_t P = (size_t)t->p;
+    put(b, CK_MAGIC, 8);
+    put(b, &ver, 4);
+    put(b, &endian, 4);
+    put(b, &p, 4);
+    put(b, &cnt, 4);
+    put(b, &tn, 8);
+    put(b, &opt, 4);
+    put(b, &step, 8);
+    put(b, &epoch, 4);
+    put(b, &pos, 4);
+    put(b, &t->rng, 8);
+    put(b, t->w, P * 8);
+    put(b, t->m, P * 8);
+    put(b, t->v, P * 8);
+    put(b, t->best_w, P * 8);
+    put(b, &t->info.best_val_loss, 8);
+    put(b, &best_step, 8);
+    put(b, &t->info.val_loss, 8);
+    put(b, &t->epoch_loss_sum, 8);
+    put(b, &used, 4);
+    put(b, &t->info.epoch_loss, 8);
+    put(b, &skipped, 8);
+    put(b, &solves, 8);
+    put(b, t->perm, (size_t)t->count * 4);
+    put(b, t->has_x, (size_t)t->count);
+    put(b, t->xs, t->total_n * 8);
+}
+
+wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
+    wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
+    if (!t) return WB_EINVAL;
+    if (!path) {
+        tmsg(t, "wb_trainer_save: path is NULL");
+        return WB_EINVAL;
+    }
+    wbuf_t b = {NULL, 0, 0, 0};
+    serialize(t, &b);
+    size_t len = b.len;
+    b.buf = wbi_alloc(&t->s.solver, len + 8, 1);
+    if (!b.buf) {
+        tmsg(t, "wb_trainer_save: out of memory (%zu bytes)", len + 8);
+        return WB_ENOMEM;
+    }
+    b.cap = len;
+    b.len = 0;
+    serialize(t, &b);
+    uint64_t h = fnv1a(b.buf, len);
+    memcpy(b.buf + len, &h, 8);
+    /* atomic: write path.tmp, flush to disk, rename over path */
+    size_t pl = strlen(path);
+    char *tmp = wbi_alloc(&t->s.solver, pl + 32, 1);
+    if (!tmp) {
+        wbi_free(&t->s.solver, b.buf);
+        tmsg(t, "wb_trainer_save: out of memory");
+        return WB_ENOMEM;
+    }
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    wb_status st = WB_OK;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        tmsg(t, "wb_trainer_save: cannot create %s: %s", tmp, strerror(errno));
+        st = WB_EIO;
+    } else {
+        int bad = fwrite(b.buf, 1, len + 8, f) != len + 8;
+        bad |= fflush(f) != 0;
+        bad |= fsync(fileno(f)) != 0;
+        bad |= fclose(f) != 0;
+        if (bad) {
+            tmsg(t, "wb_trainer_save: cannot write %s: %s", tmp, strerror(errno));
+            remove(tmp);
+            st = WB_EIO;
+        } else if (rename(tmp, path) != 0) {
+            tmsg(t, "wb_trainer_save: cannot rename %s to %s: %s", tmp, path,
+                 strerror(errno));
+            remove(tmp);
+            st = WB_EIO;
+        } else {
+            tmsg(t, "saved step %lld to %s", t->step, path);
+        }
+    }
+    wbi_free(&t->s.solver, tmp);
+    wbi_free(&t->s.solver, b.buf);
+    return st;
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, at;
+} rbuf_t;
+
+static int get(rbuf_t *r, void *dst, size_t n) {
+    if (r->at + n > r->len) return -1;
+    memcpy(dst, r->p + r->at, n);
+    r->at += n;
+    return 0;
+}
+
+wb_status wb_trainer_load(wb_trainer *t, const char *path) {
+    if (!t) return WB_EINVAL;
+    if (!path) {
+        tmsg(t, "wb_trainer_load: path is NULL");
+        return WB_EINVAL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tmsg(t, "wb_trainer_load: cannot open %s: %s", path, strerror(errno));
+        return WB_EIO;
+    }
+    wbuf_t want = {NULL, 0, 0, 0};
+    serialize(t, &want); /* the exact size this trainer's state needs */
+    size_t expect = want.len + 8;
+    unsigned char *buf = wbi_alloc(&t->s.solver, expect + 1, 1);
+    if (!buf) {
+        fclose(f);
+        tmsg(t, "wb_trainer_load: out of memory");
+        return WB_ENOMEM;
+    }
+    size_t got = fread(buf, 1, expect + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    wb_status st = WB_EFORMAT;
+    if (rerr) {
+        tmsg(t, "wb_trainer_load: read error on %s", path);
+        st = WB_EIO;
+        goto out;
+    }
+    if (got < 16 || memcmp(buf, CK_MAGIC, 8) != 0) {
+        tmsg(t, "wb_trainer_load: %s is not a libwiberg checkpoint", path);
+        goto out;
+    }
+    uint32_t ver, endian, p, cnt, opt;
+    memcpy(&ver, buf + 8, 4);
+    memcpy(&endian, buf + 12, 4);
+    if (ver != CK_VERSION || endian != 0x01020304u) {
+        tmsg(t, "wb_trainer_load: %s has version %u (expected %u) or another "
+             "byte order", path, ver, CK_VERSION);
+        goto out;
+    }
+    if (got != expect) {
+        tmsg(t, "wb_trainer_load: %s has %zu%s bytes, this trainer's state "
+             "needs %zu (truncated, or another data set or p)", path, got,
+             got > expect ? "+" : "", expect);
+        goto out;
+    }
+    uint64_t h;
+    memcpy(&h, buf + want.len, 8);
+    if (h != fnv1a(buf, want.len)) {
+        tmsg(t, "wb_trainer_load: %s fails its checksum (corrupt)", path);
+        goto out;
+    }
+    rbuf_t r = {buf, want.len, 16};
+    uint64_t tn;
+    get(&r, &p, 4);
+    get(&r, &cnt, 4);
+    get(&r, &tn, 8);
+    get(&r, &opt, 4);
+    if (p != (uint32_t)t->p || cnt != (uint32_t)t->count ||
+        tn != (uint64_t)t->total_n || opt != (uint32_t)t->s.optimizer) {
+        tmsg(t, "wb_trainer_load: %s was written for p = %u, %u examples, "
+             "optimizer %u; this trainer has p = %d, %d examples, optimizer %d",
+             path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
+        goto out;
+    }
+    int64_t step, best_step, skipped, solves;
+    int32_t epoch, pos, used;
+    uint64_t rng;
+    size_t P = (size_t)t->p;
+    size_t at_arrays;
+    get(&r, &step, 8);
+    get(&r, &epoch, 4);
+    get(&r, &pos, 4);
+    get(&r, &rng, 8);
+    at_arrays = r.at;
+    /* validate the scalars and the permutation before touching the trainer */
+    if (step < 0 || step > t->total_steps || epoch < 0 || pos < 0 ||
+        pos >= t->count) {
+        tmsg(t, "wb_trainer_load: %s holds an impossible position (step "
+             "%lld, epoch %d, pos %d)", path, (long long)step, epoch, pos);
+        goto out;
+    }
+    {
+        size_t perm_at = at_arrays + 4 * P * 8 + 8 + 8 + 8 + 8 + 4 + 8 + 8 + 8;
+        for (int i = 0; i < t->count; i++) {
+            int32_t v;
+            memcpy(&v, buf + perm_at + 4 * (size_t)i, 4);
+            if (v < 0 || v >= t->count) {
+                tmsg(t, "wb_trainer_load: %s holds an invalid example order", path);
+                goto out;
+            }
+        }
+    }
+    t->step = step;
+    t->epoch = epoch;
+    t->pos = pos;
+    t->rng = rng;
+    get(&r, t->w, P * 8);
+    get(&r, t->m, P * 8);
+    get(&r, t->v, P * 8);
+    get(&r, t->best_w, P * 8);
+    get(&r, &t->info.best_val_loss, 8);
+    get(&r, &best_step, 8);
+    get(&r, &t->info.val_loss, 8);
+    get(&r, &t->epoch_loss_sum, 8);
+    get(&r, &used, 4);
+    get(&r, &t->info.epoch_loss, 8);
+    get(&r, &skipped, 8);
+    get(&r, &solves, 8);
+    get(&r, t->perm, (size_t)t->count * 4);
+    get(&r, t->has_x, (size_t)t->count);
+    get(&r, t->xs, t->total_n * 8);
+    t->epoch_used = used;
+    t->info.best_step = best_step;
+    t->info.skipped_total = skipped;
+    for (int k = 0; k < t->nthreads; k++) t->solves[k] = 0;
+    t->solves[0] = solves;
+    t->info.step = t->step;
+    t->info.epoch = t->epoch;
+    t->info.inner_solves = solves;
+    tmsg(t, "resumed at step %lld from %s", t->step, path);
+    st = WB_OK;
+out:
+    wbi_free(&t->s.solver, buf);
+    return st;
+}
+
+/* ---- stepping -------------------------------------------------------------- */
+
+static void validate(wb_trainer *t) {
+    if (!t->has_val) return;
+    double mean = NAN;
+    int failed = 0;
+    if (evaluate_into(t, &t->val, t->w, t->vloss, &mean, &failed) != WB_OK) return;
+    t->info.val_loss = mean;
+    if (isfinite(mean) &&
+        (isnan(t->info.best_val_loss) || mean < t->info.best_val_loss)) {
+        t->info.best_val_loss = mean;
+        t->info.best_step = t->step;
+        memcpy(t->best_w, t->w, (size_t)t->p * sizeof(double));
+    }
+}
+
+wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
+    if (!t) return WB_EINVAL;
+    if (t->step >= t->total_steps) {
+        tmsg(t, "done: %lld steps", t->step);
+        if (info) *info = t->info;
+        return WB_DONE;
+    }
+    double t0 = now_s();
+    int p = t->p;
+    if (t->pos == 0 && t->s.shuffle) {
+        /* Fisher-Yates with the trainer's generator: a new order per epoch */
+        for (int i = t->count - 1; i > 0; i--) {
+            int k = (int)(rng_next(&t->rng) % (uint64_t)(i + 1));
+            int tmp = t->perm[i];
+            t->perm[i] = t->perm[k];
+            t->perm[k] = tmp;
+        }
+    }
+    int nb = t->count - t->pos < t->batch ? t->count - t->pos : t->batch;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t->nthreads) schedule(dynamic, 1)
+#endif
+    for (int b = 0; b < nb; b++) {
+#ifdef _OPENMP
+        int tid = omp_get_thread_num();
+#else
+        int tid = 0;
+#endif
+        int i = t->perm[t->pos + b];
+        t->okbuf[b] = train_example(t, tid, i, &t->lbuf[b], t->gbuf + (size_t)b * p);
+    }
+    /* reduce in batch order: identical for any thread count */
+    int used = 0;
+    double lsum = 0.0;
+    for (int j = 0; j < p; j++) t->g[j] = 0.0;
+    for (int b = 0; b < nb; b++) {
+        if (!t->okbuf[b]) continue;
+        used++;
+        lsum += t->lbuf[b];
+        for (int j = 0; j < p; j++) t->g[j] += t->gbuf[(size_t)b * p + j];
+    }
+    double lr = wbi_lr_at(&t->s, t->step, t->total_steps);
+    double gn = 0.0;
+    if (used > 0) {
+        for (int j = 0; j < p; j++) {
+            t->g[j] /= used;
+            gn += t->g[j] * t->g[j];
+        }
+        wbi_optim_step(&t->s, p, t->step + 1, lr, t->g, t->w, t->m, t->v);
+        wbi_project(p, t->w, t->lower, t->upper);
+    }
+    t->step++;
+    t->pos += nb;
+    t->epoch_loss_sum += lsum;
+    t->epoch_used += used;
+    wb_train_info *I = &t->info;
+    I->step = t->step;
+    I->loss = used > 0 ? lsum / used : NAN;
+    I->grad_norm = sqrt(gn);
+    I->lr = lr;
+    I->used = used;
+    I->skipped = nb - used;
+    I->skipped_total += nb - used;
+    t->examples_done += nb;
+    int epoch_end = t->pos >= t->count;
+    if (epoch_end) {
+        I->epoch_loss = t->epoch_used > 0 ? t->epoch_loss_sum / t->epoch_used : NAN;
+        t->epoch_loss_sum = 0.0;
+        t->epoch_used = 0;
+        t->pos = 0;
+        t->epoch++;
+    }
+    I->epoch = t->epoch;
+    int last = t->step >= t->total_steps;
+    if (t->s.validate_every > 0 ? (t->step % t->s.validate_every == 0 || last)
+                                : (epoch_end || last))
+        validate(t);
+    if (!t->has_val) {
+        memcpy(t->best_w, t->w, (size_t)p * sizeof(double));
+        I->best_step = t->step;
+    }
+    I->seconds += now_s() - t0;
+    I->inner_solves = total_solves(t);
+    I->examples_per_s = I->seconds > 0 ? (double)t->examples_done / I->seconds : 0.0;
+    if (t->s.verbose && (epoch_end || last))
+        fprintf(stderr, "epoch %3d/%d  step %6lld  loss %.4e  val %.4e  "
+                "lr %.2e  %8.0f ex/s  skipped %lld\n", epoch_end ? t->epoch : t->epoch + 1,
+                t->s.epochs, t->step, I->epoch_loss, I->val_loss, lr,
+                I->examples_per_s, I->skipped_total);
+    if (t->s.checkpoint_path &&
+        (t->s.checkpoint_every > 0 ? (t->step % t->s.checkpoint_every == 0 || last)
+                                   : (epoch_end || last))) {
+        wb_status st = wb_trainer_save(t, t->s.checkpoint_path);
+        if (st != WB_OK) {
+            if (info) *info = *I;
+            return st;
+        }
+    }
+    tmsg(t, "step %lld/%lld: loss %.6g, %d used, %d skipped", t->step,
+         t->total_steps, I->loss, used, nb - used);
+    if (info) *info = *I;
+    return last ? WB_DONE : WB_OK;
+}
+
+wb_status wb_train(wb_trainer *t, wb_train_info *info) {
+    if (!t) return WB_EINVAL;
+    wb_status st;
+    do {
+        st = wb_trainer_step(t, info);
+    } while (st == WB_OK);
+    return st == WB_DONE ? WB_OK : st;
+}
+
+wb_status wb_trainer_w(const wb_trainer *t, double *w) {
+    if (!t || !w) return WB_EINVAL;
+    memcpy(w, t->w, (size_t)t->p * sizeof(double));
+    return WB_OK;
+}
+
+wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
+    if (!t || !w) return WB_EINVAL;
+    memcpy(w, t->has_val ? t->best_w : t->w, (size_t)t->p * sizeof(double));
+    if (best) *best = t->info.best_val_loss;
+    return WB_OK;
+}
+
+wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info) {
+    if (!t || !info) return WB_EINVAL;
+    *info = t->info;
+    return WB_OK;
+}

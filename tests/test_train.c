@@ -1,0 +1,358 @@
+#define _POSIX_C_SOURCE 200809L
+/* The training loop: recovers a known w, is deterministic across thread
+ * counts and across checkpoint/resume, refuses corrupt checkpoints, skips
+ * failing examples, and its finite-difference mode agrees with the implicit
+ * gradient. */
+#include <unistd.h>
+
+#include "energies.h"
+
+/* Example i: E_i(x; w) = 1/2 x'Q_i x - x'(C_i w + d_i) (Q_i SPD), so
+   x*_i(w) = Q_i^-1 (C_i w + d_i); target y_i = x*_i(w_true);
+   loss L_i = 1/2 ||x - y_i||^2. The training objective is a convex quadratic
+   in w with minimum 0 at w_true. */
+enum { NX = 3, PW = 2, NEX = 24 };
+typedef struct {
+    quad_t q[NEX];
+    double y[NEX][NX];
+    int fail_example; /* energy callback of this example fails (-1: none) */
+} qset_t;
+
+static void qset_init(qset_t *S, const double *w_true) {
+    S->fail_example = -1;
+    for (int i = 0; i < NEX; i++) {
+        quad_init(&S->q[i], NX, PW, 100 + (uint64_t)i);
+        double *y = S->y[i];
+        for (int r = 0; r < NX; r++) {
+            y[r] = S->q[i].d[r];
+            for (int j = 0; j < PW; j++) y[r] += S->q[i].C[j * NX + r] * w_true[j];
+        }
+        assert_int_equal(ref_spd_solve(NX, S->q[i].A, 0.0, 1, y), 0);
+    }
+}
+static void qset_free(qset_t *S) {
+    for (int i = 0; i < NEX; i++) quad_free(&S->q[i]);
+}
+static int fail_vg(void *u, const double *x, const double *w, double *e,
+                   double *g) {
+    (void)u; (void)x; (void)w; (void)e; (void)g;
+    return 5;
+}
+static int qs_energy(void *u, int i, wb_energy *e) {
+    qset_t *S = u;
+    *e = quad_energy(&S->q[i]);
+    if (i == S->fail_example) e->value_grad = fail_vg;
+    return 0;
+}
+static int qs_start(void *u, int i, double *x0) {
+    (void)u; (void)i;
+    for (int r = 0; r < NX; r++) x0[r] = 0.0;
+    return 0;
+}
+static int qs_loss(void *u, int i, const double *x, double *l, double *dl) {
+    qset_t *S = u;
+    double s = 0.0;
+    for (int r = 0; r < NX; r++) {
+        double d = x[r] - S->y[i][r];
+        s += 0.5 * d * d;
+        if (dl) dl[r] = d;
+    }
+    *l = s;
+    return 0;
+}
+static wb_dataset qs_dataset(qset_t *S, int count) {
+    wb_dataset d = {count, S, qs_energy, qs_start, qs_loss};
+    return d;
+}
+
+static const double W_TRUE[PW] = {1.7, -0.6};
+
+static void training_recovers_the_generating_parameters(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    wb_train_settings_default(&s);
+    s.solver.lambda = 0.0;       /* exact gradient: H = Q_i is SPD */
+    s.solver.grad_tol = 1e-12;
+    s.optimizer = WB_OPT_ADAM;
+    s.lr = 0.05;
+    s.schedule = WB_LR_COSINE;
+    s.batch_size = 6;
+    s.epochs = 150;
+    double w0[PW] = {0, 0}, w[PW];
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    wb_train_info info;
+    assert_int_equal(wb_train(t, &info), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    printf("    recovered w = (%.8f, %.8f), true (%.1f, %.1f), %lld steps, "
+           "%lld solves\n", w[0], w[1], W_TRUE[0], W_TRUE[1], info.step,
+           info.inner_solves);
+    for (int j = 0; j < PW; j++) wb_assert_close(w[j], W_TRUE[j], 1e-4, 0);
+    assert_int_equal(info.skipped_total, 0);
+    assert_int_equal(info.step, 150 * 4);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_DONE);
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
+static void run_steps(wb_trainer *t, int k) {
+    for (int i = 0; i < k; i++) {
+        wb_status r = wb_trainer_step(t, NULL);
+        assert_true(r == WB_OK || r == WB_DONE);
+    }
+}
+
+static void base_settings(wb_train_settings *s) {
+    wb_train_settings_default(s);
+    s->solver.lambda = 0.01;
+    s->optimizer = WB_OPT_ADAM;
+    s->lr = 0.05;
+    s->batch_size = 5;
+    s->epochs = 4;
+    s->seed = 42;
+}
+
+static void one_and_two_threads_give_identical_weights(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.5, 0.5}, a[PW], b[PW];
+    for (int threads = 1; threads <= 2; threads++) {
+        wb_train_settings s;
+        base_settings(&s);
+        s.threads = threads;
+        s.optimizer = WB_OPT_MOMENTUM;
+        wb_trainer *t = NULL;
+        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+        assert_int_equal(wb_train(t, NULL), WB_OK);
+        assert_int_equal(wb_trainer_w(t, threads == 1 ? a : b), WB_OK);
+        wb_trainer_destroy(t);
+    }
+    assert_memory_equal(a, b, sizeof a);
+    qset_free(&S);
+}
+
+static void resume_from_checkpoint_equals_uninterrupted_run(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.0, 0.0}, full[PW], resumed[PW];
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 2;
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_train(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, full), WB_OK);
+    wb_trainer_destroy(t);
+
+    /* 7 steps (mid-epoch), save, throw away, resume in a new trainer */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    run_steps(t, 7);
+    assert_int_equal(wb_trainer_save(t, path), WB_OK);
+    wb_trainer_destroy(t);
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_load(t, path), WB_OK);
+    wb_train_info info;
+    assert_int_equal(wb_trainer_info(t, &info), WB_OK);
+    assert_int_equal(info.step, 7);
+    assert_int_equal(wb_train(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, resumed), WB_OK);
+    wb_trainer_destroy(t);
+    assert_memory_equal(full, resumed, sizeof full);
+    remove(path);
+    qset_free(&S);
+}
+
+static void corrupt_or_truncated_checkpoint_is_refused(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.0, 0.0}, before[PW], after[PW];
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    wb_train_settings s;
+    base_settings(&s);
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    run_steps(t, 3);
+    assert_int_equal(wb_trainer_save(t, path), WB_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char buf[8192];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(len > 100 && len < sizeof buf);
+    run_steps(t, 2);
+    assert_int_equal(wb_trainer_w(t, before), WB_OK);
+    /* every truncation and a bit flip at every 7th byte */
+    for (size_t cut = 0; cut < len; cut += (cut < 64 ? 1 : 37)) {
+        f = fopen(path, "wb");
+        fwrite(buf, 1, cut, f);
+        fclose(f);
+        assert_int_equal(wb_trainer_load(t, path), WB_EFORMAT);
+    }
+    for (size_t k = 0; k < len; k += 7) {
+        buf[k] ^= 0x10;
+        f = fopen(path, "wb");
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        buf[k] ^= 0x10;
+        assert_int_equal(wb_trainer_load(t, path), WB_EFORMAT);
+    }
+    assert_non_null(strstr(wb_trainer_message(t), path));
+    /* a refused load leaves the trainer as it was */
+    assert_int_equal(wb_trainer_w(t, after), WB_OK);
+    assert_memory_equal(before, after, sizeof before);
+    remove(path);
+    assert_int_equal(wb_trainer_load(t, path), WB_EIO);
+    assert_int_equal(wb_trainer_load(t, NULL), WB_EINVAL);
+    /* a checkpoint of another data set size is refused */
+    wb_trainer *t2 = NULL;
+    wb_dataset d2 = qs_dataset(&S, NEX - 1);
+    assert_int_equal(wb_trainer_create(&t2, &d2, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(t2, path), WB_OK);
+    assert_int_equal(wb_trainer_load(t, path), WB_EFORMAT);
+    wb_trainer_destroy(t2);
+    wb_trainer_destroy(t);
+    remove(path);
+    qset_free(&S);
+}
+
+static void failing_examples_are_skipped_and_counted(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    S.fail_example = 5;
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.epochs = 3;
+    double w0[PW] = {0, 0}, w[PW];
+    wb_trainer *t = NULL;
+    /* create must survive the failing value_grad (it only reads sizes) */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    wb_train_info info;
+    assert_int_equal(wb_train(t, &info), WB_OK);
+    assert_int_equal(info.skipped_total, 3); /* once per epoch */
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_true(w[0] != 0.0 && isfinite(w[0]) && isfinite(w[1]));
+    double mean;
+    int failed;
+    assert_int_equal(wb_trainer_evaluate(t, &d, w, &mean, &failed, NULL), WB_OK);
+    assert_int_equal(failed, 1);
+    assert_true(isfinite(mean));
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
+/* One SGD step with lr = 1 moves w by minus the mean gradient: the implicit
+   and the finite-difference backward agree. */
+static void finite_difference_backward_agrees_with_implicit(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.3, 0.9}, wi[PW], wf[PW];
+    for (int mode = 0; mode < 2; mode++) {
+        wb_train_settings s;
+        wb_train_settings_default(&s);
+        s.solver.lambda = 0.0;
+        s.solver.grad_tol = 1e-13;
+        s.optimizer = WB_OPT_SGD;
+        s.lr = 1.0;
+        s.batch_size = NEX;
+        s.epochs = 1;
+        s.backward = mode ? WB_BACKWARD_FINITE_DIFF : WB_BACKWARD_IMPLICIT;
+        wb_trainer *t = NULL;
+        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+        wb_train_info info;
+        assert_int_equal(wb_trainer_step(t, &info), WB_DONE);
+        assert_int_equal(info.inner_solves, mode ? NEX * (1 + 2 * PW) : NEX);
+        assert_int_equal(wb_trainer_w(t, mode ? wf : wi), WB_OK);
+        wb_trainer_destroy(t);
+    }
+    for (int j = 0; j < PW; j++)
+        wb_assert_close(wf[j] - w0[j], wi[j] - w0[j], 1e-8, 1e-6);
+    assert_true(fabs(wi[0] - w0[0]) > 1e-3);
+    qset_free(&S);
+}
+
+static void bounds_hold_and_validation_keeps_best(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, 16), v = qs_dataset(&S, NEX);
+    v.count = NEX; /* validation includes 8 unseen examples */
+    wb_train_settings s;
+    base_settings(&s);
+    double lo[PW] = {0.0, 0.0}, hi[PW] = {1.0, 10.0}, w0[PW] = {0.5, 0.5}, w[PW], b[PW];
+    s.lower = lo;
+    s.upper = hi;
+    s.validation = &v;
+    s.validate_every = 2;
+    s.epochs = 10;
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    wb_train_info info;
+    assert_int_equal(wb_train(t, &info), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    /* w_true = (1.7, -0.6) lies outside: the optimum is on the bounds */
+    assert_true(w[0] <= 1.0 && w[0] >= 0.0 && w[1] >= 0.0 && w[1] <= 10.0);
+    wb_assert_close(w[0], 1.0, 1e-12, 0);
+    double best;
+    assert_int_equal(wb_trainer_best_w(t, b, &best), WB_OK);
+    assert_true(isfinite(best) && info.best_step > 0);
+    /* the kept w really has the reported validation loss */
+    double mean;
+    assert_int_equal(wb_trainer_evaluate(t, &v, b, &mean, NULL, NULL), WB_OK);
+    wb_assert_close(mean, best, 1e-12, 1e-9);
+    assert_true(best <= info.val_loss + 1e-15);
+    wb_trainer_destroy(t);
+    /* w0 outside the bounds, and bad settings, are refused */
+    w0[0] = 2.0;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_EINVAL);
+    assert_null(t);
+    w0[0] = 0.5;
+    s.lr = -1;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_EINVAL);
+    base_settings(&s);
+    s.batch_size = 0;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_EINVAL);
+    base_settings(&s);
+    s.solver.lambda = NAN;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_EINVAL);
+    wb_dataset bad = d;
+    bad.loss = NULL;
+    assert_int_equal(wb_trainer_create(&t, &bad, w0, NULL), WB_EINVAL);
+    assert_int_equal(wb_trainer_create(&t, NULL, w0, NULL), WB_EINVAL);
+    assert_int_equal(wb_trainer_step(NULL, NULL), WB_EINVAL);
+    assert_string_equal(wb_trainer_message(NULL), "no trainer");
+    wb_trainer_destroy(NULL);
+    qset_free(&S);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(training_recovers_the_generating_parameters),
+        cmocka_unit_test(one_and_two_threads_give_identical_weights),
+        cmocka_unit_test(resume_from_checkpoint_equals_uninterrupted_run),
+        cmocka_unit_test(corrupt_or_truncated_checkpoint_is_refused),
+        cmocka_unit_test(failing_examples_are_skipped_and_counted),
+        cmocka_unit_test(finite_difference_backward_agrees_with_implicit),
+        cmocka_unit_test(bounds_hold_and_validation_keeps_best),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
