@@ -130,15 +130,18 @@ typedef struct wb_settings {
        not positive definite). Typical robust choice: 1e-3 .. 1e-1 times the
        scale of H. Must be >= 0 and finite. */
     double lambda;
-    /* Initial damping mu0 of the solver, relative: mu = mu0 * max_i |H_ii|.
-       Default 1e-4. > 0. */
+    /* Initial damping of the solver: mu = mu0 with Marquardt scaling
+       (damping mu0 * diag|H|), mu = mu0 * max_i |H_ii| without. A moderate
+       first step keeps the first iterates in the starting basin; mu adapts
+       after every step. Default 0.1. > 0. */
     double mu0;
     /* Scale the solver's damping by the diagonal of H (Marquardt/MINPACK
        scaling, running maximum of |H_ii|): 1 (default) or 0 (mu I). Affects
        only the path of the solver, not x* or the derivative. */
     int scale_damping;
     /* Relative step of the central finite differences used where hess or the
-       mixed derivative is missing: h_i = fd_step * max(|z_i|, 1).
+       mixed derivative is missing: h_i = fd_step * max(|z_i|, 1e-6 ||z||_inf)
+       (fd_step itself when z = 0).
        Default 6.06e-6 (cube root of machine epsilon). > 0. */
     double fd_step;
     /* The implicit derivative is refused (WB_ESINGULAR) when the reciprocal

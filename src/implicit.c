@@ -87,7 +87,7 @@ static wb_status mixed_vjp(wb_solver *sv, const double *x, const double *w,
         double e1, e2;
         memcpy(sv->wt, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j]);
+            double h = wbi_fd_step(&sv->s, w[j], wbi_norm_inf(p, w));
             sv->wt[j] = w[j] + h;
             wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
             if (st == WB_OK) {
@@ -135,7 +135,7 @@ static wb_status mixed_dense(wb_solver *sv, const double *x, const double *w) {
         double e1, e2;
         memcpy(sv->wt, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j]);
+            double h = wbi_fd_step(&sv->s, w[j], wbi_norm_inf(p, w));
             sv->wt[j] = w[j] + h;
             wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
             if (st == WB_OK) {

@@ -8,6 +8,12 @@
  *   gain ratio rho = (E(x) - E(x+s)) / (m(0) - m(s))
  *   accept     rho > eta (1e-4); then mu *= max(1/3, 1 - (2 rho - 1)^3), nu = 2
  *   reject     mu *= nu, nu *= 2   (Nielsen's update)
+ *   non-finite E or g at a trial point: rejected like a bad step (at most
+ *              MAX_NONFINITE in a row, then WB_ENONFINITE)
+ *   rounding   when m(0) - m(s) and E(x) - E(x+s) are both below 32 eps |E|,
+ *              rho is noise: the step is judged by ||g|| instead, and a fresh
+ *              step that does not reduce it means x is converged to working
+ *              precision
  *   stop       ||g||_inf <= grad_tol; or a step below step_tol taken right
  *              after an acceptance (a tiny Newton-like step: converged) --
  *              below step_tol only after rejections inflated mu is STALLED
@@ -23,11 +29,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "wb_internal.h"
 
 #define ETA 1e-4          /* acceptance threshold on rho                */
 #define MU_MAX 1e100      /* damping beyond this: stalled               */
+#define MAX_NONFINITE 16  /* non-finite trial points in a row: error     */
 
 static void *zalloc(const wb_settings *s, size_t count, size_t size, int *ok) {
     void *p = wbi_alloc(s, count, size);
@@ -133,8 +141,13 @@ wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
     return WB_OK;
 }
 
-double wbi_fd_step(const wb_settings *s, double z) {
-    double h = s->fd_step * fmax(fabs(z), 1.0);
+double wbi_fd_step(const wb_settings *s, double z, double zmax) {
+    /* h = fd_step * max(|z|, 1e-6 ||z||_inf), or fd_step when both are 0:
+       relative to the coordinate's own size, so that parameters of very
+       different scales (1e3 next to 1e-7) are each perturbed by a sensible
+       fraction of themselves */
+    double ref = fmax(fabs(z), 1e-6 * zmax);
+    double h = s->fd_step * (ref > 0 ? ref : 1.0);
     volatile double t = z + h; /* make z + h - z exactly representable */
     return t - z;
 }
@@ -173,8 +186,9 @@ wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
         /* H[:,j] = (g(x + h e_j) - g(x - h e_j)) / (2h), then (H + H')/2 */
         double e1, e2;
         memcpy(sv->xh, x, (size_t)n * sizeof(double));
+        double xmax = wbi_norm_inf(n, x);
         for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(&sv->s, x[j]);
+            double h = wbi_fd_step(&sv->s, x[j], xmax);
             sv->xh[j] = x[j] + h;
             wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
             if (st == WB_OK) {
@@ -271,6 +285,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     double mu = 0.0, nu = 2.0, snorm = 0.0;
     int it = 0, hevals = 0, facts = 0, need_hess = 1, factored = 0;
     int rejected = 0; /* rejected steps since the last accepted one */
+    int nonfinite_run = 0, precision_stop = 0;
     double fact_mu = 0.0;
     wb_stop_reason why = WB_STOP_NONE;
     st = WB_OK;
@@ -289,8 +304,9 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 double dmax = 0.0;
                 for (int i = 0; i < n; i++)
                     dmax = fmax(dmax, fabs(sv->H[(size_t)i * n + i]));
-                mu = s->scale_damping ? s->mu0
-                                      : s->mu0 * (dmax > 0 ? dmax : 1.0);
+                double m0 = s->mu0;
+                mu = s->scale_damping ? m0
+                                      : m0 * (dmax > 0 ? dmax : 1.0);
             }
             need_hess = 0;
         }
@@ -327,6 +343,23 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         if (snorm <= s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol)) {
             if (rejected == 0) { /* the undamped-as-usual step is tiny */
                 why = WB_STOP_STEP;
+                /* polish: take this last Newton-like correction when it does
+                   not make things worse (one evaluation) */
+                for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
+                if (wbi_eval(sv, sv->xt, w, &ft, sv->gt) == WB_OK &&
+                    (ft < f || (ft == f && wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g)))) {
+                    memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                    memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                    f = ft;
+                    gnorm = wbi_norm_inf(n, sv->g);
+                    need_hess = 1;
+                }
+            } else if (nonfinite_run > 0) {
+                why = WB_STOP_ERROR;
+                st = WB_ENONFINITE;
+                wbi_set_msg(sv, "value_grad returned non-finite values at %d "
+                            "trial points in a row (last at evaluation %d)",
+                            nonfinite_run, sv->evals);
             } else { /* tiny only because rejections inflated mu */
                 why = WB_STOP_STALLED;
                 st = WB_STALLED;
@@ -338,13 +371,36 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         }
         for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
         st = wbi_eval(sv, sv->xt, w, &ft, sv->gt);
-        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
+        if (st == WB_ENONFINITE && nonfinite_run < MAX_NONFINITE) {
+            /* E or g not finite at the trial point (overflow, outside the
+               energy's domain): reject the step and shrink, as a trust
+               region does; give up after MAX_NONFINITE in a row. */
+            nonfinite_run++;
+            mu *= nu;
+            nu *= 2;
+            rejected++;
+            st = WB_OK;
+            if (s->verbose)
+                fprintf(stderr, "wiberg: it %4d  non-finite E or gradient at "
+                        "the trial point: step rejected, mu %.2e\n", it, mu);
+            continue;
+        }
+        if (st != WB_OK) {
+            if (st == WB_ENONFINITE)
+                wbi_set_msg(sv, "value_grad returned non-finite values at %d "
+                            "trial points in a row (last at evaluation %d)",
+                            nonfinite_run + 1, sv->evals);
+            why = WB_STOP_ERROR;
+            break;
+        }
+        nonfinite_run = 0;
         /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
         wbi_symv(n, 1.0, sv->H, sv->sd, 0.0, sv->g1);
         double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->g1));
         double actual = f - ft;
         double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
         int accepted = rho > ETA && ft <= f;
+        int fresh = rejected == 0, rounding = 0;
         if (pred <= 32 * DBL_EPSILON * fabs(f) &&
             fabs(actual) <= 32 * DBL_EPSILON * fabs(f)) {
             /* Both reductions are at the rounding level of E: rho is noise.
@@ -352,6 +408,19 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                near a minimizer shrinks it). */
             accepted = wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g);
             rho = accepted ? 1.0 : 0.0;
+            rounding = 1;
+            if (!accepted && rejected == 0) {
+                /* A fresh (not rejection-inflated) step predicts a decrease
+                   below the rounding level of E and does not shrink the
+                   gradient: x is a minimizer to working precision. */
+                why = WB_STOP_STEP;
+                wbi_set_msg(sv, "converged to working precision after %d "
+                            "iterations (E = %.6g, |g|_inf = %.3g)", it + 1, f,
+                            gnorm);
+                it++;
+                precision_stop = 1;
+                break;
+            }
         }
         double fold = f;
         if (accepted) {
@@ -383,7 +452,10 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 break;
             }
         }
-        if (accepted && s->f_tol > 0 && fabs(fold - f) <= s->f_tol * fabs(fold)) {
+        /* f_tol: only a fresh step judged by rho says something about x (a
+           step shrunk by rejections changes E little anywhere) */
+        if (accepted && fresh && !rounding && s->f_tol > 0 &&
+            fabs(fold - f) <= s->f_tol * fabs(fold)) {
             it++;
             why = WB_STOP_F;
             break;
@@ -409,7 +481,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                                       "relative energy change below f_tol",
                                       "iteration limit reached", "stalled",
                                       "canceled by the progress callback", ""};
-        if (why != WB_STOP_STALLED)
+        if (why != WB_STOP_STALLED && !precision_stop)
             wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
                         names[why], it, f, gnorm);
     }

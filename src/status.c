@@ -36,7 +36,7 @@ void wb_settings_default(wb_settings *s) {
     s->step_tol = 1e-10;
     s->f_tol = 0.0;
     s->lambda = 0.0;
-    s->mu0 = 1e-4;
+    s->mu0 = 1e-1;
     s->scale_damping = 1;
     s->fd_step = 6.0554544523933395e-06; /* cbrt(DBL_EPSILON) */
     s->min_rcond = 1e-14;

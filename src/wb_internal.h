@@ -97,7 +97,8 @@ wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
    (symmetrized). Checks finiteness. */
 wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
                       double *H);
-/* Finite-difference step for coordinate value z. */
-double wbi_fd_step(const wb_settings *s, double z);
+/* Finite-difference step for coordinate value z of a vector whose largest
+   magnitude is zmax. */
+double wbi_fd_step(const wb_settings *s, double z, double zmax);
 
 #endif
