@@ -264,7 +264,8 @@ static void nonfinite_trial_point_is_rejected_not_fatal(void **st) {
     double x[1] = {1.0};
     wb_info info;
     assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
-    wb_assert_close(x[0], 0.1, 1e-12, 0);
+    wb_assert_close(x[0], 0.1, 1e-9, 0);
+    assert_true(info.iterations > 1);
     wb_solver_destroy(sv);
 }
 
