@@ -286,6 +286,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     int it = 0, hevals = 0, facts = 0, need_hess = 1, factored = 0;
     int rejected = 0; /* rejected steps since the last accepted one */
     int nonfinite_run = 0, precision_stop = 0;
+    double fresh_pred = INFINITY; /* m(0) - m(s) of the last fresh step */
     double fact_mu = 0.0;
     wb_stop_reason why = WB_STOP_NONE;
     st = WB_OK;
@@ -360,6 +361,16 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 wbi_set_msg(sv, "value_grad returned non-finite values at %d "
                             "trial points in a row (last at evaluation %d)",
                             nonfinite_run, sv->evals);
+            } else if (fresh_pred <= 1e3 * DBL_EPSILON * fabs(f)) {
+                /* the last fresh (near-Newton) step predicted a decrease
+                   below 1e3 eps |E|, and no step since could realize even
+                   that: a minimizer to working precision */
+                why = WB_STOP_STEP;
+                precision_stop = 1;
+                wbi_set_msg(sv, "converged to working precision after %d "
+                            "iterations (E = %.6g, |g|_inf = %.3g; the model "
+                            "predicts a decrease of %.3g)", it, f, gnorm,
+                            fresh_pred);
             } else { /* tiny only because rejections inflated mu */
                 why = WB_STOP_STALLED;
                 st = WB_STALLED;
@@ -401,6 +412,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
         int accepted = rho > ETA && ft <= f;
         int fresh = rejected == 0, rounding = 0;
+        if (fresh) fresh_pred = pred;
         if (pred <= 32 * DBL_EPSILON * fabs(f) &&
             fabs(actual) <= 32 * DBL_EPSILON * fabs(f)) {
             /* Both reductions are at the rounding level of E: rho is noise.
