@@ -96,7 +96,35 @@ typedef struct wb_energy {
     /* optional: B[n*p] dense, column-major. Used by wb_implicit_jacobian and,
        when mixed_vjp is NULL, by the VJP. */
     int (*mixed)(void *user, const double *x, const double *w, double *B);
+
+    /* ---- structure (optional; leave zero/NULL for a dense Hessian) ---- */
+    /* Half-bandwidth of H: H_ij = 0 whenever |i - j| > kd (e.g. a temporal
+       chain). kd > 0 selects banded storage and banded Cholesky: O(n kd^2)
+       time, O(n kd) memory. With kd > 0 and hess_band NULL the band is
+       formed by finite differences of gx, 2 (2 kd + 1) gradient calls. */
+    int kd;
+    /* optional, with kd > 0: the lower band of H in LAPACK band storage,
+       AB[(kd+1)*n], AB[(i - j) + j*(kd+1)] = H_ij for j <= i <= min(n-1,
+       j+kd); the other entries are ignored. */
+    int (*hess_band)(void *user, const double *x, const double *w, double *AB);
+    /* optional: Hv[n] = H v (a Hessian-vector product). When given without
+       hess / hess_band the solver is matrix-free: a truncated-Newton trust
+       region (Steihaug-Toint CG) and CG for the implicit derivatives. */
+    int (*hvp)(void *user, const double *x, const double *w, const double *v,
+               double *Hv);
+    /* optional, matrix-free: d[n] = the diagonal of H (Jacobi
+       preconditioner of the CG solves). NULL: no preconditioner. */
+    int (*hess_diag)(void *user, const double *x, const double *w, double *d);
 } wb_energy;
+
+/* How the solver stores and factors H (wb_settings.hessian). */
+typedef enum wb_hessian_kind {
+    WB_HESS_AUTO = 0,        /* banded if kd > 0, matrix-free if only hvp is
+                                given, dense otherwise                     */
+    WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
+    WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
+    WB_HESS_MATRIX_FREE = 3  /* Hessian-vector products and CG             */
+} wb_hessian_kind;
 
 /* ------------------------------------------------------------------------ */
 /* Settings                                                                  */
@@ -148,6 +176,22 @@ typedef struct wb_settings {
        condition number (1-norm estimate) of H + lambda I is below min_rcond.
        Default 1e-14; 0 disables the check. */
     double min_rcond;
+    /* Storage of H: WB_HESS_AUTO (default) picks from what the energy
+       gives; the others force a kind (banded needs kd > 0; matrix-free uses
+       hvp, or differences of gx when hvp is NULL). */
+    wb_hessian_kind hessian;
+    /* Matrix-free only: iteration cap of each conjugate-gradient solve.
+       Default 0 = min(n, 500) for a trust-region step, n for the implicit
+       derivative's solve. >= 0. */
+    int cg_max_iter;
+    /* Matrix-free only: relative residual ||(H + lambda I) v - b|| / ||b||
+       at which the implicit derivative's CG stops. Default 1e-10. In
+       (0, 1). Not met within cg_max_iter: the result is returned with
+       WB_MAXITER, never silently. */
+    double cg_tol;
+    /* Matrix-free only: initial trust-region radius, relative:
+       Delta0 = tr_radius0 * max(1, ||x0||_2). Default 1. > 0. */
+    double tr_radius0;
     /* 0: silent (default). 1: one line per iteration on stderr. */
     int verbose;
     /* Optional: called after every iteration; a non-zero return stops the
@@ -194,6 +238,8 @@ typedef struct wb_info {
     wb_stop_reason reason;
     int hess_approx;      /* 1: Hessian by finite differences              */
     int mixed_approx;     /* 1: mixed derivative B by finite differences   */
+    wb_hessian_kind hessian; /* the storage used (never WB_HESS_AUTO)       */
+    int cg_iterations;    /* matrix-free: CG iterations in all the steps   */
 } wb_info;
 
 typedef struct wb_solver wb_solver; /* opaque */
@@ -264,8 +310,11 @@ typedef struct wb_deriv_info {
     int hess_approx;   /* 1: H by finite differences                      */
     int mixed_approx;  /* 1: B by finite differences                      */
     double lambda;     /* damping used                                    */
-    double rcond;      /* reciprocal condition estimate of H + lambda I    */
+    double rcond;      /* reciprocal condition estimate of H + lambda I
+                          (-1: not estimated, matrix-free)                */
     double grad_norm;  /* ||grad_x E||_inf at the point                   */
+    int cg_iterations; /* matrix-free: CG iterations of the last solve    */
+    double cg_residual;/* matrix-free: its final relative residual        */
 } wb_deriv_info;
 
 /** Copies the report of the last implicit call. NULL-safe (no-op). */

@@ -17,24 +17,34 @@
 
 /* Makes sv->F = chol(H(x, w) + lambda I), reusing what is cached. */
 static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
-    int n = sv->n;
     double lambda = sv->s.lambda;
     wb_deriv_info *di = &sv->dinfo;
     di->lambda = lambda;
     di->reused_factor = 0;
-    di->hess_approx = sv->e.hess == NULL;
+    di->hess_approx = sv->kind == WB_HESS_BANDED       ? sv->e.hess_band == NULL
+                      : sv->kind == WB_HESS_MATRIX_FREE ? sv->e.hvp == NULL
+                                                        : sv->e.hess == NULL;
     di->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
+    if (sv->kind == WB_HESS_MATRIX_FREE) {
+        /* no factor: the operator at (x, w), solved by CG per right side */
+        di->rcond = -1.0;
+        if (!sv->hess_valid) {
+            wb_status st = wbi_hessian(sv, x, w);
+            if (st != WB_OK) return st;
+            sv->hess_valid = 1;
+        }
+        return WB_OK;
+    }
     if (sv->fact_valid && sv->fact_mu == lambda) {
         di->reused_factor = 1;
     } else {
         sv->fact_valid = 0;
         if (!sv->hess_valid) {
-            wb_status st = wbi_hessian(sv, x, w, sv->H);
+            wb_status st = wbi_hessian(sv, x, w);
             if (st != WB_OK) return st;
             sv->hess_valid = 1;
         }
-        wbi_shift_copy(n, sv->H, lambda, NULL, sv->F);
-        int info = wbi_chol(n, sv->F);
+        int info = wbi_factor(sv, lambda, NULL);
         if (info != 0) {
             wbi_set_msg(sv, "H + lambda I is not positive definite at x* "
                         "(leading minor %d, lambda = %g): the classic "
@@ -46,13 +56,7 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
         sv->fact_mu = lambda;
         sv->fact_rcond = -1.0;
     }
-    if (sv->fact_rcond < 0) {
-        double anorm = wbi_sym_norm1(n, sv->H, lambda);
-        double rc = 0.0;
-        if (wbi_chol_rcond(n, sv->F, anorm, &rc, sv->work, sv->iwork) != 0)
-            rc = 0.0;
-        sv->fact_rcond = rc;
-    }
+    if (sv->fact_rcond < 0) sv->fact_rcond = wbi_factor_rcond(sv, lambda);
     di->rcond = sv->fact_rcond;
     if (!(sv->fact_rcond >= sv->s.min_rcond)) {
         wbi_set_msg(sv, "H + lambda I is numerically singular at x* (rcond "
@@ -61,6 +65,42 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
         return WB_ESINGULAR;
     }
     return WB_OK;
+}
+
+/* B[n x nrhs] = (H + lambda I)^-1 B in place: two triangular solves per
+   column on the cached factor, or (matrix-free) PCG per column. Returns
+   WB_MAXITER (results filled, message set) when a CG solve stops above
+   settings.cg_tol. */
+static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
+    int n = sv->n;
+    if (sv->kind != WB_HESS_MATRIX_FREE) {
+        wbi_factor_solve(sv, nrhs, B);
+        return WB_OK;
+    }
+    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : n;
+    wb_status worst = WB_OK;
+    sv->dinfo.cg_iterations = 0;
+    sv->dinfo.cg_residual = 0.0;
+    for (int c = 0; c < nrhs; c++) {
+        double *b = B + (size_t)c * n;
+        int its = 0;
+        double rel = 0.0;
+        /* the solution goes to v, then back over b */
+        wb_status st = wbi_pcg(sv, sv->s.lambda, b, sv->v, maxit, sv->s.cg_tol,
+                               &its, &rel);
+        if (st != WB_OK) return st;
+        memcpy(b, sv->v, (size_t)n * sizeof(double));
+        sv->dinfo.cg_iterations += its;
+        if (rel > sv->dinfo.cg_residual) sv->dinfo.cg_residual = rel;
+        if (rel > sv->s.cg_tol) {
+            worst = WB_MAXITER;
+            wbi_set_msg(sv, "CG stopped after %d iterations at relative "
+                        "residual %.3g > cg_tol %.3g: the derivative is "
+                        "inaccurate (raise cg_max_iter or lambda)", its, rel,
+                        sv->s.cg_tol);
+        }
+    }
+    return worst;
 }
 
 /* out[p] = B^T v at (x, w): mixed_vjp, or mixed, or central differences of
@@ -200,17 +240,21 @@ wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
     st = factor_at(sv, sv->xs, sv->ws);
     if (st == WB_OK) {
         /* v = (H + lambda I)^-1 dl_dx; dl_dw = -B^T v */
-        memcpy(sv->v, dl_dx, (size_t)sv->n * sizeof(double));
-        wbi_chol_solve(sv->n, sv->F, 1, sv->v);
-        if (!wbi_all_finite((size_t)sv->n, sv->v)) {
+        memcpy(sv->gt, dl_dx, (size_t)sv->n * sizeof(double));
+        st = adjoint_solve(sv, 1, sv->gt);
+        if (st >= 0) memcpy(sv->v, sv->gt, (size_t)sv->n * sizeof(double));
+        if (st >= 0 && !wbi_all_finite((size_t)sv->n, sv->v)) {
             wbi_set_msg(sv, "wb_implicit_vjp: the adjoint v is not finite");
             st = WB_ENONFINITE;
         }
     }
+    wb_status warn = st > 0 ? st : WB_OK;
+    if (st > 0) st = WB_OK;
     if (st == WB_OK && sv->p > 0)
         st = mixed_vjp(sv, sv->xs, sv->ws, sv->v, sv->pbuf);
     if (st == WB_OK)
         for (int j = 0; j < sv->p; j++) dl_dw[j] = -sv->pbuf[j];
+    if (st == WB_OK && warn) return sv->dinfo.status = warn;
     return finish(sv, st, "wb_implicit_vjp");
 }
 
@@ -225,12 +269,15 @@ wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
         wbi_set_msg(sv, "wb_implicit_jacobian: dx_dw is NULL");
         return sv->dinfo.status = WB_EINVAL;
     }
+    wb_status warn = WB_OK;
     st = factor_at(sv, sv->xs, sv->ws);
     if (st == WB_OK && sv->p > 0) st = mixed_dense(sv, sv->xs, sv->ws);
     if (st == WB_OK && sv->p > 0) {
         /* J = -(H + lambda I)^-1 B: p right-hand sides on one factor */
         size_t np = (size_t)sv->n * (size_t)sv->p;
-        wbi_chol_solve(sv->n, sv->F, sv->p, sv->B);
+        wb_status cs = adjoint_solve(sv, sv->p, sv->B);
+        if (cs < 0) return finish(sv, cs, "wb_implicit_jacobian");
+        warn = cs;
         if (!wbi_all_finite(np, sv->B)) {
             wbi_set_msg(sv, "wb_implicit_jacobian: the result is not finite");
             st = WB_ENONFINITE;
@@ -238,6 +285,7 @@ wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
             for (size_t k = 0; k < np; k++) dx_dw[k] = -sv->B[k];
         }
     }
+    if (st == WB_OK && warn) return sv->dinfo.status = warn;
     return finish(sv, st, "wb_implicit_jacobian");
 }
 
@@ -272,14 +320,21 @@ wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
         st = factor_at(sv, sv->xs, sv->ws);
     }
     if (st == WB_OK) {
-        memcpy(sv->v, dl_dx, (size_t)n * sizeof(double));
-        wbi_chol_solve(n, sv->F, 1, sv->v);
-        if (!wbi_all_finite((size_t)n, sv->v)) {
+        memcpy(sv->gt, dl_dx, (size_t)n * sizeof(double));
+        st = adjoint_solve(sv, 1, sv->gt);
+        if (st >= 0) memcpy(sv->v, sv->gt, (size_t)n * sizeof(double));
+        if (st >= 0 && !wbi_all_finite((size_t)n, sv->v)) {
             wbi_set_msg(sv, "wb_implicit_vjp_at: the adjoint v is not finite");
             st = WB_ENONFINITE;
         }
     }
+    wb_status warn = st > 0 ? st : WB_OK;
+    if (st > 0) st = WB_OK;
     if (st == WB_OK && p > 0) st = mixed_vjp(sv, sv->xs, sv->ws, sv->v, sv->pbuf);
+    if (st == WB_OK && warn) {
+        for (int j = 0; j < p; j++) dl_dw[j] = -sv->pbuf[j];
+        return sv->dinfo.status = warn;
+    }
     if (st == WB_OK) {
         for (int j = 0; j < p; j++) dl_dw[j] = -sv->pbuf[j];
         wbi_set_msg(sv, "wb_implicit_vjp_at: ok (lambda = %g, rcond %.3g, "

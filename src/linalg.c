@@ -81,3 +81,55 @@ void wbi_gemm_tn(int m, int k, int nc, const double *A, const double *B,
     cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nc, m, 1.0, A, m,
                 B, m, 0.0, C, k);
 }
+
+/* ---- banded symmetric matrices, LAPACK lower band storage -----------------
+ * AB[(kd+1) * n], AB[(i - j) + j * (kd+1)] = A_ij for j <= i <= j + kd. */
+
+void wbi_band_shift_copy(int n, int kd, const double *AB, double mu,
+                         const double *d, double *FB) {
+    size_t ld = (size_t)kd + 1;
+    memcpy(FB, AB, ld * (size_t)n * sizeof *FB);
+    for (int j = 0; j < n; j++) FB[(size_t)j * ld] += mu * (d ? d[j] : 1.0);
+}
+
+int wbi_band_chol(int n, int kd, double *FB) {
+    /* A = L L^T in band storage; info > 0: not positive definite */
+    return (int)LAPACKE_dpbtrf_work(LAPACK_COL_MAJOR, 'L', n, kd, FB, kd + 1);
+}
+
+int wbi_band_chol_solve(int n, int kd, const double *FB, int nrhs, double *B) {
+    return (int)LAPACKE_dpbtrs_work(LAPACK_COL_MAJOR, 'L', n, kd, nrhs, FB,
+                                    kd + 1, B, n);
+}
+
+void wbi_band_symv(int n, int kd, const double *AB, const double *x,
+                   double *y) {
+    /* y = A x */
+    cblas_dsbmv(CblasColMajor, CblasLower, n, kd, 1.0, AB, kd + 1, x, 1, 0.0,
+                y, 1);
+}
+
+double wbi_band_norm1(int n, int kd, const double *AB, double mu) {
+    /* ||A + mu I||_1: column j holds a_ij (i >= j, in band) and a_ji (i < j) */
+    size_t ld = (size_t)kd + 1;
+    double best = 0.0;
+    for (int j = 0; j < n; j++) {
+        double s = fabs(AB[(size_t)j * ld] + mu);
+        for (int i = j + 1; i <= j + kd && i < n; i++)
+            s += fabs(AB[(size_t)(i - j) + (size_t)j * ld]);
+        for (int i = (j - kd > 0 ? j - kd : 0); i < j; i++)
+            s += fabs(AB[(size_t)(j - i) + (size_t)i * ld]);
+        if (s > best) best = s;
+    }
+    return best;
+}
+
+int wbi_band_rcond(int n, int kd, const double *FB, double anorm,
+                   double *rcond, double *work, int *iwork) {
+    return (int)LAPACKE_dpbcon_work(LAPACK_COL_MAJOR, 'L', n, kd, FB, kd + 1,
+                                    anorm, rcond, work, (lapack_int *)iwork);
+}
+
+void wbi_axpy(int n, double a, const double *x, double *y) {
+    cblas_daxpy(n, a, x, 1, y, 1);
+}

@@ -49,7 +49,7 @@ void wb_solver_destroy(wb_solver *sv) {
     wb_settings s = sv->s;
     void *bufs[] = {sv->x,  sv->xt, sv->g,    sv->gt,    sv->sd, sv->H,
                     sv->F,  sv->D,  sv->g1,   sv->g2,    sv->xh, sv->wt,
-                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf};
+                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
     wbi_free(&s, sv);
 }
@@ -66,12 +66,21 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     if (wbi_settings_check(&st, msg, sizeof msg) != WB_OK) return WB_EINVAL;
     if (wbi_energy_check(e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
 
+    wb_hessian_kind kind;
+    if (wbi_resolve_kind(e, &st, &kind, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+
     wb_solver *sv = wbi_alloc(&st, 1, sizeof *sv);
     if (!sv) return WB_ENOMEM;
     memset(sv, 0, sizeof *sv);
     sv->s = st;
     sv->e = *e;
+    sv->kind = kind;
+    sv->kd = sv->kd_cap = kind == WB_HESS_BANDED ? e->kd : 0;
     size_t n = (size_t)e->n, p = (size_t)(e->p > 0 ? e->p : 1);
+    size_t hsize = kind == WB_HESS_DENSE    ? n * n
+                   : kind == WB_HESS_BANDED ? ((size_t)sv->kd + 1) * n
+                                            : 1;
+    size_t mf = kind == WB_HESS_MATRIX_FREE ? n : 1;
     sv->n = e->n;
     sv->n_cap = e->n;
     sv->p = e->p;
@@ -81,8 +90,11 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->g = zalloc(&st, n, sizeof(double), &ok);
     sv->gt = zalloc(&st, n, sizeof(double), &ok);
     sv->sd = zalloc(&st, n, sizeof(double), &ok);
-    sv->H = zalloc(&st, n * n, sizeof(double), &ok);
-    sv->F = zalloc(&st, n * n, sizeof(double), &ok);
+    sv->H = zalloc(&st, hsize, sizeof(double), &ok);
+    sv->F = zalloc(&st, hsize, sizeof(double), &ok);
+    sv->hx = zalloc(&st, mf, sizeof(double), &ok);
+    sv->hd = zalloc(&st, mf, sizeof(double), &ok);
+    sv->cgw = zalloc(&st, 4 * mf, sizeof(double), &ok);
     sv->D = zalloc(&st, n, sizeof(double), &ok);
     sv->g1 = zalloc(&st, n, sizeof(double), &ok);
     sv->g2 = zalloc(&st, n, sizeof(double), &ok);
@@ -125,6 +137,18 @@ wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
         wbi_set_msg(sv, "wb_solver_set_energy: %s", msg);
         return WB_EINVAL;
     }
+    wb_hessian_kind kind;
+    if (wbi_resolve_kind(e, &sv->s, &kind, msg, sizeof msg) != WB_OK) {
+        wbi_set_msg(sv, "wb_solver_set_energy: %s", msg);
+        return WB_EINVAL;
+    }
+    if (kind != sv->kind || (kind == WB_HESS_BANDED && e->kd > sv->kd_cap)) {
+        wbi_set_msg(sv, "wb_solver_set_energy: the energy needs another "
+                    "Hessian storage (kind %d, kd = %d) than the solver was "
+                    "created with (kind %d, kd <= %d)", (int)kind, e->kd,
+                    (int)sv->kind, sv->kd_cap);
+        return WB_EINVAL;
+    }
     if (e->n > sv->n_cap || e->p != sv->p) {
         wbi_set_msg(sv, "wb_solver_set_energy: n = %d, p = %d do not fit a "
                     "solver created for n <= %d, p = %d", e->n, e->p,
@@ -135,6 +159,7 @@ wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
        fits in the n_cap x n_cap space */
     sv->e = *e;
     sv->n = e->n;
+    if (kind == WB_HESS_BANDED) sv->kd = e->kd;
     sv->solved = 0;
     sv->fact_valid = 0;
     sv->hess_valid = 0;
@@ -173,54 +198,13 @@ wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
     return WB_OK;
 }
 
-wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
-                      double *H) {
-    int n = sv->n;
-    if (sv->e.hess) {
-        int rc = sv->e.hess(sv->e.user, x, w, H);
-        if (rc != 0) {
-            wbi_set_msg(sv, "hess returned %d", rc);
-            return WB_ECALLBACK;
-        }
-    } else {
-        /* H[:,j] = (g(x + h e_j) - g(x - h e_j)) / (2h), then (H + H')/2 */
-        double e1, e2;
-        memcpy(sv->xh, x, (size_t)n * sizeof(double));
-        double xmax = wbi_norm_inf(n, x);
-        for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(&sv->s, x[j], xmax);
-            sv->xh[j] = x[j] + h;
-            wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
-            if (st == WB_OK) {
-                sv->xh[j] = x[j] - h;
-                st = wbi_eval(sv, sv->xh, w, &e2, sv->g2);
-            }
-            sv->xh[j] = x[j];
-            if (st != WB_OK) return st;
-            double *col = H + (size_t)j * n;
-            for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
-        }
-    }
-    /* symmetrize (also repairs a slightly asymmetric user Hessian) */
-    for (int j = 0; j < n; j++)
-        for (int i = j + 1; i < n; i++) {
-            double a = 0.5 * (H[(size_t)j * n + i] + H[(size_t)i * n + j]);
-            H[(size_t)j * n + i] = H[(size_t)i * n + j] = a;
-        }
-    if (!wbi_all_finite((size_t)n * (size_t)n, H)) {
-        wbi_set_msg(sv, "the Hessian has non-finite entries");
-        return WB_ENONFINITE;
-    }
-    return WB_OK;
-}
-
 /* D_i = max(D_i, |H_ii|), floored at 1e-8 max_j D_j (all ones if H's
    diagonal is zero). */
 static void update_scaling(wb_solver *sv, int first) {
     int n = sv->n;
     double dmax = 0.0;
     for (int i = 0; i < n; i++) {
-        double h = fabs(sv->H[(size_t)i * n + i]);
+        double h = fabs(wbi_hess_diag(sv, i));
         sv->D[i] = first ? h : fmax(sv->D[i], h);
         dmax = fmax(dmax, sv->D[i]);
     }
@@ -247,6 +231,10 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
     info->reason = why;
     info->hess_approx = sv->e.hess == NULL;
     info->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
+    info->hessian = sv->kind;
+    info->cg_iterations = (int)sv->cg_its;
+    if (sv->kind == WB_HESS_BANDED) info->hess_approx = sv->e.hess_band == NULL;
+    if (sv->kind == WB_HESS_MATRIX_FREE) info->hess_approx = sv->e.hvp == NULL;
 }
 
 wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
@@ -290,50 +278,71 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     double fact_mu = 0.0;
     wb_stop_reason why = WB_STOP_NONE;
     st = WB_OK;
+    /* matrix-free: a trust region of radius delta, steps by Steihaug CG */
+    int mf = sv->kind == WB_HESS_MATRIX_FREE, boundary = 0;
+    double delta = 0.0;
+    sv->cg_its = 0;
 
     for (;; it++) {
         if (gnorm <= s->grad_tol) { why = WB_STOP_GRAD; break; }
         if (it >= s->max_iter) { why = WB_STOP_MAXITER; st = WB_MAXITER; break; }
         if (need_hess) {
-            st = wbi_hessian(sv, sv->x, w, sv->H);
+            st = wbi_hessian(sv, sv->x, w);
             hevals++;
             if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-            if (s->scale_damping) update_scaling(sv, hevals == 1);
-            else
+            if (mf) {
+                if (hevals == 1)
+                    delta = s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
+            } else if (s->scale_damping) {
+                update_scaling(sv, hevals == 1);
+            } else {
                 for (int i = 0; i < n; i++) sv->D[i] = 1.0;
-            if (hevals == 1) {
+            }
+            if (hevals == 1 && !mf) {
                 double dmax = 0.0;
                 for (int i = 0; i < n; i++)
-                    dmax = fmax(dmax, fabs(sv->H[(size_t)i * n + i]));
+                    dmax = fmax(dmax, fabs(wbi_hess_diag(sv, i)));
                 double m0 = s->mu0;
                 mu = s->scale_damping ? m0
                                       : m0 * (dmax > 0 ? dmax : 1.0);
             }
             need_hess = 0;
         }
+        if (mf) {
+            /* s ~ argmin g's + 1/2 s'Hs, ||s|| <= delta; CG to a relative
+               residual min(0.5, sqrt||g||) (superlinear near x*) */
+            double gn2 = wbi_nrm2(n, sv->g);
+            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
+            int its = 0;
+            st = wbi_steihaug(sv, delta, fmin(0.5, sqrt(gn2)) * gn2, maxit,
+                              sv->sd, &boundary, &its);
+            sv->cg_its += its;
+            if (st != WB_OK) { why = WB_STOP_ERROR; break; }
+        }
         /* factor H + mu D, raising mu until it is positive definite */
-        for (;;) {
-            wbi_shift_copy(n, sv->H, mu, sv->D, sv->F);
+        for (; !mf;) {
             facts++;
-            if (wbi_chol(n, sv->F) == 0) break;
+            if (wbi_factor(sv, mu, sv->D) == 0) break;
             factored = 0;
             /* not positive definite: more damping (a fixed factor, so that
                a run of failures cannot overshoot by 2^(k^2/2) as nu would) */
             mu = (mu > 0 ? mu : s->mu0) * 4;
             if (!(mu < MU_MAX)) break;
         }
-        if (!(mu < MU_MAX)) {
+        if (!mf && !(mu < MU_MAX)) {
             why = WB_STOP_STALLED;
             st = WB_STALLED;
             wbi_set_msg(sv, "damping exceeded %g without a positive definite "
                         "H + mu D", MU_MAX);
             break;
         }
-        factored = 1;
-        fact_mu = mu;
-        /* s = -(H + mu D)^-1 g */
-        for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
-        wbi_chol_solve(n, sv->F, 1, sv->sd);
+        if (!mf) {
+            factored = 1;
+            fact_mu = mu;
+            /* s = -(H + mu D)^-1 g */
+            for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
+            wbi_factor_solve(sv, 1, sv->sd);
+        }
         snorm = wbi_nrm2(n, sv->sd);
         if (!isfinite(snorm)) {
             why = WB_STOP_ERROR;
@@ -387,8 +396,12 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                energy's domain): reject the step and shrink, as a trust
                region does; give up after MAX_NONFINITE in a row. */
             nonfinite_run++;
-            mu *= nu;
-            nu *= 2;
+            if (mf) {
+                delta = 0.25 * fmin(delta, snorm);
+            } else {
+                mu *= nu;
+                nu *= 2;
+            }
             rejected++;
             st = WB_OK;
             if (s->verbose)
@@ -406,7 +419,8 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         }
         nonfinite_run = 0;
         /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
-        wbi_symv(n, 1.0, sv->H, sv->sd, 0.0, sv->g1);
+        st = wbi_hess_mul(sv, sv->sd, sv->g1);
+        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
         double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->g1));
         double actual = f - ft;
         double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
@@ -440,23 +454,32 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
             memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
             f = ft;
             gnorm = wbi_norm_inf(n, sv->g);
-            double t = 2 * rho - 1;
-            mu *= fmax(1.0 / 3.0, 1 - t * t * t);
-            nu = 2.0;
+            if (!mf) {
+                double t = 2 * rho - 1;
+                mu *= fmax(1.0 / 3.0, 1 - t * t * t);
+                nu = 2.0;
+            }
             need_hess = 1;
             factored = 0;
             rejected = 0;
-        } else {
+        } else if (!mf) {
             mu *= nu;
             nu *= 2;
             rejected++;
+        } else {
+            rejected++;
+        }
+        if (mf) { /* the classic radius update */
+            if (rho < 0.25) delta = 0.25 * snorm;
+            else if (rho > 0.75 && boundary) delta = fmin(2 * delta, 1e100);
         }
         if (s->verbose)
             fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
-                    "rho %+.2e  mu %.2e%s\n", it, f, gnorm, snorm, rho, mu,
+                    "rho %+.2e  %s %.2e%s\n", it, f, gnorm, snorm, rho,
+                    mf ? "radius" : "mu", mf ? delta : mu,
                     accepted ? "" : "  (rejected)");
         if (s->progress) {
-            wb_progress pr = {it, f, gnorm, snorm, mu, accepted};
+            wb_progress pr = {it, f, gnorm, snorm, mf ? delta : mu, accepted};
             if (s->progress(s->progress_user, &pr) != 0) {
                 it++;
                 why = WB_STOP_CANCELED;
@@ -481,7 +504,8 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         if (sv->p > 0) memcpy(sv->ws, w, (size_t)sv->p * sizeof(double));
         sv->solved = 1;
         sv->solve_status = st;
-        sv->hess_valid = !need_hess && hevals > 0;
+        /* matrix-free: the operator held the caller's w pointer: re-form */
+        sv->hess_valid = !mf && !need_hess && hevals > 0;
         /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
         int identity = !s->scale_damping;
         sv->fact_valid = sv->hess_valid && factored && identity;
@@ -497,6 +521,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
             wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
                         names[why], it, f, gnorm);
     }
-    fill_info(info, sv, st, why, it, hevals, facts, f, gnorm, snorm, mu);
+    fill_info(info, sv, st, why, it, hevals, facts, f, gnorm, snorm,
+              mf ? delta : mu);
     return st;
 }

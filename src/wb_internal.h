@@ -41,6 +41,18 @@ double wbi_sym_norm1(int n, const double *A, double mu);
    work[3n], iwork[n]. Returns LAPACK info. */
 int wbi_chol_rcond(int n, const double *F, double anorm, double *rcond,
                    double *work, int *iwork);
+/* Banded symmetric (lower band storage, leading dimension kd + 1). */
+void wbi_band_shift_copy(int n, int kd, const double *AB, double mu,
+                         const double *d, double *FB);
+int wbi_band_chol(int n, int kd, double *FB);
+int wbi_band_chol_solve(int n, int kd, const double *FB, int nrhs, double *B);
+void wbi_band_symv(int n, int kd, const double *AB, const double *x,
+                   double *y);
+double wbi_band_norm1(int n, int kd, const double *AB, double mu);
+int wbi_band_rcond(int n, int kd, const double *FB, double anorm,
+                   double *rcond, double *work, int *iwork);
+/* y += a x */
+void wbi_axpy(int n, double a, const double *x, double *y);
 /* C = A^T B (A: m x k, B: m x nc, C: k x nc). */
 void wbi_gemm_tn(int m, int k, int nc, const double *A, const double *B,
                  double *C);
@@ -51,14 +63,22 @@ struct wb_solver {
     wb_settings s;
     int n, p;
     int n_cap;     /* n the buffers were sized for (>= n)                */
+    wb_hessian_kind kind; /* DENSE, BANDED or MATRIX_FREE (resolved)   */
+    int kd, kd_cap;       /* half-bandwidth (banded)                   */
+    const double *hw;     /* matrix-free: w of the current H operator  */
+    double *hx;    /* [n] matrix-free: x of the current H operator       */
+    double *cgw;   /* [4n] matrix-free: CG work vectors                   */
+    double *hd;    /* [n] matrix-free: diagonal of H (Jacobi), if given   */
+    int have_hd;
+    long long cg_its; /* CG iterations in the current call            */
     /* solver state */
     double *x;     /* [n] current iterate                                */
     double *xt;    /* [n] trial point                                    */
     double *g;     /* [n] gradient at x                                  */
     double *gt;    /* [n] gradient at the trial point                    */
     double *sd;    /* [n] step                                           */
-    double *H;     /* [n*n] Hessian at x                                 */
-    double *F;     /* [n*n] Cholesky factor (lower) of H + mu D          */
+    double *H;     /* [n*n] dense / [(kd+1)*n] banded Hessian at x       */
+    double *F;     /* same size: Cholesky factor (lower) of H + mu D     */
     double *D;     /* [n] damping scale (Marquardt), or all ones         */
     double *g1, *g2; /* [n] gradients for finite differences          */
     double *xh;    /* [n] perturbed x for finite differences             */
@@ -93,10 +113,34 @@ void wbi_set_msg(wb_solver *sv, const char *fmt, ...)
    non-finite e or g -> WB_ENONFINITE (message set). g may be NULL. */
 wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
                    double *g);
-/* H[n*n] at (x, w): the hess callback, or central differences of the gradient
-   (symmetrized). Checks finiteness. */
-wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w,
-                      double *H);
+/* ---- the Hessian operator (hessian.c): dense, banded or matrix-free ---- */
+/* Which kind an energy gets under settings s; WB_EINVAL with a message when
+   the choice is impossible. */
+wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
+                           wb_hessian_kind *kind, char *msg, size_t len);
+/* Forms H at (x, w) in sv->H (dense/banded: the callback, or differences of
+   the gradient, symmetrized; matrix-free: remembers the point). */
+wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w);
+/* H_ii of the current H (matrix-free: hess_diag, or 0 when not given). */
+double wbi_hess_diag(const wb_solver *sv, int i);
+/* sv->F = chol(H + mu diag(d)) (d NULL: identity). Returns 0 or the LAPACK
+   info (> 0: not positive definite). Dense and banded only. */
+int wbi_factor(wb_solver *sv, double mu, const double *d);
+/* B[n x nrhs] = (H + mu D)^-1 B with the factor in sv->F. */
+void wbi_factor_solve(wb_solver *sv, int nrhs, double *B);
+/* out = H v at the current point. */
+wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out);
+/* Reciprocal condition estimate of H + mu I from its factor. */
+double wbi_factor_rcond(wb_solver *sv, double mu);
+
+/* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
+/* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */
+wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
+                       double *s, int *boundary, int *iters);
+/* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
+   WB_ESINGULAR (message set) on non-positive curvature. */
+wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
+                  int maxit, double tol, int *iters, double *relres);
 /* Finite-difference step for coordinate value z of a vector whose largest
    magnitude is zmax. */
 double wbi_fd_step(const wb_settings *s, double z, double zmax);

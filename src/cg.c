@@ -1,0 +1,125 @@
+/* Conjugate gradients on the Hessian operator (matrix-free mode).
+ *
+ * wbi_steihaug: the trust-region step of the truncated-Newton solver,
+ *   min_s  m(s) = g's + 1/2 s'Hs   subject to ||s|| <= Delta,
+ * by CG from s = 0 (Steihaug 1983, Toint 1981): stop at the residual
+ * tolerance, or follow a direction of non-positive curvature, or the first
+ * iterate leaving the region, to the boundary.
+ *
+ * wbi_pcg: (H + lambda I) v = b by preconditioned CG (Jacobi from the
+ * diagonal of H when the energy gives it). A direction d with
+ * d'(H + lambda I)d <= 0 proves the matrix is not positive definite: that is
+ * reported, never iterated through.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "wb_internal.h"
+
+/* tau >= 0 with ||s + tau d|| = Delta */
+static double to_boundary(int n, const double *s, const double *d,
+                          double Delta) {
+    double dd = wbi_dot(n, d, d), sd = wbi_dot(n, s, d), ss = wbi_dot(n, s, s);
+    double disc = sd * sd + dd * (Delta * Delta - ss);
+    if (disc < 0) disc = 0;
+    return dd > 0 ? (-sd + sqrt(disc)) / dd : 0.0;
+}
+
+wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
+                       double *s, int *boundary, int *iters) {
+    int n = sv->n;
+    double *r = sv->cgw, *d = r + n, *Hd = d + n;
+    memset(s, 0, (size_t)n * sizeof(double));
+    memcpy(r, sv->g, (size_t)n * sizeof(double)); /* r = g + H s */
+    for (int i = 0; i < n; i++) d[i] = -r[i];
+    double rr = wbi_dot(n, r, r);
+    *boundary = 0;
+    *iters = 0;
+    for (int k = 0; k < maxit && sqrt(rr) > tol; k++) {
+        wb_status st = wbi_hess_mul(sv, d, Hd);
+        if (st != WB_OK) return st;
+        (*iters)++;
+        double dHd = wbi_dot(n, d, Hd);
+        if (dHd <= 0) { /* negative curvature: go to the boundary along d */
+            wbi_axpy(n, to_boundary(n, s, d, Delta), d, s);
+            *boundary = 1;
+            return WB_OK;
+        }
+        double alpha = rr / dHd;
+        /* ||s + alpha d|| >= Delta: stop on the boundary */
+        double ss = 0.0;
+        for (int i = 0; i < n; i++) {
+            double t = s[i] + alpha * d[i];
+            ss += t * t;
+        }
+        if (ss >= Delta * Delta) {
+            wbi_axpy(n, to_boundary(n, s, d, Delta), d, s);
+            *boundary = 1;
+            return WB_OK;
+        }
+        wbi_axpy(n, alpha, d, s);
+        wbi_axpy(n, alpha, Hd, r);
+        double rr_new = wbi_dot(n, r, r);
+        double beta = rr_new / rr;
+        rr = rr_new;
+        for (int i = 0; i < n; i++) d[i] = -r[i] + beta * d[i];
+    }
+    return WB_OK;
+}
+
+wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
+                  int maxit, double tol, int *iters, double *relres) {
+    int n = sv->n;
+    double *r = sv->cgw, *z = r + n, *d = z + n, *Ad = d + n;
+    int jacobi = sv->have_hd;
+    if (jacobi)
+        for (int i = 0; i < n; i++)
+            if (!(sv->hd[i] + lambda > 0)) jacobi = 0;
+    double bn = wbi_nrm2(n, b);
+    *iters = 0;
+    *relres = 0.0;
+    memset(v, 0, (size_t)n * sizeof(double));
+    if (bn == 0) return WB_OK;
+    memcpy(r, b, (size_t)n * sizeof(double)); /* r = b - (H + lambda I) v */
+    for (int i = 0; i < n; i++) z[i] = jacobi ? r[i] / (sv->hd[i] + lambda) : r[i];
+    memcpy(d, z, (size_t)n * sizeof(double));
+    double rz = wbi_dot(n, r, z);
+    for (int k = 0; k < maxit; k++) {
+        if (wbi_nrm2(n, r) <= tol * bn) break;
+        wb_status st = wbi_hess_mul(sv, d, Ad);
+        if (st != WB_OK) return st;
+        wbi_axpy(n, lambda, d, Ad);
+        (*iters)++;
+        double dAd = wbi_dot(n, d, Ad);
+        if (!(dAd > 0)) {
+            wbi_set_msg(sv, "negative curvature d'(H + lambda I)d = %.3g found "
+                        "by CG at iteration %d (lambda = %g): H + lambda I is "
+                        "not positive definite at x*%s", dAd, k + 1, lambda,
+                        lambda == 0 ? "; the classic derivative does not "
+                                      "exist here, use lambda > 0" : "");
+            return WB_ESINGULAR;
+        }
+        double alpha = rz / dAd;
+        wbi_axpy(n, alpha, d, v);
+        wbi_axpy(n, -alpha, Ad, r);
+        for (int i = 0; i < n; i++) z[i] = jacobi ? r[i] / (sv->hd[i] + lambda) : r[i];
+        double rz_new = wbi_dot(n, r, z);
+        double beta = rz_new / rz;
+        rz = rz_new;
+        for (int i = 0; i < n; i++) d[i] = z[i] + beta * d[i];
+    }
+    /* the true residual, recomputed rather than trusted */
+    wb_status st = wbi_hess_mul(sv, v, Ad);
+    if (st != WB_OK) return st;
+    double res = 0.0;
+    for (int i = 0; i < n; i++) {
+        double t = b[i] - Ad[i] - lambda * v[i];
+        res += t * t;
+    }
+    *relres = sqrt(res) / bn;
+    if (!isfinite(*relres)) {
+        wbi_set_msg(sv, "CG produced a non-finite result");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}

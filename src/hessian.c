@@ -1,0 +1,252 @@
+/* The Hessian operator behind the solver and the implicit derivatives, in
+ * one of three representations:
+ *
+ *   dense        H[n*n]; Cholesky (dpotrf)                O(n^3)
+ *   banded       lower band AB[(kd+1)*n]; dpbtrf          O(n kd^2)
+ *   matrix-free  H v from the hvp callback (or differences of the gradient);
+ *                solves by conjugate gradients            O(n) per product
+ *
+ * Missing second derivatives come from central differences of the gradient:
+ * dense column by column (2n gradient calls), banded by colouring (columns
+ * 2kd+1 apart share no row, so 2(2kd+1) calls form the whole band).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wb_internal.h"
+
+wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
+                           wb_hessian_kind *kind, char *msg, size_t len) {
+    wb_hessian_kind k = s->hessian;
+    if (k == WB_HESS_AUTO) {
+        if (e->hess) k = WB_HESS_DENSE;
+        else if (e->kd > 0) k = WB_HESS_BANDED;
+        else if (e->hvp) k = WB_HESS_MATRIX_FREE;
+        else k = WB_HESS_DENSE;
+    }
+    if (k < WB_HESS_AUTO || k > WB_HESS_MATRIX_FREE) {
+        snprintf(msg, len, "settings.hessian = %d is not a wb_hessian_kind", (int)k);
+        return WB_EINVAL;
+    }
+    if (k == WB_HESS_BANDED && e->kd <= 0) {
+        snprintf(msg, len, "banded Hessian requested but energy.kd = %d", e->kd);
+        return WB_EINVAL;
+    }
+    if (e->kd < 0 || (e->kd > 0 && e->kd >= e->n && k == WB_HESS_BANDED)) {
+        snprintf(msg, len, "energy.kd = %d must be in [0, n - 1 = %d]", e->kd,
+                 e->n - 1);
+        return WB_EINVAL;
+    }
+    *kind = k;
+    return WB_OK;
+}
+
+/* ---- forming H ----------------------------------------------------------- */
+
+static wb_status dense_hessian(wb_solver *sv, const double *x, const double *w) {
+    int n = sv->n;
+    double *H = sv->H;
+    if (sv->e.hess) {
+        int rc = sv->e.hess(sv->e.user, x, w, H);
+        if (rc != 0) {
+            wbi_set_msg(sv, "hess returned %d", rc);
+            return WB_ECALLBACK;
+        }
+    } else {
+        /* H[:,j] = (g(x + h e_j) - g(x - h e_j)) / (2h) */
+        double e1, e2;
+        memcpy(sv->xh, x, (size_t)n * sizeof(double));
+        double xmax = wbi_norm_inf(n, x);
+        for (int j = 0; j < n; j++) {
+            double h = wbi_fd_step(&sv->s, x[j], xmax);
+            sv->xh[j] = x[j] + h;
+            wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
+            if (st == WB_OK) {
+                sv->xh[j] = x[j] - h;
+                st = wbi_eval(sv, sv->xh, w, &e2, sv->g2);
+            }
+            sv->xh[j] = x[j];
+            if (st != WB_OK) return st;
+            double *col = H + (size_t)j * n;
+            for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
+        }
+    }
+    /* (H + H')/2: also repairs a slightly asymmetric user Hessian */
+    for (int j = 0; j < n; j++)
+        for (int i = j + 1; i < n; i++) {
+            double a = 0.5 * (H[(size_t)j * n + i] + H[(size_t)i * n + j]);
+            H[(size_t)j * n + i] = H[(size_t)i * n + j] = a;
+        }
+    if (!wbi_all_finite((size_t)n * (size_t)n, H)) {
+        wbi_set_msg(sv, "the Hessian has non-finite entries");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+static wb_status band_hessian(wb_solver *sv, const double *x, const double *w) {
+    int n = sv->n, kd = sv->kd;
+    size_t ld = (size_t)kd + 1, nb = ld * (size_t)n;
+    double *AB = sv->H;
+    if (sv->e.hess_band) {
+        int rc = sv->e.hess_band(sv->e.user, x, w, AB);
+        if (rc != 0) {
+            wbi_set_msg(sv, "hess_band returned %d", rc);
+            return WB_ECALLBACK;
+        }
+        /* entries past the end of the matrix are ignored: zero them */
+        for (int j = n - kd; j < n; j++)
+            if (j >= 0)
+                for (int r = n - j; r <= kd; r++) AB[(size_t)r + (size_t)j * ld] = 0.0;
+    } else {
+        /* Colour c perturbs every column j = c (mod 2kd+1) at once, each by
+           its own h_j; row i then sees exactly one perturbed column j with
+           |i - j| <= kd:  H_ij = (g_i(x + h) - g_i(x - h)) / (2 h_j).
+           Rows below j give the lower band directly (into AB); rows above j
+           give H_ij = H_ji for i < j (into F, transposed), averaged after. */
+        int ncol = 2 * kd + 1;
+        double e1, e2, xmax = wbi_norm_inf(n, x);
+        double *T = sv->F; /* the values seen from the other side */
+        memcpy(sv->xh, x, (size_t)n * sizeof(double));
+        for (int c = 0; c < ncol && c < n; c++) {
+            for (int j = c; j < n; j += ncol)
+                sv->xh[j] = x[j] + wbi_fd_step(&sv->s, x[j], xmax);
+            wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
+            for (int j = c; j < n; j += ncol)
+                sv->xh[j] = x[j] - (sv->xh[j] - x[j]);
+            if (st == WB_OK) st = wbi_eval(sv, sv->xh, w, &e2, sv->g2);
+            for (int j = c; j < n; j += ncol) {
+                double h = x[j] - sv->xh[j];
+                sv->xh[j] = x[j];
+                int lo = j - kd > 0 ? j - kd : 0, hi = j + kd < n - 1 ? j + kd : n - 1;
+                for (int i = j; i <= hi; i++)
+                    AB[(size_t)(i - j) + (size_t)j * ld] = (sv->g1[i] - sv->g2[i]) / (2 * h);
+                for (int i = lo; i < j; i++) /* H_ij, i < j: element (j, i) */
+                    T[(size_t)(j - i) + (size_t)i * ld] = (sv->g1[i] - sv->g2[i]) / (2 * h);
+            }
+            if (st != WB_OK) return st;
+        }
+        for (int j = 0; j < n; j++)
+            for (int r = 1; r <= kd && j + r < n; r++) {
+                size_t k = (size_t)r + (size_t)j * ld;
+                AB[k] = 0.5 * (AB[k] + T[k]);
+            }
+        for (int j = n - kd; j < n; j++)
+            if (j >= 0)
+                for (int r = n - j; r <= kd; r++) AB[(size_t)r + (size_t)j * ld] = 0.0;
+    }
+    if (!wbi_all_finite(nb, AB)) {
+        wbi_set_msg(sv, "the banded Hessian has non-finite entries");
+        return WB_ENONFINITE;
+    }
+    return WB_OK;
+}
+
+wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w) {
+    switch (sv->kind) {
+    case WB_HESS_BANDED:
+        return band_hessian(sv, x, w);
+    case WB_HESS_MATRIX_FREE: {
+        int n = sv->n;
+        memcpy(sv->hx, x, (size_t)n * sizeof(double));
+        sv->hw = w;
+        sv->have_hd = 0;
+        if (sv->e.hess_diag) {
+            int rc = sv->e.hess_diag(sv->e.user, x, w, sv->hd);
+            if (rc != 0) {
+                wbi_set_msg(sv, "hess_diag returned %d", rc);
+                return WB_ECALLBACK;
+            }
+            if (!wbi_all_finite((size_t)n, sv->hd)) {
+                wbi_set_msg(sv, "hess_diag returned non-finite entries");
+                return WB_ENONFINITE;
+            }
+            sv->have_hd = 1;
+        }
+        return WB_OK;
+    }
+    case WB_HESS_DENSE:
+    case WB_HESS_AUTO:
+    default:
+        return dense_hessian(sv, x, w);
+    }
+}
+
+double wbi_hess_diag(const wb_solver *sv, int i) {
+    switch (sv->kind) {
+    case WB_HESS_BANDED: return sv->H[(size_t)i * ((size_t)sv->kd + 1)];
+    case WB_HESS_MATRIX_FREE: return sv->have_hd ? sv->hd[i] : 0.0;
+    default: return sv->H[(size_t)i * (size_t)sv->n + (size_t)i];
+    }
+}
+
+/* ---- factor, solve, multiply ----------------------------------------------- */
+
+int wbi_factor(wb_solver *sv, double mu, const double *d) {
+    if (sv->kind == WB_HESS_BANDED) {
+        wbi_band_shift_copy(sv->n, sv->kd, sv->H, mu, d, sv->F);
+        return wbi_band_chol(sv->n, sv->kd, sv->F);
+    }
+    wbi_shift_copy(sv->n, sv->H, mu, d, sv->F);
+    return wbi_chol(sv->n, sv->F);
+}
+
+void wbi_factor_solve(wb_solver *sv, int nrhs, double *B) {
+    if (sv->kind == WB_HESS_BANDED) wbi_band_chol_solve(sv->n, sv->kd, sv->F, nrhs, B);
+    else wbi_chol_solve(sv->n, sv->F, nrhs, B);
+}
+
+double wbi_factor_rcond(wb_solver *sv, double mu) {
+    double rc = 0.0;
+    int info;
+    if (sv->kind == WB_HESS_BANDED) {
+        double an = wbi_band_norm1(sv->n, sv->kd, sv->H, mu);
+        info = wbi_band_rcond(sv->n, sv->kd, sv->F, an, &rc, sv->work, sv->iwork);
+    } else {
+        double an = wbi_sym_norm1(sv->n, sv->H, mu);
+        info = wbi_chol_rcond(sv->n, sv->F, an, &rc, sv->work, sv->iwork);
+    }
+    return info == 0 ? rc : 0.0;
+}
+
+wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
+    int n = sv->n;
+    switch (sv->kind) {
+    case WB_HESS_BANDED:
+        wbi_band_symv(n, sv->kd, sv->H, v, out);
+        return WB_OK;
+    case WB_HESS_MATRIX_FREE:
+        if (sv->e.hvp) {
+            int rc = sv->e.hvp(sv->e.user, sv->hx, sv->hw, v, out);
+            if (rc != 0) {
+                wbi_set_msg(sv, "hvp returned %d", rc);
+                return WB_ECALLBACK;
+            }
+        } else {
+            /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step (1 +
+               ||x||) / ||v|| */
+            double vn = wbi_nrm2(n, v), e1, e2;
+            if (vn == 0) {
+                memset(out, 0, (size_t)n * sizeof(double));
+                return WB_OK;
+            }
+            double h = sv->s.fd_step * (1 + wbi_nrm2(n, sv->hx)) / vn;
+            for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] + h * v[i];
+            wb_status st = wbi_eval(sv, sv->xh, sv->hw, &e1, sv->g1);
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] - h * v[i];
+            st = wbi_eval(sv, sv->xh, sv->hw, &e2, out);
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) out[i] = (sv->g1[i] - out[i]) / (2 * h);
+        }
+        if (!wbi_all_finite((size_t)n, out)) {
+            wbi_set_msg(sv, "the Hessian-vector product is not finite");
+            return WB_ENONFINITE;
+        }
+        return WB_OK;
+    default:
+        wbi_symv(n, 1.0, sv->H, v, 0.0, out);
+        return WB_OK;
+    }
+}
