@@ -49,7 +49,7 @@ void wb_solver_destroy(wb_solver *sv) {
     wb_settings s = sv->s;
     void *bufs[] = {sv->x,  sv->xt, sv->g,    sv->gt,    sv->sd, sv->H,
                     sv->F,  sv->D,  sv->g1,   sv->g2,    sv->xh, sv->wt,
-                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw};
+                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
     wbi_free(&s, sv);
 }
@@ -93,6 +93,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->H = zalloc(&st, hsize, sizeof(double), &ok);
     sv->F = zalloc(&st, hsize, sizeof(double), &ok);
     sv->hx = zalloc(&st, mf, sizeof(double), &ok);
+    sv->hs = zalloc(&st, n, sizeof(double), &ok);
     sv->hd = zalloc(&st, mf, sizeof(double), &ok);
     sv->cgw = zalloc(&st, 4 * mf, sizeof(double), &ok);
     sv->D = zalloc(&st, n, sizeof(double), &ok);
@@ -419,9 +420,9 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         }
         nonfinite_run = 0;
         /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
-        st = wbi_hess_mul(sv, sv->sd, sv->g1);
+        st = wbi_hess_mul(sv, sv->sd, sv->hs);
         if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-        double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->g1));
+        double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
         double actual = f - ft;
         double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
         int accepted = rho > ETA && ft <= f;

@@ -68,6 +68,7 @@ struct wb_solver {
     const double *hw;     /* matrix-free: w of the current H operator  */
     double *hx;    /* [n] matrix-free: x of the current H operator       */
     double *cgw;   /* [4n] matrix-free: CG work vectors                   */
+    double *hs;    /* [n] H s for the model decrease                      */
     double *hd;    /* [n] matrix-free: diagonal of H (Jacobi), if given   */
     int have_hd;
     long long cg_its; /* CG iterations in the current call            */
