@@ -92,14 +92,59 @@ void wbi_band_shift_copy(int n, int kd, const double *AB, double mu,
     for (int j = 0; j < n; j++) FB[(size_t)j * ld] += mu * (d ? d[j] : 1.0);
 }
 
+/* Narrow bands (a temporal chain has kd = 2..6) are factored by the loops
+   below: LAPACK's dpbtf2 makes one dsyr and one dscal call per column, and
+   for kd this small the call overhead is most of the time. Wider bands go to
+   dpbtrf / dpbtrs. Same algorithm, same storage, same info convention. */
+#define WBI_SMALL_KD 16
+
 int wbi_band_chol(int n, int kd, double *FB) {
     /* A = L L^T in band storage; info > 0: not positive definite */
-    return (int)LAPACKE_dpbtrf_work(LAPACK_COL_MAJOR, 'L', n, kd, FB, kd + 1);
+    if (kd > WBI_SMALL_KD)
+        return (int)LAPACKE_dpbtrf_work(LAPACK_COL_MAJOR, 'L', n, kd, FB, kd + 1);
+    size_t ld = (size_t)kd + 1;
+    for (int j = 0; j < n; j++) {
+        double *c = FB + (size_t)j * ld; /* c[r] = A(j + r, j) */
+        if (!(c[0] > 0)) return j + 1;
+        double ljj = sqrt(c[0]);
+        c[0] = ljj;
+        int m = kd < n - 1 - j ? kd : n - 1 - j;
+        for (int r = 1; r <= m; r++) c[r] /= ljj;
+        /* trailing update: A(j+a, j+b) -= l_a l_b for 1 <= b <= a <= m */
+        for (int b = 1; b <= m; b++) {
+            double lb = c[b];
+            double *cb = FB + (size_t)(j + b) * ld; /* column j + b */
+            for (int a = b; a <= m; a++) cb[a - b] -= c[a] * lb;
+        }
+    }
+    return 0;
 }
 
 int wbi_band_chol_solve(int n, int kd, const double *FB, int nrhs, double *B) {
-    return (int)LAPACKE_dpbtrs_work(LAPACK_COL_MAJOR, 'L', n, kd, nrhs, FB,
-                                    kd + 1, B, n);
+    if (kd > WBI_SMALL_KD)
+        return (int)LAPACKE_dpbtrs_work(LAPACK_COL_MAJOR, 'L', n, kd, nrhs, FB,
+                                        kd + 1, B, n);
+    size_t ld = (size_t)kd + 1;
+    for (int k = 0; k < nrhs; k++) {
+        double *b = B + (size_t)k * n;
+        /* L y = b: column-oriented forward substitution */
+        for (int j = 0; j < n; j++) {
+            const double *c = FB + (size_t)j * ld;
+            double yj = b[j] / c[0];
+            b[j] = yj;
+            int m = kd < n - 1 - j ? kd : n - 1 - j;
+            for (int r = 1; r <= m; r++) b[j + r] -= c[r] * yj;
+        }
+        /* L^T x = y: row-oriented back substitution */
+        for (int j = n - 1; j >= 0; j--) {
+            const double *c = FB + (size_t)j * ld;
+            int m = kd < n - 1 - j ? kd : n - 1 - j;
+            double t = b[j];
+            for (int r = 1; r <= m; r++) t -= c[r] * b[j + r];
+            b[j] = t / c[0];
+        }
+    }
+    return 0;
 }
 
 void wbi_band_symv(int n, int kd, const double *AB, const double *x,
@@ -122,12 +167,6 @@ double wbi_band_norm1(int n, int kd, const double *AB, double mu) {
         if (s > best) best = s;
     }
     return best;
-}
-
-int wbi_band_rcond(int n, int kd, const double *FB, double anorm,
-                   double *rcond, double *work, int *iwork) {
-    return (int)LAPACKE_dpbcon_work(LAPACK_COL_MAJOR, 'L', n, kd, FB, kd + 1,
-                                    anorm, rcond, work, (lapack_int *)iwork);
 }
 
 void wbi_axpy(int n, double a, const double *x, double *y) {

@@ -68,6 +68,10 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
 
     wb_hessian_kind kind;
     if (wbi_resolve_kind(e, &st, &kind, msg, sizeof msg) != WB_OK) return WB_EINVAL;
+    /* LAPACK takes int sizes: a dense n x n (and every n x p) must fit */
+    if ((kind == WB_HESS_DENSE && (double)e->n * e->n > 2147483647.0) ||
+        (double)e->n * (e->p > 0 ? e->p : 1) > 2147483647.0)
+        return WB_EINVAL;
 
     wb_solver *sv = wbi_alloc(&st, 1, sizeof *sv);
     if (!sv) return WB_ENOMEM;

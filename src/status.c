@@ -87,10 +87,7 @@ wb_status wbi_energy_check(const wb_energy *e, char *msg, size_t len) {
     if (e->n <= 0) BAD("energy.n = %d must be >= 1", e->n);
     if (e->p < 0) BAD("energy.p = %d must be >= 0", e->p);
     if (!e->value_grad) BAD("energy.value_grad is required (NULL given)");
-    /* keep n*n and n*p within int and size_t arithmetic */
-    if (e->n > 46340) BAD("energy.n = %d too large for a dense Hessian", e->n);
-    if (e->p > 0 && (double)e->n * (double)e->p > 2147483647.0)
-        BAD("energy.n * energy.p = %g too large", (double)e->n * (double)e->p);
+    if (e->kd < 0) BAD("energy.kd = %d must be >= 0", e->kd);
     return WB_OK;
 }
 

@@ -634,7 +634,7 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
         tmsg(t, "wb_trainer_load: %s is not a libwiberg checkpoint", path);
         goto out;
     }
-    uint32_t ver, endian, p, cnt, opt;
+    uint32_t ver = 0, endian = 0, p = 0, cnt = 0, opt = 0;
     memcpy(&ver, buf + 8, 4);
     memcpy(&endian, buf + 12, 4);
     if (ver != CK_VERSION || endian != 0x01020304u) {
@@ -655,7 +655,7 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
         goto out;
     }
     rbuf_t r = {buf, want.len, 16};
-    uint64_t tn;
+    uint64_t tn = 0;
     get(&r, &p, 4);
     get(&r, &cnt, 4);
     get(&r, &tn, 8);
@@ -667,9 +667,9 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
              path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
         goto out;
     }
-    int64_t step, best_step, skipped, solves;
-    int32_t epoch, pos, used;
-    uint64_t rng;
+    int64_t step = 0, best_step = 0, skipped = 0, solves = 0;
+    int32_t epoch = 0, pos = 0, used = 0;
+    uint64_t rng = 0;
     size_t P = (size_t)t->p;
     size_t at_arrays;
     get(&r, &step, 8);

@@ -49,8 +49,6 @@ int wbi_band_chol_solve(int n, int kd, const double *FB, int nrhs, double *B);
 void wbi_band_symv(int n, int kd, const double *AB, const double *x,
                    double *y);
 double wbi_band_norm1(int n, int kd, const double *AB, double mu);
-int wbi_band_rcond(int n, int kd, const double *FB, double anorm,
-                   double *rcond, double *work, int *iwork);
 /* y += a x */
 void wbi_axpy(int n, double a, const double *x, double *y);
 /* C = A^T B (A: m x k, B: m x nc, C: k x nc). */
