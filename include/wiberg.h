@@ -181,8 +181,9 @@ typedef struct wb_settings {
        hvp, or differences of gx when hvp is NULL). */
     wb_hessian_kind hessian;
     /* Matrix-free only: iteration cap of each conjugate-gradient solve.
-       Default 0 = min(n, 500) for a trust-region step, n for the implicit
-       derivative's solve. >= 0. */
+       Default 0 = min(n, 500) for a trust-region step, 2n + 10 for the
+       implicit derivative's solve (CG needs more than n steps in floating
+       point on ill-conditioned systems). >= 0. */
     int cg_max_iter;
     /* Matrix-free only: relative residual ||(H + lambda I) v - b|| / ||b||
        at which the implicit derivative's CG stops. Default 1e-10. In
@@ -354,6 +355,79 @@ WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
  *  Leaves the solver at the solve at w. */
 WB_API wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
                             double *max_rel_err);
+
+/* ------------------------------------------------------------------------ */
+/* Least-squares energies                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * E(x; w) = 1/2 sum_i c_i rho(||r_i(x; w)||^2),   r_i in R^dim, i < m,
+ * built from residuals and their Jacobians, with a robust loss rho of scale
+ * a (Ceres' conventions: rho(s) ~ s for s << a^2) and term weights c_i.
+ *
+ *   gradient   sum_i c_i rho'(s_i) J_i' r_i                    (exact)
+ *   Hessian    Gauss-Newton: sum_i c_i J_i' (rho' I + 2 rho'' r_i r_i') J_i
+ *   B          Gauss-Newton: sum_i c_i J_i' (rho' I + 2 rho'' r_i r_i') Jw_i
+ *
+ * (J = dr/dx, Jw = dr/dw.) The Gauss-Newton forms drop the terms with second
+ * derivatives of r, sum c rho' r_ic d2 r_ic, which vanish only where the
+ * residuals do: at a non-zero-residual minimizer the Gauss-Newton implicit
+ * derivative is an APPROXIMATION (its error grows with the residual and the
+ * curvature of r). WB_LSQ_EXACT forms H and B by central differences of the
+ * exact gradient instead, so the derivative is exact up to differencing.
+ */
+typedef enum wb_loss {
+    WB_LOSS_TRIVIAL = 0, /* rho(s) = s                                     */
+    WB_LOSS_HUBER = 1,   /* s <= a^2: s;  else 2 a sqrt(s) - a^2           */
+    WB_LOSS_SOFT_L1 = 2, /* 2 a^2 (sqrt(1 + s/a^2) - 1)                    */
+    WB_LOSS_CAUCHY = 3,  /* a^2 log(1 + s/a^2)                             */
+    WB_LOSS_TUKEY = 4    /* s <= a^2: a^2/3 (1 - (1 - s/a^2)^3); else a^2/3 */
+} wb_loss;
+
+typedef enum wb_lsq_hessian {
+    WB_LSQ_GAUSS_NEWTON = 0, /* J'WJ and J'W Jw: fast, approximate where
+                                residuals are non-zero                     */
+    WB_LSQ_EXACT = 1         /* differences of the exact gradient          */
+} wb_lsq_hessian;
+
+typedef struct wb_lsq {
+    int n, p;     /* dim x (>= 1), dim w (>= 0)                          */
+    int m;        /* residual terms (>= 1)                               */
+    int dim;      /* components of each term's residual (>= 1): M = m*dim */
+    void *user;
+    /* required: r[M] = residuals at (x, w); when J != NULL also the
+       Jacobian dr/dx: dense, J[M*n] column-major (nnz == 0), or the values
+       of the sparse pattern below, J[nnz] (nnz > 0). 0 = ok. */
+    int (*residual)(void *user, const double *x, const double *w, double *r,
+                    double *J);
+    /* optional: Jw[M*p] = dr/dw, dense column-major. NULL: differences. */
+    int (*residual_w)(void *user, const double *x, const double *w,
+                      double *Jw);
+    /* optional sparse Jacobian (compressed sparse rows, fixed pattern):
+       nnz > 0 entries; row_ptr[M+1], col_idx[nnz] (copied at create). A
+       sparse problem is solved matrix-free (H v = J'W J v), or banded when
+       kd > 0. */
+    int nnz;
+    const int *row_ptr, *col_idx;
+    int kd;                 /* > 0: H is banded with this half-bandwidth  */
+    wb_loss loss;           /* default (0) WB_LOSS_TRIVIAL                */
+    double loss_scale;      /* a > 0 (ignored for TRIVIAL); 0 = 1         */
+    const double *weights;  /* [m] c_i >= 0, or NULL (all 1); copied      */
+    wb_lsq_hessian hessian; /* default (0) WB_LSQ_GAUSS_NEWTON            */
+} wb_lsq;
+
+typedef struct wb_lsq_energy wb_lsq_energy; /* opaque: buffers + copies */
+
+/** Builds *e, a wb_energy for the least-squares problem ls, backed by the
+ *  buffers of *out (one per solver: not shared between threads). Destroy
+ *  *out after the solvers that use *e. */
+WB_API wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
+                                      wb_energy *e);
+WB_API void wb_lsq_energy_destroy(wb_lsq_energy *le);
+
+/** rho(s), rho'(s), rho''(s) of a loss at scale a (any output may be NULL). */
+WB_API wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
+                              double *drho, double *d2rho);
 
 /* ------------------------------------------------------------------------ */
 /* Training: learn w from examples                                           */

@@ -77,7 +77,7 @@ static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
         wbi_factor_solve(sv, nrhs, B);
         return WB_OK;
     }
-    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : n;
+    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : 2 * n + 10;
     wb_status worst = WB_OK;
     sv->dinfo.cg_iterations = 0;
     sv->dinfo.cg_residual = 0.0;
