@@ -4,7 +4,8 @@
  *   bench_scale --kind banded|matrix-free --max-n N [--min-n M] [--trackers K]
  *
  * Prints one line per size, n doubling from --min-n up to N:
- *   n=<n> seconds=<s> peak_mb=<m> iterations=<i> cg=<c> status=<..>
+ *   n=<n> seconds=<s> peak_mb=<m>
+ * (iterations, CG counts and statuses go to stderr)
  * then the fitted growth exponent of seconds in n (least squares on
  * log s = e log n + c over the sizes that take at least 10 ms):
  *   exponent=<e>
@@ -159,11 +160,13 @@ int main(int argc, char **argv) {
         wb_deriv_info di;
         memset(&di, 0, sizeof di);
         wb_solver_deriv_info(sv, &di);
-        printf("n=%ld seconds=%.4f peak_mb=%.1f iterations=%d cg=%d+%d "
-               "status=%s/%s\n", n, secs, peak_mb(), info.iterations,
-               info.cg_iterations, di.cg_iterations, st == WB_OK ? "ok" : wb_status_str(st),
-               sd == WB_OK ? "ok" : wb_status_str(sd));
+        printf("n=%ld seconds=%.4f peak_mb=%.1f\n", n, secs, peak_mb());
         fflush(stdout);
+        fprintf(stderr, "  (n=%ld: %d iterations, CG %d in the solve + %d in "
+                "the adjoint; solve %s, adjoint %s)\n", n, info.iterations,
+                info.cg_iterations, di.cg_iterations,
+                st == WB_OK ? "ok" : wb_status_str(st),
+                sd == WB_OK ? "ok" : wb_status_str(sd));
         if (st != WB_OK || sd != WB_OK) {
             fprintf(stderr, "bench_scale: n = %ld: %s\n", n, wb_solver_message(sv));
             failed = 1;
