@@ -86,7 +86,8 @@ typedef struct wb_energy {
     /* required: *e = E(x;w); gx[n] = grad_x E when gx != NULL. */
     int (*value_grad)(void *user, const double *x, const double *w, double *e,
                       double *gx);
-    /* optional: H[n*n] = d2E/dx2, column-major (the full symmetric matrix).
+    /* optional: H[n*n] = d2E/dx2, column-major (the full symmetric matrix;
+       entries more than 1e-8 max|H| from symmetric are WB_ECALLBACK).
        NULL: central finite differences of gx, symmetrized. */
     int (*hess)(void *user, const double *x, const double *w, double *H);
     /* optional: out[p] = B^T v, v[n], B = d/dw grad_x E (n x p).

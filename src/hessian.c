@@ -72,7 +72,25 @@ static wb_status dense_hessian(wb_solver *sv, const double *x, const double *w) 
             for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
         }
     }
-    /* (H + H')/2: also repairs a slightly asymmetric user Hessian */
+    if (sv->e.hess) {
+        /* a user Hessian must be symmetric: more than rounding apart
+           (1e-8 of its largest entry) is a bug in the callback, not noise */
+        double hmax = 0.0, amax = 0.0;
+        int bi = 0, bj = 0;
+        for (size_t k = 0; k < (size_t)n * n; k++) hmax = fmax(hmax, fabs(H[k]));
+        for (int j = 0; j < n; j++)
+            for (int i = j + 1; i < n; i++) {
+                double d = fabs(H[(size_t)j * n + i] - H[(size_t)i * n + j]);
+                if (d > amax || isnan(d)) amax = d, bi = i, bj = j;
+            }
+        if (amax > 1e-8 * hmax && !isnan(hmax)) {
+            wbi_set_msg(sv, "hess returned a non-symmetric matrix: |H(%d,%d) - "
+                        "H(%d,%d)| = %.3g (largest entry %.3g)", bi, bj, bj, bi,
+                        amax, hmax);
+            return WB_ECALLBACK;
+        }
+    }
+    /* (H + H')/2: the differences, and rounding in a user Hessian */
     for (int j = 0; j < n; j++)
         for (int i = j + 1; i < n; i++) {
             double a = 0.5 * (H[(size_t)j * n + i] + H[(size_t)i * n + j]);

@@ -269,6 +269,27 @@ static void nonfinite_trial_point_is_rejected_not_fatal(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* A Hessian that is not symmetric (beyond rounding) is a callback bug. */
+static int asym_hess(void *u, const double *x, const double *w, double *H) {
+    quad_hess(u, x, w, H);
+    H[1] += 1e-3; /* H(1,0) != H(0,1) */
+    return 0;
+}
+static void non_symmetric_hessian_is_a_callback_error(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 1, 6);
+    wb_energy e = quad_energy(&q);
+    e.hess = asym_hess;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+    double x[3] = {1, 1, 1}, w[1] = {1};
+    assert_int_equal(wb_solve(sv, w, x, NULL), WB_ECALLBACK);
+    assert_non_null(strstr(wb_solver_message(sv), "non-symmetric"));
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
 /* The k-th allocation fails, for every k: WB_ENOMEM, nothing leaks. */
 typedef struct { int count, fail_at, live; } failalloc_t;
 static void *fail_alloc(void *ctx, size_t n) {
@@ -329,6 +350,7 @@ int main(void) {
         cmocka_unit_test(failing_mixed_callbacks_give_status_not_nan),
         cmocka_unit_test(indefinite_hessian_without_damping_is_singular_not_nan),
         cmocka_unit_test(nonfinite_trial_point_is_rejected_not_fatal),
+        cmocka_unit_test(non_symmetric_hessian_is_a_callback_error),
         cmocka_unit_test(allocation_failure_at_every_point_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
