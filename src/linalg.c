@@ -172,3 +172,36 @@ double wbi_band_norm1(int n, int kd, const double *AB, double mu) {
 void wbi_axpy(int n, double a, const double *x, double *y) {
     cblas_daxpy(n, a, x, 1, y, 1);
 }
+
+/* ---- BLAS-3 with explicit leading dimensions (prox.c) --------------------- */
+
+void wbi_syrk_ld(int n, int k, double alpha, const double *A, int lda,
+                 double beta, double *C, int ldc) {
+    /* C = alpha A A^T + beta C, lower triangle; A n x k */
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, k, alpha, A, lda,
+                beta, C, ldc);
+}
+
+void wbi_gemm_ld(int ta, int tb, int m, int n, int k, double alpha,
+                 const double *A, int lda, const double *B, int ldb,
+                 double beta, double *C, int ldc) {
+    /* C = alpha op(A) op(B) + beta C, C m x n */
+    cblas_dgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+void wbi_symm_right(int m, int n, double alpha, const double *S, int lds,
+                    const double *B, int ldb, double beta, double *C, int ldc) {
+    /* C = alpha B S + beta C; S n x n symmetric (lower), B and C m x n */
+    cblas_dsymm(CblasColMajor, CblasRight, CblasLower, m, n, alpha, S, lds, B,
+                ldb, beta, C, ldc);
+}
+
+void wbi_chol_solve_right(int n, const double *F, int m, double *B, int ldb) {
+    /* B := B (L L^T)^-1: first Y L^T = B, then X L = Y (B m x n, in place) */
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans,
+                CblasNonUnit, m, n, 1.0, F, n, B, ldb);
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasNoTrans,
+                CblasNonUnit, m, n, 1.0, F, n, B, ldb);
+}

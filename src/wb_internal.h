@@ -144,4 +144,19 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
    magnitude is zmax. */
 double wbi_fd_step(const wb_settings *s, double z, double zmax);
 
+/* ---- BLAS-3 with explicit leading dimensions (prox.c) -------------------- */
+/* C = alpha A A^T + beta C (lower triangle only), A n x k, C n x n. */
+void wbi_syrk_ld(int n, int k, double alpha, const double *A, int lda,
+                 double beta, double *C, int ldc);
+/* C = alpha op(A) op(B) + beta C, C m x n; ta / tb: 1 = transposed. */
+void wbi_gemm_ld(int ta, int tb, int m, int n, int k, double alpha,
+                 const double *A, int lda, const double *B, int ldb,
+                 double beta, double *C, int ldc);
+/* C = alpha B S + beta C, S n x n symmetric (lower used), B, C m x n. */
+void wbi_symm_right(int m, int n, double alpha, const double *S, int lds,
+                    const double *B, int ldb, double beta, double *C, int ldc);
+/* B := B (F F^T)^-1 in place, B m x n, F the lower factor from wbi_chol
+   (leading dimension n): two triangular solves from the right. */
+void wbi_chol_solve_right(int n, const double *F, int m, double *B, int ldb);
+
 #endif
