@@ -15,6 +15,10 @@
 
 #include "wiberg.h"
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 /* cmocka 1.1's assert_float_equal casts to float: this compares doubles.
    Passes when |a - b| <= atol + rtol * |b|. */
 #define wb_assert_close(a, b, atol, rtol)                                      \
