@@ -169,8 +169,10 @@ typedef struct wb_settings {
        only the path of the solver, not x* or the derivative. */
     int scale_damping;
     /* Relative step of the central finite differences used where hess or the
-       mixed derivative is missing: h_i = fd_step * max(|z_i|, 1e-6 ||z||_inf)
-       (fd_step itself when z = 0).
+       mixed derivative is missing: h_i = fd_step * max(|z_i|, typ_i), where
+       typ_i is |x_i| at the start of the solve when that is non-zero (the
+       start tells each unknown's scale, e.g. a parameter of 1e-7) and 1
+       otherwise (and for w, for the checker and for vjp_at).
        Default 6.06e-6 (cube root of machine epsilon). > 0. */
     double fd_step;
     /* The implicit derivative is refused (WB_ESINGULAR) when the reciprocal

@@ -70,7 +70,7 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
 
     /* gradient: gfd_i = (E(x + h e_i) - E(x - h e_i)) / 2h */
     for (int i = 0; i < n; i++) {
-        double h = wbi_fd_step(&s, x[i], wbi_norm_inf(n, x));
+        double h = wbi_fd_step(&s, x[i], 1.0);
         xh[i] = x[i] + h;
         st = vg(e, xh, w, &f1, NULL);
         xh[i] = x[i] - h;
@@ -84,7 +84,7 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
     if (e->hess) {
         if (e->hess(e->user, x, w, H) != 0) { st = WB_ECALLBACK; goto done; }
         for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(&s, x[j], wbi_norm_inf(n, x));
+            double h = wbi_fd_step(&s, x[j], 1.0);
             xh[j] = x[j] + h;
             st = vg(e, xh, w, &f1, g1);
             xh[j] = x[j] - h;
@@ -101,7 +101,7 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
         /* Bfd[:,j] = (g(w + h e_j) - g(w - h e_j)) / 2h */
         memcpy(wh, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&s, w[j], wbi_norm_inf(p, w));
+            double h = wbi_fd_step(&s, w[j], 1.0);
             wh[j] = w[j] + h;
             st = vg(e, x, wh, &f1, g1);
             wh[j] = w[j] - h;

@@ -57,9 +57,8 @@ static wb_status dense_hessian(wb_solver *sv, const double *x, const double *w) 
         /* H[:,j] = (g(x + h e_j) - g(x - h e_j)) / (2h) */
         double e1, e2;
         memcpy(sv->xh, x, (size_t)n * sizeof(double));
-        double xmax = wbi_norm_inf(n, x);
         for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(&sv->s, x[j], xmax);
+            double h = wbi_fd_step(&sv->s, x[j], wbi_typ_x(sv, j));
             sv->xh[j] = x[j] + h;
             wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
             if (st == WB_OK) {
@@ -124,12 +123,12 @@ static wb_status band_hessian(wb_solver *sv, const double *x, const double *w) {
            Rows below j give the lower band directly (into AB); rows above j
            give H_ij = H_ji for i < j (into F, transposed), averaged after. */
         int ncol = 2 * kd + 1;
-        double e1, e2, xmax = wbi_norm_inf(n, x);
+        double e1, e2;
         double *T = sv->F; /* the values seen from the other side */
         memcpy(sv->xh, x, (size_t)n * sizeof(double));
         for (int c = 0; c < ncol && c < n; c++) {
             for (int j = c; j < n; j += ncol)
-                sv->xh[j] = x[j] + wbi_fd_step(&sv->s, x[j], xmax);
+                sv->xh[j] = x[j] + wbi_fd_step(&sv->s, x[j], wbi_typ_x(sv, j));
             wb_status st = wbi_eval(sv, sv->xh, w, &e1, sv->g1);
             for (int j = c; j < n; j += ncol)
                 sv->xh[j] = x[j] - (sv->xh[j] - x[j]);

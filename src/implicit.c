@@ -127,7 +127,7 @@ static wb_status mixed_vjp(wb_solver *sv, const double *x, const double *w,
         double e1, e2;
         memcpy(sv->wt, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j], wbi_norm_inf(p, w));
+            double h = wbi_fd_step(&sv->s, w[j], 1.0);
             sv->wt[j] = w[j] + h;
             wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
             if (st == WB_OK) {
@@ -175,7 +175,7 @@ static wb_status mixed_dense(wb_solver *sv, const double *x, const double *w) {
         double e1, e2;
         memcpy(sv->wt, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j], wbi_norm_inf(p, w));
+            double h = wbi_fd_step(&sv->s, w[j], 1.0);
             sv->wt[j] = w[j] + h;
             wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
             if (st == WB_OK) {
@@ -312,6 +312,7 @@ wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
     sv->hess_valid = 0;
     memcpy(sv->xs, x, (size_t)n * sizeof(double));
     if (p > 0) memcpy(sv->ws, w, (size_t)p * sizeof(double));
+    sv->have_x0 = 0; /* differences use max(|x_i|, 1) at a foreign point */
     double f;
     wb_status st = wbi_eval(sv, sv->xs, sv->ws, &f, sv->g);
     if (st == WB_OK) {

@@ -248,9 +248,8 @@ static int lsq_Jw(wb_lsq_energy *L, const double *x, const double *w) {
     wb_settings def;
     wb_settings_default(&def);
     memcpy(L->wt, w, (size_t)p * sizeof(double));
-    double wmax = wbi_norm_inf(p, w);
     for (int j = 0; j < p; j++) {
-        double h = wbi_fd_step(&def, w[j], wmax);
+        double h = wbi_fd_step(&def, w[j], 1.0);
         double *col = L->Jw + (size_t)j * M;
         L->wt[j] = w[j] + h;
         int rc = ls->residual(ls->user, x, L->wt, col, NULL);

@@ -49,7 +49,7 @@ void wb_solver_destroy(wb_solver *sv) {
     wb_settings s = sv->s;
     void *bufs[] = {sv->x,  sv->xt, sv->g,    sv->gt,    sv->sd, sv->H,
                     sv->F,  sv->D,  sv->g1,   sv->g2,    sv->xh, sv->wt,
-                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs};
+                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs, sv->x0};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
     wbi_free(&s, sv);
 }
@@ -110,6 +110,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->work = zalloc(&st, 3 * n, sizeof(double), &ok);
     sv->iwork = zalloc(&st, n, sizeof(int), &ok);
     sv->xs = zalloc(&st, n, sizeof(double), &ok);
+    sv->x0 = zalloc(&st, n, sizeof(double), &ok);
     sv->ws = zalloc(&st, p, sizeof(double), &ok);
     sv->pbuf = zalloc(&st, p, sizeof(double), &ok);
     if (!ok) {
@@ -171,12 +172,14 @@ wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
     return WB_OK;
 }
 
-double wbi_fd_step(const wb_settings *s, double z, double zmax) {
-    /* h = fd_step * max(|z|, 1e-6 ||z||_inf), or fd_step when both are 0:
-       relative to the coordinate's own size, so that parameters of very
-       different scales (1e3 next to 1e-7) are each perturbed by a sensible
-       fraction of themselves */
-    double ref = fmax(fabs(z), 1e-6 * zmax);
+double wbi_typ_x(const wb_solver *sv, int i) {
+    if (sv->have_x0 && sv->x0[i] != 0) return fabs(sv->x0[i]);
+    return 1.0;
+}
+
+double wbi_fd_step(const wb_settings *s, double z, double typ) {
+    /* h = fd_step * max(|z|, typ): typ is the coordinate's typical size */
+    double ref = fmax(fabs(z), typ);
     double h = s->fd_step * (ref > 0 ? ref : 1.0);
     volatile double t = z + h; /* make z + h - z exactly representable */
     return t - z;
@@ -267,6 +270,8 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     }
     const wb_settings *s = &sv->s;
     memcpy(sv->x, x, (size_t)n * sizeof(double));
+    memcpy(sv->x0, x, (size_t)n * sizeof(double));
+    sv->have_x0 = 1;
 
     double f, ft = 0.0;
     wb_status st = wbi_eval(sv, sv->x, w, &f, sv->g);

@@ -89,6 +89,8 @@ struct wb_solver {
     int *iwork;    /* [n]                                                */
     /* the last solve */
     double *xs;    /* [n] x* of the last solve (or of vjp_at)            */
+    double *x0;    /* [n] the start of the last solve (typical sizes)    */
+    int have_x0;
     double *ws;    /* [max(p,1)] w of the last solve                     */
     int solved;          /* 1 after a solve that produced an x*      */
     wb_status solve_status;
@@ -140,9 +142,13 @@ wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
    WB_ESINGULAR (message set) on non-positive curvature. */
 wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
                   int maxit, double tol, int *iters, double *relres);
-/* Finite-difference step for coordinate value z of a vector whose largest
-   magnitude is zmax. */
-double wbi_fd_step(const wb_settings *s, double z, double zmax);
+/* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
+   and typical size typ. */
+double wbi_fd_step(const wb_settings *s, double z, double typ);
+/* The typical size of unknown i for differences: |x0_i| of the solve's
+   start when it is non-zero (the start tells the scale: NIST-like
+   parameters of 1e-7), else 1 (a zero start says nothing). */
+double wbi_typ_x(const wb_solver *sv, int i);
 
 /* ---- BLAS-3 with explicit leading dimensions (prox.c) -------------------- */
 /* C = alpha A A^T + beta C (lower triangle only), A n x k, C n x n. */
