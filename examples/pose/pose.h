@@ -1,0 +1,267 @@
+/* pose_lib: the pieces of the multi-view pose-lifting example.
+ *
+ * A synthetic Human3.6M-like world: a 17-joint skeleton, a probabilistic-PCA
+ * shape model fitted to a seeded kinematic skeleton model, subjects with
+ * their own bone lengths, sequences of frames seen by 4 calibrated cameras
+ * 90 degrees apart, with 2-D noise, gross outliers and missing joints.
+ *
+ * Per frame the unknowns are x = [z (K whitened PCA coefficients), yaw,
+ * t (3, metres)] and the energy is
+ *
+ *   E(x; w) = sum_{c,j visible} w_j h^2 (sqrt(1 + |r_cj / s|^2 / h^2) - 1)
+ *             + kappa / 2 |z|^2
+ *
+ * r_cj the reprojection error of joint j in camera c (pixels), s = POSE_PX
+ * pixels, w = [w_0 .. w_16 (per-joint weights), kappa (prior weight),
+ * h (pseudo-Huber width, in units of s)]: p = 19.
+ *
+ * Lengths are millimetres unless said otherwise. Joint arrays are [17*3],
+ * joint j at [3j .. 3j+2].
+ */
+#ifndef POSE_H
+#define POSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wiberg.h"
+
+enum {
+    POSE_J = 17,            /* joints                                    */
+    POSE_D = 3 * POSE_J,    /* coordinates of a pose                     */
+    POSE_C = 4,             /* cameras                                   */
+    POSE_KMAX = 25,         /* most PCA bases                            */
+    POSE_P = POSE_J + 2,    /* learnable parameters                      */
+    POSE_W_PRIOR = POSE_J,  /* index of kappa in w                       */
+    POSE_W_WIDTH = POSE_J + 1 /* index of h in w                         */
+};
+
+#define POSE_PI 3.14159265358979323846
+#define POSE_T_MM 1000.0    /* millimetres per unit of the translation */
+#define POSE_PX 3.0         /* pixel unit of the residuals (s above)     */
+#define POSE_LOSS_EPS 5.0   /* mm, smoothing of the training loss        */
+
+extern const int pose_parent[POSE_J];
+extern const char *const pose_joint_name[POSE_J];
+
+/* ---- random numbers (splitmix64) ---------------------------------------- */
+
+double pose_rand(uint64_t *st);  /* uniform [0, 1) */
+double pose_randn(uint64_t *st); /* standard normal */
+
+/* ---- shape model ---------------------------------------------------------- */
+
+/* Probabilistic PCA: pose = mean + basis * diag(sd) * z + noise, z ~ N(0, I),
+   noise ~ N(0, noise_var I). Canonical frame: pelvis at the origin, facing +x,
+   z up. */
+typedef struct pose_model {
+    int K;
+    double mean[POSE_D];
+    double basis[POSE_D * POSE_KMAX]; /* column k at [k*POSE_D], orthonormal */
+    double sd[POSE_KMAX];             /* sqrt of the variances (mm), decaying */
+    double noise_var;                 /* mm^2, mean discarded variance        */
+    double explained;                 /* fraction of the variance kept        */
+} pose_model;
+
+/* Fits K bases to count poses [count*POSE_D] (eigen-decomposition of the
+   sample covariance). 0 ok, -1 bad arguments or out of memory. */
+int pose_pca_fit(const double *poses, int count, int K, pose_model *m);
+
+/* Symmetric eigen-decomposition by cyclic Jacobi: A[n*n] (destroyed),
+   eigenvalues ev[n] descending, eigenvectors V[n*n] (column k). */
+void pose_sym_eig(int n, double *A, double *ev, double *V);
+
+/* The synthetic kinematic skeleton model: one random pose (canonical frame)
+   with the given bone lengths [POSE_J] (bone parent(j) -> j, length[0]
+   unused). */
+void pose_kinematic_sample(uint64_t *rng, const double *bone, double *pose);
+
+/* Mean bone lengths of the kinematic model [POSE_J]. */
+extern const double pose_bone_mm[POSE_J];
+
+/* Re-targets pose src to the bone lengths scale * bone[] keeping every
+   bone's direction (pelvis fixed). */
+void pose_retarget(const double *src, const double *bone, double scale,
+                   double *dst);
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Mean per-joint position error after subtracting each pose's pelvis. */
+double pose_mpjpe(const double *pred, const double *gt);
+/* The same after a similarity (rotation, scale, translation) Procrustes
+   alignment of pred onto gt (Horn's quaternion method). */
+double pose_pa_mpjpe(const double *pred, const double *gt);
+/* Per-joint errors [POSE_J] after root alignment. */
+void pose_joint_errors(const double *pred, const double *gt, double *err);
+
+/* ---- the world --------------------------------------------------------- */
+
+typedef struct pose_camera {
+    double R[9];  /* world -> camera rotation, row-major: Y = R (X - C)   */
+    double C[3];  /* centre (mm)                                          */
+    double f, cx, cy; /* pixels                                           */
+} pose_camera;
+
+/* Projects world point X[3] into u[2]; returns the depth (mm). */
+double pose_project(const pose_camera *c, const double *X, double *u);
+
+typedef struct pose_frame {
+    double gt[POSE_D];        /* world joint positions (mm)                  */
+    double canon[POSE_D];     /* the same pose unrotated, pelvis at 0         */
+    double uv[POSE_C][POSE_J][2];  /* observed 2-D joints (pixels)             */
+    unsigned char vis[POSE_C][POSE_J];     /* 0: missing                      */
+    unsigned char outlier[POSE_C][POSE_J]; /* 1: a gross outlier              */
+    double yaw, scale;        /* ground-truth yaw (rad) and scale             */
+    int subject, sequence, index;
+} pose_frame;
+
+typedef struct pose_config {
+    unsigned long long seed;
+    int basis;           /* K, PCA bases (1 .. POSE_KMAX). Default 25        */
+    int population;      /* kinematic poses the PPCA is fitted to. 3000     */
+    int train_subjects;  /* 1 .. 5 (S1 S5 S6 S7 S8). Default 5               */
+    int test_subjects;   /* 1 .. 2 (S9 S11). Default 2                       */
+    int sequences;       /* per subject. Default 2                          */
+    int frames;          /* per sequence. Default 12                        */
+    double noise_min_px, noise_max_px; /* per-joint 2-D noise sd. 2, 5       */
+    double outlier_rate; /* mean fraction of gross outliers. 0.07            */
+    double missing_rate; /* fraction of missing joints. 0.05                 */
+    double bone_sd;      /* log-sd of a subject's bone lengths. 0.04          */
+    double height_spread;/* subject heights 1 +- this. 0.05                   */
+} pose_config;
+
+void pose_config_default(pose_config *c);
+
+typedef struct pose_data {
+    pose_config cfg;
+    pose_camera cam[POSE_C];
+    pose_model model;      /* the generic PPCA shape model                  */
+    int ntrain, ntest;
+    pose_frame *train;     /* [ntrain] frames of the training subjects      */
+    pose_frame *test;      /* [ntest] frames of the held-out subjects        */
+    double noise_px[POSE_J];   /* 2-D noise sd of each joint                 */
+    double outlier_p[POSE_J];  /* outlier probability of each joint          */
+} pose_data;
+
+/* Generates everything from cfg (a pure function of it). 0 ok, -1 bad
+   configuration or out of memory (message in msg). */
+int pose_data_create(pose_data *d, const pose_config *cfg, char *msg,
+                     size_t len);
+void pose_data_free(pose_data *d);
+/* "S1", "S5", ... for subject index s (train first, then test). */
+const char *pose_subject_name(int s);
+
+/* ---- the energy --------------------------------------------------------- */
+
+typedef struct pose_problem {
+    const pose_model *model;
+    const pose_camera *cam;  /* [POSE_C] */
+    const pose_frame *frame;
+} pose_problem;
+
+/* n = K + 4 */
+int pose_n(const pose_model *m);
+
+/* The energy of one frame: value_grad, hess (exact), mixed and mixed_vjp
+   (exact), all analytic. */
+wb_energy pose_energy(const pose_problem *pb);
+
+/* The untrained parameters: w_j = 1, kappa = 1, h = 3 (9 px). */
+void pose_w_default(double *w);
+/* Trainer bounds: w_j >= 1e-3, kappa >= 1e-3, 0.05 <= h <= 100. */
+void pose_w_bounds(double *lower, double *upper);
+
+/* World joint positions [POSE_D] of x. */
+void pose_predict(const pose_model *m, const double *x, double *joints);
+
+/* Smooth MPJPE (mm): mean_j sqrt(|d_j|^2 + eps^2) - eps, d_j the root-
+   relative error of joint j; dl_dx[n] when not NULL. */
+double pose_loss(const pose_problem *pb, const double *x, double *dl_dx);
+
+/* Start points: translation triangulated from the 2-D joints (median over
+   joints), z = 0, and the yaws of a sweep of `sweep` angles ranked by the
+   energy at w (w NULL: pose_w_default). Writes the best nstarts of them
+   into x0[nstarts*n]. Returns the number written. */
+int pose_starts(const pose_problem *pb, const double *w, int sweep,
+                int nstarts, double *x0);
+
+/* ---- data sets and training ---------------------------------------------- */
+
+typedef struct pose_set {
+    pose_problem *pb;
+    int count;
+} pose_set;
+
+/* Binds the frames to the model and cameras (pb allocated). 0 ok. */
+int pose_set_init(pose_set *s, const pose_model *m, const pose_camera *cam,
+                  const pose_frame *frames, int count);
+void pose_set_free(pose_set *s);
+
+/* A wb_dataset over s: energy, start (the best of a 12-yaw sweep at the
+   untrained w: the start callback does not see w), loss (smooth MPJPE). */
+wb_dataset pose_dataset(pose_set *s);
+
+/* The inner solver's settings used throughout the example. */
+void pose_solver_settings(wb_settings *s);
+
+typedef struct pose_eval {
+    double mpjpe, pa_mpjpe;        /* mean over the frames (mm)            */
+    double joint_err[POSE_J];      /* mean per joint (mm)                  */
+    int failed;                    /* frames whose every start failed     */
+    int other_start;               /* frames won by a start other than the
+                                      sweep's best                         */
+    int unconverged;               /* solves that stopped on a positive
+                                      status (their best point is used)    */
+    char first_error[200];         /* the first failed solve, "" if none  */
+    long long solves;              /* inner solves made                   */
+    double seconds;
+} pose_eval;
+
+/* Solves every frame of s at w from the nstarts best yaws of a 12-angle
+   sweep, keeps the lowest energy, and measures the errors. pred[count*
+   POSE_D] (may be NULL) receives the reconstructions (NaN for a failed
+   frame). threads 0: all. 0 ok,
+   else a wb_status (message in msg). */
+int pose_evaluate(const pose_set *s, const double *w, int nstarts,
+                  int threads, pose_eval *out, double *pred, char *msg,
+                  size_t len);
+
+typedef struct pose_train_opts {
+    double lambda;     /* implicit-derivative damping                      */
+    double lr;         /* Adam learning rate                               */
+    int epochs, batch, threads;
+    unsigned long long seed;
+    const unsigned char *learn; /* [POSE_P] 1 = learn, 0 = frozen at w0;
+                                   NULL: all                               */
+} pose_train_opts;
+
+void pose_train_opts_default(pose_train_opts *o);
+
+typedef struct pose_train_result {
+    double seconds;
+    long long inner_solves, skipped, steps;
+    double final_loss;         /* mean training loss of the last epoch     */
+} pose_train_result;
+
+/* Trains w (in: w0, out: learned) on s. trace (may be NULL) receives w after
+   every step, [(max_steps + 1) * POSE_P] with row 0 = w0; *trace_rows the
+   rows written. 0 ok, else a wb_status (message in msg). */
+int pose_train(const pose_set *s, double *w, const pose_train_opts *o,
+               pose_train_result *res, double *trace, int max_steps,
+               int *trace_rows, char *msg, size_t len);
+
+/* Steps a training run will take. */
+int pose_train_steps(int count, const pose_train_opts *o);
+
+/* ---- pictures ------------------------------------------------------------ */
+
+/* Front and side views of one frame: ground truth, untrained, trained. */
+int pose_svg_skeleton(const char *path, const pose_frame *f,
+                      const double *untrained, const double *trained);
+/* Per-joint error bars, untrained vs trained. */
+int pose_svg_joint_error(const char *path, const double *untrained,
+                         const double *trained);
+/* Parameters over training steps: trace[rows*POSE_P]. */
+int pose_svg_weights(const char *path, const double *trace, int rows);
+
+#endif

@@ -1,0 +1,133 @@
+/* tracker_fusion: learn how to fuse several trackers into one trajectory.
+ * See README.md beside this file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: tracker_fusion [options]\n"
+        "\n"
+        "Fuses K trackers' box centres into one trajectory per video by minimizing\n"
+        "  E(x; w) = sum_t sum_k m_tk w_k rho_delta(|x_t - y_tk|) + alpha sum_t |x_t+1 - 2x_t + x_t-1|^2\n"
+        "(pseudo-Huber rho), learns the tracker weights w, alpha and delta through the\n"
+        "implicit derivative, and compares with baselines on held-out videos.\n"
+        "\n"
+        "data (default: seeded synthetic videos):\n"
+        "  --sequences N      synthetic videos (default 24)\n"
+        "  --frames MIN:MAX   frames per video (default 200:600)\n"
+        "  --trackers K       trackers, 1..16 (default 6)\n"
+        "  --missing P        probability a report is absent (default 0.1)\n"
+        "  --tracks FILE      real tracker outputs, CSV: sequence,frame,tracker,x,y[,w,h,score]\n"
+        "  --truth FILE       ground truth, CSV: sequence,frame,x,y (required with --tracks)\n"
+        "  --test-fraction F  share of videos held out for testing (default 0.3);\n"
+        "                     the split is by video, never by frame\n"
+        "  --seed S           seed of the data, the split and the training (default 1)\n"
+        "training:\n"
+        "  --epochs N         passes over the training videos (default 25)\n"
+        "  --batch N          videos per step (default 4)\n"
+        "  --lr X             Adam learning rate, log-parameters (default 0.08)\n"
+        "  --lambda X         damping of the implicit derivative (default 1e-3)\n"
+        "  --threads N        worker threads, 0 = all cores (default 0)\n"
+        "output:\n"
+        "  --threshold PX     success = centre error <= PX pixels (default 10)\n"
+        "  --json FILE        the figures as JSON\n"
+        "  --plot DIR         SVG plots: trajectory.svg, loss.svg\n"
+        "  --quiet            no per-epoch progress\n"
+        "  --help             this text\n");
+}
+
+int main(int argc, char **argv) {
+    tf_opts o;
+    tf_opts_default(&o);
+    o.verbose = 1;
+    const char *json = NULL, *plot = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--sequences") && more) o.gen.sequences = atoi(argv[++i]);
+        else if (!strcmp(a, "--frames") && more) {
+            if (sscanf(argv[++i], "%d:%d", &o.gen.min_frames, &o.gen.max_frames) != 2) {
+                fprintf(stderr, "tracker_fusion: --frames wants MIN:MAX\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--trackers") && more) o.gen.trackers = atoi(argv[++i]);
+        else if (!strcmp(a, "--missing") && more) o.gen.missing = atof(argv[++i]);
+        else if (!strcmp(a, "--tracks") && more) o.tracks = argv[++i];
+        else if (!strcmp(a, "--truth") && more) o.truth = argv[++i];
+        else if (!strcmp(a, "--test-fraction") && more) o.test_fraction = atof(argv[++i]);
+        else if (!strcmp(a, "--seed") && more) o.gen.seed = o.seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--epochs") && more) o.epochs = atoi(argv[++i]);
+        else if (!strcmp(a, "--batch") && more) o.batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--lr") && more) o.lr = atof(argv[++i]);
+        else if (!strcmp(a, "--lambda") && more) o.lambda = atof(argv[++i]);
+        else if (!strcmp(a, "--threads") && more) o.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--threshold") && more) o.threshold = atof(argv[++i]);
+        else if (!strcmp(a, "--json") && more) json = argv[++i];
+        else if (!strcmp(a, "--plot") && more) plot = argv[++i];
+        else if (!strcmp(a, "--quiet")) o.verbose = 0;
+        else {
+            fprintf(stderr, "tracker_fusion: unknown or incomplete option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (o.gen.sequences < 3 || o.gen.min_frames < 10 || o.gen.max_frames < o.gen.min_frames ||
+        o.gen.trackers < 1 || o.gen.trackers > TF_MAX_TRACKERS || !(o.gen.missing >= 0) ||
+        !(o.gen.missing < 1) || !(o.test_fraction > 0) || !(o.test_fraction < 1) ||
+        o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || !(o.lambda >= 0) || o.threads < 0 ||
+        !(o.threshold > 0)) {
+        fprintf(stderr, "tracker_fusion: an option is out of range (see --help)\n");
+        return 2;
+    }
+    tf_result r;
+    char err[512];
+    if (o.tracks)
+        printf("tracker_fusion: %s with truth %s\n", o.tracks, o.truth ? o.truth : "(none)");
+    else
+        printf("tracker_fusion: %d synthetic videos of %d..%d frames, %d trackers, seed %llu\n",
+               o.gen.sequences, o.gen.min_frames, o.gen.max_frames, o.gen.trackers,
+               (unsigned long long)o.seed);
+    if (tf_run(&o, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "tracker_fusion: %s\n", err);
+        return 1;
+    }
+    printf("split by video: %d train, %d validation, %d test (held out)\n\n", r.train_seqs,
+           r.val_seqs, r.test_seqs);
+    char succ[32];
+    snprintf(succ, sizeof succ, "success@%gpx", o.threshold);
+    printf("%-26s %14s %14s %12s %12s\n", "method (test videos)", "mean err (px)",
+           succ, "train s", "inner solves");
+    int learned = -1;
+    for (int i = 0; i < r.count; i++) {
+        if (!strcmp(r.m[i].name, "learned")) learned = i;
+        printf("%-26s %14.3f %13.1f%% %12.2f %12ld\n", r.m[i].name, r.m[i].test.mean_error,
+               100 * r.m[i].test.success, r.m[i].train_seconds, r.m[i].solves);
+    }
+    printf("\nlearned: alpha %.4g, delta %.4g px, tracker weights", exp(r.theta[r.K]),
+           exp(r.theta[r.K + 1]));
+    for (int k = 0; k < r.K; k++) printf(" %.3g", exp(r.theta[k]));
+    printf("\n");
+    int beats = learned >= 0;
+    for (int i = 0; i < r.count && beats; i++)
+        if (i != learned && r.m[i].test.mean_error <= r.m[learned].test.mean_error) beats = 0;
+    printf("the learned energy %s every baseline on the held-out videos\n",
+           beats ? "beats" : "does NOT beat");
+    if (json && tf_write_json(&r, json) != 0) {
+        fprintf(stderr, "tracker_fusion: cannot write %s\n", json);
+        tf_result_free(&r);
+        return 1;
+    }
+    if (plot && tf_write_svg(&r, plot) != 0) {
+        fprintf(stderr, "tracker_fusion: cannot write plots into %s\n", plot);
+        tf_result_free(&r);
+        return 1;
+    }
+    if (json) printf("wrote %s\n", json);
+    if (plot) printf("wrote %s/trajectory.svg, %s/loss.svg\n", plot, plot);
+    tf_result_free(&r);
+    return 0;
+}
