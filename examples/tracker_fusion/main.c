@@ -1,5 +1,6 @@
 /* tracker_fusion: learn how to fuse several trackers into one trajectory.
  * See README.md beside this file. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,39 @@ static void usage(FILE *f) {
         "  --help             this text\n");
 }
 
+/* strict numbers for the flags: the whole argument must parse */
+static int num_arg(const char *flag, const char *s, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(*v)) {
+        fprintf(stderr, "tracker_fusion: %s wants a number, not '%s'\n", flag, s);
+        return -1;
+    }
+    return 0;
+}
+static int int_arg(const char *flag, const char *s, int *v) {
+    double d;
+    if (num_arg(flag, s, &d)) return -1;
+    if (d != floor(d) || fabs(d) > 1e9) {
+        fprintf(stderr, "tracker_fusion: %s wants an integer, not '%s'\n", flag, s);
+        return -1;
+    }
+    *v = (int)d;
+    return 0;
+}
+static int u64_arg(const char *flag, const char *s, uint64_t *v) {
+    char *end;
+    errno = 0;
+    unsigned long long u = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || errno != 0) {
+        fprintf(stderr, "tracker_fusion: %s wants a non-negative integer, not '%s'\n", flag, s);
+        return -1;
+    }
+    *v = (uint64_t)u;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tf_opts o;
     tf_opts_default(&o);
@@ -48,25 +82,29 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
+        int bad = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--sequences") && more) o.gen.sequences = atoi(argv[++i]);
+        else if (!strcmp(a, "--sequences") && more) bad = int_arg(a, argv[++i], &o.gen.sequences);
         else if (!strcmp(a, "--frames") && more) {
-            if (sscanf(argv[++i], "%d:%d", &o.gen.min_frames, &o.gen.max_frames) != 2) {
-                fprintf(stderr, "tracker_fusion: --frames wants MIN:MAX\n");
+            char tail;
+            if (sscanf(argv[++i], "%d:%d%c", &o.gen.min_frames, &o.gen.max_frames, &tail) != 2) {
+                fprintf(stderr, "tracker_fusion: --frames wants MIN:MAX, not '%s'\n", argv[i]);
                 return 2;
             }
-        } else if (!strcmp(a, "--trackers") && more) o.gen.trackers = atoi(argv[++i]);
-        else if (!strcmp(a, "--missing") && more) o.gen.missing = atof(argv[++i]);
+        } else if (!strcmp(a, "--trackers") && more) bad = int_arg(a, argv[++i], &o.gen.trackers);
+        else if (!strcmp(a, "--missing") && more) bad = num_arg(a, argv[++i], &o.gen.missing);
         else if (!strcmp(a, "--tracks") && more) o.tracks = argv[++i];
         else if (!strcmp(a, "--truth") && more) o.truth = argv[++i];
-        else if (!strcmp(a, "--test-fraction") && more) o.test_fraction = atof(argv[++i]);
-        else if (!strcmp(a, "--seed") && more) o.gen.seed = o.seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(a, "--epochs") && more) o.epochs = atoi(argv[++i]);
-        else if (!strcmp(a, "--batch") && more) o.batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--lr") && more) o.lr = atof(argv[++i]);
-        else if (!strcmp(a, "--lambda") && more) o.lambda = atof(argv[++i]);
-        else if (!strcmp(a, "--threads") && more) o.threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--threshold") && more) o.threshold = atof(argv[++i]);
+        else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
+        else if (!strcmp(a, "--seed") && more) {
+            bad = u64_arg(a, argv[++i], &o.seed);
+            o.gen.seed = o.seed;
+        } else if (!strcmp(a, "--epochs") && more) bad = int_arg(a, argv[++i], &o.epochs);
+        else if (!strcmp(a, "--batch") && more) bad = int_arg(a, argv[++i], &o.batch);
+        else if (!strcmp(a, "--lr") && more) bad = num_arg(a, argv[++i], &o.lr);
+        else if (!strcmp(a, "--lambda") && more) bad = num_arg(a, argv[++i], &o.lambda);
+        else if (!strcmp(a, "--threads") && more) bad = int_arg(a, argv[++i], &o.threads);
+        else if (!strcmp(a, "--threshold") && more) bad = num_arg(a, argv[++i], &o.threshold);
         else if (!strcmp(a, "--json") && more) json = argv[++i];
         else if (!strcmp(a, "--plot") && more) plot = argv[++i];
         else if (!strcmp(a, "--quiet")) o.verbose = 0;
@@ -74,6 +112,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "tracker_fusion: unknown or incomplete option '%s' (see --help)\n", a);
             return 2;
         }
+        if (bad) return 2;
     }
     if (o.gen.sequences < 3 || o.gen.min_frames < 10 || o.gen.max_frames < o.gen.min_frames ||
         o.gen.trackers < 1 || o.gen.trackers > TF_MAX_TRACKERS || !(o.gen.missing >= 0) ||

@@ -85,6 +85,38 @@ static void csv_reader_rejects_bad_files_with_file_and_line(void **st) {
     assert_non_null(strstr(err, "cannot open"));
 }
 
+/* a video lasts until its last report or truth frame: truth past the last
+   report is kept (and scored), not dropped; a repeated report or truth line
+   is an error with file and line */
+static void csv_reader_keeps_truth_past_the_last_report(void **st) {
+    (void)st;
+    char tracks[256], truth[256], err[256] = "";
+    snprintf(tracks, sizeof tracks, "%s", write_file("t.csv",
+        "sequence,frame,tracker,x,y\na,0,0,1,2\na,1,1,3,4\n"));
+    snprintf(truth, sizeof truth, "%s", write_file("g.csv",
+        "sequence,frame,x,y\na,3,7,8\na,0,1,2\na,1,3,4\na,2,5,6\n"));
+    tf_data d;
+    assert_int_equal(tf_read_csv(tracks, truth, &d, err, sizeof err), 0);
+    assert_int_equal(d.count, 1);
+    assert_int_equal(d.seq[0].T, 4);
+    assert_int_equal(d.seq[0].has_truth, 1);
+    assert_false(d.seq[0].m[2 * 2 + 0] || d.seq[0].m[2 * 2 + 1] || d.seq[0].m[3 * 2 + 0] ||
+                 d.seq[0].m[3 * 2 + 1]);
+    wb_assert_close(d.seq[0].truth[6], 7.0, 0, 0);
+    wb_assert_close(d.seq[0].truth[7], 8.0, 0, 0);
+    tf_data_free(&d);
+    expect_error("sequence,frame,tracker,x,y\na,0,0,1,2\na,1,0,3,4\na,0,0,5,6\n",
+                 "sequence,frame,x,y\na,0,1,2\na,1,3,4\n",
+                 "t.csv:4: a second report of tracker 0 in frame 0");
+    expect_error("sequence,frame,tracker,x,y\na,0,0,1,2\n",
+                 "sequence,frame,x,y\na,0,1,2\na,0,1,2\n", "g.csv:3: a second truth line");
+    expect_error("sequence,frame,tracker,x,y\na,0,0,1,2\n", "sequence,frame,x,y\na,0,1,y\n",
+                 "g.csv:2: y 'y' is not a number");
+    expect_error("sequence,frame,tracker,x,y\na,0,0,1,2\n", "", "g.csv: empty file");
+    expect_error("sequence,frame,tracker,x,y\na,0,0,1,2\n", "sequence,frame,x,y\nb,0,1,2\n",
+                 "g.csv:2: sequence 'b' has no tracks");
+}
+
 /* a short synthetic video */
 static tf_seq *short_seq(tf_data *d) {
     tf_gen_opts o;
@@ -131,6 +163,73 @@ static void fusion_energy_derivatives_pass_the_checker(void **st) {
     wb_solver_destroy(sb);
     wb_solver_destroy(sd);
     free(x);
+    tf_data_free(&d);
+}
+
+/* The band Hessian through wb_check_energy (which checks only a dense
+   `hess`): a wrapper expands the band into the full symmetric matrix. */
+typedef struct {
+    wb_energy in;
+    double *AB;
+} dense_wrap;
+static int wrap_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    dense_wrap *d = u;
+    return d->in.value_grad(d->in.user, x, w, e, g);
+}
+static int wrap_hess(void *u, const double *x, const double *w, double *H) {
+    dense_wrap *d = u;
+    int n = d->in.n, ld = d->in.kd + 1;
+    if (d->in.hess_band(d->in.user, x, w, d->AB)) return 1;
+    memset(H, 0, sizeof(double) * (size_t)n * n);
+    for (int j = 0; j < n; j++)
+        for (int i = j; i < n && i - j <= d->in.kd; i++)
+            H[i + (size_t)j * n] = H[j + (size_t)i * n] = d->AB[(i - j) + (size_t)j * ld];
+    return 0;
+}
+
+static void fusion_band_hessian_passes_the_checker(void **st) {
+    (void)st;
+    tf_data d;
+    tf_seq *s = short_seq(&d);
+    /* centre the video at the origin: the checker's difference step is
+       relative to |x| (hundreds of px here), and its truncation error would
+       swamp the small x-y coupling entries */
+    double c0 = s->truth[0], c1 = s->truth[1];
+    for (int i = 0; i < s->T * s->K; i++) s->y[2 * i] -= c0, s->y[2 * i + 1] -= c1;
+    for (int t = 0; t < s->T; t++) s->truth[2 * t] -= c0, s->truth[2 * t + 1] -= c1;
+    for (int T = 1; T <= 40; T += (T < 4 ? 1 : 36)) { /* 1, 2, 3 and 40 frames */
+        int T0 = s->T;
+        s->T = T; /* the first T frames (the arrays are laid out by frame) */
+        dense_wrap w;
+        w.in = tf_energy(s);
+        assert_true(w.in.kd >= 1 && w.in.kd < w.in.n && w.in.kd <= TF_KD);
+        w.AB = malloc(sizeof(double) * (size_t)(w.in.kd + 1) * w.in.n);
+        wb_energy e = w.in;
+        e.user = &w;
+        e.value_grad = wrap_vg;
+        e.hess = wrap_hess;
+        e.hess_band = NULL;
+        e.kd = 0;
+        e.mixed_vjp = NULL;
+        double th[6] = {0.1, -0.3, 0.2, 0.0, log(3.0), log(4.0)}, x[80];
+        tf_median_start(s, x);
+        for (int i = 0; i < 2 * T; i++) x[i] += 3 * sin(1.7 * i);
+        wb_check_report r;
+        assert_int_equal(wb_check_energy(&e, NULL, x, th, &r), WB_OK);
+        if (!(r.value_grad_err < 1e-6 && r.hess_err >= 0 && r.hess_err < 1e-6))
+            fail_msg("T = %d: gradient error %.3g, band Hessian error %.3g (entry %d)", T,
+                     r.value_grad_err, r.hess_err, r.hess_worst);
+        /* and the banded solver takes videos this short */
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &w.in, NULL), WB_OK);
+        assert_true(wb_solve(sv, th, x, NULL) >= 0);
+        double dl[80], g[6];
+        tf_loss(s, x, dl);
+        assert_true(wb_implicit_vjp(sv, dl, g) >= 0);
+        wb_solver_destroy(sv);
+        free(w.AB);
+        s->T = T0;
+    }
     tf_data_free(&d);
 }
 
@@ -220,7 +319,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(csv_reader_reads_a_good_file),
         cmocka_unit_test(csv_reader_rejects_bad_files_with_file_and_line),
+        cmocka_unit_test(csv_reader_keeps_truth_past_the_last_report),
         cmocka_unit_test(fusion_energy_derivatives_pass_the_checker),
+        cmocka_unit_test(fusion_band_hessian_passes_the_checker),
         cmocka_unit_test(training_gradient_matches_differences),
         cmocka_unit_test(learned_energy_beats_every_baseline),
     };

@@ -58,8 +58,11 @@ void tf_split_free(tf_data *part);
  * theta = (log w_1..log w_K, log alpha, log delta), p = K + 2:
  *   E(x; theta) = sum_t sum_k m_tk w_k delta^2 (sqrt(1 + |x_t - y_tk|^2/delta^2) - 1)
  *               + alpha sum_t |x_{t+1} - 2 x_t + x_{t-1}|^2
- * x = (x_0, y_0, x_1, y_1, ...), n = 2T, banded Hessian (kd = 5). */
-#define TF_KD 5
+ * x = (x_0, y_0, x_1, y_1, ...), n = 2T. The Hessian is banded: a data term
+ * couples x_t and y_t (offset 1), the smoothing couples a coordinate of
+ * frames t-1 and t+1 (offset 4), so kd = 4 (less for a video of 1-2 frames:
+ * the library wants kd < n). */
+#define TF_KD 4
 wb_energy tf_energy(const tf_seq *s);
 /* per-frame median of the observed trackers (gaps: nearest frame) */
 void tf_median_start(const tf_seq *s, double *x);
@@ -77,7 +80,9 @@ typedef struct {
 
 /* Fused trajectory of every sequence of d with the energy at theta; x_out
    (may be NULL) receives sequence `keep`'s trajectory [2T]. Returns the
-   number of failed solves; *solves += the solves made. */
+   number of failed solves (their best points are scored), or a negative
+   wb_status when a solver cannot be created (WB_ENOMEM, WB_EINVAL);
+   *solves += the solves made. */
 int tf_fuse_all(const tf_data *d, const double *theta, double threshold,
                 tf_score *sc, long *solves, int keep, double *x_out);
 /* mean / median / single tracker k trajectories (gaps filled) */

@@ -129,9 +129,22 @@ void tf_data_free(tf_data *d) {
 /* ---- CSV ------------------------------------------------------------------ */
 
 typedef struct {
-    int seq, frame, tracker;
+    int seq, frame, tracker; /* tracker -1: a ground-truth record */
     double x, y;
+    long line;
 } rec_t;
+
+static int push_rec(rec_t **rec, long *n, long *cap, rec_t r) {
+    if (*n == *cap) {
+        long c = *cap ? 2 * *cap : 1024;
+        void *p = realloc(*rec, (size_t)c * sizeof **rec);
+        if (!p) return -1;
+        *rec = p;
+        *cap = c;
+    }
+    (*rec)[(*n)++] = r;
+    return 0;
+}
 
 /* splits a line in place at commas; returns the field count (<= max) */
 static int split_fields(char *line, char **f, int max) {
@@ -230,19 +243,49 @@ int tf_read_csv(const char *tracks_path, const char *truth_path, tf_data *d,
         r.seq = name_id(&nm, fl[0]);
         if (r.seq < 0) FAIL("%s:%ld: out of memory", tracks_path, ln);
         if (r.tracker + 1 > K) K = r.tracker + 1;
-        if (nrec == cap) {
-            cap = cap ? 2 * cap : 1024;
-            void *p = realloc(rec, (size_t)cap * sizeof *rec);
-            if (!p) FAIL("%s:%ld: out of memory", tracks_path, ln);
-            rec = p;
-        }
-        rec[nrec++] = r;
+        r.line = ln;
+        if (push_rec(&rec, &nrec, &cap, r)) FAIL("%s:%ld: out of memory", tracks_path, ln);
     }
     if (ferror(f)) FAIL("%s: read error", tracks_path);
     fclose(f);
     f = NULL;
     if (ln == 0) FAIL("%s: empty file (expected a header and data)", tracks_path);
     if (nrec == 0) FAIL("%s: no data lines after the header", tracks_path);
+    long ntracks = nrec;
+    if (truth_path) { /* read the truth records before sizing the videos:
+                         a video lasts until its last report or truth frame */
+        f = fopen(truth_path, "r");
+        if (!f) FAIL("%s: cannot open: %s", truth_path, strerror(errno));
+        ln = 0;
+        while (fgets(line, sizeof line, f)) {
+            ln++;
+            if (!strchr(line, '\n') && !feof(f))
+                FAIL("%s:%ld: line longer than %zu characters", truth_path, ln, sizeof line - 1);
+            char *fl[8];
+            line[strcspn(line, "\r\n")] = '\0';
+            int nf = split_fields(line, fl, 8);
+            if (ln == 1) {
+                if (nf < 4 || strcmp(fl[0], "sequence") || strcmp(fl[1], "frame") ||
+                    strcmp(fl[2], "x") || strcmp(fl[3], "y"))
+                    FAIL("%s:1: the header must be sequence,frame,x,y", truth_path);
+                continue;
+            }
+            if (line[0] == '\0') continue;
+            rec_t r = {-1, 0, -1, 0, 0, ln};
+            if (nf != 4) FAIL("%s:%ld: %d columns, expected 4 (sequence,frame,x,y)", truth_path, ln, nf);
+            if (parse_int(fl[1], &r.frame)) FAIL("%s:%ld: frame '%s' is not a non-negative integer", truth_path, ln, fl[1]);
+            if (parse_num(fl[2], &r.x)) FAIL("%s:%ld: x '%s' is not a number", truth_path, ln, fl[2]);
+            if (parse_num(fl[3], &r.y)) FAIL("%s:%ld: y '%s' is not a number", truth_path, ln, fl[3]);
+            for (int q = 0; q < nm.count; q++)
+                if (!strncmp(nm.names[q], fl[0], 63)) r.seq = q;
+            if (r.seq < 0) FAIL("%s:%ld: sequence '%s' has no tracks", truth_path, ln, fl[0]);
+            if (push_rec(&rec, &nrec, &cap, r)) FAIL("%s:%ld: out of memory", truth_path, ln);
+        }
+        if (ferror(f)) FAIL("%s: read error", truth_path);
+        fclose(f);
+        f = NULL;
+        if (ln == 0) FAIL("%s: empty file (expected a header and data)", truth_path);
+    }
     maxframe = calloc((size_t)nm.count, sizeof(int));
     d->seq = calloc((size_t)nm.count, sizeof(tf_seq));
     if (!maxframe || !d->seq) FAIL("out of memory");
@@ -254,65 +297,47 @@ int tf_read_csv(const char *tracks_path, const char *truth_path, tf_data *d,
         if (seq_alloc(&d->seq[q], maxframe[q] + 1, K)) FAIL("out of memory");
         snprintf(d->seq[q].name, sizeof d->seq[q].name, "%s", nm.names[q]);
     }
-    for (long i = 0; i < nrec; i++) {
+    for (long i = 0; i < ntracks; i++) {
         tf_seq *s = &d->seq[rec[i].seq];
         size_t j = (size_t)rec[i].frame * K + rec[i].tracker;
+        if (s->m[j])
+            FAIL("%s:%ld: a second report of tracker %d in frame %d of '%s'", tracks_path,
+                 rec[i].line, rec[i].tracker, rec[i].frame, s->name);
         s->y[2 * j] = rec[i].x;
         s->y[2 * j + 1] = rec[i].y;
         s->m[j] = 1;
     }
     if (truth_path) {
-        f = fopen(truth_path, "r");
-        if (!f) FAIL("%s: cannot open: %s", truth_path, strerror(errno));
-        ln = 0;
-        unsigned char **seen = calloc((size_t)d->count, sizeof *seen);
-        if (!seen) FAIL("out of memory");
-        for (int q = 0; q < d->count; q++) seen[q] = calloc((size_t)d->seq[q].T, 1);
-        int bad = 0;
-        while (!bad && fgets(line, sizeof line, f)) {
-            ln++;
-            char *fl[8];
-            line[strcspn(line, "\r\n")] = '\0';
-            if (ln == 1) {
-                int nf = split_fields(line, fl, 8);
-                if (nf < 4 || strcmp(fl[0], "sequence") || strcmp(fl[1], "frame") ||
-                    strcmp(fl[2], "x") || strcmp(fl[3], "y")) {
-                    snprintf(err, errlen, "%s:1: the header must be sequence,frame,x,y", truth_path);
-                    bad = 1;
+        /* s->has_truth counts the frames seen until every one is */
+        unsigned char *seen = NULL;
+        for (int q = 0; q < d->count; q++) {
+            tf_seq *s = &d->seq[q];
+            free(seen);
+            seen = calloc((size_t)s->T, 1);
+            if (!seen) FAIL("out of memory");
+            int have = 0;
+            for (long i = ntracks; i < nrec; i++) {
+                if (rec[i].seq != q) continue;
+                if (seen[rec[i].frame]) {
+                    free(seen);
+                    FAIL("%s:%ld: a second truth line for frame %d of '%s'", truth_path,
+                         rec[i].line, rec[i].frame, s->name);
                 }
-                continue;
+                seen[rec[i].frame] = 1;
+                have++;
+                s->truth[2 * rec[i].frame] = rec[i].x;
+                s->truth[2 * rec[i].frame + 1] = rec[i].y;
             }
-            if (line[0] == '\0') continue;
-            int nf = split_fields(line, fl, 8), fr, q = -1;
-            double x, y;
-            for (int i = 0; nf >= 4 && i < nm.count; i++)
-                if (!strncmp(nm.names[i], fl[0], 63)) q = i;
-            if (nf != 4) snprintf(err, errlen, "%s:%ld: %d columns, expected 4 (sequence,frame,x,y)", truth_path, ln, nf), bad = 1;
-            else if (parse_int(fl[1], &fr)) snprintf(err, errlen, "%s:%ld: frame '%s' is not a non-negative integer", truth_path, ln, fl[1]), bad = 1;
-            else if (parse_num(fl[2], &x) || parse_num(fl[3], &y)) snprintf(err, errlen, "%s:%ld: x or y is not a number", truth_path, ln), bad = 1;
-            else if (q < 0) snprintf(err, errlen, "%s:%ld: sequence '%s' has no tracks", truth_path, ln, fl[0]), bad = 1;
-            else if (fr < d->seq[q].T) {
-                d->seq[q].truth[2 * fr] = x;
-                d->seq[q].truth[2 * fr + 1] = y;
-                seen[q][fr] = 1;
+            if (have != s->T) {
+                int t = 0;
+                while (seen[t]) t++;
+                free(seen);
+                FAIL("%s: sequence '%s' lacks truth for frame %d (and %d more of frames 0..%d)",
+                     truth_path, s->name, t, s->T - have - 1, s->T - 1);
             }
+            s->has_truth = 1;
         }
-        if (!bad && ln == 0) snprintf(err, errlen, "%s: empty file", truth_path), bad = 1;
-        for (int q = 0; !bad && q < d->count; q++) {
-            int all = 1;
-            for (int t = 0; t < d->seq[q].T; t++) all &= seen[q][t];
-            if (!all) {
-                snprintf(err, errlen, "%s: sequence '%s' lacks truth for some frames 0..%d",
-                         truth_path, d->seq[q].name, d->seq[q].T - 1);
-                bad = 1;
-            }
-            d->seq[q].has_truth = 1;
-        }
-        for (int q = 0; q < d->count; q++) free(seen[q]);
         free(seen);
-        if (bad) goto fail;
-        fclose(f);
-        f = NULL;
     }
     free(rec);
     free(nm.names);

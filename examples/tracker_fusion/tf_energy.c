@@ -61,11 +61,15 @@ static int vg(void *u, const double *x, const double *th, double *e, double *g) 
     return 0;
 }
 
+/* the half-bandwidth: TF_KD, or n - 1 for a video of 1 or 2 frames (the
+   library wants kd < n; the entries written below never lie farther out) */
+static int kd_of(const tf_seq *s) { return 2 * s->T - 1 < TF_KD ? 2 * s->T - 1 : TF_KD; }
+
 static int band(void *u, const double *x, const double *th, double *AB) {
     const tf_seq *s = u;
     par_t P;
     params(s, th, &P);
-    int T = s->T, K = s->K, ld = TF_KD + 1;
+    int T = s->T, K = s->K, ld = kd_of(s) + 1;
     double d2 = P.delta * P.delta;
     static const double sv[3] = {1, -2, 1};
     memset(AB, 0, sizeof(double) * (size_t)ld * 2 * (size_t)T);
@@ -124,7 +128,7 @@ wb_energy tf_energy(const tf_seq *s) {
     e.user = (void *)s;
     e.value_grad = vg;
     e.mixed_vjp = mixed_vjp;
-    e.kd = TF_KD;
+    e.kd = kd_of(s);
     e.hess_band = band;
     return e;
 }

@@ -91,9 +91,10 @@ int tf_fuse_all(const tf_data *d, const double *theta, double threshold,
         st.grad_tol = 1e-6;
         wb_solver *sv = NULL;
         double *x = malloc(sizeof(double) * 2 * (size_t)s->T);
-        if (!x || wb_solver_create(&sv, &e, &st) != WB_OK) {
+        wb_status cs = x ? wb_solver_create(&sv, &e, &st) : WB_ENOMEM;
+        if (cs != WB_OK) {
             free(x);
-            return -1;
+            return (int)cs;
         }
         tf_median_start(s, x);
         if (wb_solve(sv, theta, x, NULL) < 0) failed++; /* x: best point */
@@ -237,7 +238,8 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     theta0[K] = log(1.0);
     theta0[K + 1] = log(5.0);
     long s0 = 0;
-    if (tf_fuse_all(&test, theta0, th, &sc, &s0, -1, NULL) < 0) goto oom;
+    int fst = tf_fuse_all(&test, theta0, th, &sc, &s0, -1, NULL);
+    if (fst < 0) goto fuse_fail;
     add_method(r, "uniform energy", sc, 0, 0);
 
     /* ---- learned: the trainer, implicit derivative with lambda ---- */
@@ -297,7 +299,8 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
         if (r->all.seq[q].y == test.seq[0].y) r->plot_seq = &r->all.seq[q];
     r->plot_fused = malloc(sizeof(double) * 2 * (size_t)test.seq[0].T);
     if (!r->plot_fused) goto oom;
-    if (tf_fuse_all(&test, r->theta, th, &sc, &s1, 0, r->plot_fused) < 0) goto oom;
+    fst = tf_fuse_all(&test, r->theta, th, &sc, &s1, 0, r->plot_fused);
+    if (fst < 0) goto fuse_fail;
     add_method(r, "learned", sc, r->train_seconds, r->inner_solves);
 
     /* ---- grid search over (alpha, delta), uniform weights, with the
@@ -321,7 +324,8 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
         }
     double grid_secs = now_s() - t0;
     long s2 = 0;
-    if (tf_fuse_all(&test, theta_g, th, &sc, &s2, -1, NULL) < 0) goto oom;
+    fst = tf_fuse_all(&test, theta_g, th, &sc, &s2, -1, NULL);
+    if (fst < 0) goto fuse_fail;
     char gname[48];
     snprintf(gname, sizeof gname, "grid search (%dx%d)", g, gd);
     add_method(r, gname, sc, grid_secs, used);
@@ -332,6 +336,10 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
+    goto fail;
+fuse_fail:
+    snprintf(err, errlen, "fusing the test videos: wb_solver_create: %s",
+             wb_status_str((wb_status)fst));
 fail:
     tf_split_free(&train);
     tf_split_free(&val);
