@@ -250,12 +250,20 @@ typedef struct wb_solver wb_solver; /* opaque */
 
 /** Validates e and s (s NULL: defaults), copies them, and allocates every
  *  buffer the solver and the implicit derivatives will need. On failure
- *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM). */
+ *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM); the sentence
+ *  behind a WB_EINVAL comes from wb_solver_explain. Requirements: n >= 1,
+ *  p >= 0, value_grad given, 0 <= kd < n, every setting in its range. */
 WB_API wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
                            const wb_settings *s);
 
 /** Frees everything. NULL-safe. */
 WB_API void wb_solver_destroy(wb_solver *sv);
+
+/** Runs wb_solver_create's checks on e and s (s NULL: defaults) without
+ *  creating anything and writes why they fail (or "ok") into msg[len]:
+ *  what to call when wb_solver_create returned WB_EINVAL. */
+WB_API wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
+                                   char *msg, size_t len);
 
 /** Minimizes E(.; w) from x. x[n]: in = start, out = the minimizer (on any
  *  failure after the start was evaluated: the best point found). w[p] (may be
@@ -340,12 +348,22 @@ typedef struct wb_check_report {
     int hess_worst;        /* column-major index                     */
     int mixed_vjp_worst;
     int mixed_worst;
+    /* the structured forms, against the same difference Hessian: */
+    double hess_band_err;  /* hess_band (band entries, kd > 0)      */
+    double hvp_err;        /* hvp for a fixed sign-varying v         */
+    double hess_diag_err;  /* hess_diag vs the diagonal              */
+    int hess_band_worst;   /* column-major index into the n x n H    */
+    int hvp_worst;
+    int hess_diag_worst;
 } wb_check_report;
 
 /** Compares the energy's callbacks at (x[n], w[p]) against central
  *  differences (step settings.fd_step relative; s NULL: defaults). A correct
- *  energy typically shows errors below 1e-6. Allocates (it is a tool, not a
- *  hot path). */
+ *  energy typically shows errors below 1e-6 (differences lose accuracy on
+ *  entries much smaller than the largest, and at large |x|, where the step
+ *  is fd_step |x|). It forms the dense n x n difference Hessian when any
+ *  second-order callback is given: a tool for moderate n, not a hot path
+ *  (it allocates). */
 WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
                           const double *x, const double *w,
                           wb_check_report *rep);

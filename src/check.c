@@ -53,6 +53,8 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
     rep->value_grad_err = rep->hess_err = rep->mixed_vjp_err = rep->mixed_err = -1;
     rep->value_grad_worst = rep->hess_worst = rep->mixed_vjp_worst =
         rep->mixed_worst = -1;
+    rep->hess_band_err = rep->hvp_err = rep->hess_diag_err = -1;
+    rep->hess_band_worst = rep->hvp_worst = rep->hess_diag_worst = -1;
 
     int n = e->n, p = e->p;
     size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
@@ -81,8 +83,9 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
     }
     rep->value_grad_err = worst_err((size_t)n, g, gfd, &rep->value_grad_worst);
 
-    if (e->hess) {
-        if (e->hess(e->user, x, w, H) != 0) { st = WB_ECALLBACK; goto done; }
+    int second = e->hess || (e->kd > 0 && e->hess_band) || e->hvp || e->hess_diag;
+    if (second) {
+        /* Hfd[:,j] = (g(x + h e_j) - g(x - h e_j)) / 2h */
         for (int j = 0; j < n; j++) {
             double h = wbi_fd_step(&s, x[j], 1.0);
             xh[j] = x[j] + h;
@@ -94,7 +97,55 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
             for (int i = 0; i < n; i++)
                 Hfd[(size_t)j * n + i] = (g1[i] - g2[i]) / (2 * h);
         }
+    }
+    if (e->hess) {
+        if (e->hess(e->user, x, w, H) != 0) { st = WB_ECALLBACK; goto done; }
         rep->hess_err = worst_err(nn, H, Hfd, &rep->hess_worst);
+    }
+    if (e->kd > 0 && e->kd < n && e->hess_band) {
+        /* the band's entries against the same entries of Hfd */
+        size_t ld = (size_t)e->kd + 1, nb = ld * (size_t)n;
+        /* AB: the callback's band; then a, f: the band's entries and the
+           same entries of Hfd, as vectors */
+        double *AB = wbi_alloc(&s, 3 * nb, sizeof(double));
+        if (!AB) { st = WB_ENOMEM; goto done; }
+        double *a = AB + nb, *fb = a + nb;
+        memset(AB, 0, nb * sizeof(double));
+        if (e->hess_band(e->user, x, w, AB) != 0) {
+            wbi_free(&s, AB);
+            st = WB_ECALLBACK;
+            goto done;
+        }
+        size_t m = 0;
+        for (int j = 0; j < n; j++)
+            for (int i = j; i <= j + e->kd && i < n; i++, m++) {
+                a[m] = AB[(size_t)(i - j) + (size_t)j * ld];
+                fb[m] = Hfd[(size_t)j * n + i];
+            }
+        int wm = -1;
+        rep->hess_band_err = worst_err(m, a, fb, &wm);
+        m = 0; /* the worst entry's column-major index in the n x n H */
+        for (int j = 0; j < n && wm >= 0; j++)
+            for (int i = j; i <= j + e->kd && i < n; i++, m++)
+                if ((int)m == wm) rep->hess_band_worst = j * n + i;
+        wbi_free(&s, AB);
+    }
+    if (e->hvp || e->hess_diag) {
+        for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
+        if (e->hvp) {
+            if (e->hvp(e->user, x, w, v, g1) != 0) { st = WB_ECALLBACK; goto done; }
+            for (int i = 0; i < n; i++) { /* g2 = Hfd v */
+                double t = 0.0;
+                for (int j = 0; j < n; j++) t += Hfd[(size_t)j * n + i] * v[j];
+                g2[i] = t;
+            }
+            rep->hvp_err = worst_err((size_t)n, g1, g2, &rep->hvp_worst);
+        }
+        if (e->hess_diag) {
+            if (e->hess_diag(e->user, x, w, g1) != 0) { st = WB_ECALLBACK; goto done; }
+            for (int i = 0; i < n; i++) g2[i] = Hfd[(size_t)i * n + i];
+            rep->hess_diag_err = worst_err((size_t)n, g1, g2, &rep->hess_diag_worst);
+        }
     }
 
     if (p > 0 && (e->mixed || e->mixed_vjp)) {

@@ -54,6 +54,35 @@ void wb_solver_destroy(wb_solver *sv) {
     wbi_free(&s, sv);
 }
 
+wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
+                            char *msg, size_t len) {
+    char buf[WBI_MSG_LEN];
+    wb_settings st;
+    wb_hessian_kind kind;
+    wb_status r = WB_OK;
+    if (!e) {
+        snprintf(buf, sizeof buf, "energy is NULL");
+        r = WB_EINVAL;
+    } else {
+        if (s) st = *s;
+        else wb_settings_default(&st);
+        if ((r = wbi_settings_check(&st, buf, sizeof buf)) == WB_OK &&
+            (r = wbi_energy_check(e, buf, sizeof buf)) == WB_OK &&
+            (r = wbi_resolve_kind(e, &st, &kind, buf, sizeof buf)) == WB_OK) {
+            if ((kind == WB_HESS_DENSE && (double)e->n * e->n > 2147483647.0) ||
+                (double)e->n * (e->p > 0 ? e->p : 1) > 2147483647.0) {
+                snprintf(buf, sizeof buf, "n = %d, p = %d: n*n (dense) or n*p "
+                         "exceeds LAPACK's int sizes", e->n, e->p);
+                r = WB_EINVAL;
+            } else {
+                snprintf(buf, sizeof buf, "ok");
+            }
+        }
+    }
+    if (msg && len) snprintf(msg, len, "%s", buf);
+    return r;
+}
+
 wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
                            const wb_settings *s) {
     char msg[WBI_MSG_LEN];

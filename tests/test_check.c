@@ -1,4 +1,5 @@
 /* The derivative checker: passes correct callbacks, catches wrong ones. */
+#include "chain.h"
 #include "energies.h"
 
 static void checker_passes_correct_callbacks(void **st) {
@@ -118,12 +119,41 @@ static void implicit_checker_catches_wrong_mixed_derivative(void **st) {
     phub_free(&P);
 }
 
+/* The structured forms: band, Hessian-vector product, diagonal. */
+static int bad_band(void *u, const double *x, const double *w, double *AB) {
+    int rc = ch_band(u, x, w, AB);
+    AB[1 + 4 * 3] *= 1.01; /* H(5,4) off by 1% */
+    return rc;
+}
+static void checker_covers_band_hvp_and_diagonal(void **st) {
+    (void)st;
+    chain_t c;
+    chain_init(&c, 20, 3, 4);
+    wb_energy e = chain_energy(&c, CH_BANDED);
+    e.hvp = ch_hvp;
+    e.hess_diag = ch_diag;
+    double x[20], w[4] = {1, 2, 0.5, 3};
+    for (int t = 0; t < 20; t++) x[t] = c.y[t * 3] + 0.1 * sin(t);
+    wb_check_report r;
+    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_true(r.hess_err == -1);
+    assert_true(r.hess_band_err >= 0 && r.hess_band_err < 1e-6);
+    assert_true(r.hvp_err >= 0 && r.hvp_err < 1e-6);
+    assert_true(r.hess_diag_err >= 0 && r.hess_diag_err < 1e-6);
+    e.hess_band = bad_band;
+    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_true(r.hess_band_err > 5e-3);
+    assert_int_equal(r.hess_band_worst, 4 * 20 + 5);
+    chain_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(checker_passes_correct_callbacks),
         cmocka_unit_test(checker_flags_wrong_callbacks_and_where),
         cmocka_unit_test(implicit_checker_agrees_with_differences_of_minimizer),
         cmocka_unit_test(implicit_checker_catches_wrong_mixed_derivative),
+        cmocka_unit_test(checker_covers_band_hvp_and_diagonal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

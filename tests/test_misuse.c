@@ -68,6 +68,28 @@ static void *only_alloc(void *ctx, size_t n) {
     return malloc(n);
 }
 
+static void explain_says_why_create_refuses(void **st) {
+    (void)st;
+    quad_t q;
+    quad_init(&q, 3, 1, 1);
+    wb_energy e = quad_energy(&q);
+    char msg[256];
+    assert_int_equal(wb_solver_explain(&e, NULL, msg, sizeof msg), WB_OK);
+    assert_string_equal(msg, "ok");
+    e.kd = 5; /* >= n */
+    wb_settings s;
+    wb_settings_default(&s);
+    s.hessian = WB_HESS_BANDED;
+    assert_int_equal(wb_solver_explain(&e, &s, msg, sizeof msg), WB_EINVAL);
+    assert_non_null(strstr(msg, "kd = 5"));
+    e.kd = 0;
+    s.lambda = -1;
+    assert_int_equal(wb_solver_explain(&e, &s, msg, sizeof msg), WB_EINVAL);
+    assert_non_null(strstr(msg, "lambda"));
+    assert_int_equal(wb_solver_explain(NULL, NULL, msg, sizeof msg), WB_EINVAL);
+    quad_free(&q);
+}
+
 static void bad_settings_are_invalid(void **st) {
     (void)st;
     quad_t q;
@@ -345,6 +367,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_and_bad_sizes_are_invalid),
         cmocka_unit_test(bad_settings_are_invalid),
+        cmocka_unit_test(explain_says_why_create_refuses),
         cmocka_unit_test(derivative_before_solve_is_refused),
         cmocka_unit_test(failing_callbacks_stop_cleanly_with_best_point),
         cmocka_unit_test(failing_mixed_callbacks_give_status_not_nan),
