@@ -103,6 +103,24 @@ static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
     return worst;
 }
 
+/* col[n] = B[:,j] = (g(x, w + h e_j) - g(x, w - h e_j)) / 2h; uses g2, wt.
+   col may be g1. */
+static wb_status fd_mixed_column(wb_solver *sv, const double *x, const double *w,
+                                 int j, double *col) {
+    int n = sv->n;
+    double e1, e2, h = wbi_fd_step(&sv->s, w[j], 1.0);
+    memcpy(sv->wt, w, (size_t)sv->p * sizeof(double));
+    sv->wt[j] = w[j] + h;
+    wb_status st = wbi_eval(sv, x, sv->wt, &e1, col);
+    if (st == WB_OK) {
+        sv->wt[j] = w[j] - h;
+        st = wbi_eval(sv, x, sv->wt, &e2, sv->g2);
+    }
+    if (st != WB_OK) return st;
+    for (int i = 0; i < n; i++) col[i] = (col[i] - sv->g2[i]) / (2 * h);
+    return WB_OK;
+}
+
 /* out[p] = B^T v at (x, w): mixed_vjp, or mixed, or central differences of
    v' grad_x E in w. */
 static wb_status mixed_vjp(wb_solver *sv, const double *x, const double *w,
@@ -123,22 +141,11 @@ static wb_status mixed_vjp(wb_solver *sv, const double *x, const double *w,
         }
         wbi_gemm_tn(n, p, 1, sv->B, v, out);
     } else {
-        /* out_j = v' (g(w + h e_j) - g(w - h e_j)) / (2h) */
-        double e1, e2;
-        memcpy(sv->wt, w, (size_t)p * sizeof(double));
+        /* out_j = v' B[:,j], B[:,j] by differences into g1 */
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j], 1.0);
-            sv->wt[j] = w[j] + h;
-            wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
-            if (st == WB_OK) {
-                sv->wt[j] = w[j] - h;
-                st = wbi_eval(sv, x, sv->wt, &e2, sv->g2);
-            }
-            sv->wt[j] = w[j];
+            wb_status st = fd_mixed_column(sv, x, w, j, sv->g1);
             if (st != WB_OK) return st;
-            double acc = 0.0;
-            for (int i = 0; i < n; i++) acc += v[i] * (sv->g1[i] - sv->g2[i]);
-            out[j] = acc / (2 * h);
+            out[j] = wbi_dot(n, v, sv->g1);
         }
     }
     if (!wbi_all_finite((size_t)p, out)) {
@@ -172,20 +179,9 @@ static wb_status mixed_dense(wb_solver *sv, const double *x, const double *w) {
             for (int j = 0; j < p; j++) sv->B[(size_t)j * n + i] = sv->wt[j];
         }
     } else {
-        double e1, e2;
-        memcpy(sv->wt, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&sv->s, w[j], 1.0);
-            sv->wt[j] = w[j] + h;
-            wb_status st = wbi_eval(sv, x, sv->wt, &e1, sv->g1);
-            if (st == WB_OK) {
-                sv->wt[j] = w[j] - h;
-                st = wbi_eval(sv, x, sv->wt, &e2, sv->g2);
-            }
-            sv->wt[j] = w[j];
+            wb_status st = fd_mixed_column(sv, x, w, j, sv->B + (size_t)j * n);
             if (st != WB_OK) return st;
-            double *col = sv->B + (size_t)j * n;
-            for (int i = 0; i < n; i++) col[i] = (sv->g1[i] - sv->g2[i]) / (2 * h);
         }
     }
     if (!wbi_all_finite((size_t)n * (size_t)p, sv->B)) {
