@@ -344,6 +344,53 @@ static void bounds_hold_and_validation_keeps_best(void **st) {
     qset_free(&S);
 }
 
+/* The k-th allocation of wb_trainer_create fails, for every k: WB_ENOMEM,
+   nothing leaks (counted here, and ASan/valgrind in CI). */
+typedef struct { int count, fail_at, live; } failalloc_t;
+static void *fail_alloc(void *ctx, size_t n) {
+    failalloc_t *f = ctx;
+    if (++f->count == f->fail_at) return NULL;
+    f->live++;
+    return malloc(n);
+}
+static void fail_free(void *ctx, void *p) {
+    ((failalloc_t *)ctx)->live--;
+    free(p);
+}
+static void trainer_create_survives_allocation_failure(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX), v = qs_dataset(&S, 6);
+    double w0[PW] = {0, 0};
+    int total = -1;
+    for (int k = 1; k < 400; k++) {
+        failalloc_t f = {0, k, 0};
+        wb_train_settings s;
+        base_settings(&s);
+        s.threads = 2;
+        s.validation = &v;
+        s.checkpoint_path = "/tmp/unused-by-this-test";
+        s.solver.alloc = fail_alloc;
+        s.solver.dealloc = fail_free;
+        s.solver.alloc_ctx = &f;
+        wb_trainer *t = NULL;
+        wb_status r = wb_trainer_create(&t, &d, w0, &s);
+        if (r == WB_OK) {
+            total = f.count;
+            assert_int_equal(wb_trainer_step(t, NULL), WB_OK); /* it works */
+            wb_trainer_destroy(t);
+            assert_int_equal(f.live, 0);
+            break;
+        }
+        assert_int_equal(r, WB_ENOMEM);
+        assert_null(t);
+        assert_int_equal(f.live, 0);
+    }
+    assert_true(total > 10);
+    qset_free(&S);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_recovers_the_generating_parameters),
@@ -353,6 +400,7 @@ int main(void) {
         cmocka_unit_test(failing_examples_are_skipped_and_counted),
         cmocka_unit_test(finite_difference_backward_agrees_with_implicit),
         cmocka_unit_test(bounds_hold_and_validation_keeps_best),
+        cmocka_unit_test(trainer_create_survives_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
