@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
         printf("tracker_fusion: %d synthetic videos of %d..%d frames, %d trackers, seed %llu\n",
                o.gen.sequences, o.gen.min_frames, o.gen.max_frames, o.gen.trackers,
                (unsigned long long)o.seed);
+    fflush(stdout); /* before the per-epoch progress on stderr */
     if (tf_run(&o, &r, err, sizeof err) != 0) {
         fprintf(stderr, "tracker_fusion: %s\n", err);
         return 1;
