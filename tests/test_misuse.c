@@ -313,17 +313,6 @@ static void non_symmetric_hessian_is_a_callback_error(void **st) {
 }
 
 /* The k-th allocation fails, for every k: WB_ENOMEM, nothing leaks. */
-typedef struct { int count, fail_at, live; } failalloc_t;
-static void *fail_alloc(void *ctx, size_t n) {
-    failalloc_t *f = ctx;
-    if (++f->count == f->fail_at) return NULL;
-    f->live++;
-    return malloc(n);
-}
-static void fail_free(void *ctx, void *p) {
-    ((failalloc_t *)ctx)->live--;
-    free(p);
-}
 static void allocation_failure_at_every_point_is_clean(void **st) {
     (void)st;
     quad_t q;

@@ -346,17 +346,6 @@ static void in_place_step_and_set_tau_agree_with_fresh_objects(void **st) {
 }
 
 /* The k-th allocation fails, for every k: WB_ENOMEM, nothing leaks. */
-typedef struct { int count, fail_at, live; } failalloc_t;
-static void *fail_alloc(void *ctx, size_t n) {
-    failalloc_t *f = ctx;
-    if (++f->count == f->fail_at) return NULL;
-    f->live++;
-    return malloc(n);
-}
-static void fail_free(void *ctx, void *p) {
-    ((failalloc_t *)ctx)->live--;
-    free(p);
-}
 
 static void bad_arguments_are_invalid(void **st) {
     (void)st;

@@ -346,17 +346,6 @@ static void bounds_hold_and_validation_keeps_best(void **st) {
 
 /* The k-th allocation of wb_trainer_create fails, for every k: WB_ENOMEM,
    nothing leaks (counted here, and ASan/valgrind in CI). */
-typedef struct { int count, fail_at, live; } failalloc_t;
-static void *fail_alloc(void *ctx, size_t n) {
-    failalloc_t *f = ctx;
-    if (++f->count == f->fail_at) return NULL;
-    f->live++;
-    return malloc(n);
-}
-static void fail_free(void *ctx, void *p) {
-    ((failalloc_t *)ctx)->live--;
-    free(p);
-}
 static void trainer_create_survives_allocation_failure(void **st) {
     (void)st;
     qset_t S;

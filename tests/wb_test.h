@@ -44,6 +44,20 @@ static inline double wb_test_rand(uint64_t *state) {
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* An allocator for settings.alloc / dealloc whose fail_at-th allocation
+   fails (0: none), counting the blocks still live (leaks show as live > 0). */
+typedef struct { int count, fail_at, live; } failalloc_t;
+static inline void *fail_alloc(void *ctx, size_t n) {
+    failalloc_t *f = ctx;
+    if (++f->count == f->fail_at) return NULL;
+    f->live++;
+    return malloc(n);
+}
+static inline void fail_free(void *ctx, void *p) {
+    ((failalloc_t *)ctx)->live--;
+    free(p);
+}
+
 /* Path of a file under tests/data (WB_TEST_DATA, set by ctest). */
 static inline const char *wb_test_data_path(const char *name, char *buf,
                                             size_t len) {
