@@ -87,7 +87,8 @@ wb_status wbi_energy_check(const wb_energy *e, char *msg, size_t len) {
     if (e->n <= 0) BAD("energy.n = %d must be >= 1", e->n);
     if (e->p < 0) BAD("energy.p = %d must be >= 0", e->p);
     if (!e->value_grad) BAD("energy.value_grad is required (NULL given)");
-    if (e->kd < 0) BAD("energy.kd = %d must be >= 0", e->kd);
+    if (e->kd < 0 || e->kd >= e->n)
+        BAD("energy.kd = %d must be in [0, n - 1 = %d]", e->kd, e->n - 1);
     return WB_OK;
 }
 
