@@ -568,19 +568,33 @@ typedef struct wb_train_info {
 typedef struct wb_trainer wb_trainer; /* opaque */
 
 /** Creates a trainer for data set d starting from w0[p]. Calls d->energy
- *  once per example to learn the sizes, validates the settings, and
- *  allocates everything (solvers per thread, warm starts, optimizer state).
- *  On failure *out = NULL. */
+ *  for every example (of d and of the validation set) to check and learn
+ *  the sizes, validates the settings, and allocates everything (solvers per
+ *  thread, warm starts, optimizer state). On failure *out = NULL; the
+ *  reason behind a WB_EINVAL or WB_ECALLBACK comes from wb_trainer_explain.
+ *  s may be NULL (defaults). */
 WB_API wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
                                    const double *w0,
                                    const wb_train_settings *s);
+
+/** Says in buf[len] (any len; buf may be NULL) why wb_trainer_create would
+ *  refuse these arguments, or that it accepts them, and returns the status
+ *  it would return (allocation aside: it allocates nothing). Calls the data
+ *  sets' energy callbacks as wb_trainer_create does. */
+WB_API wb_status wb_trainer_explain(const wb_dataset *d, const double *w0,
+                                    const wb_train_settings *s, char *buf,
+                                    size_t len);
 
 /** Frees everything. NULL-safe. */
 WB_API void wb_trainer_destroy(wb_trainer *t);
 
 /** One optimizer step on the next mini-batch. Returns WB_OK when more steps
  *  remain, WB_DONE after the last one (and on later calls), or an error
- *  (the trainer's w is then unchanged). Examples whose solve or derivative
+ *  (the trainer's w is then unchanged). One exception: WB_EIO from writing
+ *  settings.checkpoint_path comes after the step was taken (w, the step
+ *  count and info have moved; the checkpoint file on disk is still the
+ *  previous one, intact), so a caller can fix the path and go on without
+ *  losing the step. Examples whose solve or derivative
  *  fails are skipped and counted (wb_train_info.skipped), never averaged in;
  *  a batch whose examples all fail does not move w. info may be NULL. */
 WB_API wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info);
@@ -599,7 +613,8 @@ WB_API wb_status wb_trainer_best_w(const wb_trainer *t, double *w,
 /** Copies the progress report. */
 WB_API wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info);
 
-/** Mean loss of data set d (same p, n_i <= the trainer's largest n) at w[p],
+/** Mean loss of data set d (same p, n_i <= the trainer's largest n) at w[p]
+ *  (finite, or WB_EINVAL),
  *  solving every example from its start (thread-parallel). *failed = the
  *  examples whose solve failed (excluded from the mean). Either output may
  *  be NULL. per_example[d->count] (may be NULL) receives each loss (NAN for

@@ -192,30 +192,107 @@ static void *zal(const wb_settings *a, size_t count, size_t size, int *ok) {
     return p;
 }
 
+/* The examples of data set d (what = its name in messages) against the p of
+   example 0 of the training set; *n_max / *e_max = the largest n and its
+   example (the running maxima: the caller initializes them). */
+static wb_status check_examples(const wb_dataset *d, const char *what, int p,
+                                int *n_max, wb_energy *e_max, char *msg,
+                                size_t len) {
+    for (int i = 0; i < d->count; i++) {
+        wb_energy e;
+        memset(&e, 0, sizeof e);
+        int r = d->energy(d->user, i, &e);
+        if (r != 0) {
+            snprintf(msg, len, "%s: the energy callback returned %d for "
+                     "example %d", what, r, i);
+            return WB_ECALLBACK;
+        }
+        char m[WBI_MSG_LEN];
+        if (wbi_energy_check(&e, m, sizeof m) != WB_OK)
+            BAD("%s: example %d: %.160s", what, i, m);
+        if (e.p != p)
+            BAD("%s: example %d has p = %d, the training set's example 0 "
+                "has p = %d (p must be the same for all)", what, i, e.p, p);
+        if (e.n > *n_max) {
+            *n_max = e.n;
+            *e_max = e;
+        }
+    }
+    return WB_OK;
+}
+
+/* Everything wb_trainer_create checks before it allocates: the arguments,
+   the data sets, every example's energy, the settings, w0, and the inner
+   solver for the largest example. */
+static wb_status create_check(const wb_dataset *d, const double *w0,
+                              const wb_train_settings *s, char *msg,
+                              size_t len) {
+    if (!d) BAD("the data set is NULL");
+    if (!w0) BAD("w0 is NULL");
+    wb_status st = check_dataset(d, "data set", msg, len);
+    if (st == WB_OK && s->validation)
+        st = check_dataset(s->validation, "validation set", msg, len);
+    if (st != WB_OK) return st;
+    wb_energy e0;
+    memset(&e0, 0, sizeof e0);
+    int r = d->energy(d->user, 0, &e0);
+    if (r != 0) {
+        snprintf(msg, len, "data set: the energy callback returned %d for "
+                 "example 0", r);
+        return WB_ECALLBACK;
+    }
+    int p = e0.p, n_max = 0;
+    char m[WBI_MSG_LEN];
+    if (wbi_energy_check(&e0, m, sizeof m) != WB_OK)
+        BAD("data set: example 0: %.160s", m);
+    if (check_settings(s, p, msg, len) != WB_OK) return WB_EINVAL;
+    for (int j = 0; j < p; j++) {
+        if (!isfinite(w0[j])) BAD("w0[%d] = %g must be finite", j, w0[j]);
+        if ((s->lower && w0[j] < s->lower[j]) || (s->upper && w0[j] > s->upper[j]))
+            BAD("w0[%d] = %g is outside its bounds [%g, %g]", j, w0[j],
+                s->lower ? s->lower[j] : -INFINITY, s->upper ? s->upper[j] : INFINITY);
+    }
+    wb_energy emax = e0;
+    st = check_examples(d, "data set", p, &n_max, &emax, msg, len);
+    if (st == WB_OK && s->validation)
+        st = check_examples(s->validation, "validation set", p, &n_max, &emax,
+                            msg, len);
+    if (st != WB_OK) return st;
+    if (wb_solver_explain(&emax, &s->solver, m, sizeof m) != WB_OK)
+        BAD("inner solver (for the largest example, n = %d): %.160s", emax.n, m);
+    return WB_OK;
+}
+
+wb_status wb_trainer_explain(const wb_dataset *d, const double *w0,
+                             const wb_train_settings *s_in, char *buf,
+                             size_t len) {
+    char msg[WBI_MSG_LEN];
+    wb_train_settings s;
+    if (s_in) s = *s_in;
+    else wb_train_settings_default(&s);
+    wb_status st = create_check(d, w0, &s, msg, sizeof msg);
+    if (st == WB_OK) snprintf(msg, sizeof msg, "ok: wb_trainer_create accepts "
+                              "these (allocation may still fail)");
+    if (buf && len > 0) snprintf(buf, len, "%s", msg);
+    return st;
+}
+
 wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
                             const double *w0, const wb_train_settings *s_in) {
     char msg[WBI_MSG_LEN];
     if (!out) return WB_EINVAL;
     *out = NULL;
-    if (!d || !w0) return WB_EINVAL;
     wb_train_settings s;
     if (s_in) s = *s_in;
     else wb_train_settings_default(&s);
-    if (check_dataset(d, "data set", msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    if (s.validation &&
-        check_dataset(s.validation, "validation set", msg, sizeof msg) != WB_OK)
-        return WB_EINVAL;
-    /* sizes from the energies */
+    wb_status st0 = create_check(d, w0, &s, msg, sizeof msg);
+    if (st0 != WB_OK) return st0;
+    /* sizes from the energies (checked above; the callbacks are asked again
+       and a changed answer is still refused) */
     wb_energy e;
     memset(&e, 0, sizeof e);
     if (d->energy(d->user, 0, &e) != 0) return WB_ECALLBACK;
     int p = e.p;
-    if (wbi_energy_check(&e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    if (check_settings(&s, p, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    for (int j = 0; j < p; j++)
-        if (!isfinite(w0[j]) || (s.lower && w0[j] < s.lower[j]) ||
-            (s.upper && w0[j] > s.upper[j]))
-            return WB_EINVAL;
 
     const wb_settings *a = &s.solver;
     wb_trainer *t = wbi_alloc(a, 1, sizeof *t);
@@ -452,6 +529,10 @@ wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
         tmsg(t, "%s", msg);
         return WB_EINVAL;
     }
+    if (!wbi_all_finite((size_t)t->p, w)) {
+        tmsg(t, "wb_trainer_evaluate: w contains NaN or Inf");
+        return WB_EINVAL;
+    }
     double *buf = per_example;
     if (!buf) {
         buf = wbi_alloc(&t->s.solver, (size_t)d->count, sizeof(double));
@@ -467,6 +548,17 @@ wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
 }
 
 /* ---- checkpoints ----------------------------------------------------------- */
+
+/* every one of the count doubles stored (native order, unaligned) at b is
+   finite */
+static int finite_at(const unsigned char *b, size_t count) {
+    for (size_t k = 0; k < count; k++) {
+        double v;
+        memcpy(&v, b + 8 * k, 8);
+        if (!isfinite(v)) return 0;
+    }
+    return 1;
+}
 
 #define CK_MAGIC "WIBERGCK"
 #define CK_VERSION 1u
@@ -694,6 +786,23 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
                 goto out;
             }
         }
+        /* w, the moments, best w and the warm starts must be finite (the
+           trainer never writes anything else), and Adam's v >= 0 */
+        size_t xs_at = perm_at + 4 * (size_t)t->count + (size_t)t->count;
+        int bad = !finite_at(buf + at_arrays, 4 * P) ||
+                  !finite_at(buf + xs_at, t->total_n);
+        for (size_t j = 0; j < P && !bad; j++) {
+            double v;
+            memcpy(&v, buf + at_arrays + (2 * P + j) * 8, 8);
+            bad = v < 0.0;
+        }
+        for (int i = 0; i < t->count && !bad; i++)
+            bad = buf[perm_at + 4 * (size_t)t->count + (size_t)i] > 1;
+        if (bad) {
+            tmsg(t, "wb_trainer_load: %s holds a non-finite or impossible "
+                 "value (w, optimizer moments, best w or warm starts)", path);
+            goto out;
+        }
     }
     t->step = step;
     t->epoch = epoch;
@@ -858,21 +967,32 @@ wb_status wb_train(wb_trainer *t, wb_train_info *info) {
     return st == WB_DONE ? WB_OK : st;
 }
 
+/* The getters take a const trainer but still leave a message on misuse: the
+   object was allocated writable by wb_trainer_create, so the cast is
+   defined (and only msg changes). */
+static wb_status getter_null(const wb_trainer *t, const char *fn, const char *arg) {
+    tmsg((wb_trainer *)t, "%s: %s is NULL", fn, arg);
+    return WB_EINVAL;
+}
+
 wb_status wb_trainer_w(const wb_trainer *t, double *w) {
-    if (!t || !w) return WB_EINVAL;
+    if (!t) return WB_EINVAL;
+    if (!w) return getter_null(t, "wb_trainer_w", "w");
     memcpy(w, t->w, (size_t)t->p * sizeof(double));
     return WB_OK;
 }
 
 wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
-    if (!t || !w) return WB_EINVAL;
+    if (!t) return WB_EINVAL;
+    if (!w) return getter_null(t, "wb_trainer_best_w", "w");
     memcpy(w, t->has_val ? t->best_w : t->w, (size_t)t->p * sizeof(double));
     if (best) *best = t->info.best_val_loss;
     return WB_OK;
 }
 
 wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info) {
-    if (!t || !info) return WB_EINVAL;
+    if (!t) return WB_EINVAL;
+    if (!info) return getter_null(t, "wb_trainer_info", "info");
     *info = t->info;
     return WB_OK;
 }
