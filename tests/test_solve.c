@@ -1,6 +1,7 @@
 /* The trust-region Newton solver: closed forms, stopping rules, progress
  * callback, and the no-allocation promise. */
 #include "energies.h"
+#include "chain.h"
 
 /* Rosenbrock, f = (1 - x1)^2 + 100 (x2 - x1^2)^2: indefinite Hessian on the
    way (e.g. at the start (-1.2, 1)), minimizer (1, 1). */
@@ -190,6 +191,40 @@ static void solve_and_derivatives_never_allocate(void **st) {
         assert_int_equal(c.frees, c.allocs);
     }
     phub_free(&P);
+    /* banded and matrix-free storage, given or by differences, and a
+       second solve after a change of lambda */
+    const ch_form forms[] = {CH_BANDED, CH_BANDED_FD, CH_MFREE, CH_MFREE_FD};
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        enum { T = 12 };
+        chain_t ch;
+        chain_init(&ch, T, 2, 7 + k);
+        wb_energy e = chain_energy(&ch, forms[k]);
+        counter_t c = {0, 0};
+        wb_settings s;
+        wb_settings_default(&s);
+        s.alloc = count_alloc;
+        s.dealloc = count_free;
+        s.alloc_ctx = &c;
+        s.lambda = 1e-3;
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        int after_create = c.allocs;
+        double x[T] = {0}, w[3] = {1, 1, 0.5}, dl[T], dw[3], J[T * 3];
+        for (int i = 0; i < T; i++) dl[i] = 0.1 * (i + 1);
+        wb_status r = wb_solve(sv, w, x, NULL);
+        assert_true(r == WB_OK || r == WB_STALLED);
+        assert_true(wb_implicit_vjp(sv, dl, dw) >= 0);
+        assert_true(wb_implicit_jacobian(sv, J) >= 0);
+        assert_true(wb_implicit_vjp_at(sv, w, x, dl, dw) >= 0);
+        assert_int_equal(wb_solver_set_lambda(sv, 0.1), WB_OK);
+        r = wb_solve(sv, w, x, NULL);
+        assert_true(r == WB_OK || r == WB_STALLED);
+        assert_true(wb_implicit_vjp(sv, dl, dw) >= 0);
+        assert_int_equal(c.allocs, after_create);
+        wb_solver_destroy(sv);
+        assert_int_equal(c.frees, c.allocs);
+        chain_free(&ch);
+    }
 }
 
 /* The solver passes a strongly indefinite start: E = x1^4 - 2 x1^2 + x2^2
