@@ -204,6 +204,20 @@ static inline wb_energy phub_energy(phub_t *P) {
     wb_energy e = {P->n, P->m, P, phub_vg, phub_hess, phub_mixed_vjp, phub_mixed};
     return e;
 }
+/* The usual training loss of the tests: *l = 1/2 ||x - y||^2 over n
+   entries, dl = x - y when dl != NULL. */
+static inline int sq_loss(int n, const double *x, const double *y, double *l,
+                          double *dl) {
+    double s = 0.0;
+    for (int r = 0; r < n; r++) {
+        double d = x[r] - y[r];
+        s += 0.5 * d * d;
+        if (dl) dl[r] = d;
+    }
+    *l = s;
+    return 0;
+}
+
 static inline wb_energy quad_energy(quad_t *q) {
     wb_energy e = {q->n, q->p, q, quad_vg, quad_hess, quad_mixed_vjp, quad_mixed};
     return e;

@@ -62,15 +62,7 @@ static int cs_start(void *u, int i, double *x0) {
     return 0;
 }
 static int cs_loss(void *u, int i, const double *x, double *l, double *dl) {
-    cset_t *S = u;
-    double s = 0.0;
-    for (int r = 0; r < NX; r++) {
-        double d = x[r] - S->y[i][r];
-        s += 0.5 * d * d;
-        if (dl) dl[r] = d;
-    }
-    *l = s;
-    return 0;
+    return sq_loss(NX, x, ((cset_t *)u)->y[i], l, dl);
 }
 
 static const double W0[PW] = {0.0, 0.0, 0.0};

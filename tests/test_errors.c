@@ -122,15 +122,7 @@ static int ds_start(void *u, int i, double *x0) {
     return 0;
 }
 static int ds_loss(void *u, int i, const double *x, double *l, double *dl) {
-    fx_t *f = u;
-    double s = 0.0;
-    for (int r = 0; r < NX; r++) {
-        double d = x[r] - f->ty[i][r];
-        s += 0.5 * d * d;
-        if (dl) dl[r] = d;
-    }
-    *l = s;
-    return 0;
+    return sq_loss(NX, x, ((fx_t *)u)->ty[i], l, dl);
 }
 
 static void train_settings(fx_t *f, wb_train_settings *s) {

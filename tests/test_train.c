@@ -50,15 +50,7 @@ static int qs_start(void *u, int i, double *x0) {
     return 0;
 }
 static int qs_loss(void *u, int i, const double *x, double *l, double *dl) {
-    qset_t *S = u;
-    double s = 0.0;
-    for (int r = 0; r < NX; r++) {
-        double d = x[r] - S->y[i][r];
-        s += 0.5 * d * d;
-        if (dl) dl[r] = d;
-    }
-    *l = s;
-    return 0;
+    return sq_loss(NX, x, ((qset_t *)u)->y[i], l, dl);
 }
 static wb_dataset qs_dataset(qset_t *S, int count) {
     wb_dataset d = {count, S, qs_energy, qs_start, qs_loss};
