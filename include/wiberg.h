@@ -71,6 +71,20 @@ typedef enum wb_status {
  *  codes give "unknown status"). */
 WB_API const char *wb_status_str(wb_status st);
 
+/** The sentence behind this thread's most recent error that had no object
+ *  to hold it: a call given a NULL object (wb_solve(NULL, ...)), a refused
+ *  or failed wb_solver_create / wb_trainer_create / wb_prox_create /
+ *  wb_lsq_energy_create, and errors of the object-free calls
+ *  (wb_check_energy, wb_loss_eval). Calls on an object keep their message
+ *  in that object (wb_solver_message, wb_trainer_message,
+ *  wb_prox_message). Like errno, it is set only by failures, never cleared
+ *  by a success; per thread; never NULL ("no error recorded on this thread"
+ *  when empty). */
+WB_API const char *wb_last_error(void);
+
+/** Empties this thread's wb_last_error. */
+WB_API void wb_last_error_clear(void);
+
 /* ------------------------------------------------------------------------ */
 /* The energy                                                                */
 /* ------------------------------------------------------------------------ */
@@ -251,7 +265,8 @@ typedef struct wb_solver wb_solver; /* opaque */
 /** Validates e and s (s NULL: defaults), copies them, and allocates every
  *  buffer the solver and the implicit derivatives will need. On failure
  *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM); the sentence
- *  behind a WB_EINVAL comes from wb_solver_explain. Requirements: n >= 1,
+ *  is in wb_last_error() (and wb_solver_explain gives it again on demand,
+ *  from any thread). Requirements: n >= 1,
  *  p >= 0, value_grad given, 0 <= kd < n, every setting in its range. */
 WB_API wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
                            const wb_settings *s);
@@ -363,7 +378,7 @@ typedef struct wb_check_report {
  *  entries much smaller than the largest, and at large |x|, where the step
  *  is fd_step |x|). It forms the dense n x n difference Hessian when any
  *  second-order callback is given: a tool for moderate n, not a hot path
- *  (it allocates). */
+ *  (it allocates). An error's sentence is in wb_last_error(). */
 WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
                           const double *x, const double *w,
                           wb_check_report *rep);
@@ -441,12 +456,14 @@ typedef struct wb_lsq_energy wb_lsq_energy; /* opaque: buffers + copies */
 
 /** Builds *e, a wb_energy for the least-squares problem ls, backed by the
  *  buffers of *out (one per solver: not shared between threads). Destroy
- *  *out after the solvers that use *e. */
+ *  *out after the solvers that use *e. On failure *out = NULL and
+ *  wb_last_error() says which field is wrong. */
 WB_API wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
                                       wb_energy *e);
 WB_API void wb_lsq_energy_destroy(wb_lsq_energy *le);
 
-/** rho(s), rho'(s), rho''(s) of a loss at scale a (any output may be NULL). */
+/** rho(s), rho'(s), rho''(s) of a loss at scale a > 0, s >= 0 (any output
+ *  may be NULL); WB_EINVAL (and wb_last_error()) otherwise. */
 WB_API wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
                               double *drho, double *d2rho);
 
@@ -570,8 +587,8 @@ typedef struct wb_trainer wb_trainer; /* opaque */
 /** Creates a trainer for data set d starting from w0[p]. Calls d->energy
  *  for every example (of d and of the validation set) to check and learn
  *  the sizes, validates the settings, and allocates everything (solvers per
- *  thread, warm starts, optimizer state). On failure *out = NULL; the
- *  reason behind a WB_EINVAL or WB_ECALLBACK comes from wb_trainer_explain.
+ *  thread, warm starts, optimizer state). On failure *out = NULL and the
+ *  reason is in wb_last_error() (wb_trainer_explain gives it on demand).
  *  s may be NULL (defaults). */
 WB_API wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
                                    const double *w0,
@@ -719,7 +736,8 @@ typedef struct wb_prox wb_prox; /* opaque: one per layer (not shared
  *  n_in >= 1 inputs (T is n_out x (n_in+1)); s NULL: defaults. Validates s
  *  and allocates every buffer the steps need (the (n_in+1)^2 matrix and a
  *  few n_out x (n_in+1) blocks; the batch size is free per step). On
- *  failure *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM). */
+ *  failure *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM), the
+ *  sentence in wb_last_error(). */
 WB_API wb_status wb_prox_create(wb_prox **out, int n_out, int n_in,
                                 const wb_prox_settings *s);
 

@@ -41,7 +41,11 @@ libwiberg runs inside other people's programs, so its failure behaviour is
 part of the product and is tested. Every public function returns a
 `wb_status` (or is documented as having nothing to report) and leaves a
 sentence in `wb_solver_message`, `wb_trainer_message` or `wb_prox_message`
-(`wb_solver_explain` for a refused `wb_solver_create`). The library never
+of the object it was given, or, where there is no object to hold it (a NULL
+object, a refused `*_create`, `wb_check_energy`, `wb_lsq_energy_create`,
+`wb_loss_eval`), in `wb_last_error()`: per thread, set only by failures,
+like `errno`. `wb_solver_explain` and `wb_trainer_explain` say on demand
+why a create would be refused. The library never
 aborts, never prints unless `verbose` is set, never leaves a NaN where a
 status should be, and frees everything it allocated.
 

@@ -43,13 +43,20 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
                           const double *x, const double *w,
                           wb_check_report *rep) {
     char msg[WBI_MSG_LEN];
-    if (!e || !x || !rep) return WB_EINVAL;
+    if (!e || !x || !rep)
+        return wbi_fail(WB_EINVAL, "wb_check_energy: %s is NULL",
+                        !e ? "e" : !x ? "x" : "rep");
     wb_settings s;
     if (s_in) s = *s_in;
     else wb_settings_default(&s);
-    if (wbi_settings_check(&s, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    if (wbi_energy_check(e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    if (e->p > 0 && !w) return WB_EINVAL;
+    if (wbi_settings_check(&s, msg, sizeof msg) != WB_OK ||
+        wbi_energy_check(e, msg, sizeof msg) != WB_OK)
+        return wbi_fail(WB_EINVAL, "wb_check_energy: %.200s", msg);
+    if (e->p > 0 && !w)
+        return wbi_fail(WB_EINVAL, "wb_check_energy: w is NULL (p = %d)", e->p);
+    if (!wbi_all_finite((size_t)e->n, x) ||
+        (e->p > 0 && !wbi_all_finite((size_t)e->p, w)))
+        return wbi_fail(WB_EINVAL, "wb_check_energy: x or w holds NaN or Inf");
     rep->value_grad_err = rep->hess_err = rep->mixed_vjp_err = rep->mixed_err = -1;
     rep->value_grad_worst = rep->hess_worst = rep->mixed_vjp_worst =
         rep->mixed_worst = -1;
@@ -60,7 +67,7 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
     size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
     size_t total = 6 * (size_t)n + 2 * nn + 2 * np + 4 * (size_t)(p > 0 ? p : 1);
     double *buf = wbi_alloc(&s, total, sizeof(double));
-    if (!buf) return WB_ENOMEM;
+    if (!buf) return wbi_fail(WB_ENOMEM, "wb_check_energy: out of memory");
     double *g = buf, *xh = g + n, *g1 = xh + n, *g2 = g1 + n, *gfd = g2 + n,
            *v = gfd + n, *H = v + n, *Hfd = H + nn, *B = Hfd + nn,
            *Bfd = B + np, *wh = Bfd + np, *o = wh + (p > 0 ? p : 1),
@@ -177,12 +184,17 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
     st = WB_OK;
 done:
     wbi_free(&s, buf);
+    if (st < 0)
+        wbi_fail(st, "wb_check_energy: %s, at x or at a difference step "
+                 "from it", st == WB_ECALLBACK ? "a callback returned non-zero"
+                 : st == WB_ENONFINITE ? "a callback gave NaN or Inf"
+                 : wb_status_str(st));
     return st;
 }
 
 wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
                             double *max_rel_err) {
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     if (!x0 || !max_rel_err || (sv->p > 0 && !w)) {
         wbi_set_msg(sv, "wb_check_implicit: NULL argument");
         return WB_EINVAL;

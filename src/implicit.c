@@ -219,7 +219,7 @@ static wb_status finish(wb_solver *sv, wb_status st, const char *fn) {
 }
 
 wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     double gn = sv->dinfo.grad_norm;
     wb_status st = begin_solved(sv, "wb_implicit_vjp");
     if (st != WB_OK) return st;
@@ -255,7 +255,7 @@ wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
 }
 
 wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     double gn = sv->dinfo.grad_norm;
     wb_status st = begin_solved(sv, "wb_implicit_jacobian");
     if (st != WB_OK) return st;
@@ -287,7 +287,7 @@ wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
 
 wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
                              const double *dl_dx, double *dl_dw) {
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     int n = sv->n, p = sv->p;
     sv->evals = 0;
     memset(&sv->dinfo, 0, sizeof sv->dinfo);

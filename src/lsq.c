@@ -38,7 +38,12 @@ struct wb_lsq_energy {
 wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
                        double *d1, double *d2) {
     double r0, r1, r2;
-    if (!(a > 0) || !isfinite(a) || !(s >= 0)) return WB_EINVAL;
+    if (!(a > 0) || !isfinite(a))
+        return wbi_fail(WB_EINVAL, "wb_loss_eval: scale a = %g must be finite "
+                        "and > 0", a);
+    if (!(s >= 0))
+        return wbi_fail(WB_EINVAL, "wb_loss_eval: s = %g must be >= 0 (a "
+                        "squared norm)", s);
     double a2 = a * a;
     switch (loss) {
     case WB_LOSS_TRIVIAL:
@@ -71,7 +76,8 @@ wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
         }
         break;
     default:
-        return WB_EINVAL;
+        return wbi_fail(WB_EINVAL, "wb_loss_eval: loss = %d is not a wb_loss",
+                        (int)loss);
     }
     if (rho) *rho = r0;
     if (d1) *d1 = r1;
@@ -299,35 +305,58 @@ void wb_lsq_energy_destroy(wb_lsq_energy *L) {
 
 wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
                                wb_energy *e) {
-    if (!out) return WB_EINVAL;
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
-    if (!ls || !e || !ls->residual || ls->n < 1 || ls->p < 0 || ls->m < 1 ||
-        ls->dim < 1 || ls->nnz < 0 || ls->kd < 0 ||
-        (ls->nnz > 0 && (!ls->row_ptr || !ls->col_idx)) ||
-        (ls->kd > 0 && ls->nnz == 0) || ls->kd >= ls->n ||
-        ls->loss < WB_LOSS_TRIVIAL || ls->loss > WB_LOSS_TUKEY ||
-        !(ls->loss_scale >= 0) || !isfinite(ls->loss_scale) ||
-        (ls->hessian != WB_LSQ_GAUSS_NEWTON && ls->hessian != WB_LSQ_EXACT))
-        return WB_EINVAL;
-    if ((double)ls->m * ls->dim > 2147483647.0) return WB_EINVAL;
+#define BAD(...) return wbi_fail(WB_EINVAL, "wb_lsq_energy_create: " __VA_ARGS__)
+    if (!ls) BAD("ls is NULL");
+    if (!e) BAD("e is NULL");
+    if (!ls->residual) BAD("ls.residual is required (NULL given)");
+    if (ls->n < 1) BAD("ls.n = %d must be >= 1", ls->n);
+    if (ls->p < 0) BAD("ls.p = %d must be >= 0", ls->p);
+    if (ls->m < 1) BAD("ls.m = %d must be >= 1", ls->m);
+    if (ls->dim < 1) BAD("ls.dim = %d must be >= 1", ls->dim);
+    if (ls->nnz < 0) BAD("ls.nnz = %d must be >= 0", ls->nnz);
+    if (ls->nnz > 0 && (!ls->row_ptr || !ls->col_idx))
+        BAD("ls.nnz = %d > 0 needs ls.row_ptr and ls.col_idx", ls->nnz);
+    if (ls->kd < 0 || ls->kd >= ls->n)
+        BAD("ls.kd = %d must be in [0, n - 1 = %d]", ls->kd, ls->n - 1);
+    if (ls->kd > 0 && ls->nnz == 0)
+        BAD("ls.kd = %d > 0 needs a sparse (CSR) Jacobian pattern", ls->kd);
+    if (ls->loss < WB_LOSS_TRIVIAL || ls->loss > WB_LOSS_TUKEY)
+        BAD("ls.loss = %d is not a wb_loss", (int)ls->loss);
+    if (!(ls->loss_scale >= 0) || !isfinite(ls->loss_scale))
+        BAD("ls.loss_scale = %g must be finite and >= 0", ls->loss_scale);
+    if (ls->hessian != WB_LSQ_GAUSS_NEWTON && ls->hessian != WB_LSQ_EXACT)
+        BAD("ls.hessian = %d is not a wb_lsq_hessian", (int)ls->hessian);
+    if ((double)ls->m * ls->dim > 2147483647.0)
+        BAD("ls.m * ls.dim = %.0f residuals exceed LAPACK's int sizes",
+            (double)ls->m * ls->dim);
     int M = ls->m * ls->dim;
     if (ls->nnz > 0) { /* the pattern must be a valid CSR */
-        if (ls->row_ptr[0] != 0 || ls->row_ptr[M] != ls->nnz) return WB_EINVAL;
+        if (ls->row_ptr[0] != 0 || ls->row_ptr[M] != ls->nnz)
+            BAD("ls.row_ptr must start at 0 and end at nnz = %d (it holds "
+                "%d .. %d)", ls->nnz, ls->row_ptr[0], ls->row_ptr[M]);
         for (int a = 0; a < M; a++)
-            if (ls->row_ptr[a + 1] < ls->row_ptr[a]) return WB_EINVAL;
+            if (ls->row_ptr[a + 1] < ls->row_ptr[a])
+                BAD("ls.row_ptr decreases at row %d", a);
         for (int k = 0; k < ls->nnz; k++)
-            if (ls->col_idx[k] < 0 || ls->col_idx[k] >= ls->n) return WB_EINVAL;
+            if (ls->col_idx[k] < 0 || ls->col_idx[k] >= ls->n)
+                BAD("ls.col_idx[%d] = %d is outside [0, n - 1 = %d]", k,
+                    ls->col_idx[k], ls->n - 1);
     } else if ((double)M * ls->n > 2147483647.0) {
-        return WB_EINVAL;
+        BAD("a dense %d x %d Jacobian exceeds LAPACK's int sizes", M, ls->n);
     }
     if (ls->weights)
         for (int i = 0; i < ls->m; i++)
-            if (!(ls->weights[i] >= 0) || !isfinite(ls->weights[i])) return WB_EINVAL;
+            if (!(ls->weights[i] >= 0) || !isfinite(ls->weights[i]))
+                BAD("ls.weights[%d] = %g must be finite and >= 0", i,
+                    ls->weights[i]);
+#undef BAD
 
     wb_settings mem;
     wb_settings_default(&mem);
     wb_lsq_energy *L = wbi_alloc(&mem, 1, sizeof *L);
-    if (!L) return WB_ENOMEM;
+    if (!L) return wbi_fail(WB_ENOMEM, "wb_lsq_energy_create: out of memory");
     memset(L, 0, sizeof *L);
     L->ls = *ls;
     L->mem = mem;
@@ -359,7 +388,7 @@ wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
 #undef ALLOC
     if (!ok) {
         wb_lsq_energy_destroy(L);
-        return WB_ENOMEM;
+        return wbi_fail(WB_ENOMEM, "wb_lsq_energy_create: out of memory");
     }
     for (int i = 0; i < ls->m; i++) L->c[i] = ls->weights ? ls->weights[i] : 1.0;
     if (ls->nnz > 0) {

@@ -63,12 +63,16 @@ void wb_prox_settings_default(wb_prox_settings *s) {
 
 static int tau_ok(double tau) { return tau > 0 && isfinite(tau); }
 
+#define BAD(...) return wbi_fail(WB_EINVAL, "wb_prox_create: " __VA_ARGS__)
 static wb_status check_settings(const wb_prox_settings *s) {
-    if (!tau_ok(s->tau)) return WB_EINVAL;
-    if (s->mode != WB_PROX_EXACT && s->mode != WB_PROX_CG) return WB_EINVAL;
-    if (s->cg_iters < 1) return WB_EINVAL;
-    if (!(s->cg_tol >= 0 && s->cg_tol < 1)) return WB_EINVAL;
-    if ((s->alloc == NULL) != (s->dealloc == NULL)) return WB_EINVAL;
+    if (!tau_ok(s->tau)) BAD("settings.tau = %g must be finite and > 0", s->tau);
+    if (s->mode != WB_PROX_EXACT && s->mode != WB_PROX_CG)
+        BAD("settings.mode = %d is not a wb_prox_mode", (int)s->mode);
+    if (s->cg_iters < 1) BAD("settings.cg_iters = %d must be >= 1", s->cg_iters);
+    if (!(s->cg_tol >= 0 && s->cg_tol < 1))
+        BAD("settings.cg_tol = %g must be in [0, 1)", s->cg_tol);
+    if ((s->alloc == NULL) != (s->dealloc == NULL))
+        BAD("settings.alloc and settings.dealloc must be set together");
     return WB_OK;
 }
 
@@ -84,16 +88,20 @@ void wb_prox_destroy(wb_prox *p) {
 
 wb_status wb_prox_create(wb_prox **out, int n_out, int n_in,
                          const wb_prox_settings *s) {
-    if (!out) return WB_EINVAL;
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
     wb_prox_settings st;
     if (s) st = *s;
     else wb_prox_settings_default(&st);
     if (check_settings(&st) != WB_OK) return WB_EINVAL;
-    if (n_out < 1 || n_in < 1 || n_in == 2147483647) return WB_EINVAL;
+    if (n_out < 1 || n_in < 1 || n_in == 2147483647)
+        BAD("n_out = %d and n_in = %d must be >= 1", n_out, n_in);
     /* BLAS takes int sizes: n*n and out*n must fit */
     double n = (double)n_in + 1.0;
-    if (n * n > 2147483647.0 || n * n_out > 2147483647.0) return WB_EINVAL;
+    if (n * n > 2147483647.0 || n * n_out > 2147483647.0)
+        BAD("n_out = %d, n_in = %d: (n_in + 1)^2 or n_out (n_in + 1) "
+            "exceeds BLAS's int sizes", n_out, n_in);
+#undef BAD
 
     wb_settings mem;
     memset(&mem, 0, sizeof mem);
@@ -102,7 +110,7 @@ wb_status wb_prox_create(wb_prox **out, int n_out, int n_in,
     mem.alloc_ctx = st.alloc_ctx;
 
     wb_prox *p = wbi_alloc(&mem, 1, sizeof *p);
-    if (!p) return WB_ENOMEM;
+    if (!p) return wbi_fail(WB_ENOMEM, "wb_prox_create: out of memory");
     memset(p, 0, sizeof *p);
     p->mem = mem;
     p->s = st;
@@ -124,14 +132,14 @@ wb_status wb_prox_create(wb_prox **out, int n_out, int n_in,
     }
     if (!ok) {
         wb_prox_destroy(p);
-        return WB_ENOMEM;
+        return wbi_fail(WB_ENOMEM, "wb_prox_create: out of memory");
     }
     *out = p;
     return WB_OK;
 }
 
 wb_status wb_prox_set_tau(wb_prox *p, double tau) {
-    if (!p) return WB_EINVAL;
+    if (!p) return wbi_fail(WB_EINVAL, "%s: p is NULL", __func__);
     if (!tau_ok(tau)) {
         set_msg(p, "tau = %g must be finite and > 0", tau);
         return WB_EINVAL;
@@ -294,7 +302,7 @@ static wb_status step_cg(wb_prox *p, const double *T0, double *T) {
 
 wb_status wb_prox_step(wb_prox *p, int m, const double *A, const double *Z,
                        const double *T0, double *T) {
-    if (!p) return WB_EINVAL;
+    if (!p) return wbi_fail(WB_EINVAL, "%s: p is NULL", __func__);
     if (!A || !Z || !T0 || !T) {
         set_msg(p, "prox: %s is NULL",
                 !A ? "A" : !Z ? "Z" : !T0 ? "T0" : "T");

@@ -80,30 +80,26 @@ wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
         }
     }
     if (msg && len) snprintf(msg, len, "%s", buf);
+    if (r != WB_OK) wbi_fail(r, "wb_solver_explain: %.200s", buf);
     return r;
 }
 
 wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
                            const wb_settings *s) {
     char msg[WBI_MSG_LEN];
-    if (!out) return WB_EINVAL;
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
-    if (!e) return WB_EINVAL;
+    /* every check, with its sentence, is wb_solver_explain's */
+    if (wb_solver_explain(e, s, msg, sizeof msg) != WB_OK)
+        return wbi_fail(WB_EINVAL, "wb_solver_create: %.200s", msg);
     wb_settings st;
     if (s) st = *s;
     else wb_settings_default(&st);
-    if (wbi_settings_check(&st, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    if (wbi_energy_check(e, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-
-    wb_hessian_kind kind;
-    if (wbi_resolve_kind(e, &st, &kind, msg, sizeof msg) != WB_OK) return WB_EINVAL;
-    /* LAPACK takes int sizes: a dense n x n (and every n x p) must fit */
-    if ((kind == WB_HESS_DENSE && (double)e->n * e->n > 2147483647.0) ||
-        (double)e->n * (e->p > 0 ? e->p : 1) > 2147483647.0)
-        return WB_EINVAL;
+    wb_hessian_kind kind = WB_HESS_DENSE;
+    wbi_resolve_kind(e, &st, &kind, msg, sizeof msg); /* accepted above */
 
     wb_solver *sv = wbi_alloc(&st, 1, sizeof *sv);
-    if (!sv) return WB_ENOMEM;
+    if (!sv) return wbi_fail(WB_ENOMEM, "wb_solver_create: out of memory");
     memset(sv, 0, sizeof *sv);
     sv->s = st;
     sv->e = *e;
@@ -144,7 +140,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->pbuf = zalloc(&st, p, sizeof(double), &ok);
     if (!ok) {
         wb_solver_destroy(sv);
-        return WB_ENOMEM;
+        return wbi_fail(WB_ENOMEM, "wb_solver_create: out of memory");
     }
     sv->msg[0] = '\0';
     *out = sv;
@@ -152,7 +148,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
 }
 
 wb_status wb_solver_set_lambda(wb_solver *sv, double lambda) {
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     if (!(lambda >= 0) || !isfinite(lambda)) {
         wbi_set_msg(sv, "lambda = %g must be finite and >= 0", lambda);
         return WB_EINVAL;
@@ -163,7 +159,7 @@ wb_status wb_solver_set_lambda(wb_solver *sv, double lambda) {
 
 wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
     char msg[WBI_MSG_LEN];
-    if (!sv) return WB_EINVAL;
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
     if (!e) {
         wbi_set_msg(sv, "wb_solver_set_energy: energy is NULL");
         return WB_EINVAL;
@@ -278,7 +274,7 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     if (info) memset(info, 0, sizeof *info);
     if (!sv) {
         if (info) info->status = WB_EINVAL;
-        return WB_EINVAL;
+        return wbi_fail(WB_EINVAL, "wb_solve: sv is NULL");
     }
     int n = sv->n;
     sv->solved = 0;

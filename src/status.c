@@ -9,6 +9,24 @@
 
 const char *wb_version(void) { return WB_VERSION_STRING; }
 
+/* One buffer per thread: calls on different threads never see each other's
+   messages (C11 _Thread_local). */
+static _Thread_local char last_error[WBI_MSG_LEN];
+
+wb_status wbi_fail(wb_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+const char *wb_last_error(void) {
+    return last_error[0] ? last_error : "no error recorded on this thread";
+}
+
+void wb_last_error_clear(void) { last_error[0] = '\0'; }
+
 const char *wb_status_str(wb_status st) {
     switch (st) {
     case WB_OK: return "ok";

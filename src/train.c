@@ -274,29 +274,42 @@ wb_status wb_trainer_explain(const wb_dataset *d, const double *w0,
     if (st == WB_OK) snprintf(msg, sizeof msg, "ok: wb_trainer_create accepts "
                               "these (allocation may still fail)");
     if (buf && len > 0) snprintf(buf, len, "%s", msg);
+    if (st != WB_OK) wbi_fail(st, "wb_trainer_explain: %.200s", msg);
     return st;
+}
+
+/* a failure of wb_trainer_create after its checks passed: an allocation,
+   an inner solver, or a callback whose answer changed between calls */
+static wb_status create_fail(wb_trainer *t, wb_status st) {
+    wb_trainer_destroy(t);
+    return wbi_fail(st, "wb_trainer_create: %s", st == WB_ENOMEM
+                    ? "out of memory"
+                    : "an energy callback failed or changed its answer "
+                      "between calls");
 }
 
 wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
                             const double *w0, const wb_train_settings *s_in) {
     char msg[WBI_MSG_LEN];
-    if (!out) return WB_EINVAL;
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
     wb_train_settings s;
     if (s_in) s = *s_in;
     else wb_train_settings_default(&s);
     wb_status st0 = create_check(d, w0, &s, msg, sizeof msg);
-    if (st0 != WB_OK) return st0;
+    if (st0 != WB_OK) return wbi_fail(st0, "wb_trainer_create: %.200s", msg);
     /* sizes from the energies (checked above; the callbacks are asked again
        and a changed answer is still refused) */
     wb_energy e;
     memset(&e, 0, sizeof e);
-    if (d->energy(d->user, 0, &e) != 0) return WB_ECALLBACK;
+    if (d->energy(d->user, 0, &e) != 0)
+        return wbi_fail(WB_ECALLBACK, "wb_trainer_create: the energy callback "
+                        "failed for example 0 on its second call");
     int p = e.p;
 
     const wb_settings *a = &s.solver;
     wb_trainer *t = wbi_alloc(a, 1, sizeof *t);
-    if (!t) return WB_ENOMEM;
+    if (!t) return wbi_fail(WB_ENOMEM, "wb_trainer_create: out of memory");
     memset(t, 0, sizeof *t);
     t->s = s;
     t->d = *d;
@@ -305,7 +318,7 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     int ok = 1;
     t->n_of = zal(a, (size_t)t->count, sizeof(int), &ok);
     t->off = zal(a, (size_t)t->count, sizeof(size_t), &ok);
-    if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+    if (!ok) return create_fail(t, WB_ENOMEM);
     wb_status st = WB_OK;
     int n_max = 0, e_max = 0;
     size_t total = 0;
@@ -335,7 +348,7 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
         t->has_val = 1;
         t->s.validation = &t->val;
     }
-    if (st != WB_OK) { wb_trainer_destroy(t); return st; }
+    if (st != WB_OK) return create_fail(t, st);
     t->n_max = n_max;
     t->total_n = total;
     t->batch = s.batch_size < t->count ? s.batch_size : t->count;
@@ -374,15 +387,15 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
         if (t->ckpt_path) memcpy(t->ckpt_path, s.checkpoint_path, L);
         t->s.checkpoint_path = t->ckpt_path;
     }
-    if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+    if (!ok) return create_fail(t, WB_ENOMEM);
     for (int k = 0; k < t->nthreads; k++) {
         t->xw[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
         t->xw2[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
         t->dlx[k] = zal(a, (size_t)n_max, sizeof(double), &ok);
         t->wtmp[k] = zal(a, P, sizeof(double), &ok);
-        if (!ok) { wb_trainer_destroy(t); return WB_ENOMEM; }
+        if (!ok) return create_fail(t, WB_ENOMEM);
         st = wb_solver_create(&t->solvers[k], &emax, &s.solver);
-        if (st != WB_OK) { wb_trainer_destroy(t); return st; }
+        if (st != WB_OK) return create_fail(t, st);
     }
     for (int j = 0; j < p; j++) {
         t->lower[j] = s.lower ? s.lower[j] : -INFINITY;
@@ -520,7 +533,7 @@ wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
                               const double *w, double *mean_loss, int *failed,
                               double *per_example) {
     char msg[WBI_MSG_LEN];
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!d || !w) {
         tmsg(t, "wb_trainer_evaluate: %s is NULL", !d ? "data set" : "w");
         return WB_EINVAL;
@@ -626,7 +639,7 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
 
 wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
     wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!path) {
         tmsg(t, "wb_trainer_save: path is NULL");
         return WB_EINVAL;
@@ -694,7 +707,7 @@ static int get(rbuf_t *r, void *dst, size_t n) {
 }
 
 wb_status wb_trainer_load(wb_trainer *t, const char *path) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!path) {
         tmsg(t, "wb_trainer_load: path is NULL");
         return WB_EINVAL;
@@ -855,7 +868,7 @@ static void validate(wb_trainer *t) {
 }
 
 wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (t->step >= t->total_steps) {
         tmsg(t, "done: %lld steps", t->step);
         if (info) *info = t->info;
@@ -959,7 +972,7 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
 }
 
 wb_status wb_train(wb_trainer *t, wb_train_info *info) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     wb_status st;
     do {
         st = wb_trainer_step(t, info);
@@ -976,14 +989,14 @@ static wb_status getter_null(const wb_trainer *t, const char *fn, const char *ar
 }
 
 wb_status wb_trainer_w(const wb_trainer *t, double *w) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!w) return getter_null(t, "wb_trainer_w", "w");
     memcpy(w, t->w, (size_t)t->p * sizeof(double));
     return WB_OK;
 }
 
 wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!w) return getter_null(t, "wb_trainer_best_w", "w");
     memcpy(w, t->has_val ? t->best_w : t->w, (size_t)t->p * sizeof(double));
     if (best) *best = t->info.best_val_loss;
@@ -991,7 +1004,7 @@ wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
 }
 
 wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info) {
-    if (!t) return WB_EINVAL;
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!info) return getter_null(t, "wb_trainer_info", "info");
     *info = t->info;
     return WB_OK;

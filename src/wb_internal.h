@@ -12,6 +12,16 @@
 void *wbi_alloc(const wb_settings *s, size_t count, size_t size);
 void wbi_free(const wb_settings *s, void *p);
 
+/* ---- the thread's last error (wb_last_error) ------------------------------ */
+/* Records "fmt ..." as this thread's last error and returns st: for failures
+   with no object to hold their message (a NULL object, a refused create,
+   the object-free calls). */
+wb_status wbi_fail(wb_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ---- settings --------------------------------------------------------------- */
 /* Validates every field; on failure writes a message into msg[len]. */
 wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len);

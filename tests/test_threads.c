@@ -55,9 +55,31 @@ static void concurrent_solvers_match_serial_runs(void **st) {
     }
 }
 
+/* wb_last_error is per thread: a failure on one thread is not seen on
+   another, and each sees its own sentence. */
+static void *fail_prox(void *arg) {
+    wb_prox *px = NULL;
+    *(wb_status *)arg = wb_prox_create(&px, 0, 3, NULL);
+    return strstr(wb_last_error(), "n_out = 0") ? arg : NULL;
+}
+static void last_error_is_per_thread(void **st) {
+    (void)st;
+    wb_last_error_clear();
+    assert_int_equal(wb_solve(NULL, NULL, NULL, NULL), WB_EINVAL);
+    wb_status other = WB_OK;
+    pthread_t th;
+    void *ret = NULL;
+    assert_int_equal(pthread_create(&th, NULL, fail_prox, &other), 0);
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal(other, WB_EINVAL);
+    assert_ptr_equal(ret, &other); /* the thread saw its own sentence */
+    assert_non_null(strstr(wb_last_error(), "wb_solve: sv is NULL"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(concurrent_solvers_match_serial_runs),
+        cmocka_unit_test(last_error_is_per_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
