@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "pose.h"
@@ -24,7 +25,6 @@ typedef struct {
     int ablate;
     const char *json;
     const char *svg_dir;
-    int svg;
 } options;
 
 typedef struct {
@@ -69,8 +69,9 @@ static void usage(FILE *f) {
         "                      group at a time, grid search with an equal budget of\n"
         "                      inner solves, PCA basis re-fitted to the training poses\n"
         "  --json FILE         write the results as JSON\n"
-        "  --svg-dir DIR       where the SVG figures go (.)\n"
-        "  --no-svg            write no figures\n"
+        "  --plot DIR          SVG figures into DIR: pose_skeleton.svg,\n"
+        "                      pose_joint_error.svg, pose_weights.svg (none\n"
+        "                      without it)\n"
         "  --help              this text\n");
 }
 
@@ -97,7 +98,7 @@ static int takes_value(const char *a) {
         "--seed", "--basis", "--train-subjects", "--test-subjects", "--sequences",
         "--frames", "--noise-min", "--noise-max", "--outliers", "--missing", "--bone-sd",
         "--height-spread", "--epochs", "--batch", "--lr", "--lambda", "--threads",
-        "--starts", "--json", "--svg-dir"};
+        "--starts", "--json", "--plot"};
     for (size_t i = 0; i < sizeof FLAGS / sizeof FLAGS[0]; i++)
         if (!strcmp(a, FLAGS[i])) return 1;
     return 0;
@@ -110,15 +111,13 @@ static int parse(int argc, char **argv, options *o) {
     o->starts = 4;
     o->ablate = 0;
     o->json = NULL;
-    o->svg_dir = ".";
-    o->svg = 1;
+    o->svg_dir = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0, used = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return 1;
         else if (!strcmp(a, "--ablate")) { o->ablate = 1; used = 0; }
-        else if (!strcmp(a, "--no-svg")) { o->svg = 0; used = 0; }
         else if (!takes_value(a)) {
             fprintf(stderr, "pose: unknown flag %s (see --help)\n", a);
             return 2;
@@ -150,7 +149,7 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--threads")) bad = parse_int(v, 0, 1024, &o->train.threads);
         else if (!strcmp(a, "--starts")) bad = parse_int(v, 1, 8, &o->starts);
         else if (!strcmp(a, "--json")) o->json = v;
-        else if (!strcmp(a, "--svg-dir")) o->svg_dir = v;
+        else if (!strcmp(a, "--plot")) o->svg_dir = v;
         else {
             fprintf(stderr, "pose: unknown flag %s (see --help)\n", a);
             return 2;
@@ -534,7 +533,7 @@ static int run(const options *o) {
         fflush(stdout);
     }
 
-    if (o->svg) {
+    if (o->svg_dir) {
         char path[1024];
         /* the held-out frame that training improved most */
         int best = 0;
@@ -606,5 +605,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (p == 2) return 2;
+    /* the figures' directory first: no long run that cannot save its output */
+    if (o.svg_dir && mkdir(o.svg_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "pose: cannot create %s: %s\n", o.svg_dir, strerror(errno));
+        return 1;
+    }
     return run(&o);
 }

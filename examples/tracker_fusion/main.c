@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tf.h"
 
@@ -121,6 +122,11 @@ int main(int argc, char **argv) {
         !(o.threshold > 0)) {
         fprintf(stderr, "tracker_fusion: an option is out of range (see --help)\n");
         return 2;
+    }
+    /* the plots' directory first: no run that cannot save its output */
+    if (plot && mkdir(plot, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tracker_fusion: cannot create %s: %s\n", plot, strerror(errno));
+        return 1;
     }
     tf_result r;
     char err[512];
