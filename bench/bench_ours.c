@@ -1,0 +1,910 @@
+/* bench_ours: libwiberg's side of every benchmark, through the public API.
+ *
+ *   inner  P1 (n = 10, 100, 1000) and P2 (vardim, n = 1000): wb_solve from
+ *          the shared x0 with the exact Hessian (P1: A' diag(w rho'') A + mu I
+ *          by dsyrk), time to the target E - E* <= 1e-10 (E0 - E*) (P2:
+ *          E <= 1e-20), stopped by the progress callback like every peer;
+ *   nist   the 19 NIST problems from both starts (38 solves), Gauss-Newton
+ *          Hessian J'J (and the difference-Hessian general interface);
+ *   deriv  dL/dw of L = 1/2 ||x*(w) - x_true||^2 for P1 with w = the first p
+ *          observation weights: the implicit adjoint (wb_implicit_vjp), central
+ *          finite differences of L (2p warm-started solves) and reverse-mode
+ *          unrolling of K gradient-descent steps (Domke 2012: Hessian-vector
+ *          and mixed products only); writes x* and the gradients for the
+ *          PyTorch comparison;
+ *   dense  dgemm / dpotrf GFLOP/s of this machine and wb_implicit_jacobian at
+ *          n = 2000, p = 2000.
+ *
+ * Lines "RESULT {...}" on stdout are gathered by bench/run; the rest is for
+ * people. Timing: CLOCK_MONOTONIC, median of the repetitions, setup
+ * (data, wb_solver_create) excluded. Run with OPENBLAS_NUM_THREADS=1.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+
+#include "bench_problems.h"
+#include "nist_models.h"
+#include "wiberg.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_ours [--data DIR] [--nist-dir DIR] [--only SECTION]\n"
+            "\n"
+            "libwiberg's side of the peer benchmarks (see bench/run):\n"
+            "sections inner (P1, P2), nist, deriv (implicit adjoint, finite\n"
+            "differences, unrolled gradient descent), dense (implicit Jacobian\n"
+            "throughput against dgemm/dpotrf). Prints RESULT lines.\n"
+            "\n"
+            "  --data DIR      folder of bench_data's files (default bench-data);\n"
+            "                  the deriv section writes deriv_n*_p*.bin there\n"
+            "  --nist-dir DIR  folder holding nist/*.dat (default tests/data)\n"
+            "  --only NAME     run one section: inner, nist, deriv, dense\n"
+            "                  (BENCH_DERIV_SMALL=1: deriv at n = 100, p = 50 only)\n"
+            "  --help          this text\n"
+            "Environment: BENCH_REPS=k caps the repetitions (quick runs).\n");
+}
+
+/* ====================================================================== */
+/* P1 as a wb_energy                                                        */
+/* ====================================================================== */
+
+typedef struct {
+    const bp_p1 *P;
+    int p;              /* w = the first p observation weights */
+    double *r, *t, *av; /* [m] scratch */
+    double *wt;         /* [m] the weights in use */
+    double *C;          /* [m*n] scaled rows for dsyrk */
+    long hess_calls, mixed_calls;
+    double cb_time;     /* seconds spent in hess + mixed (dense section) */
+} p1_energy;
+
+static int p1e_init(p1_energy *U, const bp_p1 *P, int p) {
+    memset(U, 0, sizeof *U);
+    U->P = P;
+    U->p = p;
+    size_t m = (size_t)P->m;
+    U->r = malloc(m * sizeof(double));
+    U->t = malloc(m * sizeof(double));
+    U->av = malloc(m * sizeof(double));
+    U->wt = malloc(m * sizeof(double));
+    U->C = malloc(m * (size_t)P->n * sizeof(double));
+    return U->r && U->t && U->av && U->wt && U->C ? 0 : -1;
+}
+static void p1e_free(p1_energy *U) {
+    free(U->r), free(U->t), free(U->av), free(U->wt), free(U->C);
+}
+
+/* r = A x - b; wt = (w[0..p), data weights after) */
+static void p1e_resid(p1_energy *U, const double *x, const double *w) {
+    const bp_p1 *P = U->P;
+    memcpy(U->r, P->b, sizeof(double) * (size_t)P->m);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, P->m, P->n, 1.0, P->A, P->m, x, 1,
+                -1.0, U->r, 1);
+    for (int i = 0; i < P->m; i++) U->wt[i] = i < U->p ? w[i] : P->w[i];
+}
+
+static int p1_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    p1_energy *U = u;
+    const bp_p1 *P = U->P;
+    int m = P->m, n = P->n;
+    double d2 = P->delta * P->delta, E = 0, xx = 0;
+    p1e_resid(U, x, w);
+    for (int i = 0; i < m; i++) {
+        double ri = U->r[i], q = sqrt(1 + ri * ri / d2);
+        E += U->wt[i] * d2 * (q - 1);
+        U->t[i] = U->wt[i] * ri / q;
+    }
+    for (int j = 0; j < n; j++) xx += x[j] * x[j];
+    *e = E + 0.5 * P->mu * xx;
+    if (g) {
+        memcpy(g, x, sizeof(double) * (size_t)n);
+        cblas_dgemv(CblasColMajor, CblasTrans, m, n, 1.0, P->A, m, U->t, 1, P->mu, g, 1);
+    }
+    return 0;
+}
+
+/* H = A' diag(w / q^3) A + mu I: rows of A scaled by sqrt(w/q^3), dsyrk,
+   mirrored to the full symmetric matrix the API asks for. */
+static int p1_hess(void *u, const double *x, const double *w, double *H) {
+    p1_energy *U = u;
+    double t0 = bp_now();
+    const bp_p1 *P = U->P;
+    int m = P->m, n = P->n;
+    double d2 = P->delta * P->delta;
+    p1e_resid(U, x, w);
+    for (int i = 0; i < m; i++) {
+        double q = sqrt(1 + U->r[i] * U->r[i] / d2);
+        U->t[i] = sqrt(U->wt[i] / (q * q * q));
+    }
+    for (int j = 0; j < n; j++) {
+        const double *a = P->A + (size_t)j * m;
+        double *c = U->C + (size_t)j * m;
+        for (int i = 0; i < m; i++) c[i] = a[i] * U->t[i];
+    }
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, n, m, 1.0, U->C, m, 0.0, H, n);
+    for (int j = 0; j < n; j++) H[(size_t)j * n + j] += P->mu;
+    /* mirror the lower triangle in blocks (cache-friendly transpose) */
+    const int bs = 64;
+    for (int jb = 0; jb < n; jb += bs)
+        for (int ib = jb; ib < n; ib += bs)
+            for (int j = jb; j < jb + bs && j < n; j++)
+                for (int i = (ib > j + 1 ? ib : j + 1); i < ib + bs && i < n; i++)
+                    H[(size_t)i * n + j] = H[(size_t)j * n + i];
+    U->hess_calls++;
+    U->cb_time += bp_now() - t0;
+    return 0;
+}
+
+/* out[p] = B' v: (B'v)_i = (r_i / q_i) (A v)_i */
+static int p1_mixed_vjp(void *u, const double *x, const double *w, const double *v,
+                        double *out) {
+    p1_energy *U = u;
+    const bp_p1 *P = U->P;
+    double d2 = P->delta * P->delta;
+    p1e_resid(U, x, w);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, P->m, P->n, 1.0, P->A, P->m, v, 1, 0.0,
+                U->av, 1);
+    for (int i = 0; i < U->p; i++) {
+        double ri = U->r[i];
+        out[i] = ri / sqrt(1 + ri * ri / d2) * U->av[i];
+    }
+    return 0;
+}
+
+/* B[n*p]: column i = row i of A times r_i / q_i */
+static int p1_mixed(void *u, const double *x, const double *w, double *B) {
+    p1_energy *U = u;
+    double t0 = bp_now();
+    const bp_p1 *P = U->P;
+    int n = P->n;
+    double d2 = P->delta * P->delta;
+    p1e_resid(U, x, w);
+    for (int i = 0; i < U->p; i++) {
+        double ri = U->r[i], c = ri / sqrt(1 + ri * ri / d2);
+        const double *a = P->Ar + (size_t)i * n;
+        double *col = B + (size_t)i * n;
+        for (int k = 0; k < n; k++) col[k] = c * a[k];
+    }
+    U->mixed_calls++;
+    U->cb_time += bp_now() - t0;
+    return 0;
+}
+
+static wb_energy p1_wb_energy(p1_energy *U) {
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = U->P->n;
+    e.p = U->p;
+    e.user = U;
+    e.value_grad = p1_vg;
+    e.hess = p1_hess;
+    e.mixed_vjp = p1_mixed_vjp;
+    e.mixed = p1_mixed;
+    return e;
+}
+
+/* ====================================================================== */
+/* P2 (vardim) as a wb_energy                                              */
+/* ====================================================================== */
+
+static int p2_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    (void)w;
+    *e = bp_p2_value_grad(*(const int *)u, x, g);
+    return 0;
+}
+static int p2_hess(void *u, const double *x, const double *w, double *H) {
+    (void)w;
+    int n = *(const int *)u;
+    double S = bp_p2_S(n, x), c = 1 + 6 * S * S;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < n; i++)
+            H[(size_t)j * n + i] = c * (double)(i + 1) * (double)(j + 1) + (i == j);
+    return 0;
+}
+
+/* stop at the target, as every peer is stopped */
+typedef struct {
+    double target, E;
+} stop_at;
+static int stop_cb(void *u, const wb_progress *pr) {
+    stop_at *s = u;
+    s->E = pr->energy;
+    return pr->energy <= s->target;
+}
+
+static const char *status_word(wb_status st) {
+    switch (st) {
+    case WB_OK: return "ok";
+    case WB_MAXITER: return "maxiter";
+    case WB_STALLED: return "stalled";
+    case WB_CANCELED: return "target";
+    default: return "error";
+    }
+}
+
+/* ====================================================================== */
+/* inner                                                                   */
+/* ====================================================================== */
+
+static int section_inner(const char *dir) {
+    static const int sizes[3] = {10, 100, 1000};
+    static const int reps_n[3] = {51, 21, 5};
+    for (int k = 0; k < 3; k++) {
+        bp_p1 P;
+        char path[1024], cas[64], extra[512];
+        bp_p1_path(path, sizeof path, dir, sizes[k]);
+        if (bp_p1_read(&P, path) != 0) return -1;
+        p1_energy U;
+        if (p1e_init(&U, &P, 0) != 0) return -1;
+        wb_energy e = p1_wb_energy(&U);
+        stop_at sa = {bp_p1_target(&P), 0};
+        wb_settings s;
+        wb_settings_default(&s);
+        s.grad_tol = 1e-12; /* the target decides; tight tolerances */
+        s.step_tol = 1e-14;
+        s.progress = stop_cb;
+        s.progress_user = &sa;
+        wb_solver *sv = NULL;
+        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+        int reps = bp_reps(reps_n[k]);
+        double *t = malloc(sizeof(double) * (size_t)reps);
+        double *x = malloc(sizeof(double) * (size_t)P.n);
+        wb_info info;
+        wb_status st = WB_OK;
+        for (int r = 0; r < reps; r++) {
+            memset(x, 0, sizeof(double) * (size_t)P.n);
+            double t0 = bp_now();
+            st = wb_solve(sv, NULL, x, &info);
+            t[r] = bp_now() - t0;
+        }
+        double med = bp_median(t, reps);
+        int ok = st >= 0 && info.energy <= sa.target;
+        double xerr = 0;
+        for (int j = 0; j < P.n; j++) xerr = fmax(xerr, fabs(x[j] - P.xstar[j]));
+        /* the same solve run to convergence (no target stop): what a solve
+           before differentiating costs */
+        s.progress = NULL;
+        s.grad_tol = 1e-10;
+        s.step_tol = 1e-10;
+        wb_solver *sv2 = NULL;
+        wb_info info2;
+        double *t2 = malloc(sizeof(double) * (size_t)reps);
+        if (wb_solver_create(&sv2, &e, &s) != WB_OK) return -1;
+        for (int r = 0; r < reps; r++) {
+            memset(x, 0, sizeof(double) * (size_t)P.n);
+            double t0 = bp_now();
+            wb_solve(sv2, NULL, x, &info2);
+            t2[r] = bp_now() - t0;
+        }
+        double med2 = bp_median(t2, reps);
+        snprintf(cas, sizeof cas, "P1 n=%d", P.n);
+        snprintf(extra, sizeof extra,
+                 ", \"iters\": %d, \"evals\": %d, \"hess\": %d, \"facts\": %d, "
+                 "\"E\": %.15g, \"E_minus_Estar\": %.3g, \"target_gap\": %.3g, "
+                 "\"x_err\": %.3g, \"status\": \"%s\", \"converged_s\": %.9g, "
+                 "\"converged_iters\": %d, \"converged_grad\": %.3g",
+                 info.iterations, info.evaluations, info.hess_evaluations,
+                 info.factorizations, info.energy, info.energy - P.Estar,
+                 BP_TAU * (P.E0 - P.Estar), xerr, status_word(st), med2,
+                 info2.iterations, info2.grad_norm);
+        bp_result("inner", cas, "libwiberg", med, reps, ok, extra);
+        fprintf(stderr, "libwiberg %s: %.6f s to target (%d it, %d evals, %d "
+                "Hessians), %.6f s to |g| <= 1e-10 (%d it)\n", cas, med,
+                info.iterations, info.evaluations, info.hess_evaluations, med2,
+                info2.iterations);
+        wb_solver_destroy(sv);
+        wb_solver_destroy(sv2);
+        free(t), free(t2), free(x);
+        p1e_free(&U);
+        bp_p1_free(&P);
+    }
+    /* P2: vardim, n = 1000, exact Hessian */
+    {
+        int n = 1000;
+        wb_energy e;
+        memset(&e, 0, sizeof e);
+        e.n = n;
+        e.user = &n;
+        e.value_grad = p2_vg;
+        e.hess = p2_hess;
+        stop_at sa = {BP_P2_TARGET, 0};
+        wb_settings s;
+        wb_settings_default(&s);
+        s.grad_tol = 0;
+        s.step_tol = 1e-15;
+        s.max_iter = 1000;
+        s.progress = stop_cb;
+        s.progress_user = &sa;
+        wb_solver *sv = NULL;
+        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+        int reps = bp_reps(5);
+        double t[5], *x = malloc(sizeof(double) * (size_t)n), E0;
+        bp_p2_x0(n, x);
+        E0 = bp_p2_value_grad(n, x, NULL);
+        wb_info info;
+        wb_status st = WB_OK;
+        for (int r = 0; r < reps; r++) {
+            bp_p2_x0(n, x);
+            double t0 = bp_now();
+            st = wb_solve(sv, NULL, x, &info);
+            t[r] = bp_now() - t0;
+        }
+        double med = bp_median(t, reps), xerr = 0;
+        for (int j = 0; j < n; j++) xerr = fmax(xerr, fabs(x[j] - 1));
+        char extra[512];
+        snprintf(extra, sizeof extra,
+                 ", \"iters\": %d, \"evals\": %d, \"hess\": %d, \"facts\": %d, "
+                 "\"E\": %.3g, \"E0\": %.3g, \"x_err\": %.3g, \"status\": \"%s\"",
+                 info.iterations, info.evaluations, info.hess_evaluations,
+                 info.factorizations, info.energy, E0, xerr, status_word(st));
+        bp_result("inner", "P2 vardim n=1000", "libwiberg", med, reps,
+                  st >= 0 && info.energy <= BP_P2_TARGET, extra);
+        fprintf(stderr, "libwiberg P2: %.6f s, %d it, E = %.3g, %s\n", med,
+                info.iterations, info.energy, wb_solver_message(sv));
+        wb_solver_destroy(sv);
+        free(x);
+    }
+    return 0;
+}
+
+/* ====================================================================== */
+/* nist                                                                    */
+/* ====================================================================== */
+
+static int nist_vg(void *u, const double *b, const double *w, double *e, double *g) {
+    (void)w;
+    const nist_problem *pr = u;
+    const nist_spec *sp = pr->spec;
+    int np = sp->np;
+    double df[NIST_MAX_PARAMS], E = 0;
+    if (g)
+        for (int j = 0; j < np; j++) g[j] = 0;
+    for (int i = 0; i < pr->nobs; i++) {
+        double f = sp->f(b, pr->x + (size_t)i * sp->nx, g ? df : NULL);
+        double r = pr->y[i] - f;
+        E += r * r;
+        if (g)
+            for (int j = 0; j < np; j++) g[j] -= r * df[j];
+    }
+    *e = 0.5 * E;
+    return 0;
+}
+
+static int nist_gn_hess(void *u, const double *b, const double *w, double *H) {
+    (void)w;
+    const nist_problem *pr = u;
+    const nist_spec *sp = pr->spec;
+    int np = sp->np;
+    double df[NIST_MAX_PARAMS];
+    for (int k = 0; k < np * np; k++) H[k] = 0;
+    for (int i = 0; i < pr->nobs; i++) {
+        sp->f(b, pr->x + (size_t)i * sp->nx, df);
+        for (int c = 0; c < np; c++)
+            for (int r = c; r < np; r++) H[c * np + r] += df[r] * df[c];
+    }
+    for (int c = 0; c < np; c++)
+        for (int r = c + 1; r < np; r++) H[r * np + c] = H[c * np + r];
+    return 0;
+}
+
+static int section_nist(const char *nist_dir) {
+    nist_problem prob[NIST_NUM_PROBLEMS];
+    if (nist_load_all(prob, nist_dir) != 0) return -1;
+    for (int mode = 0; mode < 2; mode++) {
+        int gn = mode == 0;
+        wb_settings s;
+        wb_settings_default(&s);
+        s.max_iter = 10000;
+        s.grad_tol = 0;
+        s.step_tol = 1e-13;
+        s.f_tol = 0;
+        wb_solver *sv[NIST_NUM_PROBLEMS];
+        for (int i = 0; i < NIST_NUM_PROBLEMS; i++) {
+            wb_energy e;
+            memset(&e, 0, sizeof e);
+            e.n = prob[i].spec->np;
+            e.user = &prob[i];
+            e.value_grad = nist_vg;
+            e.hess = gn ? nist_gn_hess : NULL;
+            if (wb_solver_create(&sv[i], &e, &s) != WB_OK) return -1;
+        }
+        int reps = bp_reps(5), passed = 0, iters = 0;
+        double t[5], lre_sum = 0, lre_min = 99;
+        char fails[512] = "";
+        for (int r = 0; r < reps; r++) {
+            double tot = 0;
+            passed = 0, iters = 0, lre_sum = 0, lre_min = 99;
+            fails[0] = 0;
+            for (int i = 0; i < NIST_NUM_PROBLEMS; i++)
+                for (int st = 0; st < 2; st++) {
+                    double b[NIST_MAX_PARAMS];
+                    memcpy(b, prob[i].start[st], sizeof(double) * (size_t)prob[i].spec->np);
+                    wb_info info;
+                    double t0 = bp_now();
+                    wb_status rc = wb_solve(sv[i], NULL, b, &info);
+                    tot += bp_now() - t0;
+                    double lre = nist_lre(prob[i].spec->np, b, prob[i].cert);
+                    int ok = rc >= 0 && lre >= NIST_MIN_LRE;
+                    passed += ok;
+                    iters += info.iterations;
+                    lre_sum += lre;
+                    lre_min = fmin(lre_min, lre);
+                    if (!ok && strlen(fails) < sizeof fails - 40)
+                        snprintf(fails + strlen(fails), sizeof fails - strlen(fails),
+                                 "%s%s/%d", fails[0] ? " " : "", prob[i].spec->name, st + 1);
+                    if (r == 0 && getenv("BENCH_VERBOSE"))
+                        fprintf(stderr, "  %-9s %d LRE %5.2f it %4d %s\n",
+                                prob[i].spec->name, st + 1, lre, info.iterations,
+                                status_word(rc));
+                }
+            t[r] = tot;
+        }
+        double med = bp_median(t, reps);
+        char extra[1024];
+        snprintf(extra, sizeof extra,
+                 ", \"passed\": %d, \"starts\": 38, \"avg_lre\": %.3f, "
+                 "\"min_lre\": %.3f, \"iters\": %d, \"failures\": \"%s\"",
+                 passed, lre_sum / 38, lre_min, iters, fails);
+        bp_result("nist", "NIST 19 problems x 2 starts",
+                  gn ? "libwiberg (Gauss-Newton Hessian)"
+                     : "libwiberg (difference Hessian)",
+                  med, reps, passed == 38, extra);
+        fprintf(stderr, "libwiberg NIST %s: %d/38, avg LRE %.2f, %.4f s\n",
+                gn ? "GN" : "FD-Hessian", passed, lre_sum / 38, med);
+        for (int i = 0; i < NIST_NUM_PROBLEMS; i++) wb_solver_destroy(sv[i]);
+    }
+    nist_free_all(prob);
+    return 0;
+}
+
+/* ====================================================================== */
+/* deriv                                                                   */
+/* ====================================================================== */
+
+static double loss_of(const bp_p1 *P, const double *x, double *dl) {
+    double L = 0;
+    for (int j = 0; j < P->n; j++) {
+        double d = x[j] - P->xtrue[j];
+        L += 0.5 * d * d;
+        if (dl) dl[j] = d;
+    }
+    return L;
+}
+
+static double rel_err(int p, const double *a, const double *b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < p; i++) {
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return sqrt(num) / fmax(sqrt(den), 1e-300);
+}
+
+/* largest singular value of A squared, by power iteration on A'A (setup) */
+static double sigma_max2(const bp_p1 *P) {
+    int m = P->m, n = P->n;
+    double *v = malloc(sizeof(double) * (size_t)n), *u = malloc(sizeof(double) * (size_t)m);
+    for (int j = 0; j < n; j++) v[j] = 1.0 / sqrt((double)n);
+    double lam = 0;
+    for (int it = 0; it < 200; it++) {
+        cblas_dgemv(CblasColMajor, CblasNoTrans, m, n, 1.0, P->A, m, v, 1, 0.0, u, 1);
+        cblas_dgemv(CblasColMajor, CblasTrans, m, n, 1.0, P->A, m, u, 1, 0.0, v, 1);
+        double nv = cblas_dnrm2(n, v, 1), prev = lam;
+        lam = nv;
+        cblas_dscal(n, 1.0 / nv, v, 1);
+        if (fabs(lam - prev) <= 1e-10 * lam) break;
+    }
+    free(v), free(u);
+    return lam * 1.0001;
+}
+
+/* Reverse-mode unrolling of K gradient-descent steps from x0 = 0,
+   x_{k+1} = x_k - alpha grad E(x_k; w): forward stores the residuals r_k;
+   backward  wbar -= alpha B(x_k)' xbar,  xbar = xbar - alpha H(x_k) xbar.
+   R: [K*m] scratch, x, xbar: [n], Hv [n]. Returns L(x_K), grad in gw[p]. */
+typedef struct {
+    const bp_p1 *P;
+    int p, K;
+    double alpha;
+    double *R, *x, *xb, *g, *av, *c, *wt;
+} unroll_ws;
+
+static double unroll_grad(unroll_ws *W, const double *w, double *gw) {
+    const bp_p1 *P = W->P;
+    int m = P->m, n = P->n, p = W->p, K = W->K;
+    double d2 = P->delta * P->delta, a = W->alpha;
+    for (int i = 0; i < m; i++) W->wt[i] = i < p ? w[i] : P->w[i];
+    memset(W->x, 0, sizeof(double) * (size_t)n);
+    for (int k = 0; k < K; k++) {
+        double *r = W->R + (size_t)k * m;
+        memcpy(r, P->b, sizeof(double) * (size_t)m);
+        cblas_dgemv(CblasColMajor, CblasNoTrans, m, n, 1.0, P->A, m, W->x, 1, -1.0, r, 1);
+        for (int i = 0; i < m; i++) W->c[i] = W->wt[i] * r[i] / sqrt(1 + r[i] * r[i] / d2);
+        /* x <- x - a (A' c + mu x) = (1 - a mu) x - a A' c */
+        cblas_dgemv(CblasColMajor, CblasTrans, m, n, -a, P->A, m, W->c, 1,
+                    1.0 - a * P->mu, W->x, 1);
+    }
+    double L = loss_of(P, W->x, W->xb);
+    memset(gw, 0, sizeof(double) * (size_t)p);
+    for (int k = K - 1; k >= 0; k--) {
+        const double *r = W->R + (size_t)k * m;
+        /* av = A xb */
+        cblas_dgemv(CblasColMajor, CblasNoTrans, m, n, 1.0, P->A, m, W->xb, 1, 0.0, W->av, 1);
+        for (int i = 0; i < p; i++) {
+            double q = sqrt(1 + r[i] * r[i] / d2);
+            gw[i] -= a * (r[i] / q) * W->av[i];
+        }
+        for (int i = 0; i < m; i++) {
+            double q = sqrt(1 + r[i] * r[i] / d2);
+            W->c[i] = W->wt[i] / (q * q * q) * W->av[i];
+        }
+        /* xb <- xb - a (A' c + mu xb) */
+        cblas_dgemv(CblasColMajor, CblasTrans, m, n, -a, P->A, m, W->c, 1,
+                    1.0 - a * P->mu, W->xb, 1);
+    }
+    return L;
+}
+
+static int write_deriv(const char *dir, int n, int p, const double *xs,
+                       const double *gi, const double *gfd) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/deriv_n%d_p%d.bin", dir, n, p);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int32_t hdr[2] = {n, p};
+    int ok = fwrite("WBD1", 1, 4, f) == 4 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
+             fwrite(xs, sizeof(double), (size_t)n, f) == (size_t)n &&
+             fwrite(gi, sizeof(double), (size_t)p, f) == (size_t)p &&
+             fwrite(gfd, sizeof(double), (size_t)p, f) == (size_t)p;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The energy's callbacks against central differences (a sanity check of the
+   benchmark code, at n = 10). */
+static int check_callbacks(const char *dir) {
+    bp_p1 P;
+    char path[1024];
+    bp_p1_path(path, sizeof path, dir, 10);
+    if (bp_p1_read(&P, path) != 0) return -1;
+    p1_energy U;
+    if (p1e_init(&U, &P, 20) != 0) return -1;
+    wb_energy e = p1_wb_energy(&U);
+    double x[10];
+    for (int j = 0; j < 10; j++) x[j] = P.xstar[j] + 0.05 * ((j % 3) - 1);
+    wb_check_report rep;
+    wb_status st = wb_check_energy(&e, NULL, x, P.w, &rep);
+    fprintf(stderr, "callback check (n = 10, p = 20): grad %.1e hess %.1e mixed_vjp "
+            "%.1e mixed %.1e\n", rep.value_grad_err, rep.hess_err, rep.mixed_vjp_err,
+            rep.mixed_err);
+    int bad = st != WB_OK || rep.value_grad_err > 1e-5 || rep.hess_err > 1e-5 ||
+              rep.mixed_vjp_err > 1e-5 || rep.mixed_err > 1e-5;
+    p1e_free(&U);
+    bp_p1_free(&P);
+    return bad ? -1 : 0;
+}
+
+static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
+                      const int *Ks, int nK, int unroll_reps) {
+    bp_p1 P;
+    char path[1024], cas[96], extra[768];
+    bp_p1_path(path, sizeof path, dir, n);
+    if (bp_p1_read(&P, path) != 0) return -1;
+    p1_energy U;
+    if (p1e_init(&U, &P, p) != 0) return -1;
+    wb_energy e = p1_wb_energy(&U);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-10;
+    s.lambda = 0; /* the classic implicit derivative: comparable to differences */
+    wb_solver *sv = NULL;
+    if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+    double *w = malloc(sizeof(double) * (size_t)p), *x = malloc(sizeof(double) * (size_t)n);
+    double *xs = malloc(sizeof(double) * (size_t)n), *dl = malloc(sizeof(double) * (size_t)n);
+    double *gi = malloc(sizeof(double) * (size_t)p), *gi2 = malloc(sizeof(double) * (size_t)p);
+    double *gfd = malloc(sizeof(double) * (size_t)p), *gu = malloc(sizeof(double) * (size_t)p);
+    memcpy(w, P.w, sizeof(double) * (size_t)p);
+    int reps = bp_reps(5);
+    double ts[5], tv[5], tv2[5];
+    wb_info info;
+    wb_deriv_info di, di2;
+    wb_status st = WB_OK, sv1 = WB_OK, sv2 = WB_OK;
+    for (int r = 0; r < reps; r++) {
+        memset(x, 0, sizeof(double) * (size_t)n);
+        double t0 = bp_now();
+        st = wb_solve(sv, w, x, &info);
+        double t1 = bp_now();
+        loss_of(&P, x, dl);
+        sv1 = wb_implicit_vjp(sv, dl, gi);
+        double t2 = bp_now();
+        wb_solver_deriv_info(sv, &di);
+        sv2 = wb_implicit_vjp(sv, dl, gi2); /* the factor is cached now */
+        double t3 = bp_now();
+        wb_solver_deriv_info(sv, &di2);
+        ts[r] = t1 - t0, tv[r] = t2 - t1, tv2[r] = t3 - t2;
+    }
+    if (st != WB_OK || sv1 != WB_OK || sv2 != WB_OK) {
+        fprintf(stderr, "deriv n=%d p=%d: solve %d, vjp %d/%d: %s\n", n, p, st, sv1,
+                sv2, wb_solver_message(sv));
+        return -1;
+    }
+    memcpy(xs, x, sizeof(double) * (size_t)n);
+    double t_solve = bp_median(ts, reps), t_vjp = bp_median(tv, reps);
+    double t_vjp2 = bp_median(tv2, reps);
+    snprintf(cas, sizeof cas, "P1 n=%d p=%d", n, p);
+    snprintf(extra, sizeof extra,
+             ", \"solve_s\": %.9g, \"solve_iters\": %d, \"vjp_cached_s\": %.9g, "
+             "\"reused_factor_first\": %d, \"reused_factor_second\": %d, "
+             "\"rcond\": %.3g",
+             t_solve, info.iterations, t_vjp2, di.reused_factor, di2.reused_factor,
+             di.rcond);
+    bp_result("deriv", cas, "libwiberg implicit VJP", t_vjp, reps, 1, extra);
+    bp_result("deriv", cas, "libwiberg solve (grad_tol 1e-10)", t_solve, reps, 1, "");
+    fprintf(stderr, "%s: solve %.5f s (%d it), VJP %.6f s (factor reused: %d), "
+            "cached VJP %.6f s\n", cas, t_solve, info.iterations, t_vjp,
+            di.reused_factor, t_vjp2);
+
+    /* (a) central differences of L: 2p solves warm-started from x*, with
+       tolerances tight enough for the difference quotient (a re-solve that
+       stops at |g| = 1e-10 moves L by ~1e-11, which h = 1e-4 turns into an
+       error of ~1e-7 in dL/dw) */
+    for (int i = 0; i < p; i++) gfd[i] = NAN;
+    if (do_fd) {
+        const char *hs = getenv("BENCH_FD_H");
+        double tf[5], h = hs ? atof(hs) : 1e-3;
+        wb_settings sf = s;
+        sf.grad_tol = getenv("BENCH_FD_GTOL") ? atof(getenv("BENCH_FD_GTOL")) : 1e-13;
+        sf.step_tol = 1e-15;
+        wb_solver *svf = NULL;
+        if (wb_solver_create(&svf, &e, &sf) != WB_OK) return -1;
+        int fr = bp_reps(fd_reps), solves_ok = 1;
+        for (int r = 0; r < fr; r++) {
+            double t0 = bp_now();
+            for (int i = 0; i < p; i++) {
+                double wi = w[i], Lp, Lm;
+                w[i] = wi + h;
+                memcpy(x, xs, sizeof(double) * (size_t)n);
+                solves_ok &= wb_solve(svf, w, x, NULL) == WB_OK;
+                Lp = loss_of(&P, x, NULL);
+                w[i] = wi - h;
+                memcpy(x, xs, sizeof(double) * (size_t)n);
+                solves_ok &= wb_solve(svf, w, x, NULL) == WB_OK;
+                Lm = loss_of(&P, x, NULL);
+                w[i] = wi;
+                gfd[i] = (Lp - Lm) / (2 * h);
+            }
+            tf[r] = bp_now() - t0;
+        }
+        wb_solver_destroy(svf);
+        double t_fd = bp_median(tf, fr), err = rel_err(p, gi, gfd);
+        char rn[96] = "";
+        if (fr < 5 && fr == fd_reps)
+            snprintf(rn, sizeof rn, "%d repetition%s (slow configuration)", fr,
+                     fr > 1 ? "s" : "");
+        snprintf(extra, sizeof extra,
+                 ", \"solves\": %d, \"h\": %g, \"grad_tol\": %g, "
+                 "\"rel_err_implicit_vs_fd\": %.3g, \"forward_solve_s\": %.9g, "
+                 "\"reps_note\": \"%s\"",
+                 2 * p, h, sf.grad_tol, err, t_solve, rn);
+        bp_result("deriv", cas, "central finite differences", t_fd, fr, solves_ok, extra);
+        fprintf(stderr, "%s: finite differences %.4f s (%d warm solves), implicit "
+                "vs FD %.2e\n", cas, t_fd, 2 * p, err);
+    }
+
+    /* (b) unrolled gradient descent */
+    if (nK > 0) {
+        unroll_ws W;
+        memset(&W, 0, sizeof W);
+        W.P = &P;
+        W.p = p;
+        int Kmax = 0;
+        for (int k = 0; k < nK; k++) Kmax = Ks[k] > Kmax ? Ks[k] : Kmax;
+        double wmax = 0;
+        for (int i = 0; i < P.m; i++) wmax = fmax(wmax, P.w[i]);
+        W.alpha = 1.0 / (wmax * sigma_max2(&P) + P.mu);
+        W.R = malloc(sizeof(double) * (size_t)Kmax * P.m);
+        W.x = malloc(sizeof(double) * (size_t)n);
+        W.xb = malloc(sizeof(double) * (size_t)n);
+        W.av = malloc(sizeof(double) * (size_t)P.m);
+        W.c = malloc(sizeof(double) * (size_t)P.m);
+        W.wt = malloc(sizeof(double) * (size_t)P.m);
+        if (!W.R) return -1;
+        for (int k = 0; k < nK; k++) {
+            W.K = Ks[k];
+            int ur = bp_reps(unroll_reps);
+            double tu[5];
+            for (int r = 0; r < ur; r++) {
+                double t0 = bp_now();
+                unroll_grad(&W, w, gu);
+                tu[r] = bp_now() - t0;
+            }
+            double xe = 0;
+            for (int j = 0; j < n; j++) xe = fmax(xe, fabs(W.x[j] - xs[j]));
+            double eu = rel_err(p, gu, do_fd ? gfd : gi), ei = rel_err(p, gu, gi);
+            char solver[64], rn[96] = "", efd[32] = "null";
+            if (ur < 5 && ur == unroll_reps)
+                snprintf(rn, sizeof rn, "%d repetitions (slow configuration)", ur);
+            if (do_fd) snprintf(efd, sizeof efd, "%.3g", eu);
+            snprintf(solver, sizeof solver, "unrolled gradient descent K=%d", W.K);
+            snprintf(extra, sizeof extra,
+                     ", \"K\": %d, \"alpha\": %.4g, \"rel_err_vs_fd\": %s, "
+                     "\"rel_err_vs_implicit\": %.3g, \"xK_err\": %.3g, "
+                     "\"forward_solve_s\": %.9g, \"fd_available\": %s, "
+                     "\"reps_note\": \"%s\"",
+                     W.K, W.alpha, efd, ei, xe, t_solve, do_fd ? "true" : "false", rn);
+            bp_result("deriv", cas, solver, bp_median(tu, ur), ur, 1, extra);
+            fprintf(stderr, "%s: unrolled GD K=%d %.4f s, error vs %s %.2e, "
+                    "|x_K - x*| %.2e\n", cas, W.K, bp_median(tu, ur),
+                    do_fd ? "FD" : "implicit", eu, xe);
+        }
+        free(W.R), free(W.x), free(W.xb), free(W.av), free(W.c), free(W.wt);
+    }
+    if (write_deriv(dir, n, p, xs, gi, gfd) != 0) return -1;
+    wb_solver_destroy(sv);
+    free(w), free(x), free(xs), free(dl), free(gi), free(gi2), free(gfd), free(gu);
+    p1e_free(&U);
+    bp_p1_free(&P);
+    return 0;
+}
+
+static int section_deriv(const char *dir) {
+    if (check_callbacks(dir) != 0) {
+        fprintf(stderr, "the benchmark's P1 callbacks disagree with differences\n");
+        return -1;
+    }
+    static const int K_small[2] = {100, 1000};
+    static const int K_large[1] = {1000};
+    if (deriv_case(dir, 100, 50, 1, 5, K_small, 2, 5) != 0) return -1;
+    if (getenv("BENCH_DERIV_SMALL")) return 0; /* quick check */
+    if (deriv_case(dir, 100, 200, 1, 5, K_small, 2, 5) != 0) return -1;
+    if (deriv_case(dir, 1000, 50, 1, 1, K_large, 1, 3) != 0) return -1;
+    if (deriv_case(dir, 1000, 2000, 0, 0, K_large, 1, 3) != 0) return -1;
+    return 0;
+}
+
+/* ====================================================================== */
+/* dense                                                                   */
+/* ====================================================================== */
+
+static int section_dense(const char *dir) {
+    int n = 2000, p = 2000;
+    /* the machine: dgemm and dpotrf at n = 2000, timed in the same loop as the
+       Jacobian (one of each per repetition) so that a load change on a shared
+       machine moves both sides of the ratio alike */
+    double *X = malloc(sizeof(double) * (size_t)n * n), *Y = malloc(sizeof(double) * (size_t)n * n);
+    double *Z = malloc(sizeof(double) * (size_t)n * n), *S = malloc(sizeof(double) * (size_t)n * n);
+    uint64_t seed = 7;
+    for (size_t k = 0; k < (size_t)n * n; k++) X[k] = bp_unif(&seed) - 0.5, Y[k] = bp_unif(&seed) - 0.5;
+    int reps = bp_reps(5);
+    double tg[5], tp[5];
+    /* SPD matrix for dpotrf: X X' + n I */
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, n, 1.0, X, n, 0.0, S, n);
+    for (int j = 0; j < n; j++) S[(size_t)j * n + j] += n;
+    char extra[512];
+
+    /* wb_implicit_jacobian at n = 2000, p = 2000 */
+    bp_p1 P;
+    char path[1024];
+    bp_p1_path(path, sizeof path, dir, n);
+    if (bp_p1_read(&P, path) != 0) return -1;
+    p1_energy U;
+    if (p1e_init(&U, &P, p) != 0) return -1;
+    wb_energy e = p1_wb_energy(&U);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-10;
+    wb_solver *sv = NULL;
+    if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+    double *x = calloc((size_t)n, sizeof(double)), *J = malloc(sizeof(double) * (size_t)n * p);
+    double *xs = malloc(sizeof(double) * (size_t)n);
+    wb_info info;
+    wb_status st = wb_solve(sv, P.w, x, &info); /* setup, not timed */
+    if (st != WB_OK) {
+        fprintf(stderr, "dense: solve at n = 2000: %s\n", wb_solver_message(sv));
+        return -1;
+    }
+    memcpy(xs, x, sizeof(double) * (size_t)n);
+    double tj[5], tj2[5], tcb[5], flops_first = 0;
+    wb_deriv_info di, di2;
+    for (int r = 0; r < reps; r++) {
+        double t0 = bp_now();
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, X, n, Y, n,
+                    0.0, Z, n);
+        tg[r] = bp_now() - t0;
+        memcpy(Z, S, sizeof(double) * (size_t)n * n);
+        t0 = bp_now();
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, Z, n) != 0) {
+            fprintf(stderr, "dense: dpotrf failed\n");
+            return -1;
+        }
+        tp[r] = bp_now() - t0;
+        /* a fresh solver state at x*: a warm solve that stops at once */
+        memcpy(x, xs, sizeof(double) * (size_t)n);
+        wb_solve(sv, P.w, x, &info);
+        long h0 = U.hess_calls, m0 = U.mixed_calls;
+        U.cb_time = 0;
+        t0 = bp_now();
+        st = wb_implicit_jacobian(sv, J);
+        double t1 = bp_now();
+        wb_solver_deriv_info(sv, &di);
+        tcb[r] = U.cb_time;
+        st |= wb_implicit_jacobian(sv, J); /* cached factor */
+        double t2 = bp_now();
+        wb_solver_deriv_info(sv, &di2);
+        tj[r] = t1 - t0, tj2[r] = t2 - t1;
+        /* flops of the first call: the Hessian callback (dsyrk, m n^2) when
+           called, dpotrf (n^3/3) unless reused, the solve (2 n^2 p) */
+        flops_first = (double)(U.hess_calls - h0) * P.m * (double)n * n +
+                      (di.reused_factor ? 0 : (double)n * n * n / 3.0) +
+                      2.0 * n * (double)n * p;
+        (void)m0;
+    }
+    if (st != WB_OK) {
+        fprintf(stderr, "dense: jacobian: %s\n", wb_solver_message(sv));
+        return -1;
+    }
+    double gemm_gf = 2.0 * n * (double)n * n / bp_median(tg, reps) / 1e9;
+    double potrf_gf = (double)n * n * n / 3.0 / bp_median(tp, reps) / 1e9;
+    free(X), free(Y), free(Z), free(S);
+    snprintf(extra, sizeof extra, ", \"gflops\": %.2f, \"n\": %d", gemm_gf, n);
+    bp_result("dense", "machine", "dgemm", 2.0 * n * (double)n * n / gemm_gf / 1e9, reps, 1, extra);
+    snprintf(extra, sizeof extra, ", \"gflops\": %.2f, \"n\": %d", potrf_gf, n);
+    bp_result("dense", "machine", "dpotrf", (double)n * n * n / 3.0 / potrf_gf / 1e9, reps, 1, extra);
+    fprintf(stderr, "machine: dgemm %.1f GFLOP/s, dpotrf %.1f GFLOP/s (n = %d, 1 thread)\n",
+            gemm_gf, potrf_gf, n);
+    double t_first = bp_median(tj, reps), t_cached = bp_median(tj2, reps);
+    double t_cb = bp_median(tcb, reps);
+    double gf_first = flops_first / t_first / 1e9;
+    double flops_cached = 2.0 * n * (double)n * p;
+    double gf_cached = flops_cached / t_cached / 1e9;
+    /* the library's own share: factor + solve flops over the time outside
+       the user's callbacks */
+    double lib_flops = (di.reused_factor ? 0 : (double)n * n * n / 3.0) + 2.0 * n * (double)n * p;
+    double gf_lib = lib_flops / (t_first - t_cb) / 1e9;
+    snprintf(extra, sizeof extra,
+             ", \"gflops\": %.2f, \"flops\": %.4g, \"cached_s\": %.9g, "
+             "\"cached_gflops\": %.2f, \"callback_s\": %.9g, \"library_gflops\": %.2f, "
+             "\"reused_factor\": %d, \"dgemm_gflops\": %.2f, \"dpotrf_gflops\": %.2f",
+             gf_first, flops_first, t_cached, gf_cached, t_cb, gf_lib, di.reused_factor,
+             gemm_gf, potrf_gf);
+    bp_result("dense", "implicit Jacobian n=2000 p=2000", "libwiberg", t_first, reps, 1, extra);
+    fprintf(stderr, "implicit Jacobian n=%d p=%d: %.4f s = %.1f GFLOP/s (%.0f%% of dgemm, "
+            "%.0f%% of dpotrf; callbacks %.4f s, library alone %.1f GFLOP/s = %.0f%% of "
+            "dgemm); cached factor: %.4f s = %.1f GFLOP/s (%.0f%% of dgemm)\n", n, p, t_first,
+            gf_first, 100 * gf_first / gemm_gf, 100 * gf_first / potrf_gf, t_cb, gf_lib,
+            100 * gf_lib / gemm_gf, t_cached, gf_cached, 100 * gf_cached / gemm_gf);
+    wb_solver_destroy(sv);
+    free(x), free(J), free(xs);
+    p1e_free(&U);
+    bp_p1_free(&P);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (bp_has_flag(argc, argv, "--help") || bp_has_flag(argc, argv, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    const char *nist_dir = "tests/data";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--nist-dir") == 0 && i + 1 < argc) nist_dir = argv[++i];
+        else if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--only") == 0) &&
+                 i + 1 < argc) i++;
+        else {
+            fprintf(stderr, "bench_ours: unknown argument %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    const char *dir = bp_data_dir(argc, argv);
+    printf("VERSION libwiberg %s\n", wb_version());
+    printf("VERSION openblas %s\n", openblas_get_config());
+    int rc = 0;
+    if (bp_selected(argc, argv, "inner") && section_inner(dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "nist") && section_nist(nist_dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "deriv") && section_deriv(dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "dense") && section_dense(dir) != 0) rc = 1;
+    if (rc) fprintf(stderr, "bench_ours: a section failed\n");
+    return rc;
+}
