@@ -641,8 +641,11 @@ WB_API wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
                                      int *failed, double *per_example);
 
 /** Writes the whole training state (w, optimizer moments, step, RNG and
- *  shuffle order, best w, warm starts) to path atomically (a temporary file
- *  renamed over it), with a versioned header and a checksum. */
+ *  shuffle order, best w, warm starts) to path atomically (path.tmp.PID,
+ *  flushed to disk, renamed over path), with a versioned header and a
+ *  checksum. After a successful write it removes the path.tmp.PID files of
+ *  processes no longer running on this machine (left by a kill inside an
+ *  earlier save). */
 WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
 
 /** Restores a state written by wb_trainer_save into a trainer created with

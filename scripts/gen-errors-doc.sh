@@ -73,7 +73,7 @@ status should be, and frees everything it allocated.
 | allocation failure | the k-th allocation fails, for every k: `wb_solver_create`, `wb_check_energy`, `wb_trainer_create`, `wb_prox_*` give `WB_ENOMEM`, `*out = NULL`, nothing live; `wb_solve` and every derivative call allocate nothing after create (all storages, given or difference Hessians), so cannot fail there; in training, the k-th allocation after create fails for every k across steps, checkpoints, evaluation, save and load: the call returns `WB_ENOMEM`, retrying it reaches bit for bit the w of a run without failures | `test_misuse`, `test_train`, `test_prox`; leaks also by ASan/LSan and valgrind in CI |
 | callback faults (error code, NaN, Inf, non-symmetric Hessian, at iteration k) | the solver stops with the right status and the best x so far (E never above the start), and refuses derivatives of the failed solve; the trainer skips and counts the example and goes on | `test_misuse`, `test_train`, rows below |
 | parsers | libFuzzer + ASan + UBSan on the tracker CSV reader and on `wb_trainer_load`, seeded corpora in `tests/fuzz/corpus/`, 60 s each in CI (`sh scripts/run-fuzz.sh`) | `tests/fuzz/fuzz_checkpoint.c`, `examples/tracker_fusion/fuzz_csv.c` |
-| checkpoints survive crashes | a training process is killed with SIGKILL at seeded random moments, 20 times; each time the checkpoint on disk is the previous or the new one, loads, and resuming reaches bit for bit the w of an uninterrupted run; temporary files left by a kill inside a save break nothing | `tests/test_crash.c` |
+| checkpoints survive crashes | a training process is killed with SIGKILL at seeded random moments, 20 times; each time the checkpoint on disk is the previous or the new one, loads, and resuming reaches bit for bit the w of an uninterrupted run; temporary files left by a kill inside a save break nothing and are removed by the next save | `tests/test_crash.c` |
 | threads | concurrent solvers on separate objects match serial runs; the threaded trainer is bit-identical for any thread count; both are clean under ThreadSanitizer (clang, LLVM OpenMP with Archer) | `test_threads`, `test_train`, `sh scripts/run-tsan.sh` |
 | numerical stress | Hessians with condition 1e2..1e14, singular, indefinite, for lambda in {0, 1e-6, 1e-3, 1}: the derivative is accurate to a reported tolerance or refused with `WB_ESINGULAR` (table below) | `tests/test_stress.c` |
 
@@ -82,7 +82,8 @@ A failed checkpoint write is the one error after which state has moved:
 step is kept in memory and the file on disk is still the previous
 checkpoint, intact (the write goes to `path.tmp.PID`, is flushed, and is
 renamed over `path` only when complete). A crash inside a write can leave
-such a temporary file behind; it is never read.
+such a temporary file behind; it is never read, and the next successful save
+removes the temporary files of processes that no longer run.
 
 Why the stress table's reference is an exact solve and not finite
 differences of x*(w): for lambda > 0 the library returns, by design, the

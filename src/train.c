@@ -12,7 +12,9 @@
  * All memory is sized at create: a step allocates nothing.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdint.h>
@@ -637,6 +639,41 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
     put(b, t->xs, t->total_n * 8);
 }
 
+/* Removes path.tmp.PID files beside path whose process no longer runs on
+   this machine (kill(PID, 0) fails with ESRCH): what a process killed inside
+   a save leaves behind. Best effort: a directory that cannot be read is left
+   as it is. buf[len] (len > strlen(path)) is scratch for the directory. */
+static void remove_stale_temps(const char *path, char *buf, size_t len) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash) snprintf(buf, len, "%.*s", (int)(slash - path), path);
+    else snprintf(buf, len, ".");
+    if (slash == path) snprintf(buf, len, "/");
+    size_t bl = strlen(base);
+    DIR *d = opendir(buf);
+    if (!d) return;
+    size_t dl = strlen(buf);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0)
+            continue;
+        const char *q = nm + bl + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(q, &end, 10);
+        if (q[0] < '0' || q[0] > '9' || *end || errno || pid <= 0 ||
+            pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive */
+        if (dl + 1 + strlen(nm) + 1 > len) continue;
+        snprintf(buf + dl, len - dl, "/%s", nm);
+        remove(buf);
+        buf[dl] = '\0';
+    }
+    closedir(d);
+}
+
 wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
     wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
@@ -687,6 +724,7 @@ wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
             st = WB_EIO;
         } else {
             tmsg(t, "saved step %lld to %s", t->step, path);
+            remove_stale_temps(path, tmp, pl + 32);
         }
     }
     wbi_free(&t->s.solver, tmp);

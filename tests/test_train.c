@@ -3,6 +3,7 @@
  * counts and across checkpoint/resume, refuses corrupt checkpoints, skips
  * failing examples, and its finite-difference mode agrees with the implicit
  * gradient. */
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "energies.h"
@@ -453,6 +454,48 @@ static void training_survives_allocation_failure_after_create(void **st) {
     qset_free(&S);
 }
 
+/* A save removes the path.tmp.PID files of processes that no longer run
+   (left by a kill inside a save), and nothing else. */
+static void save_removes_only_dead_processes_temp_files(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_stale_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128], dead[160], alive[160], other[160], foreign[160];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    pid_t kid = fork(); /* a process that has ended: its PID is free */
+    assert_true(kid >= 0);
+    if (kid == 0) _exit(0);
+    assert_int_equal(waitpid(kid, NULL, 0), kid);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld", ck, (long)kid);
+    snprintf(alive, sizeof alive, "%s.tmp.%ld", ck, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.notapid", ck);
+    snprintf(foreign, sizeof foreign, "%s/other.tmp.%ld", dir, (long)kid);
+    const char *files[] = {dead, alive, other, foreign};
+    for (int k = 0; k < 4; k++) {
+        FILE *f = fopen(files[k], "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0, 0};
+    wb_train_settings s;
+    base_settings(&s);
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(t, ck), WB_OK);
+    assert_int_equal(access(dead, F_OK), -1);   /* removed  */
+    assert_int_equal(access(alive, F_OK), 0);   /* kept     */
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(foreign, F_OK), 0); /* another file's */
+    wb_trainer_destroy(t);
+    for (int k = 1; k < 4; k++) remove(files[k]);
+    remove(ck);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_recovers_the_generating_parameters),
@@ -464,6 +507,7 @@ int main(void) {
         cmocka_unit_test(bounds_hold_and_validation_keeps_best),
         cmocka_unit_test(trainer_create_survives_allocation_failure),
         cmocka_unit_test(training_survives_allocation_failure_after_create),
+        cmocka_unit_test(save_removes_only_dead_processes_temp_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
