@@ -402,21 +402,9 @@ int section_nist(const char *nist_dir) {
 } // namespace
 
 int main(int argc, char **argv) {
-    if (bp_has_flag(argc, argv, "--help") || bp_has_flag(argc, argv, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    const char *nist_dir = "tests/data";
-    for (int i = 1; i < argc; i++) {
-        if (std::strcmp(argv[i], "--nist-dir") == 0 && i + 1 < argc) nist_dir = argv[++i];
-        else if ((std::strcmp(argv[i], "--data") == 0 || std::strcmp(argv[i], "--only") == 0) &&
-                 i + 1 < argc) i++;
-        else {
-            std::fprintf(stderr, "bench_ceres: unknown argument %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *nist_dir = NULL;
+    int done = bp_parse_args(argc, argv, "bench_ceres", usage, &nist_dir);
+    if (done >= 0) return done;
     google::InitGoogleLogging(argv[0]);
     FLAGS_minloglevel = 2; // errors only: no per-step warnings on stderr
     std::printf("VERSION ceres %s\n", CERES_VERSION_STRING);

@@ -245,21 +245,9 @@ static int section_nist(const char *nist_dir) {
 }
 
 int main(int argc, char **argv) {
-    if (bp_has_flag(argc, argv, "--help") || bp_has_flag(argc, argv, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    const char *nist_dir = "tests/data";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--nist-dir") == 0 && i + 1 < argc) nist_dir = argv[++i];
-        else if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--only") == 0) &&
-                 i + 1 < argc) i++;
-        else {
-            fprintf(stderr, "bench_lbfgs: unknown argument %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *nist_dir = NULL;
+    int done = bp_parse_args(argc, argv, "bench_lbfgs", usage, &nist_dir);
+    if (done >= 0) return done;
     const char *dir = bp_data_dir(argc, argv);
     int rc = 0;
     if (bp_selected(argc, argv, "inner") && section_inner(dir) != 0) rc = 1;

@@ -353,41 +353,6 @@ static int section_inner(const char *dir) {
 /* nist                                                                    */
 /* ====================================================================== */
 
-static int nist_vg(void *u, const double *b, const double *w, double *e, double *g) {
-    (void)w;
-    const nist_problem *pr = u;
-    const nist_spec *sp = pr->spec;
-    int np = sp->np;
-    double df[NIST_MAX_PARAMS], E = 0;
-    if (g)
-        for (int j = 0; j < np; j++) g[j] = 0;
-    for (int i = 0; i < pr->nobs; i++) {
-        double f = sp->f(b, pr->x + (size_t)i * sp->nx, g ? df : NULL);
-        double r = pr->y[i] - f;
-        E += r * r;
-        if (g)
-            for (int j = 0; j < np; j++) g[j] -= r * df[j];
-    }
-    *e = 0.5 * E;
-    return 0;
-}
-
-static int nist_gn_hess(void *u, const double *b, const double *w, double *H) {
-    (void)w;
-    const nist_problem *pr = u;
-    const nist_spec *sp = pr->spec;
-    int np = sp->np;
-    double df[NIST_MAX_PARAMS];
-    for (int k = 0; k < np * np; k++) H[k] = 0;
-    for (int i = 0; i < pr->nobs; i++) {
-        sp->f(b, pr->x + (size_t)i * sp->nx, df);
-        for (int c = 0; c < np; c++)
-            for (int r = c; r < np; r++) H[c * np + r] += df[r] * df[c];
-    }
-    for (int c = 0; c < np; c++)
-        for (int r = c + 1; r < np; r++) H[r * np + c] = H[c * np + r];
-    return 0;
-}
 
 static int section_nist(const char *nist_dir) {
     nist_problem prob[NIST_NUM_PROBLEMS];
@@ -882,21 +847,9 @@ static int section_dense(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    if (bp_has_flag(argc, argv, "--help") || bp_has_flag(argc, argv, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    const char *nist_dir = "tests/data";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--nist-dir") == 0 && i + 1 < argc) nist_dir = argv[++i];
-        else if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--only") == 0) &&
-                 i + 1 < argc) i++;
-        else {
-            fprintf(stderr, "bench_ours: unknown argument %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *nist_dir = NULL;
+    int done = bp_parse_args(argc, argv, "bench_ours", usage, &nist_dir);
+    if (done >= 0) return done;
     const char *dir = bp_data_dir(argc, argv);
     printf("VERSION libwiberg %s\n", wb_version());
     printf("VERSION openblas %s\n", openblas_get_config());

@@ -296,4 +296,27 @@ static inline int bp_selected(int argc, char **argv, const char *section) {
     return 1;
 }
 
+/* The common command line of the solver benchmarks: --help, --data DIR,
+   --only SECTION, --nist-dir DIR. Returns -1 to go on (*nist_dir set), or
+   the exit status: 0 after --help, 2 for an unknown argument. */
+static inline int bp_parse_args(int argc, char **argv, const char *prog,
+                                void (*usage)(FILE *), const char **nist_dir) {
+    if (bp_has_flag(argc, argv, "--help") || bp_has_flag(argc, argv, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    *nist_dir = "tests/data";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--nist-dir") == 0 && i + 1 < argc) *nist_dir = argv[++i];
+        else if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--only") == 0) &&
+                 i + 1 < argc) i++;
+        else {
+            fprintf(stderr, "%s: unknown argument %s\n", prog, argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
 #endif

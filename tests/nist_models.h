@@ -517,4 +517,44 @@ static inline void nist_residuals(const nist_problem *pr, const double *b,
     }
 }
 
+/* The NIST fit as a libwiberg energy (user = the nist_problem, b the
+   parameters, no w): E(b) = 1/2 sum_i (y_i - f(b; x_i))^2 and its gradient. */
+static inline int nist_vg(void *u, const double *b, const double *w,
+                          double *e, double *g) {
+    (void)w;
+    const nist_problem *pr = (const nist_problem *)u;
+    const nist_spec *sp = pr->spec;
+    int np = sp->np;
+    double df[NIST_MAX_PARAMS], E = 0;
+    if (g)
+        for (int j = 0; j < np; j++) g[j] = 0;
+    for (int i = 0; i < pr->nobs; i++) {
+        double f = sp->f(b, pr->x + (size_t)i * sp->nx, g ? df : NULL);
+        double r = pr->y[i] - f;
+        E += r * r;
+        if (g) /* dr/db = -df/db */
+            for (int j = 0; j < np; j++) g[j] -= r * df[j];
+    }
+    *e = 0.5 * E;
+    return 0;
+}
+
+/* Gauss-Newton H = J'J (J = dr/db = -df/db; the signs cancel). */
+static inline int nist_gn_hess(void *u, const double *b, const double *w, double *H) {
+    (void)w;
+    const nist_problem *pr = (const nist_problem *)u;
+    const nist_spec *sp = pr->spec;
+    int np = sp->np;
+    double df[NIST_MAX_PARAMS];
+    for (int k = 0; k < np * np; k++) H[k] = 0;
+    for (int i = 0; i < pr->nobs; i++) {
+        sp->f(b, pr->x + (size_t)i * sp->nx, df);
+        for (int c = 0; c < np; c++)
+            for (int r = c; r < np; r++) H[c * np + r] += df[r] * df[c];
+    }
+    for (int c = 0; c < np; c++)
+        for (int r = c + 1; r < np; r++) H[r * np + c] = H[c * np + r];
+    return 0;
+}
+
 #endif /* WB_NIST_MODELS_H */

@@ -62,43 +62,6 @@ static nist_state *load_all(void **state) {
 /* The energy                                                                */
 /* ------------------------------------------------------------------------ */
 
-static int nist_vg(void *u, const double *b, const double *w, double *e,
-                   double *g) {
-    (void)w;
-    const nist_problem *pr = u;
-    const nist_spec *sp = pr->spec;
-    int np = sp->np;
-    double df[NIST_MAX_PARAMS], E = 0;
-    if (g)
-        for (int j = 0; j < np; j++) g[j] = 0;
-    for (int i = 0; i < pr->nobs; i++) {
-        double f = sp->f(b, pr->x + (size_t)i * sp->nx, g ? df : NULL);
-        double r = pr->y[i] - f;
-        E += r * r;
-        if (g) /* dr/db = -df/db */
-            for (int j = 0; j < np; j++) g[j] -= r * df[j];
-    }
-    *e = 0.5 * E;
-    return 0;
-}
-
-/* Gauss-Newton H = J'J (J = dr/db = -df/db; the signs cancel). */
-static int nist_gn_hess(void *u, const double *b, const double *w, double *H) {
-    (void)w;
-    const nist_problem *pr = u;
-    const nist_spec *sp = pr->spec;
-    int np = sp->np;
-    double df[NIST_MAX_PARAMS];
-    for (int k = 0; k < np * np; k++) H[k] = 0;
-    for (int i = 0; i < pr->nobs; i++) {
-        sp->f(b, pr->x + (size_t)i * sp->nx, df);
-        for (int c = 0; c < np; c++)
-            for (int r = c; r < np; r++) H[c * np + r] += df[r] * df[c];
-    }
-    for (int c = 0; c < np; c++)
-        for (int r = c + 1; r < np; r++) H[r * np + c] = H[c * np + r];
-    return 0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                     */
