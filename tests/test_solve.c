@@ -160,6 +160,17 @@ static void count_free(void *ctx, void *p) {
     free(p);
 }
 
+/* defaults, the derivative's lambda, allocations counted in *c */
+static wb_settings counting_settings(counter_t *c, double lambda) {
+    wb_settings s;
+    wb_settings_default(&s);
+    s.alloc = count_alloc;
+    s.dealloc = count_free;
+    s.alloc_ctx = c;
+    s.lambda = lambda;
+    return s;
+}
+
 static void solve_and_derivatives_never_allocate(void **st) {
     (void)st;
     enum { N = 5, M = 9 };
@@ -169,12 +180,7 @@ static void solve_and_derivatives_never_allocate(void **st) {
         wb_energy e = phub_energy(&P);
         if (variant) e.hess = NULL, e.mixed = NULL, e.mixed_vjp = NULL;
         counter_t c = {0, 0};
-        wb_settings s;
-        wb_settings_default(&s);
-        s.alloc = count_alloc;
-        s.dealloc = count_free;
-        s.alloc_ctx = &c;
-        s.lambda = 0.1;
+        wb_settings s = counting_settings(&c, 0.1);
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
         int after_create = c.allocs;
@@ -200,12 +206,7 @@ static void solve_and_derivatives_never_allocate(void **st) {
         chain_init(&ch, T, 2, 7 + k);
         wb_energy e = chain_energy(&ch, forms[k]);
         counter_t c = {0, 0};
-        wb_settings s;
-        wb_settings_default(&s);
-        s.alloc = count_alloc;
-        s.dealloc = count_free;
-        s.alloc_ctx = &c;
-        s.lambda = 1e-3;
+        wb_settings s = counting_settings(&c, 1e-3);
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
         int after_create = c.allocs;
