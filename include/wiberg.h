@@ -651,7 +651,8 @@ WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
 /** Restores a state written by wb_trainer_save into a trainer created with
  *  the same data set sizes and settings; training then continues exactly as
  *  the saved run would have. A missing file is WB_EIO; a truncated, corrupt
- *  or mismatched one is WB_EFORMAT (the trainer is then unchanged). */
+ *  or mismatched one, or one holding non-finite w, moments or warm starts,
+ *  is WB_EFORMAT (the trainer is then unchanged). */
 WB_API wb_status wb_trainer_load(wb_trainer *t, const char *path);
 
 /** A sentence about the last call; never NULL. */
