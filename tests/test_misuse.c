@@ -201,6 +201,108 @@ static void failing_callbacks_stop_cleanly_with_best_point(void **st) {
     quad_free(&q);
 }
 
+/* Faults at the k-th call, k = 1..5, on a robust energy that takes several
+   Newton iterations from its start: value_grad returns an error, NaN or Inf;
+   hess returns an error, NaN or a non-symmetric matrix. The solver stops
+   with the fault's status and a message, and x holds the point it had
+   reached (finite, its energy the last accepted one, never above the
+   start's). NaN or Inf from value_grad at a trial point (k > 1) is not a
+   stop: the step is rejected and the solve reaches the clean minimizer. */
+typedef struct { phub_t *P; int calls, fail_at, kind; } kfault_t;
+static int kf_vg(void *u, const double *x, const double *w, double *e,
+                 double *g) {
+    kfault_t *f = u;
+    int rc = phub_vg(f->P, x, w, e, g);
+    if (f->kind < 3 && ++f->calls == f->fail_at) {
+        if (f->kind == 0) return 9;
+        if (f->kind == 1) *e = NAN;
+        if (f->kind == 2) {
+            if (!g) *e = INFINITY;
+            else g[1] = INFINITY;
+        }
+    }
+    return rc;
+}
+static int kf_hess(void *u, const double *x, const double *w, double *H) {
+    kfault_t *f = u;
+    int rc = phub_hess(f->P, x, w, H);
+    int n = f->P->n;
+    if (f->kind >= 3 && ++f->calls == f->fail_at) {
+        if (f->kind == 3) return -2;
+        if (f->kind == 4) H[n + 1] = NAN;
+        if (f->kind == 5) H[1] += 1.0; /* H[1,0] != H[0,1] */
+    }
+    return rc;
+}
+/* the energy of the current (accepted) x after each iteration */
+static int last_accepted(void *u, const wb_progress *pr) {
+    *(double *)u = pr->energy;
+    return 0;
+}
+static void faults_at_call_k_keep_the_best_point(void **st) {
+    (void)st;
+    enum { N = 5, M = 12 };
+    phub_t P;
+    phub_init(&P, N, M, 3);
+    const wb_status expect[] = {WB_ECALLBACK, WB_ENONFINITE, WB_ENONFINITE,
+                                WB_ECALLBACK, WB_ENONFINITE, WB_ECALLBACK};
+    double w[M];
+    for (int i = 0; i < M; i++) w[i] = 1.0;
+    /* a clean run: how many iterations the faults can interrupt */
+    wb_energy e0 = phub_energy(&P);
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e0, NULL), WB_OK);
+    double x[N], xs[N] = {4, -3, 5, 2, -4}, E0, E1;
+    memcpy(x, xs, sizeof x);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    wb_solver_destroy(sv);
+    assert_true(info.iterations >= 4);
+    double xclean[N];
+    memcpy(xclean, x, sizeof x);
+    phub_vg(&P, xs, w, &E0, NULL);
+    int progressed = 0;
+    for (int kind = 0; kind < 6; kind++) {
+        for (int k = 1; k <= 5; k++) {
+            kfault_t f = {&P, 0, k, kind};
+            wb_energy e = {N, M, &f, kf_vg, kf_hess, NULL, NULL};
+            double cur = E0; /* E at the solver's current x */
+            wb_settings set;
+            wb_settings_default(&set);
+            set.progress = last_accepted;
+            set.progress_user = &cur;
+            assert_int_equal(wb_solver_create(&sv, &e, &set), WB_OK);
+            memcpy(x, xs, sizeof x);
+            wb_status r = wb_solve(sv, w, x, &info);
+            if ((kind == 1 || kind == 2) && k > 1) {
+                /* NaN / Inf at a trial point: that step is rejected and the
+                   solve goes on (an energy may be undefined off its
+                   domain) to the clean run's minimizer */
+                assert_int_equal(r, WB_OK);
+                for (int i = 0; i < N; i++) wb_assert_close(x[i], xclean[i], 1e-8, 1e-8);
+                wb_solver_destroy(sv);
+                continue;
+            }
+            if (r != expect[kind])
+                fail_msg("fault %d at call %d: status %d, expected %d (%s)",
+                         kind, k, r, expect[kind], wb_solver_message(sv));
+            assert_true(wb_solver_message(sv)[0] != '\0');
+            for (int i = 0; i < N; i++) assert_true(isfinite(x[i]));
+            phub_vg(&P, x, w, &E1, NULL);
+            assert_true(E1 <= E0);
+            /* the point the solver had reached, not the start */
+            if (!(E1 <= cur))
+                fail_msg("fault %d at call %d after %d iterations: E = %g, "
+                         "the solver's current E %g (%s)", kind, k,
+                         info.iterations, E1, cur, wb_solver_message(sv));
+            if (cur < E0) progressed++;
+            wb_solver_destroy(sv);
+        }
+    }
+    assert_true(progressed >= 6); /* faults did land after accepted steps */
+    phub_free(&P);
+}
+
 static int bad_mixed_vjp(void *u, const double *x, const double *w,
                          const double *v, double *out) {
     (void)u; (void)x; (void)w; (void)v; (void)out;
@@ -359,6 +461,7 @@ int main(void) {
         cmocka_unit_test(explain_says_why_create_refuses),
         cmocka_unit_test(derivative_before_solve_is_refused),
         cmocka_unit_test(failing_callbacks_stop_cleanly_with_best_point),
+        cmocka_unit_test(faults_at_call_k_keep_the_best_point),
         cmocka_unit_test(failing_mixed_callbacks_give_status_not_nan),
         cmocka_unit_test(indefinite_hessian_without_damping_is_singular_not_nan),
         cmocka_unit_test(nonfinite_trial_point_is_rejected_not_fatal),
