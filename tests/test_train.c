@@ -17,10 +17,14 @@ typedef struct {
     quad_t q[NEX];
     double y[NEX][NX];
     int fail_example; /* energy callback of this example fails (-1: none) */
+    int nan_loss;     /* the loss of this example is NaN (-1: none)       */
+    int nan_mixed;    /* its mixed derivative B holds NaN (-1: none)      */
 } qset_t;
 
 static void qset_init(qset_t *S, const double *w_true) {
     S->fail_example = -1;
+    S->nan_loss = -1;
+    S->nan_mixed = -1;
     for (int i = 0; i < NEX; i++) {
         quad_init(&S->q[i], NX, PW, 100 + (uint64_t)i);
         double *y = S->y[i];
@@ -39,10 +43,19 @@ static int fail_vg(void *u, const double *x, const double *w, double *e,
     (void)u; (void)x; (void)w; (void)e; (void)g;
     return 5;
 }
+static int nan_mixed(void *u, const double *x, const double *w, double *B) {
+    quad_mixed(u, x, w, B);
+    B[0] = NAN;
+    return 0;
+}
 static int qs_energy(void *u, int i, wb_energy *e) {
     qset_t *S = u;
     *e = quad_energy(&S->q[i]);
     if (i == S->fail_example) e->value_grad = fail_vg;
+    if (i == S->nan_mixed) {
+        e->mixed = nan_mixed;
+        e->mixed_vjp = NULL;
+    }
     return 0;
 }
 static int qs_start(void *u, int i, double *x0) {
@@ -51,7 +64,10 @@ static int qs_start(void *u, int i, double *x0) {
     return 0;
 }
 static int qs_loss(void *u, int i, const double *x, double *l, double *dl) {
-    return sq_loss(NX, x, ((qset_t *)u)->y[i], l, dl);
+    qset_t *S = u;
+    sq_loss(NX, x, S->y[i], l, dl);
+    if (i == S->nan_loss) *l = NAN;
+    return 0;
 }
 static wb_dataset qs_dataset(qset_t *S, int count) {
     wb_dataset d = {count, S, qs_energy, qs_start, qs_loss};
@@ -247,6 +263,16 @@ static void failing_examples_are_skipped_and_counted(void **st) {
     assert_int_equal(wb_trainer_evaluate(t, &d, w, &mean, &failed, NULL), WB_OK);
     assert_int_equal(failed, 1);
     assert_true(isfinite(mean));
+    wb_trainer_destroy(t);
+    /* a NaN loss and a NaN in the mixed derivative: two more examples
+       skipped and counted every epoch; w stays finite */
+    S.nan_loss = 7;
+    S.nan_mixed = 11;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_train(t, &info), WB_OK);
+    assert_int_equal(info.skipped_total, 9);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_true(isfinite(w[0]) && isfinite(w[1]));
     wb_trainer_destroy(t);
     qset_free(&S);
 }
