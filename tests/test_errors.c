@@ -1742,10 +1742,48 @@ static int write_markdown(const char *file) {
     return fclose(fp) == 0 ? 0 : -1;
 }
 
+/* 0 when doc (docs/ERRORS.md) holds, from its "## Bad input" heading to
+   its end, exactly the table in file table; prints the first difference */
+static int doc_matches(const char *doc, const char *table) {
+    FILE *a = fopen(doc, "r"), *b = fopen(table, "r");
+    int rc = -1;
+    char la[4096], lb[4096];
+    if (!a || !b) {
+        fprintf(stderr, "cannot read %s\n", !a ? doc : table);
+        goto out;
+    }
+    while (fgets(la, sizeof la, a) && strncmp(la, "## Bad input", 12) != 0) {}
+    if (feof(a)) {
+        fprintf(stderr, "%s has no \"## Bad input\" section\n", doc);
+        goto out;
+    }
+    if (!fgets(lb, sizeof lb, b)) goto out;
+    for (int line = 1;; line++) {
+        if (strcmp(la, lb) != 0) {
+            fprintf(stderr, "%s is out of date (regenerate it: sh "
+                    "scripts/gen-errors-doc.sh); line %d of the table:\n"
+                    "  doc:  %s  test: %s", doc, line, la, lb);
+            goto out;
+        }
+        char *ra = fgets(la, sizeof la, a), *rb = fgets(lb, sizeof lb, b);
+        if (!ra && !rb) break;
+        if (!ra) la[0] = '\0';
+        if (!rb) lb[0] = '\0';
+    }
+    rc = 0;
+out:
+    if (a) fclose(a);
+    if (b) fclose(b);
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    const char *md = getenv("WB_ERRORS_MD");
-    for (int i = 1; i + 1 < argc; i++)
+    const char *md = getenv("WB_ERRORS_MD"), *check = NULL;
+    char tmp_md[128] = "";
+    for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--markdown") == 0) md = argv[i + 1];
+        if (strcmp(argv[i], "--check-doc") == 0) check = argv[i + 1];
+    }
     snprintf(DIR_, sizeof DIR_, "/tmp/wb_errors_XXXXXX");
     if (!mkdtemp(DIR_)) {
         perror("mkdtemp");
@@ -1757,14 +1795,23 @@ int main(int argc, char **argv) {
         cmocka_unit_test(every_public_function_has_a_row),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (check && !md) {
+        snprintf(tmp_md, sizeof tmp_md, "%s.table.md", DIR_);
+        md = tmp_md;
+    }
     if (md) {
         if (write_markdown(md) != 0) {
             fprintf(stderr, "cannot write %s\n", md);
             rc = 1;
         } else {
-            printf("wrote %s\n", md);
+            if (!tmp_md[0]) printf("wrote %s\n", md);
         }
     }
+    if (check && rc == 0) {
+        if (doc_matches(check, md) != 0) rc = 1;
+        else printf("%s: the error table is the one the tests produce\n", check);
+    }
+    if (tmp_md[0]) remove(tmp_md);
     clear_dir();
     rmdir(DIR_);
     return rc;
