@@ -287,20 +287,19 @@ void run_p2(Variant v, int reps, const char *why_reps) {
 }
 
 int section_inner(const char *dir) {
-    static const int sizes[3] = {10, 100, 1000};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
         char path[1024];
-        bp_p1_path(path, sizeof path, dir, sizes[k]);
+        bp_p1_path(path, sizeof path, dir, bp_p1_sizes[k]);
         if (bp_p1_read(&P, path) != 0) return -1;
-        int reps = sizes[k] == 10 ? 51 : sizes[k] == 100 ? 21 : 5;
+        int reps = bp_p1_reps[k];
         for (Variant v : {DNC_EIGEN, DNC_LAPACK, QR_EIGEN, QR_LAPACK, SOFTLONE}) {
             int r = reps;
             const char *why = "";
-            if (sizes[k] == 1000 && v == QR_EIGEN) {
+            if (bp_p1_sizes[k] == 1000 && v == QR_EIGEN) {
                 r = 1; // ~20 s a solve
                 why = "1 repetition (slow configuration, ~20 s a solve)";
-            } else if (sizes[k] == 1000 && v == QR_LAPACK) {
+            } else if (bp_p1_sizes[k] == 1000 && v == QR_LAPACK) {
                 r = 3; // ~7 s a solve
                 why = "3 repetitions (slow configuration)";
             }

@@ -146,12 +146,10 @@ static gsl_multifit_nlinear_parameters lm_params(int qr) {
 }
 
 static int section_inner(const char *dir) {
-    static const int sizes[3] = {10, 100, 1000};
-    static const int reps_n[3] = {51, 21, 5};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
         char path[1024], cas[64], extra[512];
-        bp_p1_path(path, sizeof path, dir, sizes[k]);
+        bp_p1_path(path, sizeof path, dir, bp_p1_sizes[k]);
         if (bp_p1_read(&P, path) != 0) return -1;
         int m = P.m, n = P.n;
         p1_ctx c = {&P, malloc(sizeof(double) * (size_t)m)};
@@ -166,7 +164,7 @@ static int section_inner(const char *dir) {
         gsl_multifit_nlinear_workspace *ws =
             gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, fdf.n, fdf.p);
         gsl_vector *x0 = gsl_vector_calloc((size_t)n);
-        int reps = bp_reps(reps_n[k]);
+        int reps = bp_reps(bp_p1_reps[k]);
         double t[64];
         run_out o;
         memset(&o, 0, sizeof o);

@@ -127,12 +127,10 @@ static run_out run_once(lbfgs_evaluate_t ev, ctx *c, const double *x0, double *x
 }
 
 static int section_inner(const char *dir) {
-    static const int sizes[3] = {10, 100, 1000};
-    static const int reps_n[3] = {51, 21, 5};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
         char path[1024], cas[64], extra[512];
-        bp_p1_path(path, sizeof path, dir, sizes[k]);
+        bp_p1_path(path, sizeof path, dir, bp_p1_sizes[k]);
         if (bp_p1_read(&P, path) != 0) return -1;
         int n = P.n;
         ctx c;
@@ -143,7 +141,7 @@ static int section_inner(const char *dir) {
         c.target = bp_p1_target(&P);
         double *x0 = calloc((size_t)n, sizeof(double));
         double *x = lbfgs_malloc(n);
-        int reps = bp_reps(reps_n[k]);
+        int reps = bp_reps(bp_p1_reps[k]);
         double t[64];
         run_out o;
         memset(&o, 0, sizeof o);

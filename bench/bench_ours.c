@@ -229,12 +229,10 @@ static const char *status_word(wb_status st) {
 /* ====================================================================== */
 
 static int section_inner(const char *dir) {
-    static const int sizes[3] = {10, 100, 1000};
-    static const int reps_n[3] = {51, 21, 5};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
         char path[1024], cas[64], extra[512];
-        bp_p1_path(path, sizeof path, dir, sizes[k]);
+        bp_p1_path(path, sizeof path, dir, bp_p1_sizes[k]);
         if (bp_p1_read(&P, path) != 0) return -1;
         p1_energy U;
         if (p1e_init(&U, &P, 0) != 0) return -1;
@@ -248,7 +246,7 @@ static int section_inner(const char *dir) {
         s.progress_user = &sa;
         wb_solver *sv = NULL;
         if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
-        int reps = bp_reps(reps_n[k]);
+        int reps = bp_reps(bp_p1_reps[k]);
         double *t = malloc(sizeof(double) * (size_t)reps);
         double *x = malloc(sizeof(double) * (size_t)P.n);
         wb_info info;
@@ -352,7 +350,6 @@ static int section_inner(const char *dir) {
 /* ====================================================================== */
 /* nist                                                                    */
 /* ====================================================================== */
-
 
 static int section_nist(const char *nist_dir) {
     nist_problem prob[NIST_NUM_PROBLEMS];

@@ -277,6 +277,11 @@ static inline int bp_reps(int dflt) {
     return dflt;
 }
 
+/* The P1 sizes every solver runs, and the repetitions at each (medians). */
+enum { BP_P1_CASES = 3 };
+static const int bp_p1_sizes[BP_P1_CASES] = {10, 100, 1000};
+static const int bp_p1_reps[BP_P1_CASES] = {51, 21, 5};
+
 static inline const char *bp_data_dir(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--data") == 0) return argv[i + 1];
