@@ -36,14 +36,20 @@ typedef struct {
     double *r;
 } p1_ctx;
 
+/* c->r = A x - b */
+static void p1_residual(p1_ctx *c, const gsl_vector *x) {
+    const bp_p1 *P = c->P;
+    memcpy(c->r, P->b, sizeof(double) * (size_t)P->m);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, P->m, P->n, 1.0, P->Ar, P->n, x->data,
+                (int)x->stride, -1.0, c->r, 1);
+}
+
 static int p1_f(const gsl_vector *x, void *u, gsl_vector *f) {
     p1_ctx *c = u;
     const bp_p1 *P = c->P;
     int m = P->m, n = P->n;
     double d2 = P->delta * P->delta, smu = sqrt(P->mu);
-    memcpy(c->r, P->b, sizeof(double) * (size_t)m);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0, P->Ar, n, x->data, (int)x->stride,
-                -1.0, c->r, 1);
+    p1_residual(c, x);
     for (int i = 0; i < m; i++) {
         double ri = c->r[i], q = sqrt(1 + ri * ri / d2);
         gsl_vector_set(f, (size_t)i, ri * sqrt(2 * P->w[i] / (q + 1)));
@@ -57,9 +63,7 @@ static int p1_df(const gsl_vector *x, void *u, gsl_matrix *J) {
     const bp_p1 *P = c->P;
     int m = P->m, n = P->n;
     double d2 = P->delta * P->delta, smu = sqrt(P->mu);
-    memcpy(c->r, P->b, sizeof(double) * (size_t)m);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0, P->Ar, n, x->data, (int)x->stride,
-                -1.0, c->r, 1);
+    p1_residual(c, x);
     for (int i = 0; i < m; i++) {
         double ri = c->r[i], q = sqrt(1 + ri * ri / d2);
         double s = sqrt(P->w[i] * (q + 1) / 2) / q;

@@ -185,6 +185,19 @@ static wb_energy p1_wb_energy(p1_energy *U) {
     return e;
 }
 
+/* P1 of size n from the data directory, and its libwiberg energy with the
+   first p weights as w; 0 ok (free with p1e_free and bp_p1_free). */
+static int p1_load(const char *dir, int n, int p, bp_p1 *P, p1_energy *U) {
+    char path[1024];
+    bp_p1_path(path, sizeof path, dir, n);
+    if (bp_p1_read(P, path) != 0) return -1;
+    if (p1e_init(U, P, p) != 0) {
+        bp_p1_free(P);
+        return -1;
+    }
+    return 0;
+}
+
 /* ====================================================================== */
 /* P2 (vardim) as a wb_energy                                              */
 /* ====================================================================== */
@@ -231,11 +244,9 @@ static const char *status_word(wb_status st) {
 static int section_inner(const char *dir) {
     for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
-        char path[1024], cas[64], extra[512];
-        bp_p1_path(path, sizeof path, dir, bp_p1_sizes[k]);
-        if (bp_p1_read(&P, path) != 0) return -1;
+        char cas[64], extra[512];
         p1_energy U;
-        if (p1e_init(&U, &P, 0) != 0) return -1;
+        if (p1_load(dir, bp_p1_sizes[k], 0, &P, &U) != 0) return -1;
         wb_energy e = p1_wb_energy(&U);
         stop_at sa = {bp_p1_target(&P), 0};
         wb_settings s;
@@ -527,11 +538,8 @@ static int write_deriv(const char *dir, int n, int p, const double *xs,
    benchmark code, at n = 10). */
 static int check_callbacks(const char *dir) {
     bp_p1 P;
-    char path[1024];
-    bp_p1_path(path, sizeof path, dir, 10);
-    if (bp_p1_read(&P, path) != 0) return -1;
     p1_energy U;
-    if (p1e_init(&U, &P, 20) != 0) return -1;
+    if (p1_load(dir, 10, 20, &P, &U) != 0) return -1;
     wb_energy e = p1_wb_energy(&U);
     double x[10];
     for (int j = 0; j < 10; j++) x[j] = P.xstar[j] + 0.05 * ((j % 3) - 1);
@@ -550,11 +558,9 @@ static int check_callbacks(const char *dir) {
 static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
                       const int *Ks, int nK, int unroll_reps) {
     bp_p1 P;
-    char path[1024], cas[96], extra[768];
-    bp_p1_path(path, sizeof path, dir, n);
-    if (bp_p1_read(&P, path) != 0) return -1;
+    char cas[96], extra[768];
     p1_energy U;
-    if (p1e_init(&U, &P, p) != 0) return -1;
+    if (p1_load(dir, n, p, &P, &U) != 0) return -1;
     wb_energy e = p1_wb_energy(&U);
     wb_settings s;
     wb_settings_default(&s);
@@ -747,11 +753,8 @@ static int section_dense(const char *dir) {
 
     /* wb_implicit_jacobian at n = 2000, p = 2000 */
     bp_p1 P;
-    char path[1024];
-    bp_p1_path(path, sizeof path, dir, n);
-    if (bp_p1_read(&P, path) != 0) return -1;
     p1_energy U;
-    if (p1e_init(&U, &P, p) != 0) return -1;
+    if (p1_load(dir, n, p, &P, &U) != 0) return -1;
     wb_energy e = p1_wb_energy(&U);
     wb_settings s;
     wb_settings_default(&s);
