@@ -19,8 +19,24 @@
  * negative is an error. The library never prints unless asked (settings.verbose)
  * and never aborts.
  *
- * Thread safety: no global state. Distinct solver objects may be used from
- * distinct threads concurrently; one solver object is not to be shared.
+ * Thread safety: no global state. Distinct objects may be used from distinct
+ * threads concurrently. One object (wb_solver, wb_prox, wb_trainer, a
+ * wb_lsq_energy) serves one call at a time: every call that changes it takes
+ * an atomic in-use flag on entry and drops it on return, and a call that
+ * finds the flag taken -- the object shared by two threads, or a callback
+ * calling back into the object that is running it -- does nothing and
+ * returns WB_EBUSY (its sentence in wb_last_error(), since the object's own
+ * message belongs to the running call). So sharing is detected and refused,
+ * never a silently wrong result; to use one object from several threads,
+ * serialize the calls with a lock of your own. The read-only accessors
+ * (wb_solver_message, wb_prox_message, wb_trainer_message) are not guarded:
+ * read them from the thread that made the call.
+ *
+ * Overlapping arguments: each function says which of its arrays may overlap
+ * (share memory). The rule throughout: inputs may overlap each other; an
+ * output may overlap an input where the function documents it (it is then
+ * computed as if the input had been copied first); any other overlap is
+ * refused with WB_EINVAL and a message, before anything is written.
  */
 #ifndef WIBERG_H
 #define WIBERG_H
@@ -64,7 +80,10 @@ typedef enum wb_status {
                            conditioned to trust: see settings.min_rcond)       */
     WB_ENOTSOLVED = -6, /* derivative asked before a successful solve          */
     WB_EIO = -7,        /* a file could not be read or written                 */
-    WB_EFORMAT = -8     /* a file or data set is malformed                     */
+    WB_EFORMAT = -8,    /* a file or data set is malformed                     */
+    WB_EBUSY = -9       /* the object is in use by another call (another
+                           thread, or a callback re-entering it): refused,
+                           nothing done; the sentence in wb_last_error()      */
 } wb_status;
 
 /** A short, constant English description of a status; never NULL (unknown
@@ -263,7 +282,8 @@ typedef struct wb_info {
 typedef struct wb_solver wb_solver; /* opaque */
 
 /** Validates e and s (s NULL: defaults), copies them, and allocates every
- *  buffer the solver and the implicit derivatives will need. On failure
+ *  buffer the solver and the implicit derivatives will need (and the
+ *  solver's in-use flag: see "Thread safety" above). On failure
  *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM); the sentence
  *  is in wb_last_error() (and wb_solver_explain gives it again on demand,
  *  from any thread). Requirements: n >= 1,
@@ -282,7 +302,12 @@ WB_API wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
 
 /** Minimizes E(.; w) from x. x[n]: in = start, out = the minimizer (on any
  *  failure after the start was evaluated: the best point found). w[p] (may be
- *  NULL when p == 0). info may be NULL. Never allocates. */
+ *  NULL when p == 0). info may be NULL. Never allocates.
+ *  Overlaps: w and x may share memory (even wb_solve(sv, buf, buf, ...)):
+ *  the solve runs on a copy of w taken before x is written, and the last
+ *  solve's w (for the derivatives) is that copy. info may not overlap x or
+ *  w: WB_EINVAL before anything is written. WB_EBUSY when the solver is in
+ *  use by another call (info->status says so, x is untouched). */
 WB_API wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info);
 
 /** The solver's message about its last call (error or stopping reason);
@@ -291,11 +316,12 @@ WB_API const char *wb_solver_message(const wb_solver *sv);
 
 /** Rebinds the solver to another energy with e->n <= the n it was created
  *  for and the same p (e.g. the next example of a data set), without
- *  allocating. Forgets the last solve. */
+ *  allocating. Forgets the last solve. WB_EBUSY while the solver is in use
+ *  by another call. */
 WB_API wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e);
 
 /** Changes the implicit-derivative damping lambda (>= 0, finite) without
- *  re-creating the solver. */
+ *  re-creating the solver. WB_EBUSY while the solver is in use. */
 WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);
 
 /* ------------------------------------------------------------------------ */
@@ -313,8 +339,13 @@ WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);
  * then filled, but they are the derivative at a non-stationary point;
  * WB_ENOTSOLVED before any solve or after a failed one; WB_ESINGULAR when
  * H + lambda I is not positive definite (or below settings.min_rcond);
- * WB_ECALLBACK / WB_ENONFINITE from callbacks or results. On an error the
- * outputs are left untouched.
+ * WB_ECALLBACK / WB_ENONFINITE from callbacks or results; WB_EBUSY when the
+ * solver is in use by another call. On an error the outputs are left
+ * untouched.
+ *
+ * Overlaps: the output may share memory with any input (dl_dw with dl_dx;
+ * in wb_implicit_vjp_at also with x or w); the inputs are read in full
+ * before the output is written, so the result is that of separate buffers.
  */
 
 /** dl_dw[p] = -B^T v, (H + lambda I) v = dl_dx[n]. */
@@ -344,7 +375,8 @@ typedef struct wb_deriv_info {
     double cg_residual;/* matrix-free: its final relative residual        */
 } wb_deriv_info;
 
-/** Copies the report of the last implicit call. NULL-safe (no-op). */
+/** Copies the report of the last implicit call. NULL-safe (no-op). While
+ *  another call holds the solver: *out zeroed with status WB_EBUSY. */
 WB_API void wb_solver_deriv_info(const wb_solver *sv, wb_deriv_info *out);
 
 /* ------------------------------------------------------------------------ */
@@ -352,9 +384,12 @@ WB_API void wb_solver_deriv_info(const wb_solver *sv, wb_deriv_info *out);
 /* ------------------------------------------------------------------------ */
 
 typedef struct wb_check_report {
-    /* Worst relative error |a - fd| / max(|fd|, scale) of each callback
-       against central differences; -1 when the callback is absent. scale =
-       max over the entries of |fd| times 1e-6 guards tiny entries. */
+    /* Worst relative error |a - fd| / max(|fd|, 1e-6 max_k |fd_k|, 1e6 r)
+       of each callback against central differences; -1 when the callback
+       is absent. r is the rounding error of the difference itself, 8 eps
+       (|u(z+h)| + |u(z-h)|) / 2h for values u: entries the difference cannot
+       resolve to 1e-6 (a gradient at a minimizer, ~0) are judged against
+       that level, so a correct callback reads below ~1e-6 there too. */
     double value_grad_err; /* gx vs differences of e                 */
     double hess_err;       /* hess vs differences of gx              */
     double mixed_vjp_err;  /* mixed_vjp vs differences of gx in w    */
@@ -378,17 +413,31 @@ typedef struct wb_check_report {
  *  entries much smaller than the largest, and at large |x|, where the step
  *  is fd_step |x|). It forms the dense n x n difference Hessian when any
  *  second-order callback is given: a tool for moderate n, not a hot path
- *  (it allocates). An error's sentence is in wb_last_error(). */
+ *  (it allocates). An error's sentence is in wb_last_error().
+ *  Every output buffer handed to a callback is pre-filled with a
+ *  signalling-NaN pattern: a callback that leaves entries unwritten (which
+ *  the solver would read as whatever memory held) is WB_ECALLBACK, and
+ *  wb_last_error names the first such entry and the count ("hess left
+ *  entry (2,1) of H unwritten (2 of its 9 entries ...)"); NaN/Inf written by
+ *  a callback is WB_ENONFINITE.
+ *  Overlaps: rep may not share memory with x, w or *e (WB_EINVAL); x and w
+ *  may overlap each other. */
 WB_API wb_status wb_check_energy(const wb_energy *e, const wb_settings *s,
                           const double *x, const double *w,
                           wb_check_report *rep);
 
 /** Compares wb_implicit_jacobian at (x*(w), w) against central differences
- *  of x*(w), re-solving from x0[n] at w +- h e_j (h = 1e-5 max(|w_j|, 1)),
+ *  of x*(w), re-solving from x*(w) at w +- h e_j (h = 1e-5 max(|w_j|, 1)),
  *  with lambda forced to 0 (the exact derivative). *max_rel_err = the worst
- *  |J - J_fd| / max(max|J_fd|, 1e-12) over all entries. The solver's
- *  settings (tolerances) are used; tighten grad_tol for a meaningful check.
- *  Leaves the solver at the solve at w. */
+ *  |J - J_fd| / max(max|J_fd|, 1e-12) over all entries. Every solve uses
+ *  the check's own tolerances, whatever the solver's settings: grad_tol =
+ *  min(settings.grad_tol, 1e-9 ||grad_x E|| at the solve's start), step_tol
+ *  and f_tol 0 (a solve that then ends on WB_MAXITER or WB_STALLED counts
+ *  as converged to working precision); so a correct derivative reads ~1e-9
+ *  at default settings. Leaves the solver at the solve at w (re-solved
+ *  with its own settings, which are restored). Holds the solver for the whole check
+ *  (WB_EBUSY for other calls meanwhile). Overlaps: max_rel_err is written
+ *  last and may share memory with w or x0. */
 WB_API wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
                             double *max_rel_err);
 
@@ -457,13 +506,19 @@ typedef struct wb_lsq_energy wb_lsq_energy; /* opaque: buffers + copies */
 /** Builds *e, a wb_energy for the least-squares problem ls, backed by the
  *  buffers of *out (one per solver: not shared between threads). Destroy
  *  *out after the solvers that use *e. On failure *out = NULL and
- *  wb_last_error() says which field is wrong. */
+ *  wb_last_error() says which field is wrong. Overlaps: out, ls and e may
+ *  not share memory (WB_EINVAL; *out is left alone when it lies inside ls
+ *  or e). The energy's callbacks hold an in-use flag of *out: two solvers
+ *  calling into one wb_lsq_energy at the same time get a failing callback
+ *  (the solve returns WB_ECALLBACK, "... returned -9", and wb_last_error
+ *  says the energy was in use), never residuals of the other solve. */
 WB_API wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
                                       wb_energy *e);
 WB_API void wb_lsq_energy_destroy(wb_lsq_energy *le);
 
 /** rho(s), rho'(s), rho''(s) of a loss at scale a > 0, s >= 0 (any output
- *  may be NULL); WB_EINVAL (and wb_last_error()) otherwise. */
+ *  may be NULL; two outputs sharing memory are WB_EINVAL); WB_EINVAL (and
+ *  wb_last_error()) otherwise. */
 WB_API wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
                               double *drho, double *d2rho);
 
@@ -733,8 +788,8 @@ typedef struct wb_prox_settings {
 /** Fills every field with its default. NULL-safe. */
 WB_API void wb_prox_settings_default(wb_prox_settings *s);
 
-typedef struct wb_prox wb_prox; /* opaque: one per layer (not shared
-                                   between threads) */
+typedef struct wb_prox wb_prox; /* opaque: one per layer (one call at a
+                                   time: WB_EBUSY otherwise) */
 
 /** A proximal-step object for a layer with n_out >= 1 outputs and
  *  n_in >= 1 inputs (T is n_out x (n_in+1)); s NULL: defaults. Validates s
@@ -752,8 +807,10 @@ WB_API void wb_prox_destroy(wb_prox *p);
  *    T[n_out*(n_in+1)] = argmin 1/2 ||T A1 - Z||^2 + 1/(2 tau) ||T - T0||^2
  *  (exactly or by CG, as created), with A[n_in*m] the activations (column j
  *  = example j), Z[n_out*m] the targets and T0[n_out*(n_in+1)] the current
- *  [W b], all column-major. T may be the same pointer as T0 (in place);
- *  other overlaps are not allowed. Never allocates.
+ *  [W b], all column-major. Overlaps: T may share memory with any input
+ *  (T == T0 is the in-place step): the inputs are read in full before T is
+ *  written once, at the end, so the result is that of separate buffers.
+ *  Never allocates. WB_EBUSY when the object is in use by another call.
  *  Returns WB_OK; WB_EINVAL for a NULL pointer, m < 1, or NaN/Inf in A, Z
  *  or T0; WB_ENONFINITE when finite inputs overflow (A A', Z A' or the
  *  result); WB_ESINGULAR when the Cholesky factorization fails (M
@@ -763,7 +820,8 @@ WB_API void wb_prox_destroy(wb_prox *p);
 WB_API wb_status wb_prox_step(wb_prox *p, int m, const double *A,
                               const double *Z, const double *T0, double *T);
 
-/** Changes tau (> 0, finite) without re-creating the object. */
+/** Changes tau (> 0, finite) without re-creating the object. WB_EBUSY
+ *  while the object is in use by another call. */
 WB_API wb_status wb_prox_set_tau(wb_prox *p, double tau);
 
 /** A sentence about the last call (the error, or what the step did: the

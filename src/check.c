@@ -1,26 +1,93 @@
 /* Derivative checks: a user's callbacks against central differences, and
  * the implicit Jacobian against central differences of x*(w).
  *
- * Relative error of an entry: |a - fd| / max(|fd|, 1e-6 max_k |fd_k|, tiny).
- * Central differences have error O(h^2) + O(eps/h): with h = cbrt(eps) the
- * floor is near 1e-10 relative for smooth, well-scaled energies; a correct
- * energy typically shows errors below 1e-6 and a wrong derivative O(1).
+ * Error of an entry a against its difference fd:
+ *
+ *   err = |a - fd| / max(|fd|, 1e-6 max_k |fd_k|, 1e6 r, tiny)
+ *
+ * r is the rounding error of that difference: a central difference
+ * (u(z + h) - u(z - h)) / 2h of values computed to a few (ULPS = 8)
+ * roundings carries r = ULPS eps (|u(z + h)| + |u(z - h)|) / 2h. An entry
+ * whose |fd| is below 1e6 r cannot be resolved to 1e-6 by the difference
+ * at all (at a minimizer the gradient is ~0 and fd is pure rounding), so it
+ * is judged against that level: a correct entry reads below ~1e-6, a wrong
+ * one |a - fd| / (1e6 r) (at a minimizer of E, an error of 1e-4 |E| in a
+ * gradient entry at |x_i| <= 1 reads ~0.3, one of 1e-6 |E| ~3e-3).
+ * Elsewhere central differences have error O(h^2) + O(eps/h): with
+ * h = cbrt(eps) near 1e-10 relative for smooth, well-scaled energies; a
+ * correct energy typically shows errors below 1e-6 and a wrong derivative
+ * O(1).
+ *
+ * Every output buffer is filled with a signalling-NaN bit pattern before a
+ * callback writes it; an entry that still holds the pattern afterwards was
+ * never written (reading it would be reading uninitialised memory): the
+ * check stops with WB_ECALLBACK and wb_last_error names the entry.
  */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "wb_internal.h"
 
+/* a difference resolves an entry to 1e-6 where |fd| >= RES r */
+#define RES 1e6
+/* roundings in one evaluation of E or of an entry of its gradient */
+#define ULPS 8.0
 
-/* error of a[k] against fd[k], k < m; worst index into *iw */
-static double worst_err(size_t m, const double *a, const double *fd, int *iw) {
+/* the "unwritten" pattern: a signalling NaN (quiet bit clear) with a
+   payload no arithmetic produces */
+static const uint64_t UNWRITTEN = 0x7ff4c0ffee5a17edULL;
+
+static void mark(size_t m, double *a) {
+    for (size_t k = 0; k < m; k++) memcpy(a + k, &UNWRITTEN, sizeof UNWRITTEN);
+}
+
+static int is_mark(const double *a) {
+    uint64_t u;
+    memcpy(&u, a, sizeof u);
+    return u == UNWRITTEN;
+}
+
+/* The first of a[k], k < m, still marked (-1: none); *count = how many. */
+static long first_unwritten(size_t m, const double *a, size_t *count) {
+    long first = -1;
+    *count = 0;
+    for (size_t k = 0; k < m; k++)
+        if (is_mark(a + k)) {
+            if (first < 0) first = (long)k;
+            ++*count;
+        }
+    return first;
+}
+
+/* WB_ECALLBACK with "wb_check_energy: <what> left <entry> unwritten". rows:
+   the leading dimension of a matrix output (0: a vector). */
+static wb_status unwritten(const char *what, const char *name, long k,
+                           size_t count, size_t m, int rows) {
+    char entry[64];
+    if (rows > 0)
+        snprintf(entry, sizeof entry, "entry (%ld,%ld) of %s", k % rows,
+                 k / rows, name);
+    else
+        snprintf(entry, sizeof entry, "%s[%ld]", name, k);
+    return wbi_fail(WB_ECALLBACK, "wb_check_energy: %s left %s unwritten "
+                    "(%zu of its %zu entries; they would be read as "
+                    "uninitialised memory)", what, entry, count, m);
+}
+
+/* error of a[k] against fd[k] (rounding error r[k]), k < m; worst index
+   into *iw */
+static double worst_err(size_t m, const double *a, const double *fd,
+                        const double *r, int *iw) {
     double fmaxabs = 0.0;
     for (size_t k = 0; k < m; k++) fmaxabs = fmax(fmaxabs, fabs(fd[k]));
     double worst = 0.0;
     *iw = m ? 0 : -1;
     for (size_t k = 0; k < m; k++) {
-        double den = fmax(fmax(fabs(fd[k]), 1e-6 * fmaxabs), DBL_MIN);
+        double den = fmax(fmax(fabs(fd[k]), 1e-6 * fmaxabs),
+                          fmax(RES * r[k], DBL_MIN));
         double err = fabs(a[k] - fd[k]) / den;
         if (!(err <= worst)) { /* also catches NaN */
             worst = err;
@@ -31,13 +98,49 @@ static double worst_err(size_t m, const double *a, const double *fd, int *iw) {
     return worst;
 }
 
+/* value_grad at (x, w) with its outputs marked first: WB_ECALLBACK (message
+   set) for a non-zero return or an output left unwritten, WB_ENONFINITE. */
 static wb_status vg(const wb_energy *e, const double *x, const double *w,
-                    double *f, double *g) {
-    if (e->value_grad(e->user, x, w, f, g) != 0) return WB_ECALLBACK;
-    if (!isfinite(*f)) return WB_ENONFINITE;
-    if (g && !wbi_all_finite((size_t)e->n, g)) return WB_ENONFINITE;
+                    double *f, double *g, const char *where) {
+    mark(1, f);
+    if (g) mark((size_t)e->n, g);
+    if (e->value_grad(e->user, x, w, f, g) != 0)
+        return wbi_fail(WB_ECALLBACK, "wb_check_energy: value_grad returned "
+                        "non-zero %s", where);
+    if (is_mark(f))
+        return wbi_fail(WB_ECALLBACK, "wb_check_energy: value_grad left *e "
+                        "unwritten %s", where);
+    size_t cnt;
+    long k = g ? first_unwritten((size_t)e->n, g, &cnt) : -1;
+    if (k >= 0) return unwritten("value_grad", "gx", k, cnt, (size_t)e->n, 0);
+    if (!isfinite(*f) || (g && !wbi_all_finite((size_t)e->n, g)))
+        return wbi_fail(WB_ENONFINITE, "wb_check_energy: value_grad gave NaN "
+                        "or Inf %s", where);
     return WB_OK;
 }
+
+/* A second-order callback's return: non-zero -> WB_ECALLBACK (message). */
+static wb_status cb(int rc, const char *what) {
+    if (rc == 0) return WB_OK;
+    return wbi_fail(WB_ECALLBACK, "wb_check_energy: %s returned non-zero (%d) "
+                    "at x", what, rc);
+}
+
+/* a callback's output out[m] after the call: unwritten entries, NaN/Inf */
+static wb_status out_ok(const char *what, const char *name, size_t m,
+                        const double *out, int rows) {
+    size_t cnt;
+    long k = first_unwritten(m, out, &cnt);
+    if (k >= 0) return unwritten(what, name, k, cnt, m, rows);
+    if (!wbi_all_finite(m, out))
+        return wbi_fail(WB_ENONFINITE, "wb_check_energy: %s gave NaN or Inf "
+                        "at x", what);
+    return WB_OK;
+}
+
+static wb_status check_energy(const wb_energy *e, const wb_settings *s,
+                              const double *x, const double *w,
+                              wb_check_report *rep, double *buf);
 
 wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
                           const double *x, const double *w,
@@ -54,6 +157,13 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
         return wbi_fail(WB_EINVAL, "wb_check_energy: %.200s", msg);
     if (e->p > 0 && !w)
         return wbi_fail(WB_EINVAL, "wb_check_energy: w is NULL (p = %d)", e->p);
+    /* rep is written first: it may not share memory with x, w or *e */
+    size_t xb = (size_t)e->n * sizeof(double), wb = (size_t)e->p * sizeof(double);
+    if (wbi_overlap(rep, sizeof *rep, x, xb) ||
+        wbi_overlap(rep, sizeof *rep, w, wb) ||
+        wbi_overlap(rep, sizeof *rep, e, sizeof *e))
+        return wbi_fail(WB_EINVAL, "wb_check_energy: rep overlaps x, w or e "
+                        "(not allowed: rep is written first)");
     if (!wbi_all_finite((size_t)e->n, x) ||
         (e->p > 0 && !wbi_all_finite((size_t)e->p, w)))
         return wbi_fail(WB_EINVAL, "wb_check_energy: x or w holds NaN or Inf");
@@ -65,93 +175,147 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
 
     int n = e->n, p = e->p;
     size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
-    size_t total = 6 * (size_t)n + 2 * nn + 2 * np + 4 * (size_t)(p > 0 ? p : 1);
+    size_t p1 = (size_t)(p > 0 ? p : 1);
+    size_t total = 8 * (size_t)n + 3 * nn + 3 * np + 4 * p1;
     double *buf = wbi_alloc(&s, total, sizeof(double));
     if (!buf) return wbi_fail(WB_ENOMEM, "wb_check_energy: out of memory");
+    wb_status st = check_energy(e, &s, x, w, rep, buf);
+    wbi_free(&s, buf);
+    return st;
+}
+
+/* The checks; buf holds 8n + 3n^2 + 3np + 4p doubles (p >= 1). Every
+   failure leaves its sentence in wb_last_error. */
+static wb_status check_energy(const wb_energy *e, const wb_settings *s,
+                              const double *x, const double *w,
+                              wb_check_report *rep, double *buf) {
+    int n = e->n, p = e->p;
+    size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
+    size_t p1 = (size_t)(p > 0 ? p : 1);
+    const double eps = ULPS * DBL_EPSILON; /* per value, a few roundings */
     double *g = buf, *xh = g + n, *g1 = xh + n, *g2 = g1 + n, *gfd = g2 + n,
-           *v = gfd + n, *H = v + n, *Hfd = H + nn, *B = Hfd + nn,
-           *Bfd = B + np, *wh = Bfd + np, *o = wh + (p > 0 ? p : 1),
-           *ofd = o + (p > 0 ? p : 1);
+           *v = gfd + n, *rg = v + n, *rv = rg + n, *H = rv + n,
+           *Hfd = H + nn, *rH = Hfd + nn, *B = rH + nn, *Bfd = B + np,
+           *rB = Bfd + np, *wh = rB + np, *o = wh + p1, *ofd = o + p1,
+           *ro = ofd + p1;
     wb_status st;
     double f, f1, f2;
-    if ((st = vg(e, x, w, &f, g)) != WB_OK) goto done;
+    if ((st = vg(e, x, w, &f, g, "at x")) != WB_OK) return st;
     memcpy(xh, x, (size_t)n * sizeof(double));
 
-    /* gradient: gfd_i = (E(x + h e_i) - E(x - h e_i)) / 2h */
+    /* gradient: gfd_i = (E(x + h e_i) - E(x - h e_i)) / 2h,
+       r_i = eps (|E(x + h e_i)| + |E(x - h e_i)|) / 2h */
     for (int i = 0; i < n; i++) {
-        double h = wbi_fd_step(&s, x[i], 1.0);
+        double h = wbi_fd_step(s, x[i], 1.0);
         xh[i] = x[i] + h;
-        st = vg(e, xh, w, &f1, NULL);
+        st = vg(e, xh, w, &f1, NULL, "at a difference step from x");
         xh[i] = x[i] - h;
-        if (st == WB_OK) st = vg(e, xh, w, &f2, NULL);
+        if (st == WB_OK) st = vg(e, xh, w, &f2, NULL, "at a difference step from x");
         xh[i] = x[i];
-        if (st != WB_OK) goto done;
+        if (st != WB_OK) return st;
         gfd[i] = (f1 - f2) / (2 * h);
+        rg[i] = eps * (fabs(f1) + fabs(f2)) / (2 * h);
     }
-    rep->value_grad_err = worst_err((size_t)n, g, gfd, &rep->value_grad_worst);
+    rep->value_grad_err = worst_err((size_t)n, g, gfd, rg, &rep->value_grad_worst);
 
     int second = e->hess || (e->kd > 0 && e->hess_band) || e->hvp || e->hess_diag;
     if (second) {
-        /* Hfd[:,j] = (g(x + h e_j) - g(x - h e_j)) / 2h */
+        /* Hfd[:,j] = (g(x + h e_j) - g(x - h e_j)) / 2h, rounding likewise */
         for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(&s, x[j], 1.0);
+            double h = wbi_fd_step(s, x[j], 1.0);
             xh[j] = x[j] + h;
-            st = vg(e, xh, w, &f1, g1);
+            st = vg(e, xh, w, &f1, g1, "at a difference step from x");
             xh[j] = x[j] - h;
-            if (st == WB_OK) st = vg(e, xh, w, &f2, g2);
+            if (st == WB_OK) st = vg(e, xh, w, &f2, g2, "at a difference step from x");
             xh[j] = x[j];
-            if (st != WB_OK) goto done;
-            for (int i = 0; i < n; i++)
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) {
                 Hfd[(size_t)j * n + i] = (g1[i] - g2[i]) / (2 * h);
+                rH[(size_t)j * n + i] = eps * (fabs(g1[i]) + fabs(g2[i])) / (2 * h);
+            }
         }
     }
     if (e->hess) {
-        if (e->hess(e->user, x, w, H) != 0) { st = WB_ECALLBACK; goto done; }
-        rep->hess_err = worst_err(nn, H, Hfd, &rep->hess_worst);
+        mark(nn, H);
+        if ((st = cb(e->hess(e->user, x, w, H), "hess")) != WB_OK) return st;
+        if ((st = out_ok("hess", "H", nn, H, n)) != WB_OK) return st;
+        rep->hess_err = worst_err(nn, H, Hfd, rH, &rep->hess_worst);
     }
     if (e->kd > 0 && e->kd < n && e->hess_band) {
-        /* the band's entries against the same entries of Hfd */
+        /* the band's entries against the same entries of Hfd. The callback
+           writes into H's space ((kd + 1) n <= n^2 entries; H is not needed
+           any more); the entries outside the band are ignored (zeroed), the
+           band's are marked */
         size_t ld = (size_t)e->kd + 1, nb = ld * (size_t)n;
-        /* AB: the callback's band; then a, f: the band's entries and the
-           same entries of Hfd, as vectors */
-        double *AB = wbi_alloc(&s, 3 * nb, sizeof(double));
-        if (!AB) { st = WB_ENOMEM; goto done; }
-        double *a = AB + nb, *fb = a + nb;
+        double *AB = H;
         memset(AB, 0, nb * sizeof(double));
-        if (e->hess_band(e->user, x, w, AB) != 0) {
-            wbi_free(&s, AB);
-            st = WB_ECALLBACK;
-            goto done;
-        }
-        size_t m = 0;
         for (int j = 0; j < n; j++)
-            for (int i = j; i <= j + e->kd && i < n; i++, m++) {
-                a[m] = AB[(size_t)(i - j) + (size_t)j * ld];
-                fb[m] = Hfd[(size_t)j * n + i];
-            }
+            for (int i = j; i <= j + e->kd && i < n; i++)
+                mark(1, AB + (size_t)(i - j) + (size_t)j * ld);
+        if ((st = cb(e->hess_band(e->user, x, w, AB), "hess_band")) != WB_OK)
+            return st;
+        for (int j = 0; j < n; j++)
+            for (int i = j; i <= j + e->kd && i < n; i++)
+                if (is_mark(AB + (size_t)(i - j) + (size_t)j * ld)) {
+                    size_t cnt = 0, tot = 0;
+                    for (int jj = 0; jj < n; jj++)
+                        for (int ii = jj; ii <= jj + e->kd && ii < n; ii++, tot++)
+                            cnt += (size_t)is_mark(AB + (size_t)(ii - jj) + (size_t)jj * ld);
+                    return unwritten("hess_band", "H (its band)",
+                                     (long)j * n + i, cnt, tot, n);
+                }
+        if (!wbi_all_finite(nb, AB))
+            return wbi_fail(WB_ENONFINITE, "wb_check_energy: hess_band gave "
+                            "NaN or Inf at x");
+        double worst = 0.0;
         int wm = -1;
-        rep->hess_band_err = worst_err(m, a, fb, &wm);
-        m = 0; /* the worst entry's column-major index in the n x n H */
-        for (int j = 0; j < n && wm >= 0; j++)
-            for (int i = j; i <= j + e->kd && i < n; i++, m++)
-                if ((int)m == wm) rep->hess_band_worst = j * n + i;
-        wbi_free(&s, AB);
+        /* judge entry by entry against the band's largest |fd| */
+        double fmaxabs = 0.0;
+        for (int j = 0; j < n; j++)
+            for (int i = j; i <= j + e->kd && i < n; i++)
+                fmaxabs = fmax(fmaxabs, fabs(Hfd[(size_t)j * n + i]));
+        for (int j = 0; j < n; j++)
+            for (int i = j; i <= j + e->kd && i < n; i++) {
+                size_t k = (size_t)j * n + i;
+                double den = fmax(fmax(fabs(Hfd[k]), 1e-6 * fmaxabs),
+                                  fmax(RES * rH[k], DBL_MIN));
+                double err = fabs(AB[(size_t)(i - j) + (size_t)j * ld] - Hfd[k]) / den;
+                if (!(err <= worst)) {
+                    worst = err;
+                    wm = (int)k;
+                }
+            }
+        rep->hess_band_err = worst;
+        rep->hess_band_worst = wm;
     }
     if (e->hvp || e->hess_diag) {
         for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
         if (e->hvp) {
-            if (e->hvp(e->user, x, w, v, g1) != 0) { st = WB_ECALLBACK; goto done; }
-            for (int i = 0; i < n; i++) { /* g2 = Hfd v */
-                double t = 0.0;
-                for (int j = 0; j < n; j++) t += Hfd[(size_t)j * n + i] * v[j];
+            mark((size_t)n, g1);
+            if ((st = cb(e->hvp(e->user, x, w, v, g1), "hvp")) != WB_OK) return st;
+            if ((st = out_ok("hvp", "Hv", (size_t)n, g1, 0)) != WB_OK) return st;
+            for (int i = 0; i < n; i++) { /* g2 = Hfd v, rv = rH |v| */
+                double t = 0.0, r = 0.0;
+                for (int j = 0; j < n; j++) {
+                    t += Hfd[(size_t)j * n + i] * v[j];
+                    r += rH[(size_t)j * n + i] * fabs(v[j]);
+                }
                 g2[i] = t;
+                rv[i] = r;
             }
-            rep->hvp_err = worst_err((size_t)n, g1, g2, &rep->hvp_worst);
+            rep->hvp_err = worst_err((size_t)n, g1, g2, rv, &rep->hvp_worst);
         }
         if (e->hess_diag) {
-            if (e->hess_diag(e->user, x, w, g1) != 0) { st = WB_ECALLBACK; goto done; }
-            for (int i = 0; i < n; i++) g2[i] = Hfd[(size_t)i * n + i];
-            rep->hess_diag_err = worst_err((size_t)n, g1, g2, &rep->hess_diag_worst);
+            mark((size_t)n, g1);
+            if ((st = cb(e->hess_diag(e->user, x, w, g1), "hess_diag")) != WB_OK)
+                return st;
+            if ((st = out_ok("hess_diag", "d", (size_t)n, g1, 0)) != WB_OK)
+                return st;
+            for (int i = 0; i < n; i++) {
+                g2[i] = Hfd[(size_t)i * n + i];
+                rv[i] = rH[(size_t)i * n + i];
+            }
+            rep->hess_diag_err = worst_err((size_t)n, g1, g2, rv, &rep->hess_diag_worst);
         }
     }
 
@@ -159,66 +323,115 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
         /* Bfd[:,j] = (g(w + h e_j) - g(w - h e_j)) / 2h */
         memcpy(wh, w, (size_t)p * sizeof(double));
         for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(&s, w[j], 1.0);
+            double h = wbi_fd_step(s, w[j], 1.0);
             wh[j] = w[j] + h;
-            st = vg(e, x, wh, &f1, g1);
+            st = vg(e, x, wh, &f1, g1, "at a difference step from w");
             wh[j] = w[j] - h;
-            if (st == WB_OK) st = vg(e, x, wh, &f2, g2);
+            if (st == WB_OK) st = vg(e, x, wh, &f2, g2, "at a difference step from w");
             wh[j] = w[j];
-            if (st != WB_OK) goto done;
-            for (int i = 0; i < n; i++)
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) {
                 Bfd[(size_t)j * n + i] = (g1[i] - g2[i]) / (2 * h);
+                rB[(size_t)j * n + i] = eps * (fabs(g1[i]) + fabs(g2[i])) / (2 * h);
+            }
         }
         if (e->mixed) {
-            if (e->mixed(e->user, x, w, B) != 0) { st = WB_ECALLBACK; goto done; }
-            rep->mixed_err = worst_err((size_t)n * p, B, Bfd, &rep->mixed_worst);
+            mark(np, B);
+            if ((st = cb(e->mixed(e->user, x, w, B), "mixed")) != WB_OK) return st;
+            if ((st = out_ok("mixed", "B", np, B, n)) != WB_OK) return st;
+            rep->mixed_err = worst_err(np, B, Bfd, rB, &rep->mixed_worst);
         }
         if (e->mixed_vjp) {
             /* a fixed, sign-varying v so that no column cancels by accident */
             for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
-            if (e->mixed_vjp(e->user, x, w, v, o) != 0) { st = WB_ECALLBACK; goto done; }
+            mark((size_t)p, o);
+            if ((st = cb(e->mixed_vjp(e->user, x, w, v, o), "mixed_vjp")) != WB_OK)
+                return st;
+            if ((st = out_ok("mixed_vjp", "out", (size_t)p, o, 0)) != WB_OK)
+                return st;
             wbi_gemm_tn(n, p, 1, Bfd, v, ofd);
-            rep->mixed_vjp_err = worst_err((size_t)p, o, ofd, &rep->mixed_vjp_worst);
+            for (int j = 0; j < p; j++) { /* ro = rB' |v| */
+                double r = 0.0;
+                for (int i = 0; i < n; i++) r += rB[(size_t)j * n + i] * fabs(v[i]);
+                ro[j] = r;
+            }
+            rep->mixed_vjp_err = worst_err((size_t)p, o, ofd, ro, &rep->mixed_vjp_worst);
         }
     }
-    st = WB_OK;
-done:
-    wbi_free(&s, buf);
-    if (st < 0)
-        wbi_fail(st, "wb_check_energy: %s, at x or at a difference step "
-                 "from it", st == WB_ECALLBACK ? "a callback returned non-zero"
-                 : st == WB_ENONFINITE ? "a callback gave NaN or Inf"
-                 : wb_status_str(st));
-    return st;
+    return WB_OK;
 }
+
+/* One solve of the implicit check from x (in: start, out: x*) at w, with
+   the check's own tolerances: grad_tol = min(the user's, 1e-9 ||g(start)||),
+   step_tol 0, f_tol 0. A warm re-solve at w + h e_j starts where
+   ||g|| ~ |B| h; stopping at 1e-9 of that puts x* within ~1e-9 h |J|, so
+   the difference quotient is good to ~1e-9 |J| (the defaults, grad_tol
+   1e-8 and step_tol 1e-10, leave errors of 1e-3 in it). The solver's
+   positive statuses count as converged here (it stops at working precision
+   by its own rules, or hits max_iter there); errors do not. g[n]: scratch. */
+static wb_status check_solve(wb_solver *sv, const wb_settings *user,
+                             const double *w, double *x, double *g) {
+    double f;
+    wb_status st = wbi_eval(sv, x, w, &f, g);
+    if (st != WB_OK) return st;
+    sv->s.grad_tol = fmin(user->grad_tol, 1e-9 * wbi_norm_inf(sv->n, g));
+    st = wbi_solve(sv, w, x, NULL);
+    return st == WB_MAXITER || st == WB_STALLED ? WB_OK : st;
+}
+
+static wb_status check_implicit(wb_solver *sv, const double *w,
+                                const double *x0, double *max_rel_err);
 
 wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
                             double *max_rel_err) {
     if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = check_implicit(sv, w, x0, max_rel_err);
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+/* The body, with sv->busy held: solves and derivatives through the
+   unguarded wbi_solve / wbi_implicit_jacobian, so that no other call can
+   slip in between. *max_rel_err is written last: it may overlap w or x0. */
+static wb_status check_implicit(wb_solver *sv, const double *w,
+                                const double *x0, double *max_rel_err) {
     if (!x0 || !max_rel_err || (sv->p > 0 && !w)) {
         wbi_set_msg(sv, "wb_check_implicit: NULL argument");
         return WB_EINVAL;
     }
     int n = sv->n, p = sv->p;
+    if (!wbi_all_finite((size_t)n, x0) || (p > 0 && !wbi_all_finite((size_t)p, w))) {
+        wbi_set_msg(sv, "wb_check_implicit: x0 or w holds NaN or Inf");
+        return WB_EINVAL;
+    }
     if (p == 0) {
         *max_rel_err = 0.0;
         return WB_OK;
     }
     size_t np = (size_t)n * p;
-    double *buf = wbi_alloc(&sv->s, 2 * np + 3 * (size_t)n + (size_t)p,
+    double *buf = wbi_alloc(&sv->s, 2 * np + 4 * (size_t)n + 2 * (size_t)p,
                             sizeof(double));
     if (!buf) {
         wbi_set_msg(sv, "wb_check_implicit: out of memory");
         return WB_ENOMEM;
     }
     double *J = buf, *Jfd = J + np, *xstar = Jfd + np, *xp = xstar + n,
-           *xm = xp + n, *wh = xm + n;
-    double lambda = sv->s.lambda;
-    sv->s.lambda = 0.0;
+           *xm = xp + n, *g = xm + n, *wh = g + n, *wc = wh + p;
+    /* w is read throughout: a copy, in case the caller's w moves under us
+       (it may overlap max_rel_err, written last) */
+    memcpy(wc, w, (size_t)p * sizeof(double));
+    w = wc;
+    wb_settings user = sv->s;
+    sv->s.lambda = 0.0; /* the exact derivative */
+    sv->s.step_tol = 0.0;
+    sv->s.f_tol = 0.0;
     wb_status st;
+    double err = 0.0;
     memcpy(xstar, x0, (size_t)n * sizeof(double));
-    st = wb_solve(sv, w, xstar, NULL);
-    if (st == WB_OK) st = wb_implicit_jacobian(sv, J);
+    st = check_solve(sv, &user, w, xstar, g);
+    if (st == WB_OK) st = wbi_implicit_jacobian(sv, J);
+    if (st > 0) st = WB_OK; /* flagged non-stationary: converged as above */
     if (st != WB_OK) goto done;
     /* Jfd[:,j] = (x*(w + h e_j) - x*(w - h e_j)) / 2h, re-solving from x* */
     memcpy(wh, w, (size_t)p * sizeof(double));
@@ -227,9 +440,9 @@ wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
         memcpy(xp, xstar, (size_t)n * sizeof(double));
         memcpy(xm, xstar, (size_t)n * sizeof(double));
         wh[j] = w[j] + h;
-        st = wb_solve(sv, wh, xp, NULL);
+        st = check_solve(sv, &user, wh, xp, g);
         wh[j] = w[j] - h;
-        if (st == WB_OK) st = wb_solve(sv, wh, xm, NULL);
+        if (st == WB_OK) st = check_solve(sv, &user, wh, xm, g);
         wh[j] = w[j];
         for (int i = 0; i < n; i++) Jfd[(size_t)j * n + i] = (xp[i] - xm[i]) / (2 * h);
     }
@@ -239,16 +452,23 @@ wb_status wb_check_implicit(wb_solver *sv, const double *w, const double *x0,
             m = fmax(m, fabs(Jfd[k]));
             d = fmax(d, fabs(J[k] - Jfd[k]));
         }
-        *max_rel_err = d / fmax(m, 1e-12);
+        err = d / fmax(m, 1e-12);
     } else {
         wbi_set_msg(sv, "wb_check_implicit: a re-solve failed (%s)",
                     wb_status_str(st));
     }
-    /* leave the solver at the solve at w */
+    /* leave the solver at the solve at w, with the user's settings */
+    sv->s = user;
     memcpy(xp, xstar, (size_t)n * sizeof(double));
-    if (st == WB_OK) st = wb_solve(sv, w, xp, NULL);
+    if (st == WB_OK) st = wbi_solve(sv, w, xp, NULL);
+    if (st > 0) st = WB_OK;
+    if (st == WB_OK) {
+        wbi_set_msg(sv, "wb_check_implicit: max relative error %.3g of the "
+                    "implicit Jacobian against differences of x*(w)", err);
+        *max_rel_err = err;
+    }
 done:
-    sv->s.lambda = lambda;
+    sv->s = user;
     wbi_free(&sv->s, buf);
     return st;
 }

@@ -218,8 +218,43 @@ static wb_status finish(wb_solver *sv, wb_status st, const char *fn) {
     return st;
 }
 
+/* The public calls: the in-use guard around each body. Overlapping
+   arguments need nothing more: every input is copied into the solver
+   (dl_dx into sv->gt, x and w into sv->xs, sv->ws) or fully read before
+   the output is written, and the output is written only at the end; so
+   dl_dw may overlap dl_dx, x or w (wb_implicit_vjp_at), and the result is
+   that of separate buffers. */
+static wb_status implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw);
+static wb_status implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
+                                 const double *dl_dx, double *dl_dw);
+
 wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
     if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = implicit_vjp(sv, dl_dx, dl_dw);
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = wbi_implicit_jacobian(sv, dx_dw);
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
+                             const double *dl_dx, double *dl_dw) {
+    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = implicit_vjp_at(sv, w, x, dl_dx, dl_dw);
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+/* The bodies; the caller holds sv->busy. */
+static wb_status implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
     double gn = sv->dinfo.grad_norm;
     wb_status st = begin_solved(sv, "wb_implicit_vjp");
     if (st != WB_OK) return st;
@@ -254,8 +289,7 @@ wb_status wb_implicit_vjp(wb_solver *sv, const double *dl_dx, double *dl_dw) {
     return finish(sv, st, "wb_implicit_vjp");
 }
 
-wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
-    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+wb_status wbi_implicit_jacobian(wb_solver *sv, double *dx_dw) {
     double gn = sv->dinfo.grad_norm;
     wb_status st = begin_solved(sv, "wb_implicit_jacobian");
     if (st != WB_OK) return st;
@@ -285,9 +319,8 @@ wb_status wb_implicit_jacobian(wb_solver *sv, double *dx_dw) {
     return finish(sv, st, "wb_implicit_jacobian");
 }
 
-wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
-                             const double *dl_dx, double *dl_dw) {
-    if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+static wb_status implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
+                                 const double *dl_dx, double *dl_dw) {
     int n = sv->n, p = sv->p;
     sv->evals = 0;
     memset(&sv->dinfo, 0, sizeof sv->dinfo);
@@ -344,5 +377,15 @@ wb_status wb_implicit_vjp_at(wb_solver *sv, const double *w, const double *x,
 
 void wb_solver_deriv_info(const wb_solver *sv, wb_deriv_info *out) {
     if (!sv || !out) return;
+    /* the report is being written by a running call: say so instead */
+    wbi_guard *busy = (wbi_guard *)&sv->busy; /* taken and dropped: the
+                                                 report itself is only read */
+    if (!wbi_guard_take(busy)) {
+        memset(out, 0, sizeof *out);
+        out->status = WB_EBUSY;
+        wbi_busy(__func__, "solver");
+        return;
+    }
     *out = sv->dinfo;
+    wbi_guard_drop(busy);
 }

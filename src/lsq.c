@@ -33,11 +33,20 @@ struct wb_lsq_energy {
     double *wt;         /* [p] perturbed w                             */
     double *xc, *wc;    /* [n], [p]: the cached point                  */
     int have_r, have_J; /* what the cache holds at (xc, wc)            */
+    wbi_guard busy;     /* taken by each callback: the cache above is
+                           this object's state, one solve at a time      */
 };
 
 wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
                        double *d1, double *d2) {
     double r0, r1, r2;
+    /* the outputs are written after everything is computed, but two that
+       share memory would keep only the last */
+    if (wbi_overlap(rho, sizeof *rho, d1, sizeof *d1) ||
+        wbi_overlap(rho, sizeof *rho, d2, sizeof *d2) ||
+        wbi_overlap(d1, sizeof *d1, d2, sizeof *d2))
+        return wbi_fail(WB_EINVAL, "wb_loss_eval: two of rho, drho, d2rho "
+                        "share memory (not allowed)");
     if (!(a > 0) || !isfinite(a))
         return wbi_fail(WB_EINVAL, "wb_loss_eval: scale a = %g must be finite "
                         "and > 0", a);
@@ -147,7 +156,7 @@ static void Jt_mul(const wb_lsq_energy *L, const double *u, double *out) {
     }
 }
 
-static int lsq_vg(void *u, const double *x, const double *w, double *e,
+static int lsq_vg_body(void *u, const double *x, const double *w, double *e,
                   double *g) {
     wb_lsq_energy *L = u;
     int rc = lsq_eval(L, x, w, g != NULL);
@@ -168,7 +177,7 @@ static int lsq_vg(void *u, const double *x, const double *w, double *e,
 }
 
 /* dense H = J' W J */
-static int lsq_hess(void *u, const double *x, const double *w, double *H) {
+static int lsq_hess_body(void *u, const double *x, const double *w, double *H) {
     wb_lsq_energy *L = u;
     int rc = lsq_eval(L, x, w, 1);
     if (rc != 0) return rc;
@@ -216,7 +225,7 @@ static void sparse_accumulate(const wb_lsq_energy *L, double *AB, double *diag) 
     }
 }
 
-static int lsq_band(void *u, const double *x, const double *w, double *AB) {
+static int lsq_band_body(void *u, const double *x, const double *w, double *AB) {
     wb_lsq_energy *L = u;
     int rc = lsq_eval(L, x, w, 1);
     if (rc != 0) return rc;
@@ -225,7 +234,7 @@ static int lsq_band(void *u, const double *x, const double *w, double *AB) {
     return 0;
 }
 
-static int lsq_hvp(void *u, const double *x, const double *w, const double *v,
+static int lsq_hvp_body(void *u, const double *x, const double *w, const double *v,
                    double *out) {
     wb_lsq_energy *L = u;
     int rc = lsq_eval(L, x, w, 1);
@@ -236,7 +245,7 @@ static int lsq_hvp(void *u, const double *x, const double *w, const double *v,
     return 0;
 }
 
-static int lsq_diag(void *u, const double *x, const double *w, double *d) {
+static int lsq_diag_body(void *u, const double *x, const double *w, double *d) {
     wb_lsq_energy *L = u;
     int rc = lsq_eval(L, x, w, 1);
     if (rc != 0) return rc;
@@ -269,7 +278,7 @@ static int lsq_Jw(wb_lsq_energy *L, const double *x, const double *w) {
 }
 
 /* out[p] = B' v = Jw' W J v */
-static int lsq_mixed_vjp(void *u, const double *x, const double *w,
+static int lsq_mixed_vjp_body(void *u, const double *x, const double *w,
                          const double *v, double *out) {
     wb_lsq_energy *L = u;
     int rc = lsq_Jw(L, x, w);
@@ -282,7 +291,7 @@ static int lsq_mixed_vjp(void *u, const double *x, const double *w,
 }
 
 /* B[n*p] = J' W Jw */
-static int lsq_mixed(void *u, const double *x, const double *w, double *B) {
+static int lsq_mixed_body(void *u, const double *x, const double *w, double *B) {
     wb_lsq_energy *L = u;
     int rc = lsq_Jw(L, x, w);
     if (rc == 0) rc = lsq_eval(L, x, w, 1);
@@ -295,6 +304,38 @@ static int lsq_mixed(void *u, const double *x, const double *w, double *B) {
     return 0;
 }
 
+/* The callbacks handed to the solver: each holds the energy's in-use flag
+   while it works on the shared cache. A second solver calling into the same
+   wb_lsq_energy at the same time (two threads sharing it) gets WB_EBUSY as
+   the callback's return, which its solve reports as WB_ECALLBACK ("...
+   returned -9"), with wb_last_error saying why: a refusal, never a result
+   computed from another solve's residuals. */
+#define GUARDED(name, params, args)                                           \
+    static int name params {                                                  \
+        wb_lsq_energy *L = u;                                                 \
+        if (!wbi_guard_take(&L->busy))                                        \
+            return (int)wbi_busy(#name, "wb_lsq_energy (shared by two "       \
+                                 "solvers at once)");                         \
+        int rc = name##_body args;                                            \
+        wbi_guard_drop(&L->busy);                                             \
+        return rc;                                                            \
+    }
+GUARDED(lsq_vg, (void *u, const double *x, const double *w, double *e,
+                 double *g), (u, x, w, e, g))
+GUARDED(lsq_hess, (void *u, const double *x, const double *w, double *H),
+        (u, x, w, H))
+GUARDED(lsq_band, (void *u, const double *x, const double *w, double *AB),
+        (u, x, w, AB))
+GUARDED(lsq_hvp, (void *u, const double *x, const double *w, const double *v,
+                  double *out), (u, x, w, v, out))
+GUARDED(lsq_diag, (void *u, const double *x, const double *w, double *d),
+        (u, x, w, d))
+GUARDED(lsq_mixed_vjp, (void *u, const double *x, const double *w,
+                        const double *v, double *out), (u, x, w, v, out))
+GUARDED(lsq_mixed, (void *u, const double *x, const double *w, double *B),
+        (u, x, w, B))
+#undef GUARDED
+
 void wb_lsq_energy_destroy(wb_lsq_energy *L) {
     if (!L) return;
     void *b[] = {L->row_ptr, L->col_idx, L->c, L->r, L->J, L->Jw, L->WJ,
@@ -306,7 +347,17 @@ void wb_lsq_energy_destroy(wb_lsq_energy *L) {
 wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
                                wb_energy *e) {
     if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
+    /* *out and *e are written, *ls is read after that: none may overlap
+       another (refused before anything is written; *out is left alone when
+       it lies inside ls or e) */
+    if (wbi_overlap(out, sizeof *out, ls, sizeof *ls) ||
+        wbi_overlap(out, sizeof *out, e, sizeof *e))
+        return wbi_fail(WB_EINVAL, "wb_lsq_energy_create: out shares memory "
+                        "with ls or e (not allowed)");
     *out = NULL;
+    if (wbi_overlap(e, sizeof *e, ls, sizeof *ls))
+        return wbi_fail(WB_EINVAL, "wb_lsq_energy_create: e and ls share "
+                        "memory (not allowed: e is written, ls read after)");
 #define BAD(...) return wbi_fail(WB_EINVAL, "wb_lsq_energy_create: " __VA_ARGS__)
     if (!ls) BAD("ls is NULL");
     if (!e) BAD("e is NULL");
@@ -398,6 +449,7 @@ wb_status wb_lsq_energy_create(wb_lsq_energy **out, const wb_lsq *ls,
         L->ls.col_idx = L->col_idx;
     }
     L->ls.weights = L->c;
+    wbi_guard_init(&L->busy);
 
     memset(e, 0, sizeof *e);
     e->n = ls->n;

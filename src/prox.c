@@ -34,6 +34,7 @@ struct wb_prox {
     double *P, *Q;    /* [out*n] CG search directions and P M               */
     double *rr, *rr0, *pq, *alpha; /* [out] per-row CG scalars            */
     char msg[WBI_MSG_LEN];
+    wbi_guard busy;   /* taken by wb_prox_step / wb_prox_set_tau (WB_EBUSY) */
 };
 
 static void set_msg(wb_prox *p, const char *fmt, ...)
@@ -134,18 +135,23 @@ wb_status wb_prox_create(wb_prox **out, int n_out, int n_in,
         wb_prox_destroy(p);
         return wbi_fail(WB_ENOMEM, "wb_prox_create: out of memory");
     }
+    wbi_guard_init(&p->busy);
     *out = p;
     return WB_OK;
 }
 
 wb_status wb_prox_set_tau(wb_prox *p, double tau) {
     if (!p) return wbi_fail(WB_EINVAL, "%s: p is NULL", __func__);
+    if (!wbi_guard_take(&p->busy)) return wbi_busy(__func__, "prox object");
+    wb_status st = WB_OK;
     if (!tau_ok(tau)) {
         set_msg(p, "tau = %g must be finite and > 0", tau);
-        return WB_EINVAL;
+        st = WB_EINVAL;
+    } else {
+        p->s.tau = tau;
     }
-    p->s.tau = tau;
-    return WB_OK;
+    wbi_guard_drop(&p->busy);
+    return st;
 }
 
 const char *wb_prox_message(const wb_prox *p) {
@@ -300,9 +306,26 @@ static wb_status step_cg(wb_prox *p, const double *T0, double *T) {
     return WB_OK;
 }
 
+static wb_status prox_step(wb_prox *p, int m, const double *A,
+                           const double *Z, const double *T0, double *T);
+
+/* The in-use guard around the step. Overlapping arguments need nothing
+   more: A, Z and T0 are read in full (into M, R and the CG iterate) before
+   T is written, and T is written once, at the end; so T may overlap any
+   input (T == T0 is the in-place step) and the result is that of separate
+   buffers. */
 wb_status wb_prox_step(wb_prox *p, int m, const double *A, const double *Z,
                        const double *T0, double *T) {
     if (!p) return wbi_fail(WB_EINVAL, "%s: p is NULL", __func__);
+    if (!wbi_guard_take(&p->busy)) return wbi_busy(__func__, "prox object");
+    wb_status st = prox_step(p, m, A, Z, T0, T);
+    wbi_guard_drop(&p->busy);
+    return st;
+}
+
+/* The body of wb_prox_step; the caller holds p->busy. */
+static wb_status prox_step(wb_prox *p, int m, const double *A,
+                           const double *Z, const double *T0, double *T) {
     if (!A || !Z || !T0 || !T) {
         set_msg(p, "prox: %s is NULL",
                 !A ? "A" : !Z ? "Z" : !T0 ? "T0" : "T");

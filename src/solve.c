@@ -143,23 +143,38 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
         return wbi_fail(WB_ENOMEM, "wb_solver_create: out of memory");
     }
     sv->msg[0] = '\0';
+    wbi_guard_init(&sv->busy);
     *out = sv;
     return WB_OK;
 }
 
 wb_status wb_solver_set_lambda(wb_solver *sv, double lambda) {
     if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = WB_OK;
     if (!(lambda >= 0) || !isfinite(lambda)) {
         wbi_set_msg(sv, "lambda = %g must be finite and >= 0", lambda);
-        return WB_EINVAL;
+        st = WB_EINVAL;
+    } else {
+        sv->s.lambda = lambda;
     }
-    sv->s.lambda = lambda;
-    return WB_OK;
+    wbi_guard_drop(&sv->busy);
+    return st;
 }
 
+static wb_status set_energy(wb_solver *sv, const wb_energy *e);
+
 wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e) {
-    char msg[WBI_MSG_LEN];
     if (!sv) return wbi_fail(WB_EINVAL, "%s: sv is NULL", __func__);
+    if (!wbi_guard_take(&sv->busy)) return wbi_busy(__func__, "solver");
+    wb_status st = set_energy(sv, e);
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+/* wb_solver_set_energy with sv->busy held. */
+static wb_status set_energy(wb_solver *sv, const wb_energy *e) {
+    char msg[WBI_MSG_LEN];
     if (!e) {
         wbi_set_msg(sv, "wb_solver_set_energy: energy is NULL");
         return WB_EINVAL;
@@ -270,7 +285,42 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
     if (sv->kind == WB_HESS_MATRIX_FREE) info->hess_approx = sv->e.hvp == NULL;
 }
 
+/* wb_solve: the in-use guard and the overlapping arguments around the
+   body. x[n] is written at the end, w[p] is read throughout (and saved as
+   the last solve's w): when they overlap, the solve runs on a copy of w in
+   sv->ws (which holds the solve's w afterwards anyway). info written over x
+   or w cannot be undone: refused. */
 wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
+    if (!sv) return wbi_solve(sv, w, x, info); /* its own refusal */
+    if (!wbi_guard_take(&sv->busy)) {
+        if (info) {
+            memset(info, 0, sizeof *info);
+            info->status = WB_EBUSY;
+            info->reason = WB_STOP_ERROR;
+        }
+        return wbi_busy(__func__, "solver");
+    }
+    size_t xb = (size_t)sv->n * sizeof(double), wb = (size_t)sv->p * sizeof(double);
+    wb_status st;
+    if (wbi_overlap(info, sizeof *info, x, xb) ||
+        wbi_overlap(info, sizeof *info, w, wb)) {
+        wbi_set_msg(sv, "wb_solve: info overlaps %s (not allowed: info is "
+                    "written first)", wbi_overlap(info, sizeof *info, x, xb)
+                    ? "x" : "w");
+        st = WB_EINVAL;
+    } else {
+        if (wbi_overlap(w, wb, x, xb)) {
+            memcpy(sv->ws, w, wb);
+            w = sv->ws;
+        }
+        st = wbi_solve(sv, w, x, info);
+    }
+    wbi_guard_drop(&sv->busy);
+    return st;
+}
+
+/* The body of wb_solve; the caller holds sv->busy. */
+wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     if (info) memset(info, 0, sizeof *info);
     if (!sv) {
         if (info) info->status = WB_EINVAL;
@@ -536,7 +586,8 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     memcpy(x, sv->x, (size_t)n * sizeof(double));
     if (st >= 0) {
         memcpy(sv->xs, sv->x, (size_t)n * sizeof(double));
-        if (sv->p > 0) memcpy(sv->ws, w, (size_t)sv->p * sizeof(double));
+        if (sv->p > 0 && w != sv->ws)
+            memcpy(sv->ws, w, (size_t)sv->p * sizeof(double));
         sv->solved = 1;
         sv->solve_status = st;
         /* matrix-free: the operator held the caller's w pointer: re-form */

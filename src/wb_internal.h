@@ -2,7 +2,9 @@
 #ifndef WB_INTERNAL_H
 #define WB_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wiberg.h"
 
@@ -21,6 +23,54 @@ wb_status wbi_fail(wb_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* ---- overlapping arguments ---------------------------------------------- */
+/* 1 when the byte ranges [a, a + na) and [b, b + nb) share a byte; a NULL
+   pointer or an empty range overlaps nothing. The addresses are compared as
+   integers: the arguments may point into different objects. Every public
+   call of the solver, prox and lsq objects passes its arrays through this
+   (with their lengths in bytes) before it writes any output. */
+static inline int wbi_overlap(const void *a, size_t na, const void *b,
+                              size_t nb) {
+    if (!a || !b || na == 0 || nb == 0) return 0;
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + nb && pb < pa + na;
+}
+
+/* ---- the in-use guard (WB_EBUSY) ----------------------------------------- */
+/* An object that serves one call at a time (wb_solver, wb_prox,
+   wb_lsq_energy, wb_trainer) holds a wbi_guard, 0 when free. A public call
+   takes it first (before reading any field) and drops it on every return;
+   one that finds it taken -- another thread inside, or a callback re-entering
+   the running call -- touches nothing and returns wbi_busy(). Acquire on
+   take and release on drop order each call after the previous one, so
+   consecutive calls from different threads are fine (and clean under TSan).
+   Usage:
+       if (!wbi_guard_take(&obj->busy)) return wbi_busy("wb_f", "solver");
+       st = body(...);
+       wbi_guard_drop(&obj->busy);                                          */
+typedef atomic_int wbi_guard;
+
+static inline void wbi_guard_init(wbi_guard *g) { atomic_init(g, 0); }
+
+/* 1: taken by this call; 0: in use elsewhere (nothing changed). */
+static inline int wbi_guard_take(wbi_guard *g) {
+    int expected = 0;
+    return atomic_compare_exchange_strong_explicit(
+        g, &expected, 1, memory_order_acquire, memory_order_relaxed);
+}
+
+static inline void wbi_guard_drop(wbi_guard *g) {
+    atomic_store_explicit(g, 0, memory_order_release);
+}
+
+/* The refusal: WB_EBUSY, with the sentence in this thread's wb_last_error
+   (the object's own message belongs to the call that holds it). */
+static inline wb_status wbi_busy(const char *fn, const char *object) {
+    return wbi_fail(WB_EBUSY, "%s: the %s is in use by another call (another "
+                    "thread, or a callback of the running call): refused, "
+                    "nothing done", fn, object);
+}
 
 /* ---- settings --------------------------------------------------------------- */
 /* Validates every field; on failure writes a message into msg[len]. */
@@ -112,7 +162,13 @@ struct wb_solver {
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */
     char msg[WBI_MSG_LEN];
+    wbi_guard busy;      /* taken by every public call (WB_EBUSY)     */
 };
+
+/* The bodies of wb_solve and wb_implicit_jacobian, for a caller that holds
+   sv->busy already (wb_check_implicit). */
+wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info);
+wb_status wbi_implicit_jacobian(wb_solver *sv, double *dx_dw);
 
 void wbi_set_msg(wb_solver *sv, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -39,7 +39,8 @@ enum { NX = 3, PW = 2, NEX = 6, PIN = 3, POUT = 2, PM = 4 };
 
 typedef enum {
     F_NONE, F_VG_FAIL, F_VG_NAN, F_G_INF, F_HESS_FAIL, F_HESS_NAN,
-    F_HESS_ASYM, F_MIXED_FAIL, F_MIXED_NAN, F_INDEF, F_SING
+    F_HESS_ASYM, F_MIXED_FAIL, F_MIXED_NAN, F_INDEF, F_SING, F_HESS_HOLE,
+    F_REENTER
 } fault_t;
 
 typedef enum { CH_LAST, CH_SOLVER, CH_TRAINER, CH_PROX, CH_BUF, CH_RET } chan_t;
@@ -65,6 +66,9 @@ typedef struct fx {
     wb_prox_settings ps;
     wb_prox *px;
     double A[PIN * PM], Z[POUT * PM], T0[POUT * (PIN + 1)], T[POUT * (PIN + 1)];
+    /* F_REENTER: the call value_grad makes on the solver that runs it */
+    int reenter, inner_calls;
+    wb_status inner;
     /* results of the call */
     char msg[512];
     const char *post; /* a broken post-condition, or NULL */
@@ -77,6 +81,21 @@ static int fx_vg(void *u, const double *x, const double *w, double *e,
                  double *g) {
     fx_t *f = u;
     if (f->fault == F_VG_FAIL) return 7;
+    if (f->fault == F_REENTER && f->inner_calls++ == 0) {
+        /* a callback calling back into the solver that runs it */
+        double xx[NX] = {0}, ww[PW] = {0}, o[NX * PW], err;
+        wb_deriv_info di;
+        switch (f->reenter) {
+        case 0: f->inner = wb_solve(f->sv, ww, xx, NULL); break;
+        case 1: f->inner = wb_implicit_vjp(f->sv, f->g, o); break;
+        case 2: f->inner = wb_implicit_jacobian(f->sv, o); break;
+        case 3: f->inner = wb_implicit_vjp_at(f->sv, ww, xx, f->g, o); break;
+        case 4: f->inner = wb_solver_set_energy(f->sv, &f->e); break;
+        case 5: f->inner = wb_solver_set_lambda(f->sv, 1.0); break;
+        case 6: f->inner = wb_check_implicit(f->sv, ww, xx, &err); break;
+        case 7: wb_solver_deriv_info(f->sv, &di); f->inner = di.status; break;
+        }
+    }
     quad_vg(&f->q, x, w, e, g);
     if (f->fault == F_VG_NAN) *e = NAN;
     if (f->fault == F_G_INF && g) g[0] = INFINITY;
@@ -85,10 +104,17 @@ static int fx_vg(void *u, const double *x, const double *w, double *e,
 static int fx_hess(void *u, const double *x, const double *w, double *H) {
     fx_t *f = u;
     if (f->fault == F_HESS_FAIL) return -1;
-    quad_hess(&f->q, x, w, H);
+    if (f->fault != F_HESS_HOLE) quad_hess(&f->q, x, w, H);
     if (f->fault == F_HESS_NAN) H[1] = NAN;
     if (f->fault == F_HESS_ASYM) H[1] += 1e-3;
     if (f->fault == F_INDEF) for (int k = 0; k < NX * NX; k++) H[k] = -H[k];
+    if (f->fault == F_HESS_HOLE) { /* H(2,1) and H(1,2) never written */
+        double keep[NX * NX];
+        memcpy(keep, H, sizeof keep);
+        quad_hess(&f->q, x, w, keep);
+        for (int k = 0; k < NX * NX; k++)
+            if (k != 1 * NX + 2 && k != 2 * NX + 1) H[k] = keep[k];
+    }
     if (f->fault == F_SING) { /* positive definite, rcond 1e-17 */
         for (int k = 0; k < NX * NX; k++) H[k] = 0.0;
         H[0] = H[4] = 1.0;
@@ -403,7 +429,7 @@ static int r_status_str_unknown(fx_t *f, const ecase_t *c) {
 }
 static int r_status_str_all(fx_t *f, const ecase_t *c) {
     (void)c;
-    for (int k = -8; k <= 4; k++) {
+    for (int k = -9; k <= 4; k++) {
         const char *s = wb_status_str((wb_status)k);
         if (!s || !s[0] || strcmp(s, "unknown status") == 0)
             f->post = "a status without its own description";
@@ -681,9 +707,16 @@ static int r_check_energy(fx_t *f, const ecase_t *c) {
     wb_check_report rep;
     const double *x = f->x, *w = f->w;
     wb_check_report *r = &rep;
+    union { wb_check_report r; double d[64]; } both;
     switch (mode_of(c)) { /* 1 e NULL, 2 x NULL, 3 w NULL, 4 rep NULL, 5 x NaN,
-                        10+: a fault, 20: the allocation fails */
+                        6 rep overlaps x, 10+: a fault, 20: the allocation
+                        fails */
     case 1: return wb_check_energy(NULL, &s, x, w, r);
+    case 6:
+        memcpy(both.d + 2, f->x, sizeof f->x);
+        x = both.d + 2;
+        r = &both.r;
+        break;
     case 2: x = NULL; break;
     case 3: w = NULL; break;
     case 4: r = NULL; break;
@@ -762,6 +795,14 @@ static int r_lsq(fx_t *f, const ecase_t *c) {
     wb_energy e;
     wb_status st;
     if (mode_of(c) == 1) return wb_lsq_energy_create(NULL, &ls, &e);
+    if (mode_of(c) == 8) { /* e written over ls */
+        union { wb_lsq ls; wb_energy e; } u;
+        u.ls = ls;
+        st = wb_lsq_energy_create(&le, &u.ls, &u.e);
+        if (st != WB_OK && le != NULL) f->post = "*out not set to NULL";
+        if (st == WB_OK) wb_lsq_energy_destroy(le);
+        return st;
+    }
     if (mode_of(c) == 2) st = wb_lsq_energy_create(&le, NULL, &e);
     else if (mode_of(c) == 3) st = wb_lsq_energy_create(&le, &ls, NULL);
     else st = wb_lsq_energy_create(&le, &ls, &e);
@@ -1177,6 +1218,40 @@ static int r_prox_misc(fx_t *f, const ecase_t *c) {
     return 0;
 }
 
+/* a call made from inside the value_grad of a running wb_solve on the same
+   solver (c->iv selects it: see fx_vg); returns what that inner call got */
+static int r_reenter(fx_t *f, const ecase_t *c) {
+    if (solve_ok(f) != WB_OK) return -100; /* something to differentiate */
+    f->fault = F_REENTER;
+    f->reenter = c->iv;
+    for (int i = 0; i < NX; i++) f->x[i] = 1.0;
+    wb_status outer = wb_solve(f->sv, f->w, f->x, NULL);
+    f->fault = F_NONE;
+    if (outer != WB_OK) f->post = "the running solve was disturbed";
+    if (f->inner_calls == 0) return -100;
+    if (c->ch == CH_RET) {
+        snprintf(f->msg, sizeof f->msg, "%s", wb_last_error());
+        return f->inner == WB_EBUSY ? 0 : -100;
+    }
+    return f->inner;
+}
+static int r_solve_info_overlap(fx_t *f, const ecase_t *c) {
+    (void)c;
+    union { wb_info info; double d[64]; } u;
+    for (int i = 0; i < NX; i++) u.d[4 + i] = 1.0;
+    wb_status st = wb_solve(f->sv, f->w, u.d + 4, &u.info);
+    for (int i = 0; i < NX; i++)
+        if (u.d[4 + i] != 1.0) f->post = "x written on an error";
+    return st;
+}
+static int r_loss_overlap(fx_t *f, const ecase_t *c) {
+    (void)c;
+    double r = SENT, d2 = SENT;
+    wb_status st = wb_loss_eval(WB_LOSS_HUBER, 1.0, 2.0, &r, &r, &d2);
+    if (r != SENT || d2 != SENT) f->post = "outputs written on an error";
+    return st;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 #define NAN_ NAN
@@ -1253,6 +1328,8 @@ static const ecase_t CASES[] = {
     {"wb_solve", "max_iter = 1 reached", r_solve_maxiter, CH_BUF, WB_MAXITER, "iteration limit reached"},
     {"wb_solve", "the progress callback returns 1", r_solve_cancel, CH_BUF, WB_CANCELED, "canceled"},
     {"wb_solve", "settings.verbose = 1 (prints on stderr, as asked)", r_solve_verbose, CH_BUF, WB_OK, "after", .flags = PRINTS},
+    {"wb_solve", "info overlaps x", r_solve_info_overlap, CH_SOLVER, WB_EINVAL, "info overlaps x"},
+    {"wb_solve", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 0},
     {"wb_solver_message", "sv = NULL", r_message_null, CH_RET, 0, "no solver", .ret = "\"no solver\""},
     {"wb_solver_message", "before any call", r_message_fresh, CH_RET, 0, "", .ret = "\"\""},
 
@@ -1269,6 +1346,8 @@ static const ecase_t CASES[] = {
     {"wb_solver_set_lambda", "lambda = -1", r_set_lambda, CH_SOLVER, WB_EINVAL, "lambda = -1", .dv = -1.0},
     {"wb_solver_set_lambda", "lambda = NaN", r_set_lambda, CH_SOLVER, WB_EINVAL, "lambda = nan", .dv = NAN_},
     {"wb_solver_set_lambda", "lambda = Inf", r_set_lambda, CH_SOLVER, WB_EINVAL, "lambda = inf", .dv = INF_},
+    {"wb_solver_set_energy", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 4},
+    {"wb_solver_set_lambda", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 5},
 
     /* wb_implicit_vjp */
     {"wb_implicit_vjp", "sv = NULL", r_vjp_sv_null, CH_LAST, WB_EINVAL, "", .flags = U_OUT},
@@ -1283,6 +1362,7 @@ static const ecase_t CASES[] = {
     {"wb_implicit_vjp", "H positive definite but rcond 1e-17 < min_rcond", r_vjp_fault, CH_SOLVER, WB_ESINGULAR, "numerically singular", .flags = U_OUT, .iv = F_SING},
     {"wb_implicit_vjp", "mixed_vjp returns 3", r_vjp_fault, CH_SOLVER, WB_ECALLBACK, "mixed_vjp returned 3", .flags = U_OUT, .iv = F_MIXED_FAIL},
     {"wb_implicit_vjp", "x* did not converge (max_iter reached)", r_vjp_unconverged, CH_BUF, WB_MAXITER, "had not converged"},
+    {"wb_implicit_vjp", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 1},
 
     /* wb_implicit_jacobian */
     {"wb_implicit_jacobian", "sv = NULL", r_jac_sv_null, CH_LAST, WB_EINVAL, "", .flags = U_J},
@@ -1291,6 +1371,7 @@ static const ecase_t CASES[] = {
     {"wb_implicit_jacobian", "H indefinite at x*, lambda = 0", r_jac_fault, CH_SOLVER, WB_ESINGULAR, "not positive definite", .flags = U_J, .iv = F_INDEF},
     {"wb_implicit_jacobian", "mixed returns 3", r_jac_fault, CH_SOLVER, WB_ECALLBACK, "mixed returned 3", .flags = U_J, .iv = F_MIXED_FAIL},
     {"wb_implicit_jacobian", "mixed returns NaN", r_jac_fault, CH_SOLVER, WB_ENONFINITE, "not finite", .flags = U_J, .iv = F_MIXED_NAN},
+    {"wb_implicit_jacobian", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 2},
 
     /* wb_implicit_vjp_at */
     {"wb_implicit_vjp_at", "sv = NULL", r_vjp_at_sv_null, CH_LAST, WB_EINVAL, "", .flags = U_OUT},
@@ -1303,6 +1384,8 @@ static const ecase_t CASES[] = {
     {"wb_implicit_vjp_at", "dl_dx holds NaN", r_vjp_at, CH_SOLVER, WB_EINVAL, "NaN or Inf", .flags = U_OUT, .iv = 7},
     {"wb_implicit_vjp_at", "value_grad fails at x", r_vjp_at, CH_SOLVER, WB_ECALLBACK, "value_grad returned 7", .flags = U_OUT, .iv = 8},
     {"wb_implicit_vjp_at", "H indefinite at x, lambda = 0", r_vjp_at, CH_SOLVER, WB_ESINGULAR, "not positive definite", .flags = U_OUT, .iv = 9},
+    {"wb_implicit_vjp_at", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 3},
+    {"wb_solver_deriv_info", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_RET, 0, "in use by another call", .ret = "out->status = WB_EBUSY", .iv = 7},
     {"wb_solver_deriv_info", "sv = NULL", r_deriv_info_null, CH_RET, 0, "", .ret = "no-op", .iv = 0},
     {"wb_solver_deriv_info", "out = NULL", r_deriv_info_null, CH_RET, 0, "", .ret = "no-op", .iv = 1},
 
@@ -1319,6 +1402,8 @@ static const ecase_t CASES[] = {
     {"wb_check_energy", "hess returns -1", r_check_energy, CH_LAST, WB_ECALLBACK, "returned non-zero", .iv = 10 + F_HESS_FAIL},
     {"wb_check_energy", "mixed returns 3", r_check_energy, CH_LAST, WB_ECALLBACK, "returned non-zero", .iv = 10 + F_MIXED_FAIL},
     {"wb_check_energy", "its allocation fails", r_check_energy, CH_LAST, WB_ENOMEM, "out of memory", .iv = 20},
+    {"wb_check_energy", "rep overlaps x", r_check_energy, CH_LAST, WB_EINVAL, "rep overlaps x", .iv = 6},
+    {"wb_check_energy", "hess leaves H(2,1) and H(1,2) unwritten", r_check_energy, CH_LAST, WB_ECALLBACK, "hess left entry (2,1) of H unwritten (2 of its 9", .iv = 10 + F_HESS_HOLE},
 
     /* wb_check_implicit */
     {"wb_check_implicit", "sv = NULL", r_check_implicit_sv_null, CH_LAST, WB_EINVAL, ""},
@@ -1328,6 +1413,7 @@ static const ecase_t CASES[] = {
     {"wb_check_implicit", "x0 holds NaN", r_check_implicit, CH_SOLVER, WB_EINVAL, "NaN or Inf", .iv = 4},
     {"wb_check_implicit", "value_grad returns 7", r_check_implicit, CH_SOLVER, WB_ECALLBACK, "value_grad returned 7", .iv = 5},
     {"wb_check_implicit", "H indefinite at x* (lambda forced to 0)", r_check_implicit, CH_SOLVER, WB_ESINGULAR, "not positive definite", .iv = 6},
+    {"wb_check_implicit", "called from a callback of a running wb_solve on the same solver", r_reenter, CH_LAST, WB_EBUSY, "in use by another call", .iv = 6},
 
     /* wb_lsq_energy_create: no message channel */
     {"wb_lsq_energy_create", "out = NULL", r_lsq, CH_LAST, WB_EINVAL, "out is NULL", .iv = 1},
@@ -1351,6 +1437,7 @@ static const ecase_t CASES[] = {
     {"wb_lsq_energy_create", "hessian = 5", r_lsq, CH_LAST, WB_EINVAL, "ls.hessian = 5", L_I(hessian, 5)},
     {"wb_lsq_energy_create", "a weight is NaN", r_lsq, CH_LAST, WB_EINVAL, "weights[", .iv = 6},
     {"wb_lsq_energy_create", "a weight is negative", r_lsq, CH_LAST, WB_EINVAL, "weights[", .iv = 7},
+    {"wb_lsq_energy_create", "e overlaps ls", r_lsq, CH_LAST, WB_EINVAL, "share memory", .iv = 8},
     {"wb_lsq_energy_destroy", "le = NULL", r_lsq_destroy_null, CH_RET, 0, "", .ret = "no-op"},
 
     /* wb_loss_eval: no message channel; .off 1: a, 2: s */
@@ -1361,6 +1448,7 @@ static const ecase_t CASES[] = {
     {"wb_loss_eval", "s = -1", r_loss, CH_LAST, WB_EINVAL, "s = -1", .kind = K_D, .off = 2, .dv = -1.0},
     {"wb_loss_eval", "s = NaN", r_loss, CH_LAST, WB_EINVAL, "s = nan", .kind = K_D, .off = 2, .dv = NAN_},
     {"wb_loss_eval", "every output NULL", r_loss_null_outputs, CH_LAST, WB_OK, ""},
+    {"wb_loss_eval", "rho and drho the same pointer", r_loss_overlap, CH_LAST, WB_EINVAL, "share memory"},
 
     /* wb_trainer_create: no message channel (*out is NULL on failure) */
     {"wb_trainer_create", "out = NULL", r_trainer_create, CH_LAST, WB_EINVAL, "", .iv = 1},
@@ -1517,10 +1605,10 @@ static const char *status_name(int s) {
     static const char *neg[] = {"WB_OK", "WB_EINVAL", "WB_ENOMEM",
                                 "WB_ECALLBACK", "WB_ENONFINITE",
                                 "WB_ESINGULAR", "WB_ENOTSOLVED", "WB_EIO",
-                                "WB_EFORMAT"};
+                                "WB_EFORMAT", "WB_EBUSY"};
     static const char *pos[] = {"WB_OK", "WB_MAXITER", "WB_STALLED",
                                 "WB_CANCELED", "WB_DONE"};
-    if (s <= 0 && s >= -8) return neg[-s];
+    if (s <= 0 && s >= -9) return neg[-s];
     if (s > 0 && s <= 4) return pos[s];
     return "(not a status)";
 }
