@@ -314,8 +314,8 @@ static int lsq_mixed_body(void *u, const double *x, const double *w, double *B) 
     static int name params {                                                  \
         wb_lsq_energy *L = u;                                                 \
         if (!wbi_guard_take(&L->busy))                                        \
-            return (int)wbi_busy(#name, "wb_lsq_energy (shared by two "       \
-                                 "solvers at once)");                         \
+            return (int)wbi_busy("wb_lsq_energy callback " #name,             \
+                                 "wb_lsq_energy (shared by two solvers?)");   \
         int rc = name##_body args;                                            \
         wbi_guard_drop(&L->busy);                                             \
         return rc;                                                            \
