@@ -58,7 +58,11 @@ typedef struct {
 void tf_gen_default(tf_gen_opts *o);
 /* Seeded synthetic videos: smooth motion with turns and speed changes,
    trackers with different noise, slow drift, failure episodes (locking onto
-   a distractor, freezing) and missing frames. 0 ok, -1 out of memory. */
+   a distractor, freezing) and missing frames. Box sizes too (from a
+   random stream of their own, so the centres do not depend on them): the
+   object's box drifts in scale, each tracker reports it with its own
+   relative noise, the distractor's box while locked on it, the last box
+   while frozen. 0 ok, -1 out of memory. */
 int tf_generate(const tf_gen_opts *o, tf_data *d);
 /* CSV reader. tracks: a header "sequence,frame,tracker,x,y" and then any
    of the optional columns w, h (both or neither), score, name, in any order;

@@ -91,12 +91,17 @@ int tf_generate(const tf_gen_opts *o, tf_data *d) {
         pfail[k] = 0.0005 + 0.008 * urand(&rs);   /* episodes per frame     */
         drift[k] = 0.02 + 0.15 * urand(&rs);      /* bias random-walk step  */
     }
+    /* box sizes from a stream of their own (rz), so the centres are what
+       they were before sizes existed: each tracker a relative size noise */
+    uint64_t rz = o->seed * 0x9E3779B97F4A7C15ULL + 13;
+    double rel[TF_MAX_TRACKERS];
+    for (int k = 0; k < K; k++) rel[k] = 0.03 + 0.12 * urand(&rz); /* 3 .. 15 % */
     for (int q = 0; q < o->sequences; q++) {
         tf_seq *s = &d->seq[q];
         int T = o->min_frames + (int)(urand(&rs) * (o->max_frames - o->min_frames + 1));
         char nb[32];
         snprintf(nb, sizeof nb, "synthetic_%03d", q); /* no '-': one video each */
-        if (seq_alloc(s, T, K, 0, 0, 0) != 0 || !(s->name = dup_str(nb))) {
+        if (seq_alloc(s, T, K, 1, 0, 1) != 0 || !(s->name = dup_str(nb))) {
             tf_data_free(d);
             return -1;
         }
@@ -109,6 +114,11 @@ int tf_generate(const tf_gen_opts *o, tf_data *d) {
         double bias[TF_MAX_TRACKERS][2] = {{0}};
         int mode[TF_MAX_TRACKERS] = {0}, left[TF_MAX_TRACKERS] = {0};
         double frozen[TF_MAX_TRACKERS][2] = {{0}};
+        /* the object's box (w, h) drifts slowly in scale; the distractor
+           has its own size */
+        double bw = 20 + 60 * urand(&rz), bh = 20 + 60 * urand(&rz);
+        double dw = 20 + 60 * urand(&rz), dh = 20 + 60 * urand(&rz);
+        double fsz[TF_MAX_TRACKERS][2] = {{0}};
         for (int t = 0; t < T; t++) {
             turn = 0.95 * turn + 0.004 * nrand(&rs);
             if (urand(&rs) < 0.01) turn += 0.08 * nrand(&rs); /* a sharp turn */
@@ -120,6 +130,10 @@ int tf_generate(const tf_gen_opts *o, tf_data *d) {
             py += speed * sin(head);
             s->truth[2 * t] = px;
             s->truth[2 * t + 1] = py;
+            bw = fmin(300, fmax(8, bw * exp(0.01 * nrand(&rz))));
+            bh = fmin(300, fmax(8, bh * exp(0.01 * nrand(&rz))));
+            s->truth_sz[2 * t] = bw;
+            s->truth_sz[2 * t + 1] = bh;
             dist_ang += 0.03;
             double dx = px + dist_r * cos(dist_ang), dy = py + dist_r * sin(dist_ang);
             for (int k = 0; k < K; k++) {
@@ -135,6 +149,8 @@ int tf_generate(const tf_gen_opts *o, tf_data *d) {
                                            : 10 + (int)(40 * urand(&rs));
                     frozen[k][0] = t ? s->y[2 * (i - K)] : px;
                     frozen[k][1] = t ? s->y[2 * (i - K) + 1] : py;
+                    fsz[k][0] = t ? s->sz[2 * (i - K)] : bw;
+                    fsz[k][1] = t ? s->sz[2 * (i - K) + 1] : bh;
                 }
                 double ox, oy;
                 if (left[k] > 0 && mode[k] == 1) {
@@ -147,6 +163,12 @@ int tf_generate(const tf_gen_opts *o, tf_data *d) {
                     ox = px + bias[k][0] + sigma[k] * nrand(&rs);
                     oy = py + bias[k][1] + sigma[k] * nrand(&rs);
                 }
+                /* the reported size: the distractor's, the frozen one, or
+                   the object's, times exp(rel_k N(0,1)) per coordinate */
+                double zw = exp(rel[k] * nrand(&rz)), zh = exp(rel[k] * nrand(&rz));
+                int md = left[k] > 0 ? mode[k] : 0;
+                s->sz[2 * i] = (md == 1 ? dw : md == 2 ? fsz[k][0] / zw : bw) * zw;
+                s->sz[2 * i + 1] = (md == 1 ? dh : md == 2 ? fsz[k][1] / zh : bh) * zh;
                 if (left[k] > 0) left[k]--;
                 s->y[2 * i] = ox;
                 s->y[2 * i + 1] = oy;
