@@ -200,7 +200,10 @@ int main(int argc, char **argv) {
             printf("%s (%d frames)\n", s->name, s->T);
             for (int i = 0; i < r.count; i++) {
                 const tf_metrics *mt = &r.m[i].per_seq[q];
-                printf("    %-30s %8.2f %6.3f %6.3f\n", r.m[i].label, mt->cle, mt->prec, mt->auc);
+                char auc[16];
+                if (isfinite(mt->auc)) snprintf(auc, sizeof auc, "%.3f", mt->auc);
+                else snprintf(auc, sizeof auc, "-");
+                printf("    %-30s %8.2f %6.3f %6s\n", r.m[i].label, mt->cle, mt->prec, auc);
             }
         }
     }
