@@ -3,6 +3,7 @@
  * 0 or -1 with a message, never a crash or undefined behaviour (built with
  * ASan + UBSan). */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tf_data d;
     int r = tf_read_csv(tracks, nul ? truth : NULL, &d, err, sizeof err);
     if (r == 0) {
-        for (int q = 0; q < d.count; q++) /* touch what was read */
-            if (d.seq[q].T < 1 || d.seq[q].K != d.K) abort();
+        for (int q = 0; q < d.count; q++) { /* touch what was read */
+            const tf_seq *s = &d.seq[q];
+            if (s->T < 1 || s->K != d.K || !s->name || strlen(s->name) == 0) abort();
+            /* memory linear in the input: frames bounded by the lines */
+            if ((double)s->T > TF_FRAMES_PER_LINE * (double)size + TF_FRAMES_SLACK) abort();
+            for (size_t i = 0; i < (size_t)s->T * s->K; i++) {
+                if (!s->m[i]) continue;
+                if (!(fabs(s->y[2 * i]) <= TF_MAX_COORD)) abort();
+                if (s->sz && !isnan(s->sz[2 * i]) && !(s->sz[2 * i] > 0)) abort();
+                if (s->score && !isnan(s->score[i]) && !isfinite(s->score[i])) abort();
+            }
+            if (s->has_truth_sz && !(s->truth_sz[0] > 0)) abort();
+        }
+        for (int k = 0; k < d.K; k++)
+            if (!d.names[k]) abort();
         tf_data_free(&d);
     } else if (err[0] == '\0') {
         abort(); /* a failure must say why */

@@ -23,10 +23,15 @@ static void usage(FILE *f) {
         "  --frames MIN:MAX   frames per video (default 200:600)\n"
         "  --trackers K       trackers, 1..16 (default 6)\n"
         "  --missing P        probability a report is absent (default 0.1)\n"
-        "  --tracks FILE      real tracker outputs, CSV: sequence,frame,tracker,x,y[,w,h,score]\n"
-        "  --truth FILE       ground truth, CSV: sequence,frame,x,y (required with --tracks)\n"
-        "  --test-fraction F  share of videos held out for testing (default 0.3);\n"
+        "  --tracks FILE      real tracker outputs, CSV: sequence,frame,tracker,x,y and\n"
+        "                     optional columns w,h (box size), score, name (tracker's)\n"
+        "  --truth FILE       ground truth, CSV: sequence,frame,x,y or sequence,frame,x,y,w,h\n"
+        "                     (required with --tracks; the box form gives the AUC)\n"
+        "  --names FILE       tracker names, CSV id,name (as the OTB data's trackers.txt)\n"
+        "  --test-fraction F  share of sequences held out for testing (default 0.3);\n"
         "                     the split is by video, never by frame\n"
+        "  --group RULE       which sequences are one video: dash (default: names equal\n"
+        "                     up to their last '-', Jogging-1 and Jogging-2) or none\n"
         "  --seed S           seed of the data, the split and the training (default 1)\n"
         "training:\n"
         "  --epochs N         passes over the training videos (default 25)\n"
@@ -35,7 +40,9 @@ static void usage(FILE *f) {
         "  --lambda X         damping of the implicit derivative (default 1e-3)\n"
         "  --threads N        worker threads, 0 = all cores (default 0)\n"
         "output:\n"
-        "  --threshold PX     success = centre error <= PX pixels (default 10)\n"
+        "  --threshold PX     success = centre error <= PX pixels (default 10; P@20 is\n"
+        "                     always at 20 px)\n"
+        "  --per-sequence     a table per test sequence: every method's CLE, P@20, AUC\n"
         "  --json FILE        the figures as JSON\n"
         "  --plot DIR         SVG plots: trajectory.svg, loss.svg\n"
         "  --quiet            no per-epoch progress\n"
@@ -80,6 +87,7 @@ int main(int argc, char **argv) {
     tf_opts_default(&o);
     o.verbose = 1;
     const char *json = NULL, *plot = NULL;
+    int per_seq = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -96,6 +104,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--missing") && more) bad = num_arg(a, argv[++i], &o.gen.missing);
         else if (!strcmp(a, "--tracks") && more) o.tracks = argv[++i];
         else if (!strcmp(a, "--truth") && more) o.truth = argv[++i];
+        else if (!strcmp(a, "--names") && more) o.names = argv[++i];
+        else if (!strcmp(a, "--group") && more) {
+            const char *g = argv[++i];
+            if (!strcmp(g, "dash")) o.group = TF_GROUP_DASH;
+            else if (!strcmp(g, "none")) o.group = TF_GROUP_NONE;
+            else {
+                fprintf(stderr, "tracker_fusion: --group wants dash or none, not '%s'\n", g);
+                return 2;
+            }
+        } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
         else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
         else if (!strcmp(a, "--seed") && more) {
             bad = u64_arg(a, argv[++i], &o.seed);
@@ -143,25 +161,52 @@ int main(int argc, char **argv) {
     }
     printf("split by video: %d train, %d validation, %d test (held out)\n\n", r.train_seqs,
            r.val_seqs, r.test_seqs);
+    /* CLE, P@20 and AUC averaged per sequence (OTB); then the pooled mean
+       error and success over all test frames */
     char succ[32];
-    snprintf(succ, sizeof succ, "success@%gpx", o.threshold);
-    printf("%-26s %14s %14s %12s %12s\n", "method (test videos)", "mean err (px)",
-           succ, "train s", "inner solves");
+    snprintf(succ, sizeof succ, "<=%gpx", o.threshold);
+    printf("%-30s %8s %6s %6s | %9s %8s | %8s %7s\n", "method (test sequences)", "CLE px",
+           "P@20", "AUC", "pooled px", succ, "train s", "solves");
     int learned = -1;
     for (int i = 0; i < r.count; i++) {
-        if (!strcmp(r.m[i].name, "learned")) learned = i;
-        printf("%-26s %14.3f %13.1f%% %12.2f %12ld\n", r.m[i].name, r.m[i].test.mean_error,
-               100 * r.m[i].test.success, r.m[i].train_seconds, r.m[i].solves);
+        const tf_method *m = &r.m[i];
+        if (!strcmp(m->key, "learned")) learned = i;
+        char auc[16];
+        if (isfinite(m->test.auc)) snprintf(auc, sizeof auc, "%.3f", m->test.auc);
+        else snprintf(auc, sizeof auc, "-");
+        printf("%-30s %8.2f %6.3f %6s | %9.3f %7.1f%% | %8.2f %7ld%s\n", m->label, m->test.cle,
+               m->test.prec20, auc, m->test.mean_error, 100 * m->test.success,
+               m->train_seconds, m->solves, m->failed ? "  FAILED SOLVES" : "");
+        if (m->failed) printf("    (%d of the test solves failed; their best points are scored)\n", m->failed);
     }
-    printf("\nlearned: alpha %.4g, delta %.4g px, tracker weights", exp(r.theta[r.K]),
+    printf("\n(CLE, P@20, AUC: averaged per sequence as OTB does; AUC '-': no box sizes)\n");
+    printf("learned: alpha %.4g, delta %.4g px, tracker weights", exp(r.theta[r.K]),
            exp(r.theta[r.K + 1]));
     for (int k = 0; k < r.K; k++) printf(" %.3g", exp(r.theta[k]));
     printf("\n");
+    /* the claim, against the methods chosen without the test data (not the
+       single trackers' own rows nor the oracle), on the pooled mean error */
     int beats = learned >= 0;
     for (int i = 0; i < r.count && beats; i++)
-        if (i != learned && r.m[i].test.mean_error <= r.m[learned].test.mean_error) beats = 0;
+        if (i != learned && strcmp(r.m[i].key, "single") && strcmp(r.m[i].key, "oracle") &&
+            r.m[i].test.mean_error <= r.m[learned].test.mean_error)
+            beats = 0;
     printf("the learned energy %s every baseline on the held-out videos\n",
            beats ? "beats" : "does NOT beat");
+    if (per_seq) {
+        printf("\nper test sequence (CLE px / P@20 / AUC):\n");
+        for (int q = 0; q < r.test_seqs; q++) {
+            const tf_seq *s = &r.all.seq[r.test_idx[q]];
+            printf("%s (%d frames)\n", s->name, s->T);
+            for (int i = 0; i < r.count; i++) {
+                const tf_metrics *mt = &r.m[i].per_seq[q];
+                char auc[16];
+                if (isfinite(mt->auc)) snprintf(auc, sizeof auc, "%.3f", mt->auc);
+                else snprintf(auc, sizeof auc, "-");
+                printf("    %-30s %8.2f %6.3f %6s\n", r.m[i].label, mt->cle, mt->prec, auc);
+            }
+        }
+    }
     if (json && tf_write_json(&r, json) != 0) {
         fprintf(stderr, "tracker_fusion: cannot write %s\n", json);
         tf_result_free(&r);
@@ -174,6 +219,11 @@ int main(int argc, char **argv) {
     }
     if (json) printf("wrote %s\n", json);
     if (plot) printf("wrote %s/trajectory.svg, %s/loss.svg\n", plot, plot);
+    int failed = r.failed_solves;
     tf_result_free(&r);
+    if (failed) {
+        fprintf(stderr, "tracker_fusion: %d solves on the test sequences failed (see the table)\n", failed);
+        return 3;
+    }
     return 0;
 }

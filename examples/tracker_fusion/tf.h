@@ -10,20 +10,40 @@
 
 #define TF_MAX_TRACKERS 16
 
-/* One video: T frames, K trackers. y[(t*K + k)*2 + c], observed when
-   m[t*K + k] = 1; truth[t*2 + c] (has_truth = 0 when unknown). */
+/* One video: T frames, K trackers (t = 0..T-1, k = 0..K-1, c = 0, 1).
+ *   y[(t*K + k)*2 + c]   box centre (x, y) of tracker k's report, px; valid
+ *                        where m[t*K + k] = 1 (0 = no report in that frame)
+ *   sz[(t*K + k)*2 + c]  box size (w, h) of that report, px, > 0; NaN where
+ *                        the report had no size. NULL when has_size = 0 (no
+ *                        report of the video has a size).
+ *   score[t*K + k]       the tracker's confidence, NaN where absent; NULL
+ *                        when has_score = 0.
+ *   truth[t*2 + c]       ground-truth centre (has_truth = 0: unknown)
+ *   truth_sz[t*2 + c]    ground-truth box size (w, h), > 0; NULL when
+ *                        has_truth_sz = 0 (truth given as centres only).
+ * Boxes are centre + size: the box of (x, y, w, h) spans x - w/2 .. x + w/2.
+ * name: the sequence's name, whole, NUL-terminated, owned by the tf_data. */
 typedef struct {
-    char name[64];
+    char *name;
     int T, K;
     double *y;
     unsigned char *m;
+    double *sz;
+    int has_size;
+    double *score;
+    int has_score;
     double *truth;
     int has_truth;
+    double *truth_sz;
+    int has_truth_sz;
 } tf_seq;
 
+/* count videos of K trackers; names[k] is tracker k's name ("tracker k"
+   unless the data name it: a `name` column or tf_read_names), owned. */
 typedef struct {
     int count, K;
     tf_seq *seq;
+    char **names; /* [K] */
 } tf_data;
 
 /* ---- data (tf_data.c) ---- */
@@ -38,18 +58,46 @@ typedef struct {
 void tf_gen_default(tf_gen_opts *o);
 /* Seeded synthetic videos: smooth motion with turns and speed changes,
    trackers with different noise, slow drift, failure episodes (locking onto
-   a distractor, freezing) and missing frames. 0 ok, -1 out of memory. */
+   a distractor, freezing) and missing frames. Box sizes too (from a
+   random stream of their own, so the centres do not depend on them): the
+   object's box drifts in scale, each tracker reports it with its own
+   relative noise, the distractor's box while locked on it, the last box
+   while frozen. 0 ok, -1 out of memory. */
 int tf_generate(const tf_gen_opts *o, tf_data *d);
-/* CSV reader: tracks "sequence,frame,tracker,x,y[,w,h,score]" and truth
-   "sequence,frame,x,y", each with a header line. Frames of a sequence are
-   0..max frame; absent reports are missing. On error returns -1 and writes
-   "FILE:LINE: reason" into err. truth_path may be NULL. */
+/* CSV reader. tracks: a header "sequence,frame,tracker,x,y" and then any
+   of the optional columns w, h (both or neither), score, name, in any order;
+   one report a line (later columns may be left empty or out: absent). truth:
+   "sequence,frame,x,y" or the box form "sequence,frame,x,y,w,h". x, y are
+   box centres. Frames of a sequence are 0..its largest frame; absent reports
+   are missing. Refused with "FILE:LINE: reason": |x|, |y| > TF_MAX_COORD,
+   w, h <= 0 or > TF_MAX_COORD, a non-finite score, a frame far beyond the
+   sequence's lines (largest frame + 1 > TF_FRAMES_PER_LINE x its lines in
+   both files + TF_FRAMES_SLACK), a NUL byte, control characters in a name,
+   a tracker given two names. A UTF-8 byte-order mark is skipped. Memory and
+   time are linear in the files. On error returns -1 and writes the reason
+   into err. truth_path may be NULL. */
+#define TF_MAX_COORD 1e6
+#define TF_FRAMES_PER_LINE 4
+#define TF_FRAMES_SLACK 64
 int tf_read_csv(const char *tracks_path, const char *truth_path, tf_data *d,
                 char *err, size_t errlen);
+/* Tracker names from a CSV "id,name" (header "id,name", then one tracker a
+   line, ids 0..d->K-1; as the OTB data's trackers.txt). 0 ok, -1 (err). */
+int tf_read_names(const char *path, tf_data *d, char *err, size_t errlen);
 void tf_data_free(tf_data *d);
-/* Split by sequence (never by frame): a seeded shuffle, the first
-   round(frac * count) sequences to *test, the rest to *train (the sequences
-   are shared, not copied: free only the original). */
+/* Split by video (never by frame): the sequences are grouped into videos by
+   `group`, the videos shuffled with the seed, and whole videos go to *test
+   until it holds round(frac * count) sequences (at least 1, never all), the
+   rest to *train (the sequences are shared, not copied: free only the
+   original). TF_GROUP_NONE: every sequence is its own video.
+   TF_GROUP_DASH: sequences whose names agree up to their last '-' are one
+   video (Jogging-1 and Jogging-2: two targets of the video Jogging); a name
+   without '-' is its own video. With singleton groups both rules give the
+   same split. 0 ok, -1 out of memory. */
+enum { TF_GROUP_NONE = 0, TF_GROUP_DASH = 1 };
+int tf_split_by(const tf_data *d, double frac, uint64_t seed, int group,
+                tf_data *train, tf_data *test);
+/* tf_split_by(..., TF_GROUP_NONE, ...) */
 int tf_split(const tf_data *d, double frac, uint64_t seed, tf_data *train,
              tf_data *test);
 void tf_split_free(tf_data *part);
@@ -71,62 +119,132 @@ double tf_loss(const tf_seq *s, const double *x, double *dl_dx);
 /* A wb_dataset over the sequences of d (energies, median starts, losses). */
 wb_dataset tf_dataset(const tf_data *d);
 
-/* ---- evaluation and baselines (tf_eval.c) ---- */
+/* ---- evaluation and baselines (tf_eval.c) ----
+ * A method fuses each sequence into centres x [2T] and box sizes sz [2T]
+ * (w, h); one function scores every method the same way. */
+#define TF_PREC_PX 20.0 /* OTB precision threshold (px) */
+#define TF_AUC_STEPS 21 /* OTB success plot: IoU thresholds 0, 0.05, ..., 1 */
+
+/* One sequence's figures (OTB toolkit / pysot definitions):
+     cle  = mean_t |c_t - c*_t|                         (px)
+     prec = share of frames with |c_t - c*_t| <= 20 px  (OTB precision, P@20)
+     succ = share of frames with |c_t - c*_t| <= the threshold given
+     auc  = (1/21) sum_{i=0..20} share of frames with IoU_t > i/20
+            (success AUC; NaN when sz is NULL or the truth has no sizes)
+   with IoU of the boxes (x +- w/2, y +- h/2). */
 typedef struct {
-    double mean_error;   /* mean centre error over frames (px)        */
-    double success;      /* fraction of frames with error <= threshold */
+    double cle, prec, succ, auc;
     long frames;
+} tf_metrics;
+tf_metrics tf_metrics_seq(const tf_seq *s, const double *x, const double *sz,
+                          double threshold);
+/* IoU of two boxes given as centre and size */
+double tf_iou(double x1, double y1, double w1, double h1, double x2, double y2,
+              double w2, double h2);
+
+/* A method's figures over a set of sequences: pooled over frames (mean_error,
+   success, frames: the figures tracker_fusion has always printed) and
+   averaged per sequence as OTB does (cle, prec20, auc over seqs). auc is NaN
+   when a sequence has no sizes. */
+typedef struct {
+    double mean_error;   /* mean centre error over frames (px)          */
+    double success;      /* fraction of frames with error <= threshold  */
+    long frames;
+    double cle, prec20, auc; /* per-sequence averages                   */
+    int seqs;
 } tf_score;
 
-/* Fused trajectory of every sequence of d with the energy at theta; x_out
-   (may be NULL) receives sequence `keep`'s trajectory [2T]. Returns the
-   number of failed solves (their best points are scored), or a negative
-   wb_status when a solver cannot be created (WB_ENOMEM, WB_EINVAL);
-   *solves += the solves made. */
+/* Fused trajectory of every sequence of d with the energy at theta; sizes by
+   tf_fuse_sizes with the weights exp(theta[0..K-1]). x_out (may be NULL)
+   receives sequence `keep`'s trajectory [2T]; per_seq (may be NULL) each
+   sequence's metrics [d->count]. Returns the number of failed solves (their
+   best points are scored), or a negative wb_status when a solver cannot be
+   created (WB_ENOMEM, WB_EINVAL); *solves += the solves made. */
 int tf_fuse_all(const tf_data *d, const double *theta, double threshold,
                 tf_score *sc, long *solves, int keep, double *x_out);
+int tf_fuse_all_seq(const tf_data *d, const double *theta, double threshold,
+                    tf_score *sc, long *solves, int keep, double *x_out,
+                    tf_metrics *per_seq);
 /* mean / median / single tracker k trajectories (gaps filled) */
 void tf_baseline(const tf_seq *s, int kind, int k, double *x);
 enum { TF_MEAN = 0, TF_MEDIAN = 1, TF_SINGLE = 2 };
+/* box sizes of the same baselines (sz [2T]; all NaN when !s->has_size) */
+void tf_baseline_sizes(const tf_seq *s, int kind, int k, double *sz);
+/* per-frame weighted median of the reports' sizes (w and h separately),
+   weights wk [K] (NULL: equal); frames without a sized report take the
+   nearest earlier one (or the first later one). All NaN when !s->has_size. */
+void tf_fuse_sizes(const tf_seq *s, const double *wk, double *sz);
+/* scores without sizes (AUC NaN) and with */
 tf_score tf_score_traj(const tf_seq *s, const double *x, double threshold);
+tf_score tf_score_fused(const tf_seq *s, const double *x, const double *sz,
+                        double threshold);
 void tf_score_add(tf_score *acc, tf_score one);
+tf_score tf_score_of(tf_metrics m); /* one sequence as a tf_score */
 
 /* The whole experiment, as the binary runs it. */
 typedef struct {
     tf_gen_opts gen;
     const char *tracks, *truth; /* CSV input instead of synthetic */
+    const char *names;          /* tracker names file (tf_read_names) or NULL */
+    int group;                  /* TF_GROUP_DASH (default) or TF_GROUP_NONE */
     double test_fraction, threshold;
     int epochs, batch, threads, verbose;
     double lr, lambda;
     uint64_t seed;
 } tf_opts;
 
+/* a row of the table. key: a stable name for the JSON ("learned", "mean",
+   "median", "best_single", "best_single_cle", "oracle", "single", "uniform",
+   "grid_search"); label: what the table prints. */
+#define TF_MAX_METHODS 48
 typedef struct {
-    char name[48];
+    char key[32];
+    char label[64];
     tf_score test;
+    tf_metrics *per_seq;  /* [test_seqs], owned; test order of tf_result */
+    int tracker;          /* the single tracker of a "single"/"best"/"oracle" row, else -1 */
+    int failed;           /* failed solves on the test sequences */
     double train_seconds;
     long solves;
 } tf_method;
 
+/* A fusion method for tf_eval_method: fill x [2T] (centres) and sz [2T]
+   (sizes; NaN when unknown) for sequence s. Return 0, 1 when the fusion
+   failed but x, sz hold a usable (scored) answer, or -1 on an error (out of
+   memory...: nothing is scored). */
+typedef int (*tf_fuse_fn)(void *user, const tf_seq *s, double *x, double *sz);
+
 typedef struct {
-    tf_method m[8];
+    tf_method m[TF_MAX_METHODS];
     int count;
     double theta[TF_MAX_TRACKERS + 2];
     int K, train_seqs, val_seqs, test_seqs;
+    int *test_idx;          /* [test_seqs] the test sequences, indices in all */
     long inner_solves;      /* learned run's training solves         */
     double train_seconds;
     double *epoch_loss, *val_loss; /* [epochs] */
     int epochs;
+    int failed_solves;      /* all methods, test fusion              */
     /* a test sequence for the plot */
     tf_seq *plot_seq;
     double *plot_fused;
     tf_data all;            /* owned */
 } tf_result;
 
+/* Fuses every sequence of test (in order: the test_idx order of r) with fn,
+   scores it and appends a row to r (tracker -1). Returns the number of
+   failed fusions (fn returned 1; also added to r->failed_solves), or -1
+   (fn failed, out of memory, or TF_MAX_METHODS rows). */
+int tf_eval_method(tf_result *r, const char *key, const char *label,
+                   const tf_data *test, tf_fuse_fn fn, void *user,
+                   double threshold, double train_seconds, long solves);
+
 void tf_opts_default(tf_opts *o);
 /* 0 ok; -1 error (message in err). */
 int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen);
 void tf_result_free(tf_result *r);
+/* JSON: every number through one writer (null for NaN/Inf), strings
+   escaped. 0 ok, -1 cannot write. */
 int tf_write_json(const tf_result *r, const char *path);
 int tf_write_svg(const tf_result *r, const char *dir);
 

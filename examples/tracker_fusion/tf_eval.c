@@ -15,33 +15,89 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-tf_score tf_score_traj(const tf_seq *s, const double *x, double threshold) {
-    tf_score sc = {0, 0, 0};
+/* IoU of the boxes (x1 +- w1/2, y1 +- h1/2) and (x2 +- w2/2, y2 +- h2/2):
+   |A n B| / (|A| + |B| - |A n B|), as the OTB toolkit and pysot compute it
+   (their corner boxes x..x+w; the pixel +1/-1 of OTB's calcRectInt cancel) */
+double tf_iou(double x1, double y1, double w1, double h1, double x2, double y2,
+              double w2, double h2) {
+    double ix = fmin(x1 + w1 / 2, x2 + w2 / 2) - fmax(x1 - w1 / 2, x2 - w2 / 2);
+    double iy = fmin(y1 + h1 / 2, y2 + h2 / 2) - fmax(y1 - h1 / 2, y2 - h2 / 2);
+    double in = (ix > 0 ? ix : 0) * (iy > 0 ? iy : 0);
+    double un = w1 * h1 + w2 * h2 - in;
+    return un > 0 ? in / un : 0.0;
+}
+
+tf_metrics tf_metrics_seq(const tf_seq *s, const double *x, const double *sz,
+                          double threshold) {
+    tf_metrics mt = {0, 0, 0, 0, s->T};
+    /* success counts: above[i] = frames with IoU > i/20 */
+    long above[TF_AUC_STEPS] = {0};
+    int boxes = sz && s->has_truth_sz && s->truth_sz;
     for (int t = 0; t < s->T; t++) {
         double dx = x[2 * t] - s->truth[2 * t], dy = x[2 * t + 1] - s->truth[2 * t + 1];
         double e = sqrt(dx * dx + dy * dy);
-        sc.mean_error += e;
-        sc.success += e <= threshold;
+        mt.cle += e;
+        mt.prec += e <= TF_PREC_PX;
+        mt.succ += e <= threshold;
+        if (!boxes) continue;
+        if (!isfinite(sz[2 * t]) || !isfinite(sz[2 * t + 1])) {
+            boxes = 0; /* a frame without a size: no AUC */
+            continue;
+        }
+        double iou = tf_iou(x[2 * t], x[2 * t + 1], sz[2 * t], sz[2 * t + 1], s->truth[2 * t],
+                            s->truth[2 * t + 1], s->truth_sz[2 * t], s->truth_sz[2 * t + 1]);
+        for (int i = 0; i < TF_AUC_STEPS; i++) above[i] += iou > i / (double)(TF_AUC_STEPS - 1);
     }
-    sc.frames = s->T;
     if (s->T) {
-        sc.mean_error /= s->T;
-        sc.success /= s->T;
+        mt.cle /= s->T;
+        mt.prec /= s->T;
+        mt.succ /= s->T;
     }
+    if (boxes && s->T) {
+        /* AUC = mean over the thresholds of the success rate */
+        for (int i = 0; i < TF_AUC_STEPS; i++) mt.auc += (double)above[i] / s->T;
+        mt.auc /= TF_AUC_STEPS;
+    } else {
+        mt.auc = NAN;
+    }
+    return mt;
+}
+
+tf_score tf_score_of(tf_metrics m) {
+    tf_score sc = {m.cle, m.succ, m.frames, m.cle, m.prec, m.auc, 1};
     return sc;
 }
 
-void tf_score_add(tf_score *acc, tf_score one) { /* frame-weighted */
-    long n = acc->frames + one.frames;
-    if (n == 0) return;
-    acc->mean_error = (acc->mean_error * acc->frames + one.mean_error * one.frames) / n;
-    acc->success = (acc->success * acc->frames + one.success * one.frames) / n;
-    acc->frames = n;
+tf_score tf_score_fused(const tf_seq *s, const double *x, const double *sz,
+                        double threshold) {
+    return tf_score_of(tf_metrics_seq(s, x, sz, threshold));
 }
 
-/* gap filling: frames without a value take the nearest earlier one (or the
-   first later one at the start) */
-static void fill_gaps(int T, double *x, const unsigned char *have) {
+tf_score tf_score_traj(const tf_seq *s, const double *x, double threshold) {
+    return tf_score_fused(s, x, NULL, threshold);
+}
+
+/* pooled figures weighted by frames, per-sequence ones by sequences (an
+   AUC that is NaN for one sequence is NaN for the set) */
+void tf_score_add(tf_score *acc, tf_score one) {
+    long n = acc->frames + one.frames;
+    if (n > 0) {
+        acc->mean_error = (acc->mean_error * acc->frames + one.mean_error * one.frames) / n;
+        acc->success = (acc->success * acc->frames + one.success * one.frames) / n;
+        acc->frames = n;
+    }
+    int q = acc->seqs + one.seqs;
+    if (q > 0) {
+        acc->cle = (acc->cle * acc->seqs + one.cle * one.seqs) / q;
+        acc->prec20 = (acc->prec20 * acc->seqs + one.prec20 * one.seqs) / q;
+        acc->auc = (acc->auc * acc->seqs + one.auc * one.seqs) / q;
+        acc->seqs = q;
+    }
+}
+
+/* gap filling of pairs: frames without a value take the nearest earlier one
+   (or the first later one at the start); none at all: `none` */
+static void fill_gaps_v(int T, double *x, const unsigned char *have, double none) {
     int last = -1;
     for (int t = 0; t < T; t++) {
         if (!have[t]) continue;
@@ -50,7 +106,10 @@ static void fill_gaps(int T, double *x, const unsigned char *have) {
         last = t;
     }
     for (int u = last + 1; u < T; u++)
-        for (int c = 0; c < 2; c++) x[2 * u + c] = last >= 0 ? x[2 * last + c] : 0.0;
+        for (int c = 0; c < 2; c++) x[2 * u + c] = last >= 0 ? x[2 * last + c] : none;
+}
+static void fill_gaps(int T, double *x, const unsigned char *have) {
+    fill_gaps_v(T, x, have, 0.0);
 }
 
 void tf_baseline(const tf_seq *s, int kind, int k, double *x) {
@@ -72,39 +131,154 @@ void tf_baseline(const tf_seq *s, int kind, int k, double *x) {
         if (c) {
             x[2 * t] = sx / c;
             x[2 * t + 1] = sy / c;
+            if (have) have[t] = 1;
+        }
+    }
+    if (have) fill_gaps(s->T, x, have);
+    free(have);
+}
+
+typedef struct {
+    double v, w;
+} vw_t;
+static int cmp_vw(const void *a, const void *b) {
+    double x = ((const vw_t *)a)->v, y = ((const vw_t *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* Weighted median of v[0..n-1] with weights w > 0: after sorting by value,
+   the value at which the cumulative weight first reaches half the total W;
+   when it equals W/2 exactly, the mean of that value and the next (so equal
+   weights give the ordinary median). */
+static double weighted_median(vw_t *a, int n) {
+    double W = 0, c = 0;
+    qsort(a, (size_t)n, sizeof *a, cmp_vw);
+    for (int i = 0; i < n; i++) W += a[i].w;
+    for (int i = 0; i < n; i++) {
+        c += a[i].w;
+        if (c >= 0.5 * W) {
+            if (i + 1 < n && fabs(c - 0.5 * W) <= 1e-12 * W) return 0.5 * (a[i].v + a[i + 1].v);
+            return a[i].v;
+        }
+    }
+    return a[n - 1].v;
+}
+
+void tf_fuse_sizes(const tf_seq *s, const double *wk, double *sz) {
+    int T = s->T, K = s->K;
+    for (int i = 0; i < 2 * T; i++) sz[i] = NAN;
+    if (!s->has_size || !s->sz) return;
+    unsigned char *have = calloc((size_t)T, 1);
+    if (!have) return;
+    vw_t a[TF_MAX_TRACKERS];
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < 2; c++) {
+            int n = 0;
+            for (int k = 0; k < K; k++) {
+                size_t i = (size_t)t * K + k;
+                if (!s->m[i] || !isfinite(s->sz[2 * i + c])) continue;
+                double w = wk ? wk[k] : 1.0;
+                if (!(w > 0)) continue;
+                a[n].v = s->sz[2 * i + c];
+                a[n++].w = w;
+            }
+            if (n) {
+                sz[2 * t + c] = weighted_median(a, n);
+                have[t] = 1;
+            }
+        }
+    fill_gaps_v(T, sz, have, NAN);
+    free(have);
+}
+
+void tf_baseline_sizes(const tf_seq *s, int kind, int k, double *sz) {
+    int T = s->T, K = s->K;
+    if (kind == TF_MEDIAN || !s->has_size || !s->sz) {
+        tf_fuse_sizes(s, NULL, sz);
+        return;
+    }
+    unsigned char *have = calloc((size_t)T, 1);
+    for (int i = 0; i < 2 * T; i++) sz[i] = NAN;
+    if (!have) return;
+    for (int t = 0; t < T; t++) {
+        double sw = 0, sh = 0;
+        int c = 0;
+        for (int j = 0; j < K; j++) {
+            size_t i = (size_t)t * K + j;
+            if (!s->m[i] || !isfinite(s->sz[2 * i]) || (kind == TF_SINGLE && j != k)) continue;
+            sw += s->sz[2 * i];
+            sh += s->sz[2 * i + 1];
+            c++;
+        }
+        if (c) {
+            sz[2 * t] = sw / c;
+            sz[2 * t + 1] = sh / c;
             have[t] = 1;
         }
     }
-    fill_gaps(s->T, x, have);
+    fill_gaps_v(T, sz, have, NAN);
     free(have);
+}
+
+/* the energy at theta as a tf_fuse_fn: solve from the median, sizes by the
+   weighted median with the tracker weights exp(theta_k) */
+typedef struct {
+    const double *theta;
+    long solves;
+    wb_status err;       /* why a solver could not be created       */
+    const tf_seq *keep;  /* when fusing this sequence, copy x ...   */
+    double *x_keep;      /* ... here [2T]                           */
+} energy_fuse_t;
+static int energy_fuse(void *u, const tf_seq *s, double *x, double *sz) {
+    energy_fuse_t *ef = u;
+    wb_energy e = tf_energy(s);
+    wb_settings st;
+    wb_settings_default(&st);
+    st.grad_tol = 1e-6;
+    wb_solver *sv = NULL;
+    ef->err = wb_solver_create(&sv, &e, &st);
+    if (ef->err != WB_OK) return -1;
+    tf_median_start(s, x);
+    int failed = wb_solve(sv, ef->theta, x, NULL) < 0; /* x: the best point */
+    ef->solves++;
+    wb_solver_destroy(sv);
+    if (ef->keep && s->y == ef->keep->y) memcpy(ef->x_keep, x, sizeof(double) * 2 * (size_t)s->T);
+    double wk[TF_MAX_TRACKERS];
+    for (int k = 0; k < s->K; k++) wk[k] = exp(ef->theta[k]);
+    tf_fuse_sizes(s, wk, sz);
+    return failed;
+}
+
+int tf_fuse_all_seq(const tf_data *d, const double *theta, double threshold,
+                    tf_score *sc, long *solves, int keep, double *x_out,
+                    tf_metrics *per_seq) {
+    int failed = 0;
+    memset(sc, 0, sizeof *sc);
+    energy_fuse_t ef = {theta, 0, WB_OK, NULL, NULL};
+    for (int q = 0; q < d->count; q++) {
+        const tf_seq *s = &d->seq[q];
+        double *x = malloc(sizeof(double) * 4 * (size_t)s->T), *sz = x + 2 * (size_t)s->T;
+        if (!x) return (int)WB_ENOMEM;
+        int rc = energy_fuse(&ef, s, x, sz);
+        if (rc < 0) {
+            free(x);
+            *solves += ef.solves;
+            return (int)ef.err;
+        }
+        failed += rc;
+        tf_metrics mt = tf_metrics_seq(s, x, sz, threshold);
+        if (per_seq) per_seq[q] = mt;
+        tf_score_add(sc, tf_score_of(mt));
+        if (q == keep && x_out) memcpy(x_out, x, sizeof(double) * 2 * (size_t)s->T);
+        free(x);
+    }
+    *solves += ef.solves;
+    return failed;
 }
 
 int tf_fuse_all(const tf_data *d, const double *theta, double threshold,
                 tf_score *sc, long *solves, int keep, double *x_out) {
-    int failed = 0;
-    memset(sc, 0, sizeof *sc);
-    for (int q = 0; q < d->count; q++) {
-        const tf_seq *s = &d->seq[q];
-        wb_energy e = tf_energy(s);
-        wb_settings st;
-        wb_settings_default(&st);
-        st.grad_tol = 1e-6;
-        wb_solver *sv = NULL;
-        double *x = malloc(sizeof(double) * 2 * (size_t)s->T);
-        wb_status cs = x ? wb_solver_create(&sv, &e, &st) : WB_ENOMEM;
-        if (cs != WB_OK) {
-            free(x);
-            return (int)cs;
-        }
-        tf_median_start(s, x);
-        if (wb_solve(sv, theta, x, NULL) < 0) failed++; /* x: best point */
-        (*solves)++;
-        tf_score_add(sc, tf_score_traj(s, x, threshold));
-        if (q == keep && x_out) memcpy(x_out, x, sizeof(double) * 2 * (size_t)s->T);
-        wb_solver_destroy(sv);
-        free(x);
-    }
-    return failed;
+    return tf_fuse_all_seq(d, theta, threshold, sc, solves, keep, x_out, NULL);
 }
 
 /* mean training loss (the training objective) of theta over d */
@@ -135,6 +309,7 @@ static double train_objective(const tf_data *d, const double *theta, long *solve
 void tf_opts_default(tf_opts *o) {
     memset(o, 0, sizeof *o);
     tf_gen_default(&o->gen);
+    o->group = TF_GROUP_DASH;
     o->test_fraction = 0.3;
     o->threshold = 10.0;
     o->epochs = 25;
@@ -146,24 +321,78 @@ void tf_opts_default(tf_opts *o) {
 }
 
 void tf_result_free(tf_result *r) {
+    for (int i = 0; i < r->count; i++) free(r->m[i].per_seq);
     free(r->epoch_loss);
     free(r->val_loss);
     free(r->plot_fused);
+    free(r->test_idx);
     tf_data_free(&r->all);
     memset(r, 0, sizeof *r);
 }
 
-static void add_method(tf_result *r, const char *name, tf_score sc, double secs,
-                       long solves) {
-    tf_method *m = &r->m[r->count++];
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->test = sc;
-    m->train_seconds = secs;
+int tf_eval_method(tf_result *r, const char *key, const char *label,
+                   const tf_data *test, tf_fuse_fn fn, void *user,
+                   double threshold, double train_seconds, long solves) {
+    if (r->count >= TF_MAX_METHODS) return -1;
+    tf_method *m = &r->m[r->count];
+    memset(m, 0, sizeof *m);
+    snprintf(m->key, sizeof m->key, "%s", key);
+    snprintf(m->label, sizeof m->label, "%s", label);
+    m->tracker = -1;
+    m->train_seconds = train_seconds;
     m->solves = solves;
+    m->per_seq = calloc((size_t)(test->count > 0 ? test->count : 1), sizeof(tf_metrics));
+    if (!m->per_seq) return -1;
+    for (int q = 0; q < test->count; q++) {
+        const tf_seq *s = &test->seq[q];
+        double *x = malloc(sizeof(double) * 4 * (size_t)s->T);
+        int rc = x ? fn(user, s, x, x + 2 * (size_t)s->T) : -1;
+        if (rc < 0) {
+            free(x);
+            free(m->per_seq);
+            m->per_seq = NULL;
+            return -1;
+        }
+        m->failed += rc > 0;
+        m->per_seq[q] = tf_metrics_seq(s, x, x + 2 * (size_t)s->T, threshold);
+        tf_score_add(&m->test, tf_score_of(m->per_seq[q]));
+        free(x);
+    }
+    r->failed_solves += m->failed;
+    r->count++;
+    return m->failed;
+}
+
+/* the baselines as tf_fuse_fn */
+typedef struct {
+    int kind, k;
+} base_fuse_t;
+static int base_fuse(void *u, const tf_seq *s, double *x, double *sz) {
+    const base_fuse_t *b = u;
+    tf_baseline(s, b->kind, b->k, x);
+    tf_baseline_sizes(s, b->kind, b->k, sz);
+    return 0;
+}
+
+/* a method's row with its tracker (single, best, oracle rows) */
+static int eval_single(tf_result *r, const char *key, const char *label, const tf_data *test,
+                       int k, double th, double secs) {
+    base_fuse_t b = {TF_SINGLE, k};
+    int rc = tf_eval_method(r, key, label, test, base_fuse, &b, th, secs, 0);
+    if (rc >= 0) r->m[r->count - 1].tracker = k;
+    return rc;
+}
+
+/* sc better than the best so far by P@20 averaged per sequence, ties by
+   the per-sequence mean centre error (by_cle: by that error alone) */
+static int better(const tf_score *sc, const tf_score *best, int by_cle) {
+    if (by_cle) return sc->cle < best->cle;
+    return sc->prec20 > best->prec20 || (sc->prec20 == best->prec20 && sc->cle < best->cle);
 }
 
 int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
+    tf_data trval = {0}, test = {0}, train = {0}, val = {0};
     if (o->tracks) {
         if (tf_read_csv(o->tracks, o->truth, &r->all, err, errlen)) return -1;
         if (!o->truth) {
@@ -175,72 +404,87 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory generating data");
         return -1;
     }
+    if (o->names && tf_read_names(o->names, &r->all, err, errlen)) {
+        tf_result_free(r);
+        return -1;
+    }
     int K = r->K = r->all.K;
     if (r->all.count < 3) {
         snprintf(err, errlen, "need at least 3 sequences (train, validation, test), have %d", r->all.count);
         tf_result_free(r);
         return -1;
     }
-    tf_data trval, test, train, val;
-    if (tf_split(&r->all, o->test_fraction, o->seed, &trval, &test) ||
-        tf_split(&trval, 0.2, o->seed + 1, &train, &val)) {
-        snprintf(err, errlen, "out of memory splitting");
-        tf_result_free(r);
-        return -1;
+    if (tf_split_by(&r->all, o->test_fraction, o->seed, o->group, &trval, &test) ||
+        tf_split_by(&trval, 0.2, o->seed + 1, o->group, &train, &val))
+        goto oom;
+    if (train.count < 1 || val.count < 1 || test.count < 1) {
+        snprintf(err, errlen, "the split by video left %d train, %d validation, %d test sequences "
+                 "(need one each: more videos, or --group none)", train.count, val.count, test.count);
+        goto fail;
     }
     r->train_seqs = train.count;
     r->val_seqs = val.count;
     r->test_seqs = test.count;
+    r->test_idx = malloc(sizeof(int) * (size_t)test.count);
+    if (!r->test_idx) goto oom;
+    for (int i = 0; i < test.count; i++)
+        for (int q = 0; q < r->all.count; q++)
+            if (r->all.seq[q].y == test.seq[i].y) r->test_idx[i] = q;
     double th = o->threshold;
-    tf_score sc;
+    char label[64];
 
-    /* ---- baselines without learning ---- */
+    /* ---- every single tracker, the mean and the median ---- */
+    for (int k = 0; k < K; k++)
+        if (eval_single(r, "single", r->all.names[k], &test, k, th, 0) < 0) goto oom;
     static const char *bn[2] = {"mean", "median"};
     for (int b = 0; b < 2; b++) {
-        tf_score acc = {0, 0, 0};
-        for (int q = 0; q < test.count; q++) {
-            double *x = malloc(sizeof(double) * 2 * (size_t)test.seq[q].T);
-            tf_baseline(&test.seq[q], b, 0, x);
-            tf_score_add(&acc, tf_score_traj(&test.seq[q], x, th));
-            free(x);
-        }
-        add_method(r, bn[b], acc, 0, 0);
+        base_fuse_t bf = {b, 0};
+        if (tf_eval_method(r, bn[b], bn[b], &test, base_fuse, &bf, th, 0, 0) < 0) goto oom;
     }
-    /* best single tracker, chosen on the training sequences */
+    /* ---- the best single tracker, chosen on the training sequences
+       (train + validation) by P@20 averaged per sequence, and by the mean
+       centre error averaged per sequence; the oracle: chosen on the test ---- */
     double t0 = now_s();
-    int best_k = 0;
-    double best_err = INFINITY;
-    for (int k = 0; k < K; k++) {
-        tf_score acc = {0, 0, 0};
-        for (int q = 0; q < trval.count; q++) {
-            double *x = malloc(sizeof(double) * 2 * (size_t)trval.seq[q].T);
-            tf_baseline(&trval.seq[q], TF_SINGLE, k, x);
-            tf_score_add(&acc, tf_score_traj(&trval.seq[q], x, th));
-            free(x);
-        }
-        if (acc.mean_error < best_err) best_err = acc.mean_error, best_k = k;
-    }
+    int best_p = 0, best_c = 0, oracle = 0;
     {
-        tf_score acc = {0, 0, 0};
-        for (int q = 0; q < test.count; q++) {
-            double *x = malloc(sizeof(double) * 2 * (size_t)test.seq[q].T);
-            tf_baseline(&test.seq[q], TF_SINGLE, best_k, x);
-            tf_score_add(&acc, tf_score_traj(&test.seq[q], x, th));
-            free(x);
+        tf_score bp = {0}, bc = {0};
+        double *x = NULL;
+        for (int k = 0; k < K; k++) {
+            tf_score acc = {0};
+            for (int q = 0; q < trval.count; q++) {
+                const tf_seq *s = &trval.seq[q];
+                double *nx = realloc(x, sizeof(double) * 2 * (size_t)s->T);
+                if (!nx) {
+                    free(x);
+                    goto oom;
+                }
+                x = nx;
+                tf_baseline(s, TF_SINGLE, k, x);
+                tf_score_add(&acc, tf_score_traj(s, x, th));
+            }
+            if (k == 0 || better(&acc, &bp, 0)) bp = acc, best_p = k;
+            if (k == 0 || better(&acc, &bc, 1)) bc = acc, best_c = k;
         }
-        char name[48];
-        snprintf(name, sizeof name, "best single (tracker %d)", best_k);
-        add_method(r, name, acc, now_s() - t0, 0);
+        free(x);
+        for (int k = 1; k < K; k++) /* the single rows are r->m[0..K-1] */
+            if (better(&r->m[k].test, &r->m[oracle].test, 0)) oracle = k;
     }
-    /* the energy with uniform weights, alpha = 1, delta = 5 px */
+    double pick_secs = now_s() - t0;
+    snprintf(label, sizeof label, "best single: %s", r->all.names[best_p]);
+    if (eval_single(r, "best_single", label, &test, best_p, th, pick_secs) < 0) goto oom;
+    snprintf(label, sizeof label, "best by CLE: %s", r->all.names[best_c]);
+    if (eval_single(r, "best_single_cle", label, &test, best_c, th, pick_secs) < 0) goto oom;
+    snprintf(label, sizeof label, "oracle single: %s", r->all.names[oracle]);
+    if (eval_single(r, "oracle", label, &test, oracle, th, 0) < 0) goto oom;
+
+    /* ---- the energy with uniform weights, alpha = 1, delta = 5 px ---- */
     double theta0[TF_MAX_TRACKERS + 2];
     for (int k = 0; k < K; k++) theta0[k] = 0.0;
     theta0[K] = log(1.0);
     theta0[K + 1] = log(5.0);
-    long s0 = 0;
-    int fst = tf_fuse_all(&test, theta0, th, &sc, &s0, -1, NULL);
-    if (fst < 0) goto fuse_fail;
-    add_method(r, "uniform energy", sc, 0, 0);
+    energy_fuse_t ef = {theta0, 0, WB_OK, NULL, NULL};
+    if (tf_eval_method(r, "uniform", "uniform energy", &test, energy_fuse, &ef, th, 0, 0) < 0)
+        goto fuse_fail;
 
     /* ---- learned: the trainer, implicit derivative with lambda ---- */
     wb_dataset dtrain = tf_dataset(&train), dval = tf_dataset(&val);
@@ -272,7 +516,10 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     r->epochs = o->epochs;
     r->epoch_loss = calloc((size_t)o->epochs, sizeof(double));
     r->val_loss = calloc((size_t)o->epochs, sizeof(double));
-    if (!r->epoch_loss || !r->val_loss) goto oom;
+    if (!r->epoch_loss || !r->val_loss) {
+        wb_trainer_destroy(tr);
+        goto oom;
+    }
     t0 = now_s();
     wb_train_info info;
     int last_epoch = 0;
@@ -293,15 +540,16 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     r->inner_solves = info.inner_solves;
     wb_trainer_best_w(tr, r->theta, NULL);
     wb_trainer_destroy(tr);
-    long s1 = 0;
-    r->plot_seq = &r->all.seq[0];
-    for (int q = 0; q < r->all.count; q++) /* the first test sequence */
-        if (r->all.seq[q].y == test.seq[0].y) r->plot_seq = &r->all.seq[q];
+    r->plot_seq = &r->all.seq[r->test_idx[0]]; /* the first test sequence */
     r->plot_fused = malloc(sizeof(double) * 2 * (size_t)test.seq[0].T);
     if (!r->plot_fused) goto oom;
-    fst = tf_fuse_all(&test, r->theta, th, &sc, &s1, 0, r->plot_fused);
-    if (fst < 0) goto fuse_fail;
-    add_method(r, "learned", sc, r->train_seconds, r->inner_solves);
+    ef.theta = r->theta;
+    ef.keep = &test.seq[0]; /* its trajectory for the plot */
+    ef.x_keep = r->plot_fused;
+    if (tf_eval_method(r, "learned", "learned", &test, energy_fuse, &ef, th, r->train_seconds,
+                       r->inner_solves) < 0)
+        goto fuse_fail;
+    ef.keep = NULL;
 
     /* ---- grid search over (alpha, delta), uniform weights, with the
        learned run's budget of inner solves on the training sequences ---- */
@@ -323,12 +571,10 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
             if (obj < best_obj) best_obj = obj, memcpy(theta_g, th2, sizeof th2);
         }
     double grid_secs = now_s() - t0;
-    long s2 = 0;
-    fst = tf_fuse_all(&test, theta_g, th, &sc, &s2, -1, NULL);
-    if (fst < 0) goto fuse_fail;
-    char gname[48];
-    snprintf(gname, sizeof gname, "grid search (%dx%d)", g, gd);
-    add_method(r, gname, sc, grid_secs, used);
+    snprintf(label, sizeof label, "grid search (%dx%d)", g, gd);
+    ef.theta = theta_g;
+    if (tf_eval_method(r, "grid_search", label, &test, energy_fuse, &ef, th, grid_secs, used) < 0)
+        goto fuse_fail;
     tf_split_free(&train);
     tf_split_free(&val);
     tf_split_free(&trval);
@@ -338,8 +584,8 @@ oom:
     snprintf(err, errlen, "out of memory");
     goto fail;
 fuse_fail:
-    snprintf(err, errlen, "fusing the test videos: wb_solver_create: %s",
-             wb_status_str((wb_status)fst));
+    snprintf(err, errlen, "fusing the test videos: %s",
+             ef.err != WB_OK ? wb_status_str(ef.err) : "out of memory");
 fail:
     tf_split_free(&train);
     tf_split_free(&val);
@@ -349,34 +595,119 @@ fail:
     return -1;
 }
 
+/* ---- JSON: one writer for numbers (null when not finite), one for strings */
+static void jnum(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.10g", v);
+    else fputs("null", f);
+}
+/* a JSON string: quotes, backslashes and control characters escaped; bytes
+   that are not valid UTF-8 written as U+FFFD, so the output is always
+   valid JSON whatever the input's bytes */
+static void jstr(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc(c, f);
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(f, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc(c, f);
+            p++;
+        } else {
+            /* the length of a well-formed UTF-8 sequence starting at p, or 0 */
+            int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                  : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+            for (int i = 1; i < n; i++)
+                if ((p[i] & 0xC0) != 0x80) n = 0;
+            if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) n = 0;
+            if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) n = 0;
+            if (n) {
+                fwrite(p, 1, (size_t)n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
+    }
+    fputc('"', f);
+}
+
 int tf_write_json(const tf_result *r, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "{\n  \"methods\": [\n");
     for (int i = 0; i < r->count; i++) {
+        /* keys: see tf_method; test_mean_error and test_success_rate are
+           pooled over frames, cle_px, precision_20, success_auc averaged
+           per sequence (OTB) */
         const tf_method *m = &r->m[i];
-        const char *name = m->name;
-        char key[48];
-        /* stable keys: "learned", "mean", "median", "best_single",
-           "uniform", "grid_search" */
-        if (!strncmp(name, "best single", 11)) name = "best_single";
-        else if (!strncmp(name, "uniform", 7)) name = "uniform";
-        else if (!strncmp(name, "grid", 4)) name = "grid_search";
-        snprintf(key, sizeof key, "%s", name);
-        fprintf(f, "    {\"name\": \"%s\", \"label\": \"%s\", \"test_mean_error\": %.6f, "
-                "\"test_success_rate\": %.6f, \"train_seconds\": %.4f, "
-                "\"inner_solves\": %ld}%s\n", key, m->name, m->test.mean_error,
-                m->test.success, m->train_seconds, m->solves, i + 1 < r->count ? "," : "");
+        fputs("    {\"name\": ", f);
+        jstr(f, m->key);
+        fputs(", \"label\": ", f);
+        jstr(f, m->label);
+        fputs(", \"tracker\": ", f);
+        if (m->tracker >= 0) fprintf(f, "%d", m->tracker);
+        else fputs("null", f);
+        fputs(", \"test_mean_error\": ", f);
+        jnum(f, m->test.mean_error);
+        fputs(", \"test_success_rate\": ", f);
+        jnum(f, m->test.success);
+        fputs(", \"cle_px\": ", f);
+        jnum(f, m->test.cle);
+        fputs(", \"precision_20\": ", f);
+        jnum(f, m->test.prec20);
+        fputs(", \"success_auc\": ", f);
+        jnum(f, m->test.auc);
+        fputs(", \"train_seconds\": ", f);
+        jnum(f, m->train_seconds);
+        fprintf(f, ", \"inner_solves\": %ld, \"failed_solves\": %d", m->solves, m->failed);
+        static const char *pk[3] = {"cle_px", "precision_20", "success_auc"};
+        fputs(", \"per_sequence\": {", f);
+        for (int j = 0; j < 3; j++) {
+            fprintf(f, "%s\"%s\": [", j ? ", " : "", pk[j]);
+            for (int q = 0; m->per_seq && q < r->test_seqs; q++) {
+                const tf_metrics *mt = &m->per_seq[q];
+                if (q) fputs(", ", f);
+                jnum(f, j == 0 ? mt->cle : j == 1 ? mt->prec : mt->auc);
+            }
+            fputs("]", f);
+        }
+        fprintf(f, "}}%s\n", i + 1 < r->count ? "," : "");
     }
-    fprintf(f, "  ],\n  \"train_seconds\": %.4f,\n  \"inner_solves\": %ld,\n",
-            r->train_seconds, r->inner_solves);
+    fputs("  ],\n  \"trackers\": [", f);
+    for (int k = 0; k < r->K; k++) {
+        if (k) fputs(", ", f);
+        jstr(f, r->all.names ? r->all.names[k] : "");
+    }
+    fputs("],\n  \"test_sequences\": [", f);
+    for (int q = 0; q < r->test_seqs; q++) {
+        if (q) fputs(", ", f);
+        jstr(f, r->all.seq[r->test_idx[q]].name);
+    }
+    fputs("],\n  \"train_seconds\": ", f);
+    jnum(f, r->train_seconds);
+    fprintf(f, ",\n  \"inner_solves\": %ld,\n  \"failed_solves\": %d,\n", r->inner_solves,
+            r->failed_solves);
     fprintf(f, "  \"sequences\": {\"train\": %d, \"validation\": %d, \"test\": %d},\n",
             r->train_seqs, r->val_seqs, r->test_seqs);
     fprintf(f, "  \"learned\": {\"tracker_weights\": [");
-    for (int k = 0; k < r->K; k++) fprintf(f, "%s%.6g", k ? ", " : "", exp(r->theta[k]));
-    fprintf(f, "], \"alpha\": %.6g, \"delta\": %.6g}\n}\n", exp(r->theta[r->K]),
-            exp(r->theta[r->K + 1]));
-    return fclose(f) == 0 ? 0 : -1;
+    for (int k = 0; k < r->K; k++) {
+        if (k) fputs(", ", f);
+        jnum(f, exp(r->theta[k]));
+    }
+    fputs("], \"alpha\": ", f);
+    jnum(f, exp(r->theta[r->K]));
+    fputs(", \"delta\": ", f);
+    jnum(f, exp(r->theta[r->K + 1]));
+    fputs("}\n}\n", f);
+    int bad = ferror(f);
+    return fclose(f) == 0 && !bad ? 0 : -1;
 }
 
 static const char *COLORS[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
