@@ -6,7 +6,50 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+#include <stdint.h>
+
 #include "wb_internal.h"
+
+struct wb_trainer {
+    wb_train_settings s;   /* copy; pointers below are the trainer's own */
+    wb_dataset d;
+    wb_dataset val;
+    int has_val;
+    int p, count, n_max;
+    int *n_of;             /* [count] n of each example                */
+    size_t *off;           /* [count] offset of its warm start in xs   */
+    size_t total_n;
+    double *xs;            /* [total_n] warm starts                    */
+    unsigned char *has_x;  /* [count] xs valid                         */
+    double *w, *m, *v, *best_w, *g, *lower, *upper; /* [p] each        */
+    double *gbuf;          /* [batch*p] per-example gradients          */
+    double *lbuf;          /* [batch] per-example losses               */
+    int *okbuf;            /* [batch]                                  */
+    double *vloss;         /* [val.count] validation losses            */
+    int *perm;             /* [count] order of the current epoch       */
+    int batch, nthreads;
+    long long step, total_steps, steps_per_epoch;
+    int epoch, pos;
+    uint64_t rng;
+    wb_solver **solvers;   /* [nthreads]                               */
+    double **xw, **xw2, **dlx, **wtmp; /* per thread: [n_max] x3, [p]  */
+    long long *solves;     /* [nthreads] inner solves                  */
+    double epoch_loss_sum;
+    int epoch_used;
+    long long examples_done; /* training examples processed (this process) */
+    wb_train_info info;
+    char *ckpt_path;
+    char msg[WBI_MSG_LEN];
+};
+
+/* The trainer's message (wb_trainer_message). */
+void wbi_tmsg(wb_trainer *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Inner solves so far, over all threads. */
+long long wbi_trainer_solves(const wb_trainer *t);
 
 double wbi_lr_at(const wb_train_settings *s, long long step, long long total);
 void wbi_optim_step(const wb_train_settings *s, int p, long long t, double lr,
