@@ -641,11 +641,17 @@ WB_API wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
                                      int *failed, double *per_example);
 
 /** Writes the whole training state (w, optimizer moments, step, RNG and
- *  shuffle order, best w, warm starts) to path atomically (path.tmp.PID,
- *  flushed to disk, renamed over path), with a versioned header and a
- *  checksum. After a successful write it removes the path.tmp.PID files of
- *  processes no longer running on this machine (left by a kill inside an
- *  earlier save). */
+ *  shuffle order, best w, warm starts) to path atomically, with a versioned
+ *  header and a checksum: a new temporary file path.tmp.PID.COUNTER
+ *  (created exclusively, never through a link: a name that exists is
+ *  skipped) is written, flushed to disk and renamed over path, and the
+ *  directory is flushed. Each save has its own temporary name, so several
+ *  trainers may save to one path at once (the last rename wins; the file
+ *  is always a whole checkpoint). After a successful write it removes the
+ *  path.tmp.PID[.COUNTER] files of processes no longer running on this
+ *  machine (left by a kill inside an earlier save). WB_EIO when the file
+ *  cannot be written or renamed (path then still holds the previous file),
+ *  or when the directory cannot be flushed (path holds the new file). */
 WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
 
 /** Restores a state written by wb_trainer_save into a trainer created with

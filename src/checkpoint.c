@@ -11,8 +11,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,10 +98,30 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
     put(b, t->xs, t->total_n * 8);
 }
 
-/* Removes path.tmp.PID files beside path whose process no longer runs on
-   this machine (kill(PID, 0) fails with ESRCH): what a process killed inside
-   a save leaves behind. Best effort: a directory that cannot be read is left
-   as it is. buf[len] (len > strlen(path)) is scratch for the directory. */
+/* The process id in a temporary file's name after "base.tmp.": "PID" (the
+   names of releases before 0.x) or "PID.COUNTER"; 0 when the name is not
+   one of these. */
+static long temp_pid(const char *q) {
+    char *end;
+    if (q[0] < '0' || q[0] > '9') return 0;
+    errno = 0;
+    long pid = strtol(q, &end, 10);
+    if (errno || pid <= 0) return 0;
+    if (*end == '.') {
+        const char *c = end + 1;
+        if (c[0] < '0' || c[0] > '9') return 0;
+        errno = 0;
+        (void)strtoul(c, &end, 10);
+        if (errno) return 0;
+    }
+    return *end ? 0 : pid;
+}
+
+/* Removes path.tmp.PID[.COUNTER] files beside path whose process no longer
+   runs on this machine (kill(PID, 0) fails with ESRCH): what a process
+   killed inside a save leaves behind. Best effort: a directory that cannot
+   be read is left as it is; remove() unlinks a planted link, never its
+   target. buf[len] (len > strlen(path)) is scratch for the directory. */
 static void remove_stale_temps(const char *path, char *buf, size_t len) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -115,13 +137,8 @@ static void remove_stale_temps(const char *path, char *buf, size_t len) {
         const char *nm = de->d_name;
         if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0)
             continue;
-        const char *q = nm + bl + 5;
-        char *end;
-        errno = 0;
-        long pid = strtol(q, &end, 10);
-        if (q[0] < '0' || q[0] > '9' || *end || errno || pid <= 0 ||
-            pid == (long)getpid())
-            continue;
+        long pid = temp_pid(nm + bl + 5);
+        if (pid <= 0 || pid == (long)getpid()) continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive */
         if (dl + 1 + strlen(nm) + 1 > len) continue;
         snprintf(buf + dl, len - dl, "/%s", nm);
@@ -129,6 +146,57 @@ static void remove_stale_temps(const char *path, char *buf, size_t len) {
         buf[dl] = '\0';
     }
     closedir(d);
+}
+
+/* Temporary names path.tmp.PID.COUNTER: unique per save within a process
+   (two trainers saving to one path from two threads never share one), and
+   created exclusively, so a name that exists -- another save's, a leftover,
+   or a link planted there -- is skipped, never opened. */
+static atomic_ulong temp_counter;
+
+/* Creates a new temporary file for path in tmp[len]: the descriptor, or -1
+   (errno set). O_EXCL | O_NOFOLLOW: never follows or reuses what is there. */
+static int create_temp(const char *path, char *tmp, size_t len) {
+    for (int tries = 0; tries < 1000000; tries++) {
+        unsigned long c = atomic_fetch_add(&temp_counter, 1UL);
+        snprintf(tmp, len, "%s.tmp.%ld.%lu", path, (long)getpid(), c);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* write(2) all n bytes; 0 or -1 (errno set) */
+static int write_all(int fd, const unsigned char *b, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* fsync of the directory holding path (the rename's entry); 0 or -1. A
+   file system that cannot sync directories (EINVAL) counts as done. */
+static int sync_dir(const char *path, char *buf, size_t len) {
+    const char *slash = strrchr(path, '/');
+    if (slash == path) snprintf(buf, len, "/");
+    else if (slash) snprintf(buf, len, "%.*s", (int)(slash - path), path);
+    else snprintf(buf, len, ".");
+    int fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    if (r != 0 && errno == EINVAL) r = 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
 }
 
 wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
@@ -151,37 +219,43 @@ wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
     serialize(t, &b);
     uint64_t h = fnv1a(b.buf, len);
     memcpy(b.buf + len, &h, 8);
-    /* atomic: write path.tmp, flush to disk, rename over path */
-    size_t pl = strlen(path);
-    char *tmp = wbi_alloc(&t->s.solver, pl + 32, 1);
+    /* atomic: write a new path.tmp.PID.COUNTER, flush it to disk, rename it
+       over path, flush the directory */
+    size_t pl = strlen(path), tl = pl + 64;
+    char *tmp = wbi_alloc(&t->s.solver, tl, 1);
     if (!tmp) {
         wbi_free(&t->s.solver, b.buf);
         wbi_tmsg(t, "wb_trainer_save: out of memory");
         return WB_ENOMEM;
     }
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
     wb_status st = WB_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
+    int fd = create_temp(path, tmp, tl);
+    if (fd < 0) {
         wbi_tmsg(t, "wb_trainer_save: cannot create %s: %s", tmp, strerror(errno));
         st = WB_EIO;
     } else {
-        int bad = fwrite(b.buf, 1, len + 8, f) != len + 8;
-        bad |= fflush(f) != 0;
-        bad |= fsync(fileno(f)) != 0;
-        bad |= fclose(f) != 0;
+        int bad = write_all(fd, b.buf, len + 8) != 0 || fsync(fd) != 0;
+        int e = errno;
+        if (close(fd) != 0 && !bad) {
+            bad = 1;
+            e = errno;
+        }
         if (bad) {
-            wbi_tmsg(t, "wb_trainer_save: cannot write %s: %s", tmp, strerror(errno));
+            wbi_tmsg(t, "wb_trainer_save: cannot write %s: %s", tmp, strerror(e));
             remove(tmp);
             st = WB_EIO;
         } else if (rename(tmp, path) != 0) {
             wbi_tmsg(t, "wb_trainer_save: cannot rename %s to %s: %s", tmp, path,
-                 strerror(errno));
+                     strerror(errno));
             remove(tmp);
+            st = WB_EIO;
+        } else if (sync_dir(path, tmp, tl) != 0) {
+            wbi_tmsg(t, "wb_trainer_save: %s is written but its directory "
+                     "could not be flushed to disk: %s", path, strerror(errno));
             st = WB_EIO;
         } else {
             wbi_tmsg(t, "saved step %lld to %s", t->step, path);
-            remove_stale_temps(path, tmp, pl + 32);
+            remove_stale_temps(path, tmp, tl);
         }
     }
     wbi_free(&t->s.solver, tmp);

@@ -1674,6 +1674,10 @@ static void md_clean(const char *s, char *out, size_t len) {
             k += (size_t)snprintf(out + k, len - k, ".tmp.PID");
             s += 5;
             while (isdigit((unsigned char)*s)) s++;
+            if (s[0] == '.' && isdigit((unsigned char)s[1])) { /* .COUNTER */
+                k += (size_t)snprintf(out + k, len - k, ".N");
+                for (s++; isdigit((unsigned char)*s); s++) {}
+            }
         } else if (*s == '|') {
             out[k++] = '\\';
             out[k++] = *s++;

@@ -3,6 +3,9 @@
  * counts and across checkpoint/resume, refuses corrupt checkpoints, skips
  * failing examples, and its finite-difference mode agrees with the implicit
  * gradient. */
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -480,13 +483,15 @@ static void training_survives_allocation_failure_after_create(void **st) {
     qset_free(&S);
 }
 
-/* A save removes the path.tmp.PID files of processes that no longer run
-   (left by a kill inside a save), and nothing else. */
+/* A save removes the path.tmp.PID and path.tmp.PID.COUNTER files of
+   processes that no longer run (left by a kill inside a save), and nothing
+   else. */
 static void save_removes_only_dead_processes_temp_files(void **st) {
     (void)st;
     char dir[] = "/tmp/wb_stale_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char ck[128], dead[160], alive[160], other[160], foreign[160];
+    char ck[128], dead[160], alive[160], other[160], foreign[160],
+        dead2[160], alive2[160], other2[160];
     snprintf(ck, sizeof ck, "%s/ckpt", dir);
     pid_t kid = fork(); /* a process that has ended: its PID is free */
     assert_true(kid >= 0);
@@ -496,8 +501,11 @@ static void save_removes_only_dead_processes_temp_files(void **st) {
     snprintf(alive, sizeof alive, "%s.tmp.%ld", ck, (long)getppid());
     snprintf(other, sizeof other, "%s.tmp.notapid", ck);
     snprintf(foreign, sizeof foreign, "%s/other.tmp.%ld", dir, (long)kid);
-    const char *files[] = {dead, alive, other, foreign};
-    for (int k = 0; k < 4; k++) {
+    snprintf(dead2, sizeof dead2, "%s.tmp.%ld.17", ck, (long)kid);
+    snprintf(alive2, sizeof alive2, "%s.tmp.%ld.3", ck, (long)getppid());
+    snprintf(other2, sizeof other2, "%s.tmp.%ld.x", ck, (long)kid);
+    const char *files[] = {dead, dead2, alive, other, foreign, alive2, other2};
+    for (int k = 0; k < 7; k++) {
         FILE *f = fopen(files[k], "w");
         assert_non_null(f);
         fclose(f);
@@ -512,11 +520,166 @@ static void save_removes_only_dead_processes_temp_files(void **st) {
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     assert_int_equal(wb_trainer_save(t, ck), WB_OK);
     assert_int_equal(access(dead, F_OK), -1);   /* removed  */
+    assert_int_equal(access(dead2, F_OK), -1);
     assert_int_equal(access(alive, F_OK), 0);   /* kept     */
+    assert_int_equal(access(alive2, F_OK), 0);
     assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(other2, F_OK), 0);
     assert_int_equal(access(foreign, F_OK), 0); /* another file's */
     wb_trainer_destroy(t);
-    for (int k = 1; k < 4; k++) remove(files[k]);
+    for (int k = 2; k < 7; k++) remove(files[k]);
+    remove(ck);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* The contents of a file (at most cap bytes); its length, or -1. */
+static long slurp(const char *path, unsigned char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
+/* A save never writes through a link planted where its temporary file
+   goes: the old name path.tmp.PID and the first 512 names
+   path.tmp.PID.COUNTER all point at a victim file, which must come out
+   byte for byte as it was, while the checkpoint is written and loads. */
+static void save_never_follows_a_planted_link(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_link_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128], victim[128], ln[192];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    const char secret[] = "not a checkpoint: must survive";
+    FILE *f = fopen(victim, "wb");
+    assert_non_null(f);
+    fwrite(secret, 1, sizeof secret, f);
+    fclose(f);
+    enum { NLINK = 512 };
+    snprintf(ln, sizeof ln, "%s.tmp.%ld", ck, (long)getpid());
+    assert_int_equal(symlink(victim, ln), 0);
+    for (int c = 0; c < NLINK; c++) {
+        snprintf(ln, sizeof ln, "%s.tmp.%ld.%d", ck, (long)getpid(), c);
+        assert_int_equal(symlink(victim, ln), 0);
+    }
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.25, -0.5}, w[PW];
+    wb_train_settings s;
+    base_settings(&s);
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    for (int k = 0; k < 3; k++) assert_int_equal(wb_trainer_save(t, ck), WB_OK);
+    unsigned char buf[256];
+    assert_int_equal(slurp(victim, buf, sizeof buf), (long)sizeof secret);
+    assert_memory_equal(buf, secret, sizeof secret);
+    struct stat sb;
+    assert_int_equal(lstat(ck, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(wb_trainer_load(t, ck), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, w0, sizeof w);
+    wb_trainer_destroy(t);
+    /* the links (our own PID's names) are left alone; clean up */
+    snprintf(ln, sizeof ln, "%s.tmp.%ld", ck, (long)getpid());
+    assert_int_equal(lstat(ln, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    remove(ln);
+    for (int c = 0; c < NLINK; c++) {
+        snprintf(ln, sizeof ln, "%s.tmp.%ld.%d", ck, (long)getpid(), c);
+        remove(ln);
+    }
+    remove(ck);
+    remove(victim);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* Two trainers of one process save to one path from two threads, 200 times
+   each, while a third thread loads that path over and over: every save is
+   WB_OK and every load is WB_OK with one of the two trainers' w (the file
+   on disk is always a whole checkpoint). */
+enum { NSAVE = 200 };
+typedef struct {
+    wb_trainer *t;
+    const char *path;
+    int failed;          /* saves (or loads) that did not return WB_OK */
+    int loads;
+    const double *wa, *wb; /* the loader: the two possible w            */
+    volatile int *stop;
+} saver_t;
+
+static void *saver(void *arg) {
+    saver_t *a = arg;
+    for (int k = 0; k < NSAVE; k++)
+        if (wb_trainer_save(a->t, a->path) != WB_OK) a->failed++;
+    return NULL;
+}
+
+static void *loader(void *arg) {
+    saver_t *a = arg;
+    double w[PW];
+    while (!*a->stop) {
+        wb_status r = wb_trainer_load(a->t, a->path);
+        if (r != WB_OK) a->failed++;
+        else if (wb_trainer_w(a->t, w) != WB_OK ||
+                 (memcmp(w, a->wa, sizeof w) != 0 && memcmp(w, a->wb, sizeof w) != 0))
+            a->failed++;
+        a->loads++;
+    }
+    return NULL;
+}
+
+static void concurrent_saves_to_one_path_all_succeed(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_conc_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    const double wa[PW] = {0.5, 0.25}, wb[PW] = {-1.0, 2.0};
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    wb_trainer *ta = NULL, *tb = NULL, *tl = NULL;
+    assert_int_equal(wb_trainer_create(&ta, &d, wa, &s), WB_OK);
+    assert_int_equal(wb_trainer_create(&tb, &d, wb, &s), WB_OK);
+    assert_int_equal(wb_trainer_create(&tl, &d, wa, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(ta, ck), WB_OK);
+    volatile int stop = 0;
+    saver_t A = {ta, ck, 0, 0, NULL, NULL, &stop};
+    saver_t B = {tb, ck, 0, 0, NULL, NULL, &stop};
+    saver_t L = {tl, ck, 0, 0, wa, wb, &stop};
+    pthread_t th[3];
+    assert_int_equal(pthread_create(&th[2], NULL, loader, &L), 0);
+    assert_int_equal(pthread_create(&th[0], NULL, saver, &A), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, saver, &B), 0);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    stop = 1;
+    pthread_join(th[2], NULL);
+    assert_int_equal(A.failed, 0);
+    assert_int_equal(B.failed, 0);
+    assert_int_equal(L.failed, 0);
+    assert_true(L.loads > 0);
+    /* no temporary file is left behind */
+    DIR *dd = opendir(dir);
+    assert_non_null(dd);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(dd)) != NULL)
+        if (de->d_name[0] != '.') files++;
+    closedir(dd);
+    assert_int_equal(files, 1);
+    wb_trainer_destroy(ta);
+    wb_trainer_destroy(tb);
+    wb_trainer_destroy(tl);
     remove(ck);
     assert_int_equal(rmdir(dir), 0);
     qset_free(&S);
@@ -534,6 +697,8 @@ int main(void) {
         cmocka_unit_test(trainer_create_survives_allocation_failure),
         cmocka_unit_test(training_survives_allocation_failure_after_create),
         cmocka_unit_test(save_removes_only_dead_processes_temp_files),
+        cmocka_unit_test(save_never_follows_a_planted_link),
+        cmocka_unit_test(concurrent_saves_to_one_path_all_succeed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

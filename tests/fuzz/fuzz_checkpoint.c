@@ -168,11 +168,8 @@ static void write_seeds(const char *dir) {
 }
 
 static void cleanup(void) {
-    char p[96];
     remove(in_path);
-    remove(out_path);
-    snprintf(p, sizeof p, "%s.tmp.%ld", out_path, (long)getpid());
-    remove(p); /* only there if a save failed half-way */
+    remove(out_path); /* a failed save removes its own temporary file */
     wb_trainer_destroy(T);
 }
 
