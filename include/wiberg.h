@@ -573,6 +573,10 @@ typedef struct wb_train_info {
     int skipped;              /* examples of the last step skipped (failed
                                  solve or derivative)                       */
     long long skipped_total;  /* all skipped so far                          */
+    long long empty_steps;    /* steps whose examples were all skipped (w did
+                                 not move; the step still returns WB_OK and
+                                 counts): a run where empty_steps == step
+                                 learned nothing                            */
     long long inner_solves;   /* wb_solve calls so far (training + validation)*/
     double epoch_loss;        /* mean training loss of the last full epoch   */
     double val_loss;          /* last validation loss (NAN: none yet)        */
@@ -613,7 +617,16 @@ WB_API void wb_trainer_destroy(wb_trainer *t);
  *  previous one, intact), so a caller can fix the path and go on without
  *  losing the step. Examples whose solve or derivative
  *  fails are skipped and counted (wb_train_info.skipped), never averaged in;
- *  a batch whose examples all fail does not move w. info may be NULL. */
+ *  a batch whose examples all fail does not move w: the step returns WB_OK,
+ *  counts in wb_train_info.empty_steps and says so in the message.
+ *  WB_ENONFINITE when the update would make w (after the projection onto
+ *  the bounds) or an optimizer moment non-finite (SGD or momentum at a
+ *  huge lr, gradients near DBL_MAX): w, the moments, the step count, the
+ *  example order, info and the checkpoint file all stay as they were (the
+ *  batch's warm starts may have moved to their minimizers at that w), so
+ *  a later call retries the same batch. A finite gradient never makes Adam
+ *  fail or freeze: its second moment is kept as its square root (a
+ *  gradient of 1e200 moves w as one of 1 does). info may be NULL. */
 WB_API wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info);
 
 /** Steps until done (or an error). */
@@ -657,8 +670,13 @@ WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
 /** Restores a state written by wb_trainer_save into a trainer created with
  *  the same data set sizes and settings; training then continues exactly as
  *  the saved run would have. A missing file is WB_EIO; a truncated, corrupt
- *  or mismatched one, or one holding non-finite w, moments or warm starts,
- *  is WB_EFORMAT (the trainer is then unchanged). */
+ *  or mismatched one is WB_EFORMAT, and so is one whose checksum holds but
+ *  whose contents no run of this trainer can reach: every field is checked
+ *  against the trainer and the others (step, epoch and position agree with
+ *  the batch size; the example order is a permutation; counters fit the
+ *  step count; w, best w, the moments and the warm starts are finite, the
+ *  moments fit the optimizer, w lies in its bounds). The trainer is then
+ *  unchanged. Files of format version 1 (earlier releases) still load. */
 WB_API wb_status wb_trainer_load(wb_trainer *t, const char *path);
 
 /** A sentence about the last call; never NULL. */

@@ -1,12 +1,19 @@
 /* Checkpoints: the whole training state in one file, written atomically.
  *
- * Layout (native byte order, version CK_VERSION): magic "WIBERGCK", version,
+ * Layout (native byte order), version 2: magic "WIBERGCK", version,
  * byte-order mark 0x01020304, p, count, total n, optimizer; step, epoch,
- * position in the epoch, RNG state; w, m, v, best w [p each]; best
- * validation loss, its step, last validation loss, the epoch's loss sum and
- * used count, last epoch loss, skipped total, inner solves; the example
- * order [count], warm-start flags [count], warm starts [total n]; then the
- * FNV-1a 64 hash of everything before it.
+ * position in the epoch, RNG state; w, m, r = sqrt(Adam's v), best w [p
+ * each]; best validation loss, its step, last validation loss, the epoch's
+ * loss sum and used count, last epoch loss, skipped total, empty steps,
+ * inner solves; the example order [count], warm-start flags [count], warm
+ * starts [total n]; then the FNV-1a 64 hash of everything before it.
+ * Version 1 (read, never written) held v itself in place of r and no
+ * empty-step count.
+ *
+ * A load trusts nothing it reads: the checksum only catches accidents, so
+ * every field is checked against the trainer and against the others
+ * (positions, counters, the example order, bounds, finiteness) before the
+ * trainer is touched.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -35,7 +42,7 @@ static int finite_at(const unsigned char *b, size_t count) {
 }
 
 #define CK_MAGIC "WIBERGCK"
-#define CK_VERSION 1u
+#define CK_VERSION 2u
 
 static uint64_t fnv1a(const unsigned char *b, size_t n) {
     uint64_t h = 1469598103934665603ULL;
@@ -67,7 +74,8 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
              cnt = (uint32_t)t->count, opt = (uint32_t)t->s.optimizer;
     uint64_t tn = (uint64_t)t->total_n;
     int64_t step = t->step, best_step = t->info.best_step,
-            skipped = t->info.skipped_total, solves = wbi_trainer_solves(t);
+            skipped = t->info.skipped_total, empty = t->info.empty_steps,
+            solves = wbi_trainer_solves(t);
     int32_t epoch = t->epoch, pos = t->pos, used = t->epoch_used;
     size_t P = (size_t)t->p;
     put(b, CK_MAGIC, 8);
@@ -83,7 +91,7 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
     put(b, &t->rng, 8);
     put(b, t->w, P * 8);
     put(b, t->m, P * 8);
-    put(b, t->v, P * 8);
+    put(b, t->r, P * 8);
     put(b, t->best_w, P * 8);
     put(b, &t->info.best_val_loss, 8);
     put(b, &best_step, 8);
@@ -92,6 +100,7 @@ static void serialize(const wb_trainer *t, wbuf_t *b) {
     put(b, &used, 4);
     put(b, &t->info.epoch_loss, 8);
     put(b, &skipped, 8);
+    put(b, &empty, 8);
     put(b, &solves, 8);
     put(b, t->perm, (size_t)t->count * 4);
     put(b, t->has_x, (size_t)t->count);
@@ -263,16 +272,140 @@ wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
     return st;
 }
 
+/* The fields of a checkpoint image (version 1 or 2), read in place. */
 typedef struct {
-    const unsigned char *p;
-    size_t len, at;
-} rbuf_t;
+    uint32_t ver;
+    int64_t step, best_step, skipped, empty, solves;
+    int32_t epoch, pos, used;
+    uint64_t rng;
+    double best_val, val_loss, loss_sum, epoch_loss;
+    const unsigned char *w, *m, *r, *best_w; /* [p] doubles each      */
+    const unsigned char *perm, *has_x, *xs;  /* [count] int32, [count],
+                                                [total n] doubles     */
+} ck_t;
 
-static int get(rbuf_t *r, void *dst, size_t n) {
-    if (r->at + n > r->len) return -1;
-    memcpy(dst, r->p + r->at, n);
-    r->at += n;
-    return 0;
+static const unsigned char *take(const unsigned char **at, void *dst, size_t n) {
+    const unsigned char *here = *at;
+    if (dst) memcpy(dst, here, n);
+    *at += n;
+    return here;
+}
+
+/* Reads the fields of buf (its size already checked for version ver). */
+static void parse(const wb_trainer *t, const unsigned char *buf, uint32_t ver,
+                  ck_t *c) {
+    size_t P = (size_t)t->p * 8;
+    const unsigned char *at = buf + 36; /* past magic .. optimizer */
+    memset(c, 0, sizeof *c);
+    c->ver = ver;
+    take(&at, &c->step, 8);
+    take(&at, &c->epoch, 4);
+    take(&at, &c->pos, 4);
+    take(&at, &c->rng, 8);
+    c->w = take(&at, NULL, P);
+    c->m = take(&at, NULL, P);
+    c->r = take(&at, NULL, P);
+    c->best_w = take(&at, NULL, P);
+    take(&at, &c->best_val, 8);
+    take(&at, &c->best_step, 8);
+    take(&at, &c->val_loss, 8);
+    take(&at, &c->loss_sum, 8);
+    take(&at, &c->used, 4);
+    take(&at, &c->epoch_loss, 8);
+    take(&at, &c->skipped, 8);
+    if (ver >= 2) take(&at, &c->empty, 8);
+    take(&at, &c->solves, 8);
+    c->perm = take(&at, NULL, (size_t)t->count * 4);
+    c->has_x = take(&at, NULL, (size_t)t->count);
+    c->xs = take(&at, NULL, t->total_n * 8);
+}
+
+static double dbl_at(const unsigned char *b, size_t k) {
+    double v;
+    memcpy(&v, b + 8 * k, 8);
+    return v;
+}
+
+#define IMPOSSIBLE(...) do { snprintf(why, len, __VA_ARGS__); return 0; } while (0)
+
+/* 1 when the fields of c are a state this trainer can have reached (and
+   continue from without overflow), else 0 with the reason in why[len].
+   seen[count] is scratch. */
+static int plausible(const wb_trainer *t, const ck_t *c, unsigned char *seen,
+                     char *why, size_t len) {
+    long long spe = t->steps_per_epoch, batch = t->batch;
+    size_t P = (size_t)t->p;
+    /* position: step = epoch * steps_per_epoch + pos / batch, pos a
+       multiple of batch inside the epoch; the last step leaves epoch =
+       epochs, pos = 0 */
+    if (c->step < 0 || c->step > t->total_steps)
+        IMPOSSIBLE("step %lld is outside [0, %lld]", (long long)c->step,
+                   t->total_steps);
+    if (c->epoch < 0 || c->epoch > t->s.epochs || c->pos < 0 ||
+        c->pos >= t->count || c->pos % batch != 0 ||
+        c->step != c->epoch * spe + c->pos / batch)
+        IMPOSSIBLE("step %lld, epoch %d, position %d do not fit %lld steps "
+                   "per epoch of batches of %lld (of %d epochs)",
+                   (long long)c->step, (int)c->epoch, (int)c->pos, spe, batch,
+                   t->s.epochs);
+    /* the example order is a permutation of 0 .. count-1 */
+    memset(seen, 0, (size_t)t->count);
+    for (int i = 0; i < t->count; i++) {
+        int32_t v;
+        memcpy(&v, c->perm + 4 * (size_t)i, 4);
+        if (v < 0 || v >= t->count || seen[v])
+            IMPOSSIBLE("the example order is not a permutation of 0..%d "
+                       "(entry %d = %d)", t->count - 1, i, (int)v);
+        seen[v] = 1;
+        if (c->has_x[i] > 1)
+            IMPOSSIBLE("warm-start flag %d = %d is not 0 or 1", i, c->has_x[i]);
+    }
+    /* w, the moments, best w and the warm starts are finite (the trainer
+       never commits anything else); r = sqrt(v) >= 0; a moment the
+       optimizer does not use is 0; w and best w lie in the bounds */
+    if (!finite_at(c->w, 4 * P) || !finite_at(c->xs, t->total_n))
+        IMPOSSIBLE("w, the optimizer moments, best w or the warm starts hold "
+                   "a non-finite value");
+    for (size_t j = 0; j < P; j++) {
+        double w = dbl_at(c->w, j), bw = dbl_at(c->best_w, j);
+        double m = dbl_at(c->m, j), r = dbl_at(c->r, j);
+        int opt = (int)t->s.optimizer;
+        if (r < 0.0 || (opt != WB_OPT_ADAM && r != 0.0) ||
+            (opt == WB_OPT_SGD && m != 0.0))
+            IMPOSSIBLE("optimizer moment %zu (m = %g, %s = %g) is impossible "
+                       "for optimizer %d", j, m, c->ver >= 2 ? "sqrt(v)" : "v",
+                       r, opt);
+        if (w < t->lower[j] || w > t->upper[j] || bw < t->lower[j] ||
+            bw > t->upper[j])
+            IMPOSSIBLE("w[%zu] = %g or best w = %g is outside its bounds "
+                       "[%g, %g]", j, w, bw, t->lower[j], t->upper[j]);
+    }
+    /* counters: within what step steps can have produced */
+    if (c->used < 0 || c->used > c->pos || isnan(c->loss_sum) ||
+        (c->used == 0 && c->loss_sum != 0.0))
+        IMPOSSIBLE("the epoch's %d used examples (loss sum %g) do not fit "
+                   "position %d", (int)c->used, c->loss_sum, (int)c->pos);
+    if (c->skipped < 0 || c->skipped > c->step * batch || c->empty < 0 ||
+        c->empty > c->step || c->empty > c->skipped)
+        IMPOSSIBLE("%lld skipped examples, %lld empty steps do not fit %lld "
+                   "steps of %lld", (long long)c->skipped, (long long)c->empty,
+                   (long long)c->step, batch);
+    if (c->solves < 0 || c->solves > ((int64_t)1 << 62))
+        IMPOSSIBLE("inner solves = %lld", (long long)c->solves);
+    /* the best w: with a validation set, seen at a step <= step (-1: none
+       yet, and then no best loss); without one, the current w's step */
+    if (t->has_val) {
+        if (c->best_step < -1 || c->best_step > c->step ||
+            (c->best_step == -1) != isnan(c->best_val) || isinf(c->best_val))
+            IMPOSSIBLE("best step %lld (loss %g) does not fit step %lld",
+                       (long long)c->best_step, c->best_val, (long long)c->step);
+    } else if (c->best_step != (c->step > 0 ? c->step : -1) ||
+               !isnan(c->best_val)) {
+        IMPOSSIBLE("best step %lld (loss %g) without a validation set does "
+                   "not fit step %lld", (long long)c->best_step, c->best_val,
+                   (long long)c->step);
+    }
+    return 1;
 }
 
 wb_status wb_trainer_load(wb_trainer *t, const char *path) {
@@ -288,8 +421,9 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
     }
     wbuf_t want = {NULL, 0, 0, 0};
     serialize(t, &want); /* the exact size this trainer's state needs */
-    size_t expect = want.len + 8;
-    unsigned char *buf = wbi_alloc(&t->s.solver, expect + 1, 1);
+    size_t expect = want.len + 8, cnt_sz = (size_t)t->count;
+    /* the file (one byte more tells a longer one) and count bytes of scratch */
+    unsigned char *buf = wbi_alloc(&t->s.solver, expect + 1 + cnt_sz, 1);
     if (!buf) {
         fclose(f);
         wbi_tmsg(t, "wb_trainer_load: out of memory");
@@ -311,108 +445,72 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
     uint32_t ver = 0, endian = 0, p = 0, cnt = 0, opt = 0;
     memcpy(&ver, buf + 8, 4);
     memcpy(&endian, buf + 12, 4);
-    if (ver != CK_VERSION || endian != 0x01020304u) {
-        wbi_tmsg(t, "wb_trainer_load: %s has version %u (expected %u) or another "
-             "byte order", path, ver, CK_VERSION);
+    if ((ver != CK_VERSION && ver != 1u) || endian != 0x01020304u) {
+        wbi_tmsg(t, "wb_trainer_load: %s has version %u (expected %u or 1) or "
+                 "another byte order", path, ver, CK_VERSION);
         goto out;
     }
-    if (got != expect) {
+    size_t body = want.len - (ver == 1u ? 8 : 0); /* v1: no empty steps */
+    if (got != body + 8) {
         wbi_tmsg(t, "wb_trainer_load: %s has %zu%s bytes, this trainer's state "
-             "needs %zu (truncated, or another data set or p)", path, got,
-             got > expect ? "+" : "", expect);
+                 "needs %zu (truncated, or another data set or p)", path, got,
+                 got > body + 8 ? "+" : "", body + 8);
         goto out;
     }
     uint64_t h;
-    memcpy(&h, buf + want.len, 8);
-    if (h != fnv1a(buf, want.len)) {
+    memcpy(&h, buf + body, 8);
+    if (h != fnv1a(buf, body)) {
         wbi_tmsg(t, "wb_trainer_load: %s fails its checksum (corrupt)", path);
         goto out;
     }
-    rbuf_t r = {buf, want.len, 16};
     uint64_t tn = 0;
-    get(&r, &p, 4);
-    get(&r, &cnt, 4);
-    get(&r, &tn, 8);
-    get(&r, &opt, 4);
+    memcpy(&p, buf + 16, 4);
+    memcpy(&cnt, buf + 20, 4);
+    memcpy(&tn, buf + 24, 8);
+    memcpy(&opt, buf + 32, 4);
     if (p != (uint32_t)t->p || cnt != (uint32_t)t->count ||
         tn != (uint64_t)t->total_n || opt != (uint32_t)t->s.optimizer) {
         wbi_tmsg(t, "wb_trainer_load: %s was written for p = %u, %u examples, "
-             "optimizer %u; this trainer has p = %d, %d examples, optimizer %d",
-             path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
+                 "optimizer %u; this trainer has p = %d, %d examples, optimizer %d",
+                 path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
         goto out;
     }
-    int64_t step = 0, best_step = 0, skipped = 0, solves = 0;
-    int32_t epoch = 0, pos = 0, used = 0;
-    uint64_t rng = 0;
+    ck_t c;
+    parse(t, buf, ver, &c);
+    char why[160];
+    if (!plausible(t, &c, buf + expect + 1, why, sizeof why)) {
+        wbi_tmsg(t, "wb_trainer_load: %s holds an impossible state: %s", path,
+                 why);
+        goto out;
+    }
+    /* valid: commit */
     size_t P = (size_t)t->p;
-    size_t at_arrays;
-    get(&r, &step, 8);
-    get(&r, &epoch, 4);
-    get(&r, &pos, 4);
-    get(&r, &rng, 8);
-    at_arrays = r.at;
-    /* validate the scalars and the permutation before touching the trainer */
-    if (step < 0 || step > t->total_steps || epoch < 0 || pos < 0 ||
-        pos >= t->count) {
-        wbi_tmsg(t, "wb_trainer_load: %s holds an impossible position (step "
-             "%lld, epoch %d, pos %d)", path, (long long)step, epoch, pos);
-        goto out;
-    }
-    {
-        size_t perm_at = at_arrays + 4 * P * 8 + 8 + 8 + 8 + 8 + 4 + 8 + 8 + 8;
-        for (int i = 0; i < t->count; i++) {
-            int32_t v;
-            memcpy(&v, buf + perm_at + 4 * (size_t)i, 4);
-            if (v < 0 || v >= t->count) {
-                wbi_tmsg(t, "wb_trainer_load: %s holds an invalid example order", path);
-                goto out;
-            }
-        }
-        /* w, the moments, best w and the warm starts must be finite (the
-           trainer never writes anything else), and Adam's v >= 0 */
-        size_t xs_at = perm_at + 4 * (size_t)t->count + (size_t)t->count;
-        int bad = !finite_at(buf + at_arrays, 4 * P) ||
-                  !finite_at(buf + xs_at, t->total_n);
-        for (size_t j = 0; j < P && !bad; j++) {
-            double v;
-            memcpy(&v, buf + at_arrays + (2 * P + j) * 8, 8);
-            bad = v < 0.0;
-        }
-        for (int i = 0; i < t->count && !bad; i++)
-            bad = buf[perm_at + 4 * (size_t)t->count + (size_t)i] > 1;
-        if (bad) {
-            wbi_tmsg(t, "wb_trainer_load: %s holds a non-finite or impossible "
-                 "value (w, optimizer moments, best w or warm starts)", path);
-            goto out;
-        }
-    }
-    t->step = step;
-    t->epoch = epoch;
-    t->pos = pos;
-    t->rng = rng;
-    get(&r, t->w, P * 8);
-    get(&r, t->m, P * 8);
-    get(&r, t->v, P * 8);
-    get(&r, t->best_w, P * 8);
-    get(&r, &t->info.best_val_loss, 8);
-    get(&r, &best_step, 8);
-    get(&r, &t->info.val_loss, 8);
-    get(&r, &t->epoch_loss_sum, 8);
-    get(&r, &used, 4);
-    get(&r, &t->info.epoch_loss, 8);
-    get(&r, &skipped, 8);
-    get(&r, &solves, 8);
-    get(&r, t->perm, (size_t)t->count * 4);
-    get(&r, t->has_x, (size_t)t->count);
-    get(&r, t->xs, t->total_n * 8);
-    t->epoch_used = used;
-    t->info.best_step = best_step;
-    t->info.skipped_total = skipped;
+    t->step = c.step;
+    t->epoch = c.epoch;
+    t->pos = c.pos;
+    t->rng = c.rng;
+    memcpy(t->w, c.w, P * 8);
+    memcpy(t->m, c.m, P * 8);
+    memcpy(t->r, c.r, P * 8);
+    if (ver == 1u) /* version 1 held v; the trainer keeps r = sqrt(v) */
+        for (size_t j = 0; j < P; j++) t->r[j] = sqrt(t->r[j]);
+    memcpy(t->best_w, c.best_w, P * 8);
+    memcpy(t->perm, c.perm, cnt_sz * 4);
+    memcpy(t->has_x, c.has_x, cnt_sz);
+    memcpy(t->xs, c.xs, t->total_n * 8);
+    t->info.best_val_loss = c.best_val;
+    t->info.best_step = c.best_step;
+    t->info.val_loss = c.val_loss;
+    t->epoch_loss_sum = c.loss_sum;
+    t->epoch_used = c.used;
+    t->info.epoch_loss = c.epoch_loss;
+    t->info.skipped_total = c.skipped;
+    t->info.empty_steps = c.empty;
     for (int k = 0; k < t->nthreads; k++) t->solves[k] = 0;
-    t->solves[0] = solves;
+    t->solves[0] = c.solves;
     t->info.step = t->step;
     t->info.epoch = t->epoch;
-    t->info.inner_solves = solves;
+    t->info.inner_solves = c.solves;
     wbi_tmsg(t, "resumed at step %lld from %s", t->step, path);
     st = WB_OK;
 out:

@@ -140,8 +140,9 @@ void wb_trainer_destroy(wb_trainer *t) {
         wbi_free(a, per[q]);
     }
     void *bufs[] = {t->n_of, t->off,    t->xs,   t->has_x, t->w,    t->m,
-                    t->v,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
-                    t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers,
+                    t->r,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
+                    t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers, t->w1, t->m1,
+                    t->r1, t->perm0,
                     t->solves, t->ckpt_path};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(a, bufs[i]);
     wb_settings copy = *a;
@@ -328,7 +329,10 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->has_x = zal(a, (size_t)t->count, 1, &ok);
     t->w = zal(a, P, sizeof(double), &ok);
     t->m = zal(a, P, sizeof(double), &ok);
-    t->v = zal(a, P, sizeof(double), &ok);
+    t->r = zal(a, P, sizeof(double), &ok);
+    t->w1 = zal(a, P, sizeof(double), &ok);
+    t->m1 = zal(a, P, sizeof(double), &ok);
+    t->r1 = zal(a, P, sizeof(double), &ok);
     t->best_w = zal(a, P, sizeof(double), &ok);
     t->g = zal(a, P, sizeof(double), &ok);
     t->lower = zal(a, P, sizeof(double), &ok);
@@ -338,6 +342,7 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->okbuf = zal(a, (size_t)t->batch, sizeof(int), &ok);
     t->vloss = zal(a, (size_t)(t->has_val ? t->val.count : 1), sizeof(double), &ok);
     t->perm = zal(a, (size_t)t->count, sizeof(int), &ok);
+    t->perm0 = zal(a, (size_t)t->count, sizeof(int), &ok);
     t->solvers = zal(a, (size_t)t->nthreads, sizeof(wb_solver *), &ok);
     t->xw = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
     t->xw2 = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
@@ -548,7 +553,11 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     }
     double t0 = now_s();
     int p = t->p;
+    uint64_t rng0 = t->rng; /* the order before this step: a failed step */
+    int shuffled = 0;       /* puts it back                              */
     if (t->pos == 0 && t->s.shuffle) {
+        memcpy(t->perm0, t->perm, (size_t)t->count * sizeof(int));
+        shuffled = 1;
         /* Fisher-Yates with the trainer's generator: a new order per epoch */
         for (int i = t->count - 1; i > 0; i--) {
             int k = (int)(rng_next(&t->rng) % (uint64_t)(i + 1));
@@ -583,12 +592,43 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     double lr = wbi_lr_at(&t->s, t->step, t->total_steps);
     double gn = 0.0;
     if (used > 0) {
-        for (int j = 0; j < p; j++) {
-            t->g[j] /= used;
-            gn += t->g[j] * t->g[j];
+        /* g = sum_b g_b / used; when the sum overflows (finite gradients
+           near DBL_MAX), the mean of the same terms as sum_b (g_b / used) */
+        for (int j = 0; j < p; j++) t->g[j] /= used;
+        if (!wbi_all_finite((size_t)p, t->g)) {
+            for (int j = 0; j < p; j++) t->g[j] = 0.0;
+            for (int b = 0; b < nb; b++)
+                if (t->okbuf[b])
+                    for (int j = 0; j < p; j++)
+                        t->g[j] += t->gbuf[(size_t)b * p + j] / used;
         }
-        wbi_optim_step(&t->s, p, t->step + 1, lr, t->g, t->w, t->m, t->v);
-        wbi_project(p, t->w, t->lower, t->upper);
+        gn = wbi_nrm2(p, t->g); /* scaled: no overflow of sum g^2 */
+        /* the new state into scratch; committed only when w (after the
+           projection) and every moment are finite */
+        wbi_optim_step(&t->s, p, t->step + 1, lr, t->g, t->w, t->m, t->r,
+                       t->w1, t->m1, t->r1);
+        wbi_project(p, t->w1, t->lower, t->upper);
+        if (!wbi_all_finite((size_t)p, t->g) ||
+            !wbi_all_finite((size_t)p, t->w1) ||
+            !wbi_all_finite((size_t)p, t->m1) ||
+            !wbi_all_finite((size_t)p, t->r1)) {
+            if (shuffled) {
+                memcpy(t->perm, t->perm0, (size_t)t->count * sizeof(int));
+                t->rng = rng0;
+            }
+            wbi_tmsg(t, "step %lld: the %s update at lr = %g (|g| = %g) "
+                     "would make %s non-finite; w, the optimizer state and "
+                     "the checkpoint are kept as they were (lower lr)",
+                     t->step + 1, t->s.optimizer == WB_OPT_SGD ? "SGD"
+                     : t->s.optimizer == WB_OPT_MOMENTUM ? "momentum" : "Adam",
+                     lr, gn, !wbi_all_finite((size_t)p, t->g) ? "the mean gradient"
+                     : !wbi_all_finite((size_t)p, t->w1) ? "w" : "the moments");
+            if (info) *info = t->info;
+            return WB_ENONFINITE;
+        }
+        memcpy(t->w, t->w1, (size_t)p * sizeof(double));
+        memcpy(t->m, t->m1, (size_t)p * sizeof(double));
+        memcpy(t->r, t->r1, (size_t)p * sizeof(double));
     }
     t->step++;
     t->pos += nb;
@@ -597,11 +637,12 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     wb_train_info *I = &t->info;
     I->step = t->step;
     I->loss = used > 0 ? lsum / used : NAN;
-    I->grad_norm = sqrt(gn);
+    I->grad_norm = gn;
     I->lr = lr;
     I->used = used;
     I->skipped = nb - used;
     I->skipped_total += nb - used;
+    if (used == 0) I->empty_steps++;
     t->examples_done += nb;
     int epoch_end = t->pos >= t->count;
     if (epoch_end) {
@@ -637,8 +678,13 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
             return st;
         }
     }
-    wbi_tmsg(t, "step %lld/%lld: loss %.6g, %d used, %d skipped", t->step,
-         t->total_steps, I->loss, used, nb - used);
+    if (used == 0)
+        wbi_tmsg(t, "step %lld/%lld: all %d examples of the batch were skipped "
+                 "(failed solve, loss or derivative): w did not move", t->step,
+                 t->total_steps, nb);
+    else
+        wbi_tmsg(t, "step %lld/%lld: loss %.6g, %d used, %d skipped", t->step,
+                 t->total_steps, I->loss, used, nb - used);
     if (info) *info = *I;
     return last ? WB_DONE : WB_OK;
 }

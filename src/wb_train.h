@@ -21,7 +21,11 @@ struct wb_trainer {
     size_t total_n;
     double *xs;            /* [total_n] warm starts                    */
     unsigned char *has_x;  /* [count] xs valid                         */
-    double *w, *m, *v, *best_w, *g, *lower, *upper; /* [p] each        */
+    double *w, *m, *r, *best_w, *g, *lower, *upper; /* [p] each        */
+                           /* m, r: momentum / Adam moments, r = sqrt(v) */
+    double *w1, *m1, *r1;  /* [p] each: a step's new state, committed only
+                              when finite                               */
+    int *perm0;            /* [count] the order before a step's shuffle  */
     double *gbuf;          /* [batch*p] per-example gradients          */
     double *lbuf;          /* [batch] per-example losses               */
     int *okbuf;            /* [batch]                                  */
@@ -52,8 +56,11 @@ void wbi_tmsg(wb_trainer *t, const char *fmt, ...)
 long long wbi_trainer_solves(const wb_trainer *t);
 
 double wbi_lr_at(const wb_train_settings *s, long long step, long long total);
+/* The optimizer's update of (w, m, r)[p] into (w1, m1, r1)[p] (see
+   optim.c); the caller checks the new state and commits it. */
 void wbi_optim_step(const wb_train_settings *s, int p, long long t, double lr,
-                    const double *g, double *w, double *m, double *v);
+                    const double *g, const double *w, const double *m,
+                    const double *r, double *w1, double *m1, double *r1);
 void wbi_project(int p, double *w, const double *lo, const double *hi);
 
 #endif

@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -904,7 +905,9 @@ static int r_trainer_message_null(fx_t *f, const ecase_t *c) {
 static int r_step(fx_t *f, const ecase_t *c) {
     wb_train_info info;
     switch (c->iv) { /* 0 t NULL, 1 after the last step, 2 checkpoint
-                        directory missing, 3 verbose (prints) */
+                        directory missing, 3 verbose (prints), 4 SGD at
+                        lr = DBL_MAX from w0 = (1e6, -1e6): w - lr g
+                        overflows */
     case 0: return wb_trainer_step(NULL, &info);
     case 1: {
         wb_status st;
@@ -934,6 +937,19 @@ static int r_step(fx_t *f, const ecase_t *c) {
         }
         if (c->iv == 2 && st == WB_EIO && info.step != before + 1)
             f->post = "the step before the failed checkpoint write was lost";
+        return st;
+    }
+    case 4: {
+        wb_train_settings s = f->ts;
+        s.optimizer = WB_OPT_SGD;
+        s.lr = DBL_MAX;
+        wb_trainer_destroy(f->t);
+        f->t = NULL;
+        double w0[PW] = {1e6, -1e6}; /* far off: |g| >> 1 */
+        if (wb_trainer_create(&f->t, &f->d, w0, &s) != WB_OK) return -100;
+        memcpy(f->tw, w0, sizeof w0);
+        wb_status st = wb_trainer_step(f->t, &info);
+        if (info.step != 0) f->post = "the failed step was counted";
         return st;
     }
     }
@@ -1060,7 +1076,8 @@ static int r_load(fx_t *f, const ecase_t *c) {
     /* the fixture trainer one step in, so that a refused load shows */
     if (wb_trainer_step(f->t, NULL) != WB_OK) return -100;
     assert_int_equal(wb_trainer_w(f->t, f->tw), WB_OK);
-    if ((c->iv >= 3 && c->iv <= 6) || c->iv == 11) { /* a good one to spoil */
+    int spoil = (c->iv >= 3 && c->iv <= 6) || c->iv >= 11;
+    if (spoil) { /* a good one to spoil */
         if (wb_trainer_save(f->t, CKPT) != WB_OK) return -100;
         FILE *fp = fopen(CKPT, "rb");
         if (!fp) return -100;
@@ -1073,7 +1090,13 @@ static int r_load(fx_t *f, const ecase_t *c) {
                         4 truncated, 5 bit flip, 6 other version, 7 other
                         data set, 8 other optimizer, 9 a later step than
                         this run has, 10 path is a directory, 11 w holds
-                        NaN under a valid checksum */
+                        NaN under a valid checksum; under a valid checksum
+                        too: 12 epoch = INT_MAX, 13 an example order that is
+                        not a permutation, 14 step 0 with epoch 2, 15 the
+                        skipped count at INT64_MAX. Layout: step at byte 36,
+                        epoch at 44; from the end: hash 8, warm starts
+                        NEX*NX doubles, flags NEX bytes, order NEX int32,
+                        inner solves 8, skipped 16 before the order */
     case 0: return wb_trainer_load(NULL, CKPT);
     case 1: return wb_trainer_load(f->t, NULL);
     case 2: break;
@@ -1103,9 +1126,23 @@ static int r_load(fx_t *f, const ecase_t *c) {
         fnv_fix(b, n);
         break;
     }
+    default: {
+        size_t order = n - 8 - (size_t)NEX * NX * 8 - NEX - 4 * (size_t)NEX;
+        int32_t big = INT32_MAX, two = 2;
+        int64_t zero = 0, huge = INT64_MAX;
+        if (n < 64 || order < 64) return -100;
+        if (c->iv == 12) memcpy(b + 44, &big, 4);
+        if (c->iv == 13) memcpy(b + order + 4, b + order, 4);
+        if (c->iv == 14) {
+            memcpy(b + 36, &zero, 8);
+            memcpy(b + 44, &two, 4);
+        }
+        if (c->iv == 15) memcpy(b + order - 24, &huge, 8);
+        fnv_fix(b, n);
+        break;
     }
-    if (((c->iv >= 3 && c->iv <= 6) || c->iv == 11) && write_bytes(CKPT, b, n) != 0)
-        return -100;
+    }
+    if (spoil && write_bytes(CKPT, b, n) != 0) return -100;
     return wb_trainer_load(f->t, CKPT);
 }
 
@@ -1416,6 +1453,7 @@ static const ecase_t CASES[] = {
     /* stepping */
     {"wb_trainer_step", "t = NULL", r_step, CH_LAST, WB_EINVAL, "", .iv = 0},
     {"wb_trainer_step", "after the last step", r_step, CH_TRAINER, WB_DONE, "done", .flags = U_TW, .iv = 1},
+    {"wb_trainer_step", "SGD at lr = DBL_MAX (w - lr g overflows)", r_step, CH_TRAINER, WB_ENONFINITE, "non-finite", .flags = U_TW, .iv = 4},
     {"wb_trainer_step", "checkpoint_path in a missing directory", r_step, CH_TRAINER, WB_EIO, "cannot create", .iv = 2},
     {"wb_trainer_step", "verbose = 1 (prints on stderr, as asked)", r_step, CH_TRAINER, WB_OK, "step 2/4", .flags = PRINTS, .iv = 3},
     {"wb_train", "t = NULL", r_train, CH_LAST, WB_EINVAL, "", .iv = 0},
@@ -1454,9 +1492,13 @@ static const ecase_t CASES[] = {
     {"wb_trainer_load", "another format version", r_load, CH_TRAINER, WB_EFORMAT, "has version", .flags = U_TW, .iv = 6},
     {"wb_trainer_load", "written for another data set size", r_load, CH_TRAINER, WB_EFORMAT, "another data set", .flags = U_TW, .iv = 7},
     {"wb_trainer_load", "written with another optimizer", r_load, CH_TRAINER, WB_EFORMAT, "optimizer", .flags = U_TW, .iv = 8},
-    {"wb_trainer_load", "written at a step beyond this run's end", r_load, CH_TRAINER, WB_EFORMAT, "impossible position", .flags = U_TW, .iv = 9},
+    {"wb_trainer_load", "written at a step beyond this run's end", r_load, CH_TRAINER, WB_EFORMAT, "step 5 is outside [0, 4]", .flags = U_TW, .iv = 9},
     {"wb_trainer_load", "path is a directory", r_load, CH_TRAINER, WB_EIO, "read error", .flags = U_TW, .iv = 10},
     {"wb_trainer_load", "w holds NaN (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "non-finite", .flags = U_TW, .iv = 11},
+    {"wb_trainer_load", "epoch = INT_MAX (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "do not fit", .flags = U_TW, .iv = 12},
+    {"wb_trainer_load", "example order not a permutation (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "not a permutation", .flags = U_TW, .iv = 13},
+    {"wb_trainer_load", "step 0 with epoch 2 (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "do not fit", .flags = U_TW, .iv = 14},
+    {"wb_trainer_load", "skipped count = INT64_MAX (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "skipped examples", .flags = U_TW, .iv = 15},
 
     /* ProxProp */
     {"wb_prox_create", "out = NULL", r_prox_create, CH_LAST, WB_EINVAL, "out is NULL", .iv = 1},
