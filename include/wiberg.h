@@ -64,7 +64,9 @@ typedef enum wb_status {
                            conditioned to trust: see settings.min_rcond)       */
     WB_ENOTSOLVED = -6, /* derivative asked before a successful solve          */
     WB_EIO = -7,        /* a file could not be read or written                 */
-    WB_EFORMAT = -8     /* a file or data set is malformed                     */
+    WB_EFORMAT = -8,    /* a file or data set is malformed                     */
+    WB_EBUSY = -9       /* the object is in use by another call (another
+                           thread, or a callback of its own running call)      */
 } wb_status;
 
 /** A short, constant English description of a status; never NULL (unknown
@@ -481,6 +483,23 @@ WB_API wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
  * The callbacks of a data set may be called concurrently for different i
  * (the trainer runs a batch's examples on several threads): they must not
  * share mutable state between examples.
+ *
+ * One call at a time: every call on a trainer (all but wb_trainer_destroy
+ * and wb_trainer_message) holds it while it runs. A call that finds it held
+ * -- by another thread's call, or by the running call itself when a
+ * callback calls back into its trainer -- returns WB_EBUSY at once, changes
+ * nothing, and leaves its sentence in wb_last_error() (the trainer's own
+ * message belongs to the running call). wb_trainer_destroy and
+ * wb_trainer_message must not overlap a running call. Different trainers
+ * may be used from different threads at once.
+ *
+ * Overlapping arguments: a call reads (and copies) its inputs before it
+ * writes an output. wb_trainer_create may be given an out that lies on w0
+ * or the settings; wb_trainer_evaluate copies w first, so w may lie inside
+ * per_example; outputs that overlap one another are refused with WB_EINVAL
+ * (wb_trainer_evaluate's mean_loss, failed and per_example;
+ * wb_trainer_best_w's best_val_loss inside w). wb_trainer_explain writes
+ * buf after it has read everything else.
  */
 typedef struct wb_dataset {
     int count; /* number of examples (>= 1) */

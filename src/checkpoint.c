@@ -208,9 +208,7 @@ static int sync_dir(const char *path, char *buf, size_t len) {
     return r;
 }
 
-wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
-    wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+wb_status wbi_trainer_save(wb_trainer *t, const char *path) {
     if (!path) {
         wbi_tmsg(t, "wb_trainer_save: path is NULL");
         return WB_EINVAL;
@@ -408,8 +406,16 @@ static int plausible(const wb_trainer *t, const ck_t *c, unsigned char *seen,
     return 1;
 }
 
-wb_status wb_trainer_load(wb_trainer *t, const char *path) {
+wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
+    wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = wbi_trainer_save(t, path);
+    wbi_trainer_leave(t);
+    return st;
+}
+
+static wb_status load_locked(wb_trainer *t, const char *path) {
     if (!path) {
         wbi_tmsg(t, "wb_trainer_load: path is NULL");
         return WB_EINVAL;
@@ -515,5 +521,13 @@ wb_status wb_trainer_load(wb_trainer *t, const char *path) {
     st = WB_OK;
 out:
     wbi_free(&t->s.solver, buf);
+    return st;
+}
+
+wb_status wb_trainer_load(wb_trainer *t, const char *path) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = load_locked(t, path);
+    wbi_trainer_leave(t);
     return st;
 }

@@ -42,6 +42,7 @@ const char *wb_status_str(wb_status st) {
     case WB_ENOTSOLVED: return "no successful solve to differentiate";
     case WB_EIO: return "input/output error";
     case WB_EFORMAT: return "malformed data";
+    case WB_EBUSY: return "busy: the object is in use by another call";
     }
     return "unknown status";
 }

@@ -37,6 +37,23 @@ const char *wb_trainer_message(const wb_trainer *t) {
     return t ? t->msg : "no trainer";
 }
 
+/* Every public call on t runs between enter and leave. The trainer was
+   allocated writable by wb_trainer_create, so the const calls may flip the
+   flag through a cast. */
+int wbi_trainer_enter(const wb_trainer *tc, const char *fn) {
+    wb_trainer *t = (wb_trainer *)tc;
+    if (atomic_exchange_explicit(&t->busy, 1, memory_order_acquire) == 0)
+        return 1;
+    wbi_fail(WB_EBUSY, "%s: the trainer is in use by another call (another "
+             "thread's, or this thread's from inside a callback); one call "
+             "at a time", fn);
+    return 0;
+}
+
+void wbi_trainer_leave(const wb_trainer *tc) {
+    atomic_store_explicit(&((wb_trainer *)tc)->busy, 0, memory_order_release);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -142,7 +159,7 @@ void wb_trainer_destroy(wb_trainer *t) {
     void *bufs[] = {t->n_of, t->off,    t->xs,   t->has_x, t->w,    t->m,
                     t->r,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
                     t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers, t->w1, t->m1,
-                    t->r1, t->perm0,
+                    t->r1, t->perm0, t->weval,
                     t->solves, t->ckpt_path};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(a, bufs[i]);
     wb_settings copy = *a;
@@ -252,10 +269,11 @@ static wb_status create_fail(wb_trainer *t, wb_status st) {
                       "between calls");
 }
 
-wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
-                            const double *w0, const wb_train_settings *s_in) {
+/* wb_trainer_create into *out, a local of the caller's wrapper: nothing is
+   written where the caller's arguments may lie until everything is read. */
+static wb_status create(wb_trainer **out, const wb_dataset *d,
+                        const double *w0, const wb_train_settings *s_in) {
     char msg[WBI_MSG_LEN];
-    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
     wb_train_settings s;
     if (s_in) s = *s_in;
@@ -333,6 +351,7 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->w1 = zal(a, P, sizeof(double), &ok);
     t->m1 = zal(a, P, sizeof(double), &ok);
     t->r1 = zal(a, P, sizeof(double), &ok);
+    t->weval = zal(a, P, sizeof(double), &ok);
     t->best_w = zal(a, P, sizeof(double), &ok);
     t->g = zal(a, P, sizeof(double), &ok);
     t->lower = zal(a, P, sizeof(double), &ok);
@@ -382,8 +401,18 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->info.epoch_loss = NAN;
     t->info.loss = NAN;
     t->msg[0] = '\0';
+    atomic_init(&t->busy, 0);
     *out = t;
     return WB_OK;
+}
+
+wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
+                            const double *w0, const wb_train_settings *s) {
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
+    wb_trainer *t = NULL;
+    wb_status st = create(&t, d, w0, s); /* reads d, w0, s; copies them */
+    *out = t;                            /* then the one output         */
+    return st;
 }
 
 /* ---- one example ------------------------------------------------------- */
@@ -497,11 +526,18 @@ static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
     return WB_OK;
 }
 
-wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
-                              const double *w, double *mean_loss, int *failed,
-                              double *per_example) {
+/* 1 when the byte ranges [a, a + na) and [b, b + nb) share a byte (both
+   non-NULL) */
+static int overlap(const void *a, size_t na, const void *b, size_t nb) {
+    if (!a || !b) return 0;
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + nb && y < x + na;
+}
+
+static wb_status evaluate_locked(wb_trainer *t, const wb_dataset *d,
+                                 const double *w, double *mean_loss,
+                                 int *failed, double *per_example) {
     char msg[WBI_MSG_LEN];
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!d || !w) {
         wbi_tmsg(t, "wb_trainer_evaluate: %s is NULL", !d ? "data set" : "w");
         return WB_EINVAL;
@@ -514,6 +550,18 @@ wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
         wbi_tmsg(t, "wb_trainer_evaluate: w contains NaN or Inf");
         return WB_EINVAL;
     }
+    /* outputs must not overlap one another (each is written whole); w may
+       overlap anything: it is copied before any output is written */
+    size_t pe = (size_t)d->count * sizeof(double);
+    if (overlap(mean_loss, sizeof *mean_loss, per_example, pe) ||
+        overlap(failed, sizeof *failed, per_example, pe) ||
+        overlap(mean_loss, sizeof *mean_loss, failed, sizeof *failed)) {
+        wbi_tmsg(t, "wb_trainer_evaluate: the outputs mean_loss, failed and "
+                 "per_example[%d] overlap", d->count);
+        return WB_EINVAL;
+    }
+    memcpy(t->weval, w, (size_t)t->p * sizeof(double));
+    w = t->weval;
     double *buf = per_example;
     if (!buf) {
         buf = wbi_alloc(&t->s.solver, (size_t)d->count, sizeof(double));
@@ -525,6 +573,16 @@ wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
     wb_status st = evaluate_into(t, d, w, buf, mean_loss, failed);
     if (buf != per_example) wbi_free(&t->s.solver, buf);
     t->info.inner_solves = wbi_trainer_solves(t);
+    return st;
+}
+
+wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
+                              const double *w, double *mean_loss, int *failed,
+                              double *per_example) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = evaluate_locked(t, d, w, mean_loss, failed, per_example);
+    wbi_trainer_leave(t);
     return st;
 }
 
@@ -544,8 +602,7 @@ static void validate(wb_trainer *t) {
     }
 }
 
-wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+static wb_status step_locked(wb_trainer *t, wb_train_info *info) {
     if (t->step >= t->total_steps) {
         wbi_tmsg(t, "done: %lld steps", t->step);
         if (info) *info = t->info;
@@ -672,7 +729,7 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     if (t->s.checkpoint_path &&
         (t->s.checkpoint_every > 0 ? (t->step % t->s.checkpoint_every == 0 || last)
                                    : (epoch_end || last))) {
-        wb_status st = wb_trainer_save(t, t->s.checkpoint_path);
+        wb_status st = wbi_trainer_save(t, t->s.checkpoint_path);
         if (st != WB_OK) {
             if (info) *info = *I;
             return st;
@@ -689,12 +746,22 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     return last ? WB_DONE : WB_OK;
 }
 
+wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = step_locked(t, info);
+    wbi_trainer_leave(t);
+    return st;
+}
+
 wb_status wb_train(wb_trainer *t, wb_train_info *info) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
     wb_status st;
     do {
-        st = wb_trainer_step(t, info);
+        st = step_locked(t, info);
     } while (st == WB_OK);
+    wbi_trainer_leave(t);
     return st == WB_DONE ? WB_OK : st;
 }
 
@@ -706,24 +773,47 @@ static wb_status getter_null(const wb_trainer *t, const char *fn, const char *ar
     return WB_EINVAL;
 }
 
-wb_status wb_trainer_w(const wb_trainer *t, double *w) {
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+static wb_status w_locked(const wb_trainer *t, double *w) {
     if (!w) return getter_null(t, "wb_trainer_w", "w");
     memcpy(w, t->w, (size_t)t->p * sizeof(double));
     return WB_OK;
 }
 
-wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
+wb_status wb_trainer_w(const wb_trainer *t, double *w) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = w_locked(t, w);
+    wbi_trainer_leave(t);
+    return st;
+}
+
+static wb_status best_w_locked(const wb_trainer *t, double *w, double *best) {
+    size_t P = (size_t)t->p * sizeof(double);
     if (!w) return getter_null(t, "wb_trainer_best_w", "w");
-    memcpy(w, t->has_val ? t->best_w : t->w, (size_t)t->p * sizeof(double));
+    if (overlap(best, sizeof *best, w, P)) {
+        wbi_tmsg((wb_trainer *)t, "wb_trainer_best_w: best_val_loss lies "
+                 "inside w[%d]", t->p);
+        return WB_EINVAL;
+    }
+    memcpy(w, t->has_val ? t->best_w : t->w, P);
     if (best) *best = t->info.best_val_loss;
     return WB_OK;
 }
 
+wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = best_w_locked(t, w, best);
+    wbi_trainer_leave(t);
+    return st;
+}
+
 wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
-    if (!info) return getter_null(t, "wb_trainer_info", "info");
-    *info = t->info;
-    return WB_OK;
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = WB_OK;
+    if (!info) st = getter_null(t, "wb_trainer_info", "info");
+    else *info = t->info;
+    wbi_trainer_leave(t);
+    return st;
 }

@@ -6,6 +6,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "wb_internal.h"
@@ -43,6 +44,8 @@ struct wb_trainer {
     long long examples_done; /* training examples processed (this process) */
     wb_train_info info;
     char *ckpt_path;
+    double *weval;         /* [p] wb_trainer_evaluate's copy of its w  */
+    atomic_int busy;       /* 1 while a public call runs (WB_EBUSY)    */
     char msg[WBI_MSG_LEN];
 };
 
@@ -52,6 +55,15 @@ void wbi_tmsg(wb_trainer *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* The in-use flag: every public call on a trainer takes it first and
+   gives it back when it returns; a call that finds it taken (another
+   thread's call, or a callback re-entering) fails with WB_EBUSY and says
+   so in wb_last_error() (t->msg belongs to the running call). enter
+   returns 1 when taken, else 0 (error recorded for fn). */
+int wbi_trainer_enter(const wb_trainer *t, const char *fn);
+void wbi_trainer_leave(const wb_trainer *t);
+/* wb_trainer_save without the flag (the step's automatic checkpoint). */
+wb_status wbi_trainer_save(wb_trainer *t, const char *path);
 /* Inner solves so far, over all threads. */
 long long wbi_trainer_solves(const wb_trainer *t);
 

@@ -62,6 +62,9 @@ typedef struct fx {
     wb_train_settings ts;
     wb_trainer *t;
     double tw[PW];   /* the trainer's w before the call                   */
+    int reenter;     /* 1: the next loss callback calls into the trainer  */
+    int reenter_fn;  /*    with wb_trainer_w (0) or wb_trainer_step (1)   */
+    int reenter_st;  /*    and keeps that call's status here              */
     /* ProxProp */
     wb_prox_settings ps;
     wb_prox *px;
@@ -123,7 +126,14 @@ static int ds_start(void *u, int i, double *x0) {
     return 0;
 }
 static int ds_loss(void *u, int i, const double *x, double *l, double *dl) {
-    return sq_loss(NX, x, ((fx_t *)u)->ty[i], l, dl);
+    fx_t *f = u;
+    if (f->reenter == 1) { /* a callback calling back into its own trainer */
+        double w[PW];
+        f->reenter = 2;
+        f->reenter_st = f->reenter_fn ? wb_trainer_step(f->t, NULL)
+                                      : wb_trainer_w(f->t, w);
+    }
+    return sq_loss(NX, x, f->ty[i], l, dl);
 }
 
 static void train_settings(fx_t *f, wb_train_settings *s) {
@@ -404,7 +414,7 @@ static int r_status_str_unknown(fx_t *f, const ecase_t *c) {
 }
 static int r_status_str_all(fx_t *f, const ecase_t *c) {
     (void)c;
-    for (int k = -8; k <= 4; k++) {
+    for (int k = -9; k <= 4; k++) {
         const char *s = wb_status_str((wb_status)k);
         if (!s || !s[0] || strcmp(s, "unknown status") == 0)
             f->post = "a status without its own description";
@@ -993,8 +1003,27 @@ static int r_getters(fx_t *f, const ecase_t *c) {
         if (!isnan(best)) f->post = "best loss not NaN without validation";
         return st;
     }
+    case 7: { /* best_val_loss inside w */
+        w[0] = w[1] = SENT;
+        wb_status st = wb_trainer_best_w(f->t, w, &w[1]);
+        if (w[0] != SENT || w[1] != SENT) f->post = "w written on an error";
+        return st;
+    }
     }
     return -100;
+}
+
+/* a call into the trainer from inside a callback of its running step (on
+   this thread: threads = 1), which leaves its sentence in wb_last_error() */
+static int r_busy(fx_t *f, const ecase_t *c) {
+    f->reenter = 1;
+    f->reenter_fn = c->iv;
+    f->reenter_st = -100;
+    wb_status st = wb_trainer_step(f->t, NULL);
+    if (st != WB_OK) f->post = "the running step failed";
+    if (f->reenter != 2) f->post = "no loss callback ran";
+    f->reenter = 0;
+    return f->reenter_st;
 }
 static int big_energy(void *u, int i, wb_energy *e) {
     int r = ds_energy(u, i, e);
@@ -1007,7 +1036,9 @@ static int r_evaluate(fx_t *f, const ecase_t *c) {
     int failed = -1;
     switch (c->iv) { /* 0 t NULL, 1 d NULL, 2 w NULL, 3 count 0, 4 an
                         example too large, 5 other p, 6 energy callback
-                        fails, 7 w NaN, 8 every output NULL */
+                        fails, 7 w NaN, 8 every output NULL, 9 mean_loss
+                        inside per_example, 10 w inside per_example (w is
+                        copied first: the same mean as w apart) */
     case 0: return wb_trainer_evaluate(NULL, &d, w, &mean, &failed, NULL);
     case 1: return wb_trainer_evaluate(f->t, NULL, w, &mean, &failed, NULL);
     case 2: return wb_trainer_evaluate(f->t, &d, NULL, &mean, &failed, NULL);
@@ -1017,6 +1048,18 @@ static int r_evaluate(fx_t *f, const ecase_t *c) {
     case 6: f->ds_fail = 2; break;
     case 7: w[0] = NAN; break;
     case 8: return wb_trainer_evaluate(f->t, &d, w, NULL, NULL, NULL);
+    case 9: {
+        double pe[NEX];
+        return wb_trainer_evaluate(f->t, &d, w, &pe[2], &failed, pe);
+    }
+    case 10: {
+        double pe[NEX], ref;
+        if (wb_trainer_evaluate(f->t, &d, w, &ref, NULL, NULL) != WB_OK) return -100;
+        memcpy(pe, w, sizeof w);
+        wb_status st = wb_trainer_evaluate(f->t, &d, pe, &mean, &failed, pe);
+        if (mean != ref) f->post = "w was overwritten by per_example while in use";
+        return st;
+    }
     }
     return wb_trainer_evaluate(f->t, &d, w, &mean, &failed, NULL);
 }
@@ -1454,6 +1497,7 @@ static const ecase_t CASES[] = {
     {"wb_trainer_step", "t = NULL", r_step, CH_LAST, WB_EINVAL, "", .iv = 0},
     {"wb_trainer_step", "after the last step", r_step, CH_TRAINER, WB_DONE, "done", .flags = U_TW, .iv = 1},
     {"wb_trainer_step", "SGD at lr = DBL_MAX (w - lr g overflows)", r_step, CH_TRAINER, WB_ENONFINITE, "non-finite", .flags = U_TW, .iv = 4},
+    {"wb_trainer_step", "called from a callback of a running step of the same trainer", r_busy, CH_LAST, WB_EBUSY, "in use by another call", .iv = 1},
     {"wb_trainer_step", "checkpoint_path in a missing directory", r_step, CH_TRAINER, WB_EIO, "cannot create", .iv = 2},
     {"wb_trainer_step", "verbose = 1 (prints on stderr, as asked)", r_step, CH_TRAINER, WB_OK, "step 2/4", .flags = PRINTS, .iv = 3},
     {"wb_train", "t = NULL", r_train, CH_LAST, WB_EINVAL, "", .iv = 0},
@@ -1461,9 +1505,11 @@ static const ecase_t CASES[] = {
     {"wb_train", "checkpoint_path in a missing directory", r_train, CH_TRAINER, WB_EIO, "cannot create", .iv = 2},
     {"wb_trainer_w", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 0},
     {"wb_trainer_w", "w = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 1},
+    {"wb_trainer_w", "called from a callback of a running step of the same trainer", r_busy, CH_LAST, WB_EBUSY, "in use by another call", .iv = 0},
     {"wb_trainer_best_w", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 2},
     {"wb_trainer_best_w", "w = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 3},
     {"wb_trainer_best_w", "no validation set, best_val_loss requested", r_getters, CH_LAST, WB_OK, "", .iv = 6},
+    {"wb_trainer_best_w", "best_val_loss inside w", r_getters, CH_TRAINER, WB_EINVAL, "inside w", .iv = 7},
     {"wb_trainer_info", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 4},
     {"wb_trainer_info", "info = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 5},
 
@@ -1477,6 +1523,8 @@ static const ecase_t CASES[] = {
     {"wb_trainer_evaluate", "the energy callback fails", r_evaluate, CH_TRAINER, WB_ECALLBACK, "energy callback failed", .iv = 6},
     {"wb_trainer_evaluate", "w holds NaN", r_evaluate, CH_TRAINER, WB_EINVAL, "NaN", .iv = 7},
     {"wb_trainer_evaluate", "every output NULL", r_evaluate, CH_LAST, WB_OK, "", .iv = 8},
+    {"wb_trainer_evaluate", "mean_loss inside per_example", r_evaluate, CH_TRAINER, WB_EINVAL, "overlap", .iv = 9},
+    {"wb_trainer_evaluate", "w inside per_example (w is copied first)", r_evaluate, CH_TRAINER, WB_OK, "", .iv = 10},
 
     /* checkpoints */
     {"wb_trainer_save", "t = NULL", r_save, CH_LAST, WB_EINVAL, "", .iv = 0},
@@ -1559,10 +1607,10 @@ static const char *status_name(int s) {
     static const char *neg[] = {"WB_OK", "WB_EINVAL", "WB_ENOMEM",
                                 "WB_ECALLBACK", "WB_ENONFINITE",
                                 "WB_ESINGULAR", "WB_ENOTSOLVED", "WB_EIO",
-                                "WB_EFORMAT"};
+                                "WB_EFORMAT", "WB_EBUSY"};
     static const char *pos[] = {"WB_OK", "WB_MAXITER", "WB_STALLED",
                                 "WB_CANCELED", "WB_DONE"};
-    if (s <= 0 && s >= -8) return neg[-s];
+    if (s <= 0 && s >= -9) return neg[-s];
     if (s > 0 && s <= 4) return pos[s];
     return "(not a status)";
 }

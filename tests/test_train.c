@@ -24,6 +24,8 @@ typedef struct {
     int nan_mixed;    /* its mixed derivative B holds NaN (-1: none)      */
     int fail_all;     /* 1: every example's energy callback fails         */
     double loss_scale; /* every loss (and its gradient) times this; 1     */
+    void (*hook)(void *arg); /* called from every loss callback (NULL)   */
+    void *hook_arg;
 } qset_t;
 
 static void qset_init(qset_t *S, const double *w_true) {
@@ -32,6 +34,8 @@ static void qset_init(qset_t *S, const double *w_true) {
     S->nan_mixed = -1;
     S->fail_all = 0;
     S->loss_scale = 1.0;
+    S->hook = NULL;
+    S->hook_arg = NULL;
     for (int i = 0; i < NEX; i++) {
         quad_init(&S->q[i], NX, PW, 100 + (uint64_t)i);
         double *y = S->y[i];
@@ -72,6 +76,7 @@ static int qs_start(void *u, int i, double *x0) {
 }
 static int qs_loss(void *u, int i, const double *x, double *l, double *dl) {
     qset_t *S = u;
+    if (S->hook) S->hook(S->hook_arg);
     sq_loss(NX, x, S->y[i], l, dl);
     *l *= S->loss_scale;
     if (dl)
@@ -982,6 +987,195 @@ static void version_1_checkpoint_still_loads(void **st) {
     qset_free(&S);
 }
 
+/* ---- one call at a time (issue 11, item 5) -------------------------------- */
+
+/* Every public call on a trainer, made while another call on it runs:
+   each must be WB_EBUSY, leave the trainer alone, and say why in
+   wb_last_error(). Returns the number of calls that were not refused. */
+static int calls_while_busy(wb_trainer *t, const wb_dataset *d, const char *ck) {
+    double w[PW] = {0, 0}, best, mean;
+    int failed, bad = 0;
+    wb_train_info info;
+    wb_status r[8];
+    r[0] = wb_trainer_step(t, &info);
+    r[1] = wb_train(t, &info);
+    r[2] = wb_trainer_w(t, w);
+    r[3] = wb_trainer_best_w(t, w, &best);
+    r[4] = wb_trainer_info(t, &info);
+    r[5] = wb_trainer_evaluate(t, d, w, &mean, &failed, NULL);
+    r[6] = wb_trainer_save(t, ck);
+    r[7] = wb_trainer_load(t, ck);
+    for (int k = 0; k < 8; k++) bad += r[k] != WB_EBUSY;
+    if (!strstr(wb_last_error(), "in use")) bad++;
+    return bad;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, done; /* the step is inside a callback; the other thread
+                         has made its calls                              */
+} rendezvous_t;
+
+/* the loss callback of the running step: the first call lets the other
+   thread in and waits until it has made its calls */
+static void hold_the_step(void *arg) {
+    rendezvous_t *z = arg;
+    pthread_mutex_lock(&z->mu);
+    if (!z->inside) {
+        z->inside = 1;
+        pthread_cond_broadcast(&z->cv);
+        while (!z->done) pthread_cond_wait(&z->cv, &z->mu);
+    }
+    pthread_mutex_unlock(&z->mu);
+}
+
+typedef struct {
+    wb_trainer *t;
+    const wb_dataset *d;
+    const char *ck;
+    rendezvous_t *z;
+    int not_refused;
+} intruder_t;
+
+static void *intruder(void *arg) {
+    intruder_t *a = arg;
+    pthread_mutex_lock(&a->z->mu);
+    while (!a->z->inside) pthread_cond_wait(&a->z->cv, &a->z->mu);
+    pthread_mutex_unlock(&a->z->mu);
+    a->not_refused = calls_while_busy(a->t, a->d, a->ck);
+    pthread_mutex_lock(&a->z->mu);
+    a->z->done = 1;
+    pthread_cond_broadcast(&a->z->cv);
+    pthread_mutex_unlock(&a->z->mu);
+    return NULL;
+}
+
+/* re-entry from inside a callback, on the step's own thread */
+typedef struct {
+    wb_trainer *t;
+    const wb_dataset *d;
+    const char *ck;
+    int calls, not_refused;
+} reenter_t;
+
+static void reenter(void *arg) {
+    reenter_t *a = arg;
+    if (a->calls++ == 0) a->not_refused = calls_while_busy(a->t, a->d, a->ck);
+}
+
+/* A second thread calling into a trainer while a step runs (held inside
+   its loss callback until the other thread is through) gets WB_EBUSY from
+   every call, and so does a callback calling back into its own trainer;
+   the step itself finishes exactly as an undisturbed one, and the trainer
+   takes calls again afterwards. Before: the calls ran concurrently on the
+   same state. */
+static void a_call_while_another_runs_is_refused_busy(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_busy_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    double w0[PW] = {0.25, -0.25}, wref[PW], w[PW];
+    wb_trainer *t = NULL;
+    /* the undisturbed step */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(t, ck), WB_OK);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, wref), WB_OK);
+    wb_trainer_destroy(t);
+    /* another thread */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    rendezvous_t z = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    intruder_t a = {t, &d, ck, &z, -1};
+    S.hook = hold_the_step;
+    S.hook_arg = &z;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, intruder, &a), 0);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    pthread_join(th, NULL);
+    S.hook = NULL;
+    assert_int_equal(a.not_refused, 0);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK); /* free again */
+    assert_memory_equal(w, wref, sizeof w);
+    wb_trainer_destroy(t);
+    /* a callback re-entering on the same thread */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    reenter_t b = {t, &d, ck, 0, -1};
+    S.hook = reenter;
+    S.hook_arg = &b;
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    S.hook = NULL;
+    assert_int_equal(b.not_refused, 0);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, wref, sizeof w);
+    assert_int_equal(wb_trainer_load(t, ck), WB_OK); /* takes calls again */
+    wb_trainer_destroy(t);
+    remove(ck);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* ---- overlapping arguments (issue 11, item 3) ----------------------------- */
+
+/* wb_trainer_evaluate copies w before it writes anything: w may lie inside
+   per_example (same results as separate arrays); outputs that overlap one
+   another are refused. wb_trainer_best_w refuses best inside w.
+   wb_trainer_create reads w0 and the settings before it writes *out, so out
+   may point at w0's storage. Before: per_example[0] overwrote w[0] while
+   the other examples were solved at it, best overwrote w[1], and *out =
+   NULL zeroed w0[0] before it was read. */
+static void overlapping_arguments_are_copied_or_refused(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    const double w0[PW] = {0.75, -0.25};
+    double w[PW];
+    /* create with out on w0's storage */
+    union { double w[PW]; wb_trainer *t; } u;
+    memcpy(u.w, w0, sizeof w0);
+    assert_int_equal(wb_trainer_create((wb_trainer **)&u.w[0], &d, u.w, &s), WB_OK);
+    wb_trainer *t = u.t;
+    assert_non_null(t);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, w0, sizeof w);
+    /* evaluate: w inside per_example */
+    double ref[NEX], buf[NEX], mref, mean;
+    int fref, failed;
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &mref, &fref, ref), WB_OK);
+    memcpy(buf, w0, sizeof w0);
+    assert_int_equal(wb_trainer_evaluate(t, &d, buf, &mean, &failed, buf), WB_OK);
+    assert_memory_equal(buf, ref, sizeof ref);
+    assert_true(mean == mref && failed == fref);
+    /* the loss at w0 is not the loss at (loss_0, w0[1]): the copy matters */
+    assert_true(ref[0] != w0[0]);
+    /* outputs overlapping each other */
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &buf[3], &failed, buf), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "overlap"));
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &mean, (int *)&buf[NEX - 1], buf),
+                     WB_EINVAL);
+    /* best_w: best inside w */
+    double wb[PW] = {9, 9};
+    assert_int_equal(wb_trainer_best_w(t, wb, &wb[1]), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "inside w"));
+    assert_true(wb[0] == 9 && wb[1] == 9);
+    double best;
+    assert_int_equal(wb_trainer_best_w(t, wb, &best), WB_OK);
+    assert_memory_equal(wb, w0, sizeof wb);
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_recovers_the_generating_parameters),
@@ -1001,6 +1195,8 @@ int main(void) {
         cmocka_unit_test(a_step_whose_examples_all_fail_is_counted),
         cmocka_unit_test(checkpoint_with_impossible_fields_is_refused),
         cmocka_unit_test(version_1_checkpoint_still_loads),
+        cmocka_unit_test(a_call_while_another_runs_is_refused_busy),
+        cmocka_unit_test(overlapping_arguments_are_copied_or_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
