@@ -5,6 +5,7 @@
  * gradient. */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -622,7 +623,7 @@ typedef struct {
     int failed;          /* saves (or loads) that did not return WB_OK */
     int loads;
     const double *wa, *wb; /* the loader: the two possible w            */
-    volatile int *stop;
+    atomic_int *stop;
 } saver_t;
 
 static void *saver(void *arg) {
@@ -635,7 +636,7 @@ static void *saver(void *arg) {
 static void *loader(void *arg) {
     saver_t *a = arg;
     double w[PW];
-    while (!*a->stop) {
+    while (!atomic_load(a->stop)) {
         wb_status r = wb_trainer_load(a->t, a->path);
         if (r != WB_OK) a->failed++;
         else if (wb_trainer_w(a->t, w) != WB_OK ||
@@ -664,7 +665,7 @@ static void concurrent_saves_to_one_path_all_succeed(void **st) {
     assert_int_equal(wb_trainer_create(&tb, &d, wb, &s), WB_OK);
     assert_int_equal(wb_trainer_create(&tl, &d, wa, &s), WB_OK);
     assert_int_equal(wb_trainer_save(ta, ck), WB_OK);
-    volatile int stop = 0;
+    atomic_int stop = 0;
     saver_t A = {ta, ck, 0, 0, NULL, NULL, &stop};
     saver_t B = {tb, ck, 0, 0, NULL, NULL, &stop};
     saver_t L = {tl, ck, 0, 0, wa, wb, &stop};
@@ -674,7 +675,7 @@ static void concurrent_saves_to_one_path_all_succeed(void **st) {
     assert_int_equal(pthread_create(&th[1], NULL, saver, &B), 0);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    stop = 1;
+    atomic_store(&stop, 1);
     pthread_join(th[2], NULL);
     assert_int_equal(A.failed, 0);
     assert_int_equal(B.failed, 0);
