@@ -677,6 +677,7 @@ static void concurrent_saves_to_one_path_all_succeed(void **st) {
     pthread_join(th[1], NULL);
     atomic_store(&stop, 1);
     pthread_join(th[2], NULL);
+    print_message("saves failed: %d, %d; loads failed %d of %d\n", A.failed, B.failed, L.failed, L.loads);
     assert_int_equal(A.failed, 0);
     assert_int_equal(B.failed, 0);
     assert_int_equal(L.failed, 0);
