@@ -536,6 +536,23 @@ WB_API wb_status wb_loss_eval(wb_loss loss, double a, double s, double *rho,
  * The callbacks of a data set may be called concurrently for different i
  * (the trainer runs a batch's examples on several threads): they must not
  * share mutable state between examples.
+ *
+ * One call at a time: every call on a trainer (all but wb_trainer_destroy
+ * and wb_trainer_message) holds it while it runs. A call that finds it held
+ * -- by another thread's call, or by the running call itself when a
+ * callback calls back into its trainer -- returns WB_EBUSY at once, changes
+ * nothing, and leaves its sentence in wb_last_error() (the trainer's own
+ * message belongs to the running call). wb_trainer_destroy and
+ * wb_trainer_message must not overlap a running call. Different trainers
+ * may be used from different threads at once.
+ *
+ * Overlapping arguments: a call reads (and copies) its inputs before it
+ * writes an output. wb_trainer_create may be given an out that lies on w0
+ * or the settings; wb_trainer_evaluate copies w first, so w may lie inside
+ * per_example; outputs that overlap one another are refused with WB_EINVAL
+ * (wb_trainer_evaluate's mean_loss, failed and per_example;
+ * wb_trainer_best_w's best_val_loss inside w). wb_trainer_explain writes
+ * buf after it has read everything else.
  */
 typedef struct wb_dataset {
     int count; /* number of examples (>= 1) */
@@ -628,6 +645,10 @@ typedef struct wb_train_info {
     int skipped;              /* examples of the last step skipped (failed
                                  solve or derivative)                       */
     long long skipped_total;  /* all skipped so far                          */
+    long long empty_steps;    /* steps whose examples were all skipped (w did
+                                 not move; the step still returns WB_OK and
+                                 counts): a run where empty_steps == step
+                                 learned nothing                            */
     long long inner_solves;   /* wb_solve calls so far (training + validation)*/
     double epoch_loss;        /* mean training loss of the last full epoch   */
     double val_loss;          /* last validation loss (NAN: none yet)        */
@@ -668,7 +689,16 @@ WB_API void wb_trainer_destroy(wb_trainer *t);
  *  previous one, intact), so a caller can fix the path and go on without
  *  losing the step. Examples whose solve or derivative
  *  fails are skipped and counted (wb_train_info.skipped), never averaged in;
- *  a batch whose examples all fail does not move w. info may be NULL. */
+ *  a batch whose examples all fail does not move w: the step returns WB_OK,
+ *  counts in wb_train_info.empty_steps and says so in the message.
+ *  WB_ENONFINITE when the update would make w (after the projection onto
+ *  the bounds) or an optimizer moment non-finite (SGD or momentum at a
+ *  huge lr, gradients near DBL_MAX): w, the moments, the step count, the
+ *  example order, info and the checkpoint file all stay as they were (the
+ *  batch's warm starts may have moved to their minimizers at that w), so
+ *  a later call retries the same batch. A finite gradient never makes Adam
+ *  fail or freeze: its second moment is kept as its square root (a
+ *  gradient of 1e200 moves w as one of 1 does). info may be NULL. */
 WB_API wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info);
 
 /** Steps until done (or an error). */
@@ -696,18 +726,29 @@ WB_API wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
                                      int *failed, double *per_example);
 
 /** Writes the whole training state (w, optimizer moments, step, RNG and
- *  shuffle order, best w, warm starts) to path atomically (path.tmp.PID,
- *  flushed to disk, renamed over path), with a versioned header and a
- *  checksum. After a successful write it removes the path.tmp.PID files of
- *  processes no longer running on this machine (left by a kill inside an
- *  earlier save). */
+ *  shuffle order, best w, warm starts) to path atomically, with a versioned
+ *  header and a checksum: a new temporary file path.tmp.PID.COUNTER
+ *  (created exclusively, never through a link: a name that exists is
+ *  skipped) is written, flushed to disk and renamed over path, and the
+ *  directory is flushed. Each save has its own temporary name, so several
+ *  trainers may save to one path at once (the last rename wins; the file
+ *  is always a whole checkpoint). After a successful write it removes the
+ *  path.tmp.PID[.COUNTER] files of processes no longer running on this
+ *  machine (left by a kill inside an earlier save). WB_EIO when the file
+ *  cannot be written or renamed (path then still holds the previous file),
+ *  or when the directory cannot be flushed (path holds the new file). */
 WB_API wb_status wb_trainer_save(const wb_trainer *t, const char *path);
 
 /** Restores a state written by wb_trainer_save into a trainer created with
  *  the same data set sizes and settings; training then continues exactly as
  *  the saved run would have. A missing file is WB_EIO; a truncated, corrupt
- *  or mismatched one, or one holding non-finite w, moments or warm starts,
- *  is WB_EFORMAT (the trainer is then unchanged). */
+ *  or mismatched one is WB_EFORMAT, and so is one whose checksum holds but
+ *  whose contents no run of this trainer can reach: every field is checked
+ *  against the trainer and the others (step, epoch and position agree with
+ *  the batch size; the example order is a permutation; counters fit the
+ *  step count; w, best w, the moments and the warm starts are finite, the
+ *  moments fit the optimizer, w lies in its bounds). The trainer is then
+ *  unchanged. Files of format version 1 (earlier releases) still load. */
 WB_API wb_status wb_trainer_load(wb_trainer *t, const char *path);
 
 /** A sentence about the last call; never NULL. */

@@ -12,9 +12,6 @@
  * All memory is sized at create: a step allocates nothing.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdint.h>
@@ -22,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,42 +26,7 @@
 
 #include "wb_train.h"
 
-struct wb_trainer {
-    wb_train_settings s;   /* copy; pointers below are the trainer's own */
-    wb_dataset d;
-    wb_dataset val;
-    int has_val;
-    int p, count, n_max;
-    int *n_of;             /* [count] n of each example                */
-    size_t *off;           /* [count] offset of its warm start in xs   */
-    size_t total_n;
-    double *xs;            /* [total_n] warm starts                    */
-    unsigned char *has_x;  /* [count] xs valid                         */
-    double *w, *m, *v, *best_w, *g, *lower, *upper; /* [p] each        */
-    double *gbuf;          /* [batch*p] per-example gradients          */
-    double *lbuf;          /* [batch] per-example losses               */
-    int *okbuf;            /* [batch]                                  */
-    double *vloss;         /* [val.count] validation losses            */
-    int *perm;             /* [count] order of the current epoch       */
-    int batch, nthreads;
-    long long step, total_steps, steps_per_epoch;
-    int epoch, pos;
-    uint64_t rng;
-    wb_solver **solvers;   /* [nthreads]                               */
-    double **xw, **xw2, **dlx, **wtmp; /* per thread: [n_max] x3, [p]  */
-    long long *solves;     /* [nthreads] inner solves                  */
-    double epoch_loss_sum;
-    int epoch_used;
-    long long examples_done; /* training examples processed (this process) */
-    wb_train_info info;
-    char *ckpt_path;
-    char msg[WBI_MSG_LEN];
-};
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void tmsg(wb_trainer *t, const char *fmt, ...) {
+void wbi_tmsg(wb_trainer *t, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t->msg, sizeof t->msg, fmt, ap);
@@ -74,6 +35,19 @@ static void tmsg(wb_trainer *t, const char *fmt, ...) {
 
 const char *wb_trainer_message(const wb_trainer *t) {
     return t ? t->msg : "no trainer";
+}
+
+/* Every public call on t runs between enter and leave. The trainer was
+   allocated writable by wb_trainer_create, so the const calls may flip the
+   flag through a cast. */
+int wbi_trainer_enter(const wb_trainer *tc, const char *fn) {
+    if (wbi_guard_take(&((wb_trainer *)tc)->busy)) return 1;
+    wbi_busy(fn, "trainer");
+    return 0;
+}
+
+void wbi_trainer_leave(const wb_trainer *tc) {
+    wbi_guard_drop(&((wb_trainer *)tc)->busy);
 }
 
 static double now_s(void) {
@@ -179,8 +153,9 @@ void wb_trainer_destroy(wb_trainer *t) {
         wbi_free(a, per[q]);
     }
     void *bufs[] = {t->n_of, t->off,    t->xs,   t->has_x, t->w,    t->m,
-                    t->v,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
-                    t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers,
+                    t->r,    t->best_w, t->g,    t->lower, t->upper, t->gbuf,
+                    t->lbuf, t->okbuf,  t->vloss, t->perm, t->solvers, t->w1, t->m1,
+                    t->r1, t->perm0, t->weval,
                     t->solves, t->ckpt_path};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(a, bufs[i]);
     wb_settings copy = *a;
@@ -290,10 +265,11 @@ static wb_status create_fail(wb_trainer *t, wb_status st) {
                       "between calls");
 }
 
-wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
-                            const double *w0, const wb_train_settings *s_in) {
+/* wb_trainer_create into *out, a local of the caller's wrapper: nothing is
+   written where the caller's arguments may lie until everything is read. */
+static wb_status create(wb_trainer **out, const wb_dataset *d,
+                        const double *w0, const wb_train_settings *s_in) {
     char msg[WBI_MSG_LEN];
-    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
     *out = NULL;
     wb_train_settings s;
     if (s_in) s = *s_in;
@@ -367,7 +343,11 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->has_x = zal(a, (size_t)t->count, 1, &ok);
     t->w = zal(a, P, sizeof(double), &ok);
     t->m = zal(a, P, sizeof(double), &ok);
-    t->v = zal(a, P, sizeof(double), &ok);
+    t->r = zal(a, P, sizeof(double), &ok);
+    t->w1 = zal(a, P, sizeof(double), &ok);
+    t->m1 = zal(a, P, sizeof(double), &ok);
+    t->r1 = zal(a, P, sizeof(double), &ok);
+    t->weval = zal(a, P, sizeof(double), &ok);
     t->best_w = zal(a, P, sizeof(double), &ok);
     t->g = zal(a, P, sizeof(double), &ok);
     t->lower = zal(a, P, sizeof(double), &ok);
@@ -377,6 +357,7 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->okbuf = zal(a, (size_t)t->batch, sizeof(int), &ok);
     t->vloss = zal(a, (size_t)(t->has_val ? t->val.count : 1), sizeof(double), &ok);
     t->perm = zal(a, (size_t)t->count, sizeof(int), &ok);
+    t->perm0 = zal(a, (size_t)t->count, sizeof(int), &ok);
     t->solvers = zal(a, (size_t)t->nthreads, sizeof(wb_solver *), &ok);
     t->xw = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
     t->xw2 = zal(a, (size_t)t->nthreads, sizeof(double *), &ok);
@@ -416,8 +397,18 @@ wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
     t->info.epoch_loss = NAN;
     t->info.loss = NAN;
     t->msg[0] = '\0';
+    wbi_guard_init(&t->busy);
     *out = t;
     return WB_OK;
+}
+
+wb_status wb_trainer_create(wb_trainer **out, const wb_dataset *d,
+                            const double *w0, const wb_train_settings *s) {
+    if (!out) return wbi_fail(WB_EINVAL, "%s: out is NULL", __func__);
+    wb_trainer *t = NULL;
+    wb_status st = create(&t, d, w0, s); /* reads d, w0, s; copies them */
+    *out = t;                            /* then the one output         */
+    return st;
 }
 
 /* ---- one example ------------------------------------------------------- */
@@ -478,7 +469,7 @@ static int train_example(wb_trainer *t, int tid, int i, double *l, double *g) {
     return 1;
 }
 
-static long long total_solves(const wb_trainer *t) {
+long long wbi_trainer_solves(const wb_trainer *t) {
     long long s = 0;
     for (int k = 0; k < t->nthreads; k++) s += t->solves[k];
     return s;
@@ -495,11 +486,11 @@ static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
         wb_energy e;
         memset(&e, 0, sizeof e);
         if (d->energy(d->user, i, &e) != 0) {
-            tmsg(t, "evaluate: energy callback failed for example %d", i);
+            wbi_tmsg(t, "evaluate: energy callback failed for example %d", i);
             return WB_ECALLBACK;
         }
         if (e.n < 1 || e.n > t->n_max || e.p != t->p) {
-            tmsg(t, "evaluate: example %d has n = %d, p = %d; the trainer "
+            wbi_tmsg(t, "evaluate: example %d has n = %d, p = %d; the trainer "
                  "holds n <= %d, p = %d", i, e.n, e.p, t->n_max, t->p);
             return WB_EINVAL;
         }
@@ -531,361 +522,63 @@ static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
     return WB_OK;
 }
 
-wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
-                              const double *w, double *mean_loss, int *failed,
-                              double *per_example) {
+/* 1 when the byte ranges [a, a + na) and [b, b + nb) share a byte (both
+   non-NULL) */
+static int overlap(const void *a, size_t na, const void *b, size_t nb) {
+    if (!a || !b) return 0;
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y + nb && y < x + na;
+}
+
+static wb_status evaluate_locked(wb_trainer *t, const wb_dataset *d,
+                                 const double *w, double *mean_loss,
+                                 int *failed, double *per_example) {
     char msg[WBI_MSG_LEN];
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
     if (!d || !w) {
-        tmsg(t, "wb_trainer_evaluate: %s is NULL", !d ? "data set" : "w");
+        wbi_tmsg(t, "wb_trainer_evaluate: %s is NULL", !d ? "data set" : "w");
         return WB_EINVAL;
     }
     if (check_dataset(d, "evaluate", msg, sizeof msg) != WB_OK) {
-        tmsg(t, "%s", msg);
+        wbi_tmsg(t, "%s", msg);
         return WB_EINVAL;
     }
     if (!wbi_all_finite((size_t)t->p, w)) {
-        tmsg(t, "wb_trainer_evaluate: w contains NaN or Inf");
+        wbi_tmsg(t, "wb_trainer_evaluate: w contains NaN or Inf");
         return WB_EINVAL;
     }
+    /* outputs must not overlap one another (each is written whole); w may
+       overlap anything: it is copied before any output is written */
+    size_t pe = (size_t)d->count * sizeof(double);
+    if (overlap(mean_loss, sizeof *mean_loss, per_example, pe) ||
+        overlap(failed, sizeof *failed, per_example, pe) ||
+        overlap(mean_loss, sizeof *mean_loss, failed, sizeof *failed)) {
+        wbi_tmsg(t, "wb_trainer_evaluate: the outputs mean_loss, failed and "
+                 "per_example[%d] overlap", d->count);
+        return WB_EINVAL;
+    }
+    memcpy(t->weval, w, (size_t)t->p * sizeof(double));
+    w = t->weval;
     double *buf = per_example;
     if (!buf) {
         buf = wbi_alloc(&t->s.solver, (size_t)d->count, sizeof(double));
         if (!buf) {
-            tmsg(t, "wb_trainer_evaluate: out of memory");
+            wbi_tmsg(t, "wb_trainer_evaluate: out of memory");
             return WB_ENOMEM;
         }
     }
     wb_status st = evaluate_into(t, d, w, buf, mean_loss, failed);
     if (buf != per_example) wbi_free(&t->s.solver, buf);
-    t->info.inner_solves = total_solves(t);
+    t->info.inner_solves = wbi_trainer_solves(t);
     return st;
 }
 
-/* ---- checkpoints ----------------------------------------------------------- */
-
-/* every one of the count doubles stored (native order, unaligned) at b is
-   finite */
-static int finite_at(const unsigned char *b, size_t count) {
-    for (size_t k = 0; k < count; k++) {
-        double v;
-        memcpy(&v, b + 8 * k, 8);
-        if (!isfinite(v)) return 0;
-    }
-    return 1;
-}
-
-#define CK_MAGIC "WIBERGCK"
-#define CK_VERSION 1u
-
-static uint64_t fnv1a(const unsigned char *b, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-typedef struct {
-    unsigned char *buf;
-    size_t len, cap;
-    int fail;
-} wbuf_t;
-
-static void put(wbuf_t *b, const void *src, size_t n) {
-    if (b->fail) return;
-    if (b->buf) {
-        if (b->len + n > b->cap) { b->fail = 1; return; }
-        memcpy(b->buf + b->len, src, n);
-    }
-    b->len += n;
-}
-
-/* Serializes the state; with b->buf == NULL only measures. */
-static void serialize(const wb_trainer *t, wbuf_t *b) {
-    uint32_t ver = CK_VERSION, endian = 0x01020304u, p = (uint32_t)t->p,
-             cnt = (uint32_t)t->count, opt = (uint32_t)t->s.optimizer;
-    uint64_t tn = (uint64_t)t->total_n;
-    int64_t step = t->step, best_step = t->info.best_step,
-            skipped = t->info.skipped_total, solves = total_solves(t);
-    int32_t epoch = t->epoch, pos = t->pos, used = t->epoch_used;
-    size_t P = (size_t)t->p;
-    put(b, CK_MAGIC, 8);
-    put(b, &ver, 4);
-    put(b, &endian, 4);
-    put(b, &p, 4);
-    put(b, &cnt, 4);
-    put(b, &tn, 8);
-    put(b, &opt, 4);
-    put(b, &step, 8);
-    put(b, &epoch, 4);
-    put(b, &pos, 4);
-    put(b, &t->rng, 8);
-    put(b, t->w, P * 8);
-    put(b, t->m, P * 8);
-    put(b, t->v, P * 8);
-    put(b, t->best_w, P * 8);
-    put(b, &t->info.best_val_loss, 8);
-    put(b, &best_step, 8);
-    put(b, &t->info.val_loss, 8);
-    put(b, &t->epoch_loss_sum, 8);
-    put(b, &used, 4);
-    put(b, &t->info.epoch_loss, 8);
-    put(b, &skipped, 8);
-    put(b, &solves, 8);
-    put(b, t->perm, (size_t)t->count * 4);
-    put(b, t->has_x, (size_t)t->count);
-    put(b, t->xs, t->total_n * 8);
-}
-
-/* Removes path.tmp.PID files beside path whose process no longer runs on
-   this machine (kill(PID, 0) fails with ESRCH): what a process killed inside
-   a save leaves behind. Best effort: a directory that cannot be read is left
-   as it is. buf[len] (len > strlen(path)) is scratch for the directory. */
-static void remove_stale_temps(const char *path, char *buf, size_t len) {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (slash) snprintf(buf, len, "%.*s", (int)(slash - path), path);
-    else snprintf(buf, len, ".");
-    if (slash == path) snprintf(buf, len, "/");
-    size_t bl = strlen(base);
-    DIR *d = opendir(buf);
-    if (!d) return;
-    size_t dl = strlen(buf);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *nm = de->d_name;
-        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0)
-            continue;
-        const char *q = nm + bl + 5;
-        char *end;
-        errno = 0;
-        long pid = strtol(q, &end, 10);
-        if (q[0] < '0' || q[0] > '9' || *end || errno || pid <= 0 ||
-            pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive */
-        if (dl + 1 + strlen(nm) + 1 > len) continue;
-        snprintf(buf + dl, len - dl, "/%s", nm);
-        remove(buf);
-        buf[dl] = '\0';
-    }
-    closedir(d);
-}
-
-wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
-    wb_trainer *t = (wb_trainer *)tc; /* only the message changes */
+wb_status wb_trainer_evaluate(wb_trainer *t, const wb_dataset *d,
+                              const double *w, double *mean_loss, int *failed,
+                              double *per_example) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
-    if (!path) {
-        tmsg(t, "wb_trainer_save: path is NULL");
-        return WB_EINVAL;
-    }
-    wbuf_t b = {NULL, 0, 0, 0};
-    serialize(t, &b);
-    size_t len = b.len;
-    b.buf = wbi_alloc(&t->s.solver, len + 8, 1);
-    if (!b.buf) {
-        tmsg(t, "wb_trainer_save: out of memory (%zu bytes)", len + 8);
-        return WB_ENOMEM;
-    }
-    b.cap = len;
-    b.len = 0;
-    serialize(t, &b);
-    uint64_t h = fnv1a(b.buf, len);
-    memcpy(b.buf + len, &h, 8);
-    /* atomic: write path.tmp, flush to disk, rename over path */
-    size_t pl = strlen(path);
-    char *tmp = wbi_alloc(&t->s.solver, pl + 32, 1);
-    if (!tmp) {
-        wbi_free(&t->s.solver, b.buf);
-        tmsg(t, "wb_trainer_save: out of memory");
-        return WB_ENOMEM;
-    }
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    wb_status st = WB_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        tmsg(t, "wb_trainer_save: cannot create %s: %s", tmp, strerror(errno));
-        st = WB_EIO;
-    } else {
-        int bad = fwrite(b.buf, 1, len + 8, f) != len + 8;
-        bad |= fflush(f) != 0;
-        bad |= fsync(fileno(f)) != 0;
-        bad |= fclose(f) != 0;
-        if (bad) {
-            tmsg(t, "wb_trainer_save: cannot write %s: %s", tmp, strerror(errno));
-            remove(tmp);
-            st = WB_EIO;
-        } else if (rename(tmp, path) != 0) {
-            tmsg(t, "wb_trainer_save: cannot rename %s to %s: %s", tmp, path,
-                 strerror(errno));
-            remove(tmp);
-            st = WB_EIO;
-        } else {
-            tmsg(t, "saved step %lld to %s", t->step, path);
-            remove_stale_temps(path, tmp, pl + 32);
-        }
-    }
-    wbi_free(&t->s.solver, tmp);
-    wbi_free(&t->s.solver, b.buf);
-    return st;
-}
-
-typedef struct {
-    const unsigned char *p;
-    size_t len, at;
-} rbuf_t;
-
-static int get(rbuf_t *r, void *dst, size_t n) {
-    if (r->at + n > r->len) return -1;
-    memcpy(dst, r->p + r->at, n);
-    r->at += n;
-    return 0;
-}
-
-wb_status wb_trainer_load(wb_trainer *t, const char *path) {
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
-    if (!path) {
-        tmsg(t, "wb_trainer_load: path is NULL");
-        return WB_EINVAL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tmsg(t, "wb_trainer_load: cannot open %s: %s", path, strerror(errno));
-        return WB_EIO;
-    }
-    wbuf_t want = {NULL, 0, 0, 0};
-    serialize(t, &want); /* the exact size this trainer's state needs */
-    size_t expect = want.len + 8;
-    unsigned char *buf = wbi_alloc(&t->s.solver, expect + 1, 1);
-    if (!buf) {
-        fclose(f);
-        tmsg(t, "wb_trainer_load: out of memory");
-        return WB_ENOMEM;
-    }
-    size_t got = fread(buf, 1, expect + 1, f);
-    int rerr = ferror(f);
-    fclose(f);
-    wb_status st = WB_EFORMAT;
-    if (rerr) {
-        tmsg(t, "wb_trainer_load: read error on %s", path);
-        st = WB_EIO;
-        goto out;
-    }
-    if (got < 16 || memcmp(buf, CK_MAGIC, 8) != 0) {
-        tmsg(t, "wb_trainer_load: %s is not a libwiberg checkpoint", path);
-        goto out;
-    }
-    uint32_t ver = 0, endian = 0, p = 0, cnt = 0, opt = 0;
-    memcpy(&ver, buf + 8, 4);
-    memcpy(&endian, buf + 12, 4);
-    if (ver != CK_VERSION || endian != 0x01020304u) {
-        tmsg(t, "wb_trainer_load: %s has version %u (expected %u) or another "
-             "byte order", path, ver, CK_VERSION);
-        goto out;
-    }
-    if (got != expect) {
-        tmsg(t, "wb_trainer_load: %s has %zu%s bytes, this trainer's state "
-             "needs %zu (truncated, or another data set or p)", path, got,
-             got > expect ? "+" : "", expect);
-        goto out;
-    }
-    uint64_t h;
-    memcpy(&h, buf + want.len, 8);
-    if (h != fnv1a(buf, want.len)) {
-        tmsg(t, "wb_trainer_load: %s fails its checksum (corrupt)", path);
-        goto out;
-    }
-    rbuf_t r = {buf, want.len, 16};
-    uint64_t tn = 0;
-    get(&r, &p, 4);
-    get(&r, &cnt, 4);
-    get(&r, &tn, 8);
-    get(&r, &opt, 4);
-    if (p != (uint32_t)t->p || cnt != (uint32_t)t->count ||
-        tn != (uint64_t)t->total_n || opt != (uint32_t)t->s.optimizer) {
-        tmsg(t, "wb_trainer_load: %s was written for p = %u, %u examples, "
-             "optimizer %u; this trainer has p = %d, %d examples, optimizer %d",
-             path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
-        goto out;
-    }
-    int64_t step = 0, best_step = 0, skipped = 0, solves = 0;
-    int32_t epoch = 0, pos = 0, used = 0;
-    uint64_t rng = 0;
-    size_t P = (size_t)t->p;
-    size_t at_arrays;
-    get(&r, &step, 8);
-    get(&r, &epoch, 4);
-    get(&r, &pos, 4);
-    get(&r, &rng, 8);
-    at_arrays = r.at;
-    /* validate the scalars and the permutation before touching the trainer */
-    if (step < 0 || step > t->total_steps || epoch < 0 || pos < 0 ||
-        pos >= t->count) {
-        tmsg(t, "wb_trainer_load: %s holds an impossible position (step "
-             "%lld, epoch %d, pos %d)", path, (long long)step, epoch, pos);
-        goto out;
-    }
-    {
-        size_t perm_at = at_arrays + 4 * P * 8 + 8 + 8 + 8 + 8 + 4 + 8 + 8 + 8;
-        for (int i = 0; i < t->count; i++) {
-            int32_t v;
-            memcpy(&v, buf + perm_at + 4 * (size_t)i, 4);
-            if (v < 0 || v >= t->count) {
-                tmsg(t, "wb_trainer_load: %s holds an invalid example order", path);
-                goto out;
-            }
-        }
-        /* w, the moments, best w and the warm starts must be finite (the
-           trainer never writes anything else), and Adam's v >= 0 */
-        size_t xs_at = perm_at + 4 * (size_t)t->count + (size_t)t->count;
-        int bad = !finite_at(buf + at_arrays, 4 * P) ||
-                  !finite_at(buf + xs_at, t->total_n);
-        for (size_t j = 0; j < P && !bad; j++) {
-            double v;
-            memcpy(&v, buf + at_arrays + (2 * P + j) * 8, 8);
-            bad = v < 0.0;
-        }
-        for (int i = 0; i < t->count && !bad; i++)
-            bad = buf[perm_at + 4 * (size_t)t->count + (size_t)i] > 1;
-        if (bad) {
-            tmsg(t, "wb_trainer_load: %s holds a non-finite or impossible "
-                 "value (w, optimizer moments, best w or warm starts)", path);
-            goto out;
-        }
-    }
-    t->step = step;
-    t->epoch = epoch;
-    t->pos = pos;
-    t->rng = rng;
-    get(&r, t->w, P * 8);
-    get(&r, t->m, P * 8);
-    get(&r, t->v, P * 8);
-    get(&r, t->best_w, P * 8);
-    get(&r, &t->info.best_val_loss, 8);
-    get(&r, &best_step, 8);
-    get(&r, &t->info.val_loss, 8);
-    get(&r, &t->epoch_loss_sum, 8);
-    get(&r, &used, 4);
-    get(&r, &t->info.epoch_loss, 8);
-    get(&r, &skipped, 8);
-    get(&r, &solves, 8);
-    get(&r, t->perm, (size_t)t->count * 4);
-    get(&r, t->has_x, (size_t)t->count);
-    get(&r, t->xs, t->total_n * 8);
-    t->epoch_used = used;
-    t->info.best_step = best_step;
-    t->info.skipped_total = skipped;
-    for (int k = 0; k < t->nthreads; k++) t->solves[k] = 0;
-    t->solves[0] = solves;
-    t->info.step = t->step;
-    t->info.epoch = t->epoch;
-    t->info.inner_solves = solves;
-    tmsg(t, "resumed at step %lld from %s", t->step, path);
-    st = WB_OK;
-out:
-    wbi_free(&t->s.solver, buf);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = evaluate_locked(t, d, w, mean_loss, failed, per_example);
+    wbi_trainer_leave(t);
     return st;
 }
 
@@ -905,16 +598,19 @@ static void validate(wb_trainer *t) {
     }
 }
 
-wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+static wb_status step_locked(wb_trainer *t, wb_train_info *info) {
     if (t->step >= t->total_steps) {
-        tmsg(t, "done: %lld steps", t->step);
+        wbi_tmsg(t, "done: %lld steps", t->step);
         if (info) *info = t->info;
         return WB_DONE;
     }
     double t0 = now_s();
     int p = t->p;
+    uint64_t rng0 = t->rng; /* the order before this step: a failed step */
+    int shuffled = 0;       /* puts it back                              */
     if (t->pos == 0 && t->s.shuffle) {
+        memcpy(t->perm0, t->perm, (size_t)t->count * sizeof(int));
+        shuffled = 1;
         /* Fisher-Yates with the trainer's generator: a new order per epoch */
         for (int i = t->count - 1; i > 0; i--) {
             int k = (int)(rng_next(&t->rng) % (uint64_t)(i + 1));
@@ -949,12 +645,43 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     double lr = wbi_lr_at(&t->s, t->step, t->total_steps);
     double gn = 0.0;
     if (used > 0) {
-        for (int j = 0; j < p; j++) {
-            t->g[j] /= used;
-            gn += t->g[j] * t->g[j];
+        /* g = sum_b g_b / used; when the sum overflows (finite gradients
+           near DBL_MAX), the mean of the same terms as sum_b (g_b / used) */
+        for (int j = 0; j < p; j++) t->g[j] /= used;
+        if (!wbi_all_finite((size_t)p, t->g)) {
+            for (int j = 0; j < p; j++) t->g[j] = 0.0;
+            for (int b = 0; b < nb; b++)
+                if (t->okbuf[b])
+                    for (int j = 0; j < p; j++)
+                        t->g[j] += t->gbuf[(size_t)b * p + j] / used;
         }
-        wbi_optim_step(&t->s, p, t->step + 1, lr, t->g, t->w, t->m, t->v);
-        wbi_project(p, t->w, t->lower, t->upper);
+        gn = wbi_nrm2(p, t->g); /* scaled: no overflow of sum g^2 */
+        /* the new state into scratch; committed only when w (after the
+           projection) and every moment are finite */
+        wbi_optim_step(&t->s, p, t->step + 1, lr, t->g, t->w, t->m, t->r,
+                       t->w1, t->m1, t->r1);
+        wbi_project(p, t->w1, t->lower, t->upper);
+        if (!wbi_all_finite((size_t)p, t->g) ||
+            !wbi_all_finite((size_t)p, t->w1) ||
+            !wbi_all_finite((size_t)p, t->m1) ||
+            !wbi_all_finite((size_t)p, t->r1)) {
+            if (shuffled) {
+                memcpy(t->perm, t->perm0, (size_t)t->count * sizeof(int));
+                t->rng = rng0;
+            }
+            wbi_tmsg(t, "step %lld: the %s update at lr = %g (|g| = %g) "
+                     "would make %s non-finite; w, the optimizer state and "
+                     "the checkpoint are kept as they were (lower lr)",
+                     t->step + 1, t->s.optimizer == WB_OPT_SGD ? "SGD"
+                     : t->s.optimizer == WB_OPT_MOMENTUM ? "momentum" : "Adam",
+                     lr, gn, !wbi_all_finite((size_t)p, t->g) ? "the mean gradient"
+                     : !wbi_all_finite((size_t)p, t->w1) ? "w" : "the moments");
+            if (info) *info = t->info;
+            return WB_ENONFINITE;
+        }
+        memcpy(t->w, t->w1, (size_t)p * sizeof(double));
+        memcpy(t->m, t->m1, (size_t)p * sizeof(double));
+        memcpy(t->r, t->r1, (size_t)p * sizeof(double));
     }
     t->step++;
     t->pos += nb;
@@ -963,11 +690,12 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     wb_train_info *I = &t->info;
     I->step = t->step;
     I->loss = used > 0 ? lsum / used : NAN;
-    I->grad_norm = sqrt(gn);
+    I->grad_norm = gn;
     I->lr = lr;
     I->used = used;
     I->skipped = nb - used;
     I->skipped_total += nb - used;
+    if (used == 0) I->empty_steps++;
     t->examples_done += nb;
     int epoch_end = t->pos >= t->count;
     if (epoch_end) {
@@ -987,7 +715,7 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
         I->best_step = t->step;
     }
     I->seconds += now_s() - t0;
-    I->inner_solves = total_solves(t);
+    I->inner_solves = wbi_trainer_solves(t);
     I->examples_per_s = I->seconds > 0 ? (double)t->examples_done / I->seconds : 0.0;
     if (t->s.verbose && (epoch_end || last))
         fprintf(stderr, "epoch %3d/%d  step %6lld  loss %.4e  val %.4e  "
@@ -997,24 +725,39 @@ wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
     if (t->s.checkpoint_path &&
         (t->s.checkpoint_every > 0 ? (t->step % t->s.checkpoint_every == 0 || last)
                                    : (epoch_end || last))) {
-        wb_status st = wb_trainer_save(t, t->s.checkpoint_path);
+        wb_status st = wbi_trainer_save(t, t->s.checkpoint_path);
         if (st != WB_OK) {
             if (info) *info = *I;
             return st;
         }
     }
-    tmsg(t, "step %lld/%lld: loss %.6g, %d used, %d skipped", t->step,
-         t->total_steps, I->loss, used, nb - used);
+    if (used == 0)
+        wbi_tmsg(t, "step %lld/%lld: all %d examples of the batch were skipped "
+                 "(failed solve, loss or derivative): w did not move", t->step,
+                 t->total_steps, nb);
+    else
+        wbi_tmsg(t, "step %lld/%lld: loss %.6g, %d used, %d skipped", t->step,
+                 t->total_steps, I->loss, used, nb - used);
     if (info) *info = *I;
     return last ? WB_DONE : WB_OK;
 }
 
+wb_status wb_trainer_step(wb_trainer *t, wb_train_info *info) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = step_locked(t, info);
+    wbi_trainer_leave(t);
+    return st;
+}
+
 wb_status wb_train(wb_trainer *t, wb_train_info *info) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
     wb_status st;
     do {
-        st = wb_trainer_step(t, info);
+        st = step_locked(t, info);
     } while (st == WB_OK);
+    wbi_trainer_leave(t);
     return st == WB_DONE ? WB_OK : st;
 }
 
@@ -1022,28 +765,51 @@ wb_status wb_train(wb_trainer *t, wb_train_info *info) {
    object was allocated writable by wb_trainer_create, so the cast is
    defined (and only msg changes). */
 static wb_status getter_null(const wb_trainer *t, const char *fn, const char *arg) {
-    tmsg((wb_trainer *)t, "%s: %s is NULL", fn, arg);
+    wbi_tmsg((wb_trainer *)t, "%s: %s is NULL", fn, arg);
     return WB_EINVAL;
 }
 
-wb_status wb_trainer_w(const wb_trainer *t, double *w) {
-    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+static wb_status w_locked(const wb_trainer *t, double *w) {
     if (!w) return getter_null(t, "wb_trainer_w", "w");
     memcpy(w, t->w, (size_t)t->p * sizeof(double));
     return WB_OK;
 }
 
-wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
+wb_status wb_trainer_w(const wb_trainer *t, double *w) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = w_locked(t, w);
+    wbi_trainer_leave(t);
+    return st;
+}
+
+static wb_status best_w_locked(const wb_trainer *t, double *w, double *best) {
+    size_t P = (size_t)t->p * sizeof(double);
     if (!w) return getter_null(t, "wb_trainer_best_w", "w");
-    memcpy(w, t->has_val ? t->best_w : t->w, (size_t)t->p * sizeof(double));
+    if (overlap(best, sizeof *best, w, P)) {
+        wbi_tmsg((wb_trainer *)t, "wb_trainer_best_w: best_val_loss lies "
+                 "inside w[%d]", t->p);
+        return WB_EINVAL;
+    }
+    memcpy(w, t->has_val ? t->best_w : t->w, P);
     if (best) *best = t->info.best_val_loss;
     return WB_OK;
 }
 
+wb_status wb_trainer_best_w(const wb_trainer *t, double *w, double *best) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = best_w_locked(t, w, best);
+    wbi_trainer_leave(t);
+    return st;
+}
+
 wb_status wb_trainer_info(const wb_trainer *t, wb_train_info *info) {
     if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
-    if (!info) return getter_null(t, "wb_trainer_info", "info");
-    *info = t->info;
-    return WB_OK;
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = WB_OK;
+    if (!info) st = getter_null(t, "wb_trainer_info", "info");
+    else *info = t->info;
+    wbi_trainer_leave(t);
+    return st;
 }

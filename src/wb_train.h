@@ -6,11 +6,72 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+#include <stdint.h>
+
 #include "wb_internal.h"
 
+struct wb_trainer {
+    wb_train_settings s;   /* copy; pointers below are the trainer's own */
+    wb_dataset d;
+    wb_dataset val;
+    int has_val;
+    int p, count, n_max;
+    int *n_of;             /* [count] n of each example                */
+    size_t *off;           /* [count] offset of its warm start in xs   */
+    size_t total_n;
+    double *xs;            /* [total_n] warm starts                    */
+    unsigned char *has_x;  /* [count] xs valid                         */
+    double *w, *m, *r, *best_w, *g, *lower, *upper; /* [p] each        */
+                           /* m, r: momentum / Adam moments, r = sqrt(v) */
+    double *w1, *m1, *r1;  /* [p] each: a step's new state, committed only
+                              when finite                               */
+    int *perm0;            /* [count] the order before a step's shuffle  */
+    double *gbuf;          /* [batch*p] per-example gradients          */
+    double *lbuf;          /* [batch] per-example losses               */
+    int *okbuf;            /* [batch]                                  */
+    double *vloss;         /* [val.count] validation losses            */
+    int *perm;             /* [count] order of the current epoch       */
+    int batch, nthreads;
+    long long step, total_steps, steps_per_epoch;
+    int epoch, pos;
+    uint64_t rng;
+    wb_solver **solvers;   /* [nthreads]                               */
+    double **xw, **xw2, **dlx, **wtmp; /* per thread: [n_max] x3, [p]  */
+    long long *solves;     /* [nthreads] inner solves                  */
+    double epoch_loss_sum;
+    int epoch_used;
+    long long examples_done; /* training examples processed (this process) */
+    wb_train_info info;
+    char *ckpt_path;
+    double *weval;         /* [p] wb_trainer_evaluate's copy of its w  */
+    wbi_guard busy;        /* 1 while a public call runs (WB_EBUSY)    */
+    char msg[WBI_MSG_LEN];
+};
+
+/* The trainer's message (wb_trainer_message). */
+void wbi_tmsg(wb_trainer *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The in-use flag: every public call on a trainer takes it first and
+   gives it back when it returns; a call that finds it taken (another
+   thread's call, or a callback re-entering) fails with WB_EBUSY and says
+   so in wb_last_error() (t->msg belongs to the running call). enter
+   returns 1 when taken, else 0 (error recorded for fn). */
+int wbi_trainer_enter(const wb_trainer *t, const char *fn);
+void wbi_trainer_leave(const wb_trainer *t);
+/* wb_trainer_save without the flag (the step's automatic checkpoint). */
+wb_status wbi_trainer_save(wb_trainer *t, const char *path);
+/* Inner solves so far, over all threads. */
+long long wbi_trainer_solves(const wb_trainer *t);
+
 double wbi_lr_at(const wb_train_settings *s, long long step, long long total);
+/* The optimizer's update of (w, m, r)[p] into (w1, m1, r1)[p] (see
+   optim.c); the caller checks the new state and commits it. */
 void wbi_optim_step(const wb_train_settings *s, int p, long long t, double lr,
-                    const double *g, double *w, double *m, double *v);
+                    const double *g, const double *w, const double *m,
+                    const double *r, double *w1, double *m1, double *r1);
 void wbi_project(int p, double *w, const double *lo, const double *hi);
 
 #endif

@@ -6,7 +6,7 @@
  * must load, and resuming from it must reach bit-for-bit the final w of an
  * uninterrupted run. The rounds form a chain (each child resumes from the
  * checkpoint the last one left). A kill inside a save leaves its
- * temporary file (path.tmp.PID) behind: it must break nothing, and the
+ * temporary file (path.tmp.PID.COUNTER) behind: it must break nothing, and the
  * next successful save removes it (the finishing run leaves none).
  *
  * The child reports over a pipe the step it starts from and every step it

@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -62,6 +63,9 @@ typedef struct fx {
     wb_train_settings ts;
     wb_trainer *t;
     double tw[PW];   /* the trainer's w before the call                   */
+    int t_reenter;    /* 1: the next loss callback calls into the trainer  */
+    int reenter_fn;  /*    with wb_trainer_w (0) or wb_trainer_step (1)   */
+    int reenter_st;  /*    and keeps that call's status here              */
     /* ProxProp */
     wb_prox_settings ps;
     wb_prox *px;
@@ -148,7 +152,14 @@ static int ds_start(void *u, int i, double *x0) {
     return 0;
 }
 static int ds_loss(void *u, int i, const double *x, double *l, double *dl) {
-    return sq_loss(NX, x, ((fx_t *)u)->ty[i], l, dl);
+    fx_t *f = u;
+    if (f->t_reenter == 1) { /* a callback calling back into its own trainer */
+        double w[PW];
+        f->t_reenter = 2;
+        f->reenter_st = f->reenter_fn ? wb_trainer_step(f->t, NULL)
+                                      : wb_trainer_w(f->t, w);
+    }
+    return sq_loss(NX, x, f->ty[i], l, dl);
 }
 
 static void train_settings(fx_t *f, wb_train_settings *s) {
@@ -945,7 +956,9 @@ static int r_trainer_message_null(fx_t *f, const ecase_t *c) {
 static int r_step(fx_t *f, const ecase_t *c) {
     wb_train_info info;
     switch (c->iv) { /* 0 t NULL, 1 after the last step, 2 checkpoint
-                        directory missing, 3 verbose (prints) */
+                        directory missing, 3 verbose (prints), 4 SGD at
+                        lr = DBL_MAX from w0 = (1e6, -1e6): w - lr g
+                        overflows */
     case 0: return wb_trainer_step(NULL, &info);
     case 1: {
         wb_status st;
@@ -975,6 +988,19 @@ static int r_step(fx_t *f, const ecase_t *c) {
         }
         if (c->iv == 2 && st == WB_EIO && info.step != before + 1)
             f->post = "the step before the failed checkpoint write was lost";
+        return st;
+    }
+    case 4: {
+        wb_train_settings s = f->ts;
+        s.optimizer = WB_OPT_SGD;
+        s.lr = DBL_MAX;
+        wb_trainer_destroy(f->t);
+        f->t = NULL;
+        double w0[PW] = {1e6, -1e6}; /* far off: |g| >> 1 */
+        if (wb_trainer_create(&f->t, &f->d, w0, &s) != WB_OK) return -100;
+        memcpy(f->tw, w0, sizeof w0);
+        wb_status st = wb_trainer_step(f->t, &info);
+        if (info.step != 0) f->post = "the failed step was counted";
         return st;
     }
     }
@@ -1018,8 +1044,27 @@ static int r_getters(fx_t *f, const ecase_t *c) {
         if (!isnan(best)) f->post = "best loss not NaN without validation";
         return st;
     }
+    case 7: { /* best_val_loss inside w */
+        w[0] = w[1] = SENT;
+        wb_status st = wb_trainer_best_w(f->t, w, &w[1]);
+        if (w[0] != SENT || w[1] != SENT) f->post = "w written on an error";
+        return st;
+    }
     }
     return -100;
+}
+
+/* a call into the trainer from inside a callback of its running step (on
+   this thread: threads = 1), which leaves its sentence in wb_last_error() */
+static int r_busy(fx_t *f, const ecase_t *c) {
+    f->t_reenter = 1;
+    f->reenter_fn = c->iv;
+    f->reenter_st = -100;
+    wb_status st = wb_trainer_step(f->t, NULL);
+    if (st != WB_OK) f->post = "the running step failed";
+    if (f->t_reenter != 2) f->post = "no loss callback ran";
+    f->t_reenter = 0;
+    return f->reenter_st;
 }
 static int big_energy(void *u, int i, wb_energy *e) {
     int r = ds_energy(u, i, e);
@@ -1032,7 +1077,9 @@ static int r_evaluate(fx_t *f, const ecase_t *c) {
     int failed = -1;
     switch (c->iv) { /* 0 t NULL, 1 d NULL, 2 w NULL, 3 count 0, 4 an
                         example too large, 5 other p, 6 energy callback
-                        fails, 7 w NaN, 8 every output NULL */
+                        fails, 7 w NaN, 8 every output NULL, 9 mean_loss
+                        inside per_example, 10 w inside per_example (w is
+                        copied first: the same mean as w apart) */
     case 0: return wb_trainer_evaluate(NULL, &d, w, &mean, &failed, NULL);
     case 1: return wb_trainer_evaluate(f->t, NULL, w, &mean, &failed, NULL);
     case 2: return wb_trainer_evaluate(f->t, &d, NULL, &mean, &failed, NULL);
@@ -1042,6 +1089,18 @@ static int r_evaluate(fx_t *f, const ecase_t *c) {
     case 6: f->ds_fail = 2; break;
     case 7: w[0] = NAN; break;
     case 8: return wb_trainer_evaluate(f->t, &d, w, NULL, NULL, NULL);
+    case 9: {
+        double pe[NEX];
+        return wb_trainer_evaluate(f->t, &d, w, &pe[2], &failed, pe);
+    }
+    case 10: {
+        double pe[NEX], ref;
+        if (wb_trainer_evaluate(f->t, &d, w, &ref, NULL, NULL) != WB_OK) return -100;
+        memcpy(pe, w, sizeof w);
+        wb_status st = wb_trainer_evaluate(f->t, &d, pe, &mean, &failed, pe);
+        if (mean != ref) f->post = "w was overwritten by per_example while in use";
+        return st;
+    }
     }
     return wb_trainer_evaluate(f->t, &d, w, &mean, &failed, NULL);
 }
@@ -1101,7 +1160,8 @@ static int r_load(fx_t *f, const ecase_t *c) {
     /* the fixture trainer one step in, so that a refused load shows */
     if (wb_trainer_step(f->t, NULL) != WB_OK) return -100;
     assert_int_equal(wb_trainer_w(f->t, f->tw), WB_OK);
-    if ((c->iv >= 3 && c->iv <= 6) || c->iv == 11) { /* a good one to spoil */
+    int spoil = (c->iv >= 3 && c->iv <= 6) || c->iv >= 11;
+    if (spoil) { /* a good one to spoil */
         if (wb_trainer_save(f->t, CKPT) != WB_OK) return -100;
         FILE *fp = fopen(CKPT, "rb");
         if (!fp) return -100;
@@ -1114,7 +1174,13 @@ static int r_load(fx_t *f, const ecase_t *c) {
                         4 truncated, 5 bit flip, 6 other version, 7 other
                         data set, 8 other optimizer, 9 a later step than
                         this run has, 10 path is a directory, 11 w holds
-                        NaN under a valid checksum */
+                        NaN under a valid checksum; under a valid checksum
+                        too: 12 epoch = INT_MAX, 13 an example order that is
+                        not a permutation, 14 step 0 with epoch 2, 15 the
+                        skipped count at INT64_MAX. Layout: step at byte 36,
+                        epoch at 44; from the end: hash 8, warm starts
+                        NEX*NX doubles, flags NEX bytes, order NEX int32,
+                        inner solves 8, skipped 16 before the order */
     case 0: return wb_trainer_load(NULL, CKPT);
     case 1: return wb_trainer_load(f->t, NULL);
     case 2: break;
@@ -1144,9 +1210,23 @@ static int r_load(fx_t *f, const ecase_t *c) {
         fnv_fix(b, n);
         break;
     }
+    default: {
+        size_t order = n - 8 - (size_t)NEX * NX * 8 - NEX - 4 * (size_t)NEX;
+        int32_t big = INT32_MAX, two = 2;
+        int64_t zero = 0, huge = INT64_MAX;
+        if (n < 64 || order < 64) return -100;
+        if (c->iv == 12) memcpy(b + 44, &big, 4);
+        if (c->iv == 13) memcpy(b + order + 4, b + order, 4);
+        if (c->iv == 14) {
+            memcpy(b + 36, &zero, 8);
+            memcpy(b + 44, &two, 4);
+        }
+        if (c->iv == 15) memcpy(b + order - 24, &huge, 8);
+        fnv_fix(b, n);
+        break;
     }
-    if (((c->iv >= 3 && c->iv <= 6) || c->iv == 11) && write_bytes(CKPT, b, n) != 0)
-        return -100;
+    }
+    if (spoil && write_bytes(CKPT, b, n) != 0) return -100;
     return wb_trainer_load(f->t, CKPT);
 }
 
@@ -1504,6 +1584,8 @@ static const ecase_t CASES[] = {
     /* stepping */
     {"wb_trainer_step", "t = NULL", r_step, CH_LAST, WB_EINVAL, "", .iv = 0},
     {"wb_trainer_step", "after the last step", r_step, CH_TRAINER, WB_DONE, "done", .flags = U_TW, .iv = 1},
+    {"wb_trainer_step", "SGD at lr = DBL_MAX (w - lr g overflows)", r_step, CH_TRAINER, WB_ENONFINITE, "non-finite", .flags = U_TW, .iv = 4},
+    {"wb_trainer_step", "called from a callback of a running step of the same trainer", r_busy, CH_LAST, WB_EBUSY, "in use by another call", .iv = 1},
     {"wb_trainer_step", "checkpoint_path in a missing directory", r_step, CH_TRAINER, WB_EIO, "cannot create", .iv = 2},
     {"wb_trainer_step", "verbose = 1 (prints on stderr, as asked)", r_step, CH_TRAINER, WB_OK, "step 2/4", .flags = PRINTS, .iv = 3},
     {"wb_train", "t = NULL", r_train, CH_LAST, WB_EINVAL, "", .iv = 0},
@@ -1511,9 +1593,11 @@ static const ecase_t CASES[] = {
     {"wb_train", "checkpoint_path in a missing directory", r_train, CH_TRAINER, WB_EIO, "cannot create", .iv = 2},
     {"wb_trainer_w", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 0},
     {"wb_trainer_w", "w = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 1},
+    {"wb_trainer_w", "called from a callback of a running step of the same trainer", r_busy, CH_LAST, WB_EBUSY, "in use by another call", .iv = 0},
     {"wb_trainer_best_w", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 2},
     {"wb_trainer_best_w", "w = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 3},
     {"wb_trainer_best_w", "no validation set, best_val_loss requested", r_getters, CH_LAST, WB_OK, "", .iv = 6},
+    {"wb_trainer_best_w", "best_val_loss inside w", r_getters, CH_TRAINER, WB_EINVAL, "inside w", .iv = 7},
     {"wb_trainer_info", "t = NULL", r_getters, CH_LAST, WB_EINVAL, "", .iv = 4},
     {"wb_trainer_info", "info = NULL", r_getters, CH_TRAINER, WB_EINVAL, "NULL", .iv = 5},
 
@@ -1527,6 +1611,8 @@ static const ecase_t CASES[] = {
     {"wb_trainer_evaluate", "the energy callback fails", r_evaluate, CH_TRAINER, WB_ECALLBACK, "energy callback failed", .iv = 6},
     {"wb_trainer_evaluate", "w holds NaN", r_evaluate, CH_TRAINER, WB_EINVAL, "NaN", .iv = 7},
     {"wb_trainer_evaluate", "every output NULL", r_evaluate, CH_LAST, WB_OK, "", .iv = 8},
+    {"wb_trainer_evaluate", "mean_loss inside per_example", r_evaluate, CH_TRAINER, WB_EINVAL, "overlap", .iv = 9},
+    {"wb_trainer_evaluate", "w inside per_example (w is copied first)", r_evaluate, CH_TRAINER, WB_OK, "", .iv = 10},
 
     /* checkpoints */
     {"wb_trainer_save", "t = NULL", r_save, CH_LAST, WB_EINVAL, "", .iv = 0},
@@ -1542,9 +1628,13 @@ static const ecase_t CASES[] = {
     {"wb_trainer_load", "another format version", r_load, CH_TRAINER, WB_EFORMAT, "has version", .flags = U_TW, .iv = 6},
     {"wb_trainer_load", "written for another data set size", r_load, CH_TRAINER, WB_EFORMAT, "another data set", .flags = U_TW, .iv = 7},
     {"wb_trainer_load", "written with another optimizer", r_load, CH_TRAINER, WB_EFORMAT, "optimizer", .flags = U_TW, .iv = 8},
-    {"wb_trainer_load", "written at a step beyond this run's end", r_load, CH_TRAINER, WB_EFORMAT, "impossible position", .flags = U_TW, .iv = 9},
+    {"wb_trainer_load", "written at a step beyond this run's end", r_load, CH_TRAINER, WB_EFORMAT, "step 5 is outside [0, 4]", .flags = U_TW, .iv = 9},
     {"wb_trainer_load", "path is a directory", r_load, CH_TRAINER, WB_EIO, "read error", .flags = U_TW, .iv = 10},
     {"wb_trainer_load", "w holds NaN (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "non-finite", .flags = U_TW, .iv = 11},
+    {"wb_trainer_load", "epoch = INT_MAX (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "do not fit", .flags = U_TW, .iv = 12},
+    {"wb_trainer_load", "example order not a permutation (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "not a permutation", .flags = U_TW, .iv = 13},
+    {"wb_trainer_load", "step 0 with epoch 2 (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "do not fit", .flags = U_TW, .iv = 14},
+    {"wb_trainer_load", "skipped count = INT64_MAX (valid checksum)", r_load, CH_TRAINER, WB_EFORMAT, "skipped examples", .flags = U_TW, .iv = 15},
 
     /* ProxProp */
     {"wb_prox_create", "out = NULL", r_prox_create, CH_LAST, WB_EINVAL, "out is NULL", .iv = 1},
@@ -1762,6 +1852,10 @@ static void md_clean(const char *s, char *out, size_t len) {
             k += (size_t)snprintf(out + k, len - k, ".tmp.PID");
             s += 5;
             while (isdigit((unsigned char)*s)) s++;
+            if (s[0] == '.' && isdigit((unsigned char)s[1])) { /* .COUNTER */
+                k += (size_t)snprintf(out + k, len - k, ".N");
+                for (s++; isdigit((unsigned char)*s); s++) {}
+            }
         } else if (*s == '|') {
             out[k++] = '\\';
             out[k++] = *s++;

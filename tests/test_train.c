@@ -3,6 +3,10 @@
  * counts and across checkpoint/resume, refuses corrupt checkpoints, skips
  * failing examples, and its finite-difference mode agrees with the implicit
  * gradient. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,12 +23,20 @@ typedef struct {
     int fail_example; /* energy callback of this example fails (-1: none) */
     int nan_loss;     /* the loss of this example is NaN (-1: none)       */
     int nan_mixed;    /* its mixed derivative B holds NaN (-1: none)      */
+    int fail_all;     /* 1: every example's energy callback fails         */
+    double loss_scale; /* every loss (and its gradient) times this; 1     */
+    void (*hook)(void *arg); /* called from every loss callback (NULL)   */
+    void *hook_arg;
 } qset_t;
 
 static void qset_init(qset_t *S, const double *w_true) {
     S->fail_example = -1;
     S->nan_loss = -1;
     S->nan_mixed = -1;
+    S->fail_all = 0;
+    S->loss_scale = 1.0;
+    S->hook = NULL;
+    S->hook_arg = NULL;
     for (int i = 0; i < NEX; i++) {
         quad_init(&S->q[i], NX, PW, 100 + (uint64_t)i);
         double *y = S->y[i];
@@ -51,7 +63,7 @@ static int nan_mixed(void *u, const double *x, const double *w, double *B) {
 static int qs_energy(void *u, int i, wb_energy *e) {
     qset_t *S = u;
     *e = quad_energy(&S->q[i]);
-    if (i == S->fail_example) e->value_grad = fail_vg;
+    if (i == S->fail_example || S->fail_all) e->value_grad = fail_vg;
     if (i == S->nan_mixed) {
         e->mixed = nan_mixed;
         e->mixed_vjp = NULL;
@@ -65,7 +77,11 @@ static int qs_start(void *u, int i, double *x0) {
 }
 static int qs_loss(void *u, int i, const double *x, double *l, double *dl) {
     qset_t *S = u;
+    if (S->hook) S->hook(S->hook_arg);
     sq_loss(NX, x, S->y[i], l, dl);
+    *l *= S->loss_scale;
+    if (dl)
+        for (int r = 0; r < NX; r++) dl[r] *= S->loss_scale;
     if (i == S->nan_loss) *l = NAN;
     return 0;
 }
@@ -480,13 +496,15 @@ static void training_survives_allocation_failure_after_create(void **st) {
     qset_free(&S);
 }
 
-/* A save removes the path.tmp.PID files of processes that no longer run
-   (left by a kill inside a save), and nothing else. */
+/* A save removes the path.tmp.PID and path.tmp.PID.COUNTER files of
+   processes that no longer run (left by a kill inside a save), and nothing
+   else. */
 static void save_removes_only_dead_processes_temp_files(void **st) {
     (void)st;
     char dir[] = "/tmp/wb_stale_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char ck[128], dead[160], alive[160], other[160], foreign[160];
+    char ck[128], dead[160], alive[160], other[160], foreign[160],
+        dead2[160], alive2[160], other2[160];
     snprintf(ck, sizeof ck, "%s/ckpt", dir);
     pid_t kid = fork(); /* a process that has ended: its PID is free */
     assert_true(kid >= 0);
@@ -496,8 +514,11 @@ static void save_removes_only_dead_processes_temp_files(void **st) {
     snprintf(alive, sizeof alive, "%s.tmp.%ld", ck, (long)getppid());
     snprintf(other, sizeof other, "%s.tmp.notapid", ck);
     snprintf(foreign, sizeof foreign, "%s/other.tmp.%ld", dir, (long)kid);
-    const char *files[] = {dead, alive, other, foreign};
-    for (int k = 0; k < 4; k++) {
+    snprintf(dead2, sizeof dead2, "%s.tmp.%ld.17", ck, (long)kid);
+    snprintf(alive2, sizeof alive2, "%s.tmp.%ld.3", ck, (long)getppid());
+    snprintf(other2, sizeof other2, "%s.tmp.%ld.x", ck, (long)kid);
+    const char *files[] = {dead, dead2, alive, other, foreign, alive2, other2};
+    for (int k = 0; k < 7; k++) {
         FILE *f = fopen(files[k], "w");
         assert_non_null(f);
         fclose(f);
@@ -512,13 +533,648 @@ static void save_removes_only_dead_processes_temp_files(void **st) {
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     assert_int_equal(wb_trainer_save(t, ck), WB_OK);
     assert_int_equal(access(dead, F_OK), -1);   /* removed  */
+    assert_int_equal(access(dead2, F_OK), -1);
     assert_int_equal(access(alive, F_OK), 0);   /* kept     */
+    assert_int_equal(access(alive2, F_OK), 0);
     assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(other2, F_OK), 0);
     assert_int_equal(access(foreign, F_OK), 0); /* another file's */
     wb_trainer_destroy(t);
-    for (int k = 1; k < 4; k++) remove(files[k]);
+    for (int k = 2; k < 7; k++) remove(files[k]);
     remove(ck);
     assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* The contents of a file (at most cap bytes); its length, or -1. */
+static long slurp(const char *path, unsigned char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
+/* A save never writes through a link planted where its temporary file
+   goes: the old name path.tmp.PID and the first 512 names
+   path.tmp.PID.COUNTER all point at a victim file, which must come out
+   byte for byte as it was, while the checkpoint is written and loads. */
+static void save_never_follows_a_planted_link(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_link_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128], victim[128], ln[192];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    const char secret[] = "not a checkpoint: must survive";
+    FILE *f = fopen(victim, "wb");
+    assert_non_null(f);
+    fwrite(secret, 1, sizeof secret, f);
+    fclose(f);
+    enum { NLINK = 512 };
+    snprintf(ln, sizeof ln, "%s.tmp.%ld", ck, (long)getpid());
+    assert_int_equal(symlink(victim, ln), 0);
+    for (int c = 0; c < NLINK; c++) {
+        snprintf(ln, sizeof ln, "%s.tmp.%ld.%d", ck, (long)getpid(), c);
+        assert_int_equal(symlink(victim, ln), 0);
+    }
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.25, -0.5}, w[PW];
+    wb_train_settings s;
+    base_settings(&s);
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    for (int k = 0; k < 3; k++) assert_int_equal(wb_trainer_save(t, ck), WB_OK);
+    unsigned char buf[256];
+    assert_int_equal(slurp(victim, buf, sizeof buf), (long)sizeof secret);
+    assert_memory_equal(buf, secret, sizeof secret);
+    struct stat sb;
+    assert_int_equal(lstat(ck, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(wb_trainer_load(t, ck), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, w0, sizeof w);
+    wb_trainer_destroy(t);
+    /* the links (our own PID's names) are left alone; clean up */
+    snprintf(ln, sizeof ln, "%s.tmp.%ld", ck, (long)getpid());
+    assert_int_equal(lstat(ln, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    remove(ln);
+    for (int c = 0; c < NLINK; c++) {
+        snprintf(ln, sizeof ln, "%s.tmp.%ld.%d", ck, (long)getpid(), c);
+        remove(ln);
+    }
+    remove(ck);
+    remove(victim);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* Two trainers of one process save to one path from two threads, 200 times
+   each, while a third thread loads that path over and over: every save is
+   WB_OK and every load is WB_OK with one of the two trainers' w (the file
+   on disk is always a whole checkpoint). */
+enum { NSAVE = 200 };
+typedef struct {
+    wb_trainer *t;
+    const char *path;
+    int failed;          /* saves (or loads) that did not return WB_OK */
+    int loads;
+    const double *wa, *wb; /* the loader: the two possible w            */
+    atomic_int *stop;
+} saver_t;
+
+static void *saver(void *arg) {
+    saver_t *a = arg;
+    for (int k = 0; k < NSAVE; k++)
+        if (wb_trainer_save(a->t, a->path) != WB_OK) a->failed++;
+    return NULL;
+}
+
+static void *loader(void *arg) {
+    saver_t *a = arg;
+    double w[PW];
+    while (!atomic_load(a->stop)) {
+        wb_status r = wb_trainer_load(a->t, a->path);
+        if (r != WB_OK) a->failed++;
+        else if (wb_trainer_w(a->t, w) != WB_OK ||
+                 (memcmp(w, a->wa, sizeof w) != 0 && memcmp(w, a->wb, sizeof w) != 0))
+            a->failed++;
+        a->loads++;
+    }
+    return NULL;
+}
+
+static void concurrent_saves_to_one_path_all_succeed(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_conc_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    const double wa[PW] = {0.5, 0.25}, wb[PW] = {-1.0, 2.0};
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    wb_trainer *ta = NULL, *tb = NULL, *tl = NULL;
+    assert_int_equal(wb_trainer_create(&ta, &d, wa, &s), WB_OK);
+    assert_int_equal(wb_trainer_create(&tb, &d, wb, &s), WB_OK);
+    assert_int_equal(wb_trainer_create(&tl, &d, wa, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(ta, ck), WB_OK);
+    atomic_int stop = 0;
+    saver_t A = {ta, ck, 0, 0, NULL, NULL, &stop};
+    saver_t B = {tb, ck, 0, 0, NULL, NULL, &stop};
+    saver_t L = {tl, ck, 0, 0, wa, wb, &stop};
+    pthread_t th[3];
+    assert_int_equal(pthread_create(&th[2], NULL, loader, &L), 0);
+    assert_int_equal(pthread_create(&th[0], NULL, saver, &A), 0);
+    assert_int_equal(pthread_create(&th[1], NULL, saver, &B), 0);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    atomic_store(&stop, 1);
+    pthread_join(th[2], NULL);
+    print_message("saves failed: %d, %d; loads failed %d of %d\n", A.failed, B.failed, L.failed, L.loads);
+    assert_int_equal(A.failed, 0);
+    assert_int_equal(B.failed, 0);
+    assert_int_equal(L.failed, 0);
+    assert_true(L.loads > 0);
+    /* no temporary file is left behind */
+    DIR *dd = opendir(dir);
+    assert_non_null(dd);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(dd)) != NULL)
+        if (de->d_name[0] != '.') files++;
+    closedir(dd);
+    assert_int_equal(files, 1);
+    wb_trainer_destroy(ta);
+    wb_trainer_destroy(tb);
+    wb_trainer_destroy(tl);
+    remove(ck);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* ---- non-finite optimizer steps (issue 11, item 4) ------------------------ */
+
+/* Adam is invariant to the scale of the loss: a loss times 2^665 (~2.5e200,
+   gradients ~1e200, g^2 beyond DBL_MAX) moves w exactly as the plain loss
+   does (eps = 1e-300 is below both scales' r). The scale is a power of two,
+   so every gradient is the plain one times 2^665 exactly. Before: Adam's
+   second moment v = ... + g^2 overflowed to inf and w froze at w0. */
+static void adam_moves_w_alike_for_gradients_of_1e200(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    double w0[PW] = {0.0, 0.0}, w1[PW], wbig[PW];
+    wb_train_info i1, ibig;
+    for (int big = 0; big < 2; big++) {
+        S.loss_scale = big ? ldexp(1.0, 665) : 1.0;
+        wb_train_settings s;
+        base_settings(&s);
+        s.eps = 1e-300;
+        s.threads = 1;
+        wb_trainer *t = NULL;
+        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+        assert_int_equal(wb_train(t, big ? &ibig : &i1), WB_OK);
+        assert_int_equal(wb_trainer_w(t, big ? wbig : w1), WB_OK);
+        wb_trainer_destroy(t);
+    }
+    assert_true(ldexp(1.0, 665) > 1e200);
+    for (int j = 0; j < PW; j++) {
+        assert_true(fabs(w1[j] - w0[j]) > 0.1); /* it moved */
+        wb_assert_close(wbig[j], w1[j], 0.0, 1e-12);
+    }
+    assert_int_equal(ibig.skipped_total, 0);
+    assert_true(isfinite(ibig.grad_norm));
+    wb_assert_close(ibig.grad_norm, ldexp(i1.grad_norm, 665), 0.0, 1e-12);
+    qset_free(&S);
+}
+
+/* lr = 1e10: three steps on a loss scaled by 2^-36 move w sensibly; then
+   the loss is scaled by 2^1000 (finite gradients ~1e301), so lr g
+   overflows. That step must fail with WB_ENONFINITE and keep the last
+   finite state: w, step, info and the checkpoint of step 3 (which loads);
+   with the scale back, training goes on from step 3. Before: the step
+   returned WB_OK with w = -inf and wrote a checkpoint load refuses. */
+static void a_step_that_overflows_w_fails_and_keeps_the_last_state(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_inf_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    const wb_optimizer opts[] = {WB_OPT_SGD, WB_OPT_MOMENTUM};
+    for (int o = 0; o < 2; o++) {
+        S.loss_scale = ldexp(1.0, -36);
+        wb_train_settings s;
+        base_settings(&s);
+        s.optimizer = opts[o];
+        s.lr = 1e10;
+        s.checkpoint_path = ck;
+        s.checkpoint_every = 1;
+        double w0[PW] = {0.0, 0.0}, w3[PW], w[PW];
+        wb_trainer *t = NULL;
+        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+        run_steps(t, 3);
+        wb_train_info i3, info;
+        assert_int_equal(wb_trainer_info(t, &i3), WB_OK);
+        assert_int_equal(wb_trainer_w(t, w3), WB_OK);
+        assert_true(isfinite(w3[0]) && isfinite(w3[1]) && w3[0] != 0.0);
+        S.loss_scale = ldexp(1.0, 1000);
+        for (int k = 0; k < 2; k++) { /* and again: the same refusal */
+            assert_int_equal(wb_trainer_step(t, &info), WB_ENONFINITE);
+            assert_non_null(strstr(wb_trainer_message(t), "non-finite"));
+            assert_int_equal(info.step, 3);
+            assert_int_equal(wb_trainer_w(t, w), WB_OK);
+            assert_memory_equal(w, w3, sizeof w);
+        }
+        /* the checkpoint on disk is step 3's */
+        wb_trainer *t2 = NULL;
+        assert_int_equal(wb_trainer_create(&t2, &d, w0, &s), WB_OK);
+        assert_int_equal(wb_trainer_load(t2, ck), WB_OK);
+        assert_int_equal(wb_trainer_info(t2, &info), WB_OK);
+        assert_int_equal(info.step, 3);
+        assert_int_equal(wb_trainer_w(t2, w), WB_OK);
+        assert_memory_equal(w, w3, sizeof w);
+        /* the failed trainer goes on exactly like the one resumed at 3 */
+        S.loss_scale = ldexp(1.0, -36);
+        double wa[PW], wb[PW];
+        assert_int_equal(wb_trainer_step(t, &info), WB_OK);
+        assert_int_equal(info.step, 4);
+        assert_int_equal(wb_trainer_step(t2, NULL), WB_OK);
+        assert_int_equal(wb_trainer_w(t, wa), WB_OK);
+        assert_int_equal(wb_trainer_w(t2, wb), WB_OK);
+        assert_memory_equal(wa, wb, sizeof wa);
+        wb_trainer_destroy(t2);
+        wb_trainer_destroy(t);
+        remove(ck);
+    }
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* A step whose examples all fail does not move w and is counted
+   (info.empty_steps) with a message that says so. */
+static void a_step_whose_examples_all_fail_is_counted(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    double w0[PW] = {0.0, 0.0}, w2[PW], w[PW];
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    run_steps(t, 2);
+    assert_int_equal(wb_trainer_w(t, w2), WB_OK);
+    S.fail_all = 1;
+    wb_train_info info;
+    for (int k = 1; k <= 3; k++) {
+        assert_int_equal(wb_trainer_step(t, &info), WB_OK);
+        assert_int_equal(info.used, 0);
+        assert_int_equal(info.empty_steps, k);
+        assert_non_null(strstr(wb_trainer_message(t), "examples of the batch were skipped"));
+    }
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, w2, sizeof w);
+    S.fail_all = 0;
+    assert_int_equal(wb_trainer_step(t, &info), WB_OK); /* a new epoch */
+    assert_int_equal(info.empty_steps, 3);
+    assert_int_equal(info.used, 5);
+    assert_int_equal(info.skipped_total, 14);
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
+/* ---- impossible checkpoints (issue 11, item 6) ---------------------------- */
+
+/* The version-2 layout (see src/checkpoint.c), for this file's sizes. */
+enum {
+    CK_STEP = 36, CK_EPOCH = 44, CK_POS = 48, CK_W = 60,
+    CK_M = CK_W + 8 * PW, CK_R = CK_W + 16 * PW, CK_A = CK_W + 32 * PW,
+    CK_BEST_STEP = CK_A + 8, CK_LOSS_SUM = CK_A + 24, CK_USED = CK_A + 32,
+    CK_SKIPPED = CK_A + 44, CK_EMPTY = CK_A + 52, CK_SOLVES = CK_A + 60,
+    CK_PERM = CK_A + 68, CK_HASX = CK_PERM + 4 * NEX,
+    CK_LEN = CK_HASX + NEX + 8 * NEX * NX + 8
+};
+
+static void fnv_fix(unsigned char *b, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i + 8 < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    memcpy(b + n - 8, &h, 8);
+}
+
+static void put_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Files with a valid checksum but contents no run can produce -- counters
+   at INT_MAX, an order that is not a permutation, step 0 at epoch 2, ... --
+   are WB_EFORMAT with the reason, and leave the trainer as it was. Before:
+   most were accepted (and epoch INT_MAX overflowed on the next epoch). */
+static void checkpoint_with_impossible_fields_is_refused(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    wb_train_settings s;
+    base_settings(&s); /* Adam, batch 5 of 24: 5 steps per epoch */
+    double lo[PW] = {-10, -10}, hi[PW] = {10, 10};
+    s.lower = lo;
+    s.upper = hi;
+    double w0[PW] = {0.0, 0.0}, before[PW], after[PW];
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    run_steps(t, 7); /* epoch 1, position 10 */
+    assert_int_equal(wb_trainer_save(t, path), WB_OK);
+    unsigned char good[CK_LEN + 16], b[CK_LEN + 16];
+    assert_int_equal(slurp(path, good, sizeof good), CK_LEN);
+    int64_t step;
+    int32_t epoch, pos;
+    memcpy(&step, good + CK_STEP, 8);
+    memcpy(&epoch, good + CK_EPOCH, 4);
+    memcpy(&pos, good + CK_POS, 4);
+    assert_int_equal(step, 7); /* the layout is the one read below */
+    assert_int_equal(epoch, 1);
+    assert_int_equal(pos, 10);
+    run_steps(t, 2);
+    assert_int_equal(wb_trainer_w(t, before), WB_OK);
+    const int32_t i32max = INT32_MAX, m1 = -1, two = 2, eleven = 11, eight = 8;
+    const int64_t i64max = INT64_MAX, zero = 0, nine = 9, l8 = 8, lm1 = -1;
+    const double neg = -1.0, out = 11.0, nan_ = NAN;
+    struct { const char *what; size_t at; const void *val; size_t n;
+             const char *why; } cases[] = {
+        {"epoch = INT_MAX", CK_EPOCH, &i32max, 4, "do not fit"},
+        {"step 0 at epoch 1", CK_STEP, &zero, 8, "do not fit"},
+        {"epoch 2 at step 7", CK_EPOCH, &two, 4, "do not fit"},
+        {"position 11 (not a batch boundary)", CK_POS, &eleven, 4, "do not fit"},
+        {"step = INT64_MAX", CK_STEP, &i64max, 8, "outside"},
+        {"order: entry 0 = -1", CK_PERM, &m1, 4, "not a permutation"},
+        {"order: a repeated entry", CK_PERM + 4, NULL, 4, "not a permutation"},
+        {"Adam sqrt(v) < 0", CK_R, &neg, 8, "moment"},
+        {"w outside its bounds", CK_W, &out, 8, "bounds"},
+        {"used examples = INT_MAX", CK_USED, &i32max, 4, "used examples"},
+        {"epoch loss sum NaN", CK_LOSS_SUM, &nan_, 8, "used examples"},
+        {"skipped = INT64_MAX", CK_SKIPPED, &i64max, 8, "skipped"},
+        {"empty steps 8 > step 7", CK_EMPTY, &l8, 8, "empty steps"},
+        {"inner solves = -1", CK_SOLVES, &lm1, 8, "inner solves"},
+        {"best step 9 > step 7", CK_BEST_STEP, &nine, 8, "best step"},
+        {"warm-start flag 8", CK_HASX, &eight, 1, "warm-start flag"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(b, good, CK_LEN);
+        memcpy(b + cases[k].at, cases[k].val ? cases[k].val : b + CK_PERM,
+               cases[k].n);
+        fnv_fix(b, CK_LEN);
+        put_bytes(path, b, CK_LEN);
+        wb_status r = wb_trainer_load(t, path);
+        if (r != WB_EFORMAT || !strstr(wb_trainer_message(t), cases[k].why))
+            print_error("%s: status %d, message \"%s\"\n", cases[k].what, r,
+                        wb_trainer_message(t));
+        assert_int_equal(r, WB_EFORMAT);
+        assert_non_null(strstr(wb_trainer_message(t), cases[k].why));
+        assert_int_equal(wb_trainer_w(t, after), WB_OK);
+        assert_memory_equal(before, after, sizeof before);
+    }
+    /* the good file still loads */
+    put_bytes(path, good, CK_LEN);
+    assert_int_equal(wb_trainer_load(t, path), WB_OK);
+    wb_trainer_destroy(t);
+    remove(path);
+    qset_free(&S);
+}
+
+/* A version-1 file (Adam's v itself, no empty-step count) still loads: it
+   resumes to the same final w as the version-2 file of the same state, up
+   to the rounding of sqrt(v). */
+static void version_1_checkpoint_still_loads(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    wb_train_settings s;
+    base_settings(&s);
+    double w0[PW] = {0.0, 0.0}, w2[PW], w1[PW];
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    run_steps(t, 7);
+    assert_int_equal(wb_trainer_save(t, path), WB_OK);
+    assert_int_equal(wb_train(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w2), WB_OK);
+    wb_trainer_destroy(t);
+    unsigned char b2[CK_LEN + 16], b1[CK_LEN + 16];
+    assert_int_equal(slurp(path, b2, sizeof b2), CK_LEN);
+    /* v1: version 1, v = r^2, no empty-step count */
+    memcpy(b1, b2, CK_EMPTY);
+    uint32_t one = 1;
+    memcpy(b1 + 8, &one, 4);
+    for (int j = 0; j < PW; j++) {
+        double r;
+        memcpy(&r, b2 + CK_R + 8 * j, 8);
+        r = r * r;
+        memcpy(b1 + CK_R + 8 * j, &r, 8);
+    }
+    memcpy(b1 + CK_EMPTY, b2 + CK_EMPTY + 8, CK_LEN - CK_EMPTY - 8);
+    fnv_fix(b1, CK_LEN - 8);
+    put_bytes(path, b1, CK_LEN - 8);
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_load(t, path), WB_OK);
+    assert_int_equal(wb_train(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w1), WB_OK);
+    for (int j = 0; j < PW; j++) wb_assert_close(w1[j], w2[j], 0.0, 1e-12);
+    wb_trainer_destroy(t);
+    remove(path);
+    qset_free(&S);
+}
+
+/* ---- one call at a time (issue 11, item 5) -------------------------------- */
+
+/* Every public call on a trainer, made while another call on it runs:
+   each must be WB_EBUSY, leave the trainer alone, and say why in
+   wb_last_error(). Returns the number of calls that were not refused. */
+static int calls_while_busy(wb_trainer *t, const wb_dataset *d, const char *ck) {
+    double w[PW] = {0, 0}, best, mean;
+    int failed, bad = 0;
+    wb_train_info info;
+    wb_status r[8];
+    r[0] = wb_trainer_step(t, &info);
+    r[1] = wb_train(t, &info);
+    r[2] = wb_trainer_w(t, w);
+    r[3] = wb_trainer_best_w(t, w, &best);
+    r[4] = wb_trainer_info(t, &info);
+    r[5] = wb_trainer_evaluate(t, d, w, &mean, &failed, NULL);
+    r[6] = wb_trainer_save(t, ck);
+    r[7] = wb_trainer_load(t, ck);
+    for (int k = 0; k < 8; k++) bad += r[k] != WB_EBUSY;
+    if (!strstr(wb_last_error(), "in use")) bad++;
+    return bad;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, done; /* the step is inside a callback; the other thread
+                         has made its calls                              */
+} rendezvous_t;
+
+/* the loss callback of the running step: the first call lets the other
+   thread in and waits until it has made its calls */
+static void hold_the_step(void *arg) {
+    rendezvous_t *z = arg;
+    pthread_mutex_lock(&z->mu);
+    if (!z->inside) {
+        z->inside = 1;
+        pthread_cond_broadcast(&z->cv);
+        while (!z->done) pthread_cond_wait(&z->cv, &z->mu);
+    }
+    pthread_mutex_unlock(&z->mu);
+}
+
+typedef struct {
+    wb_trainer *t;
+    const wb_dataset *d;
+    const char *ck;
+    rendezvous_t *z;
+    int not_refused;
+} intruder_t;
+
+static void *intruder(void *arg) {
+    intruder_t *a = arg;
+    pthread_mutex_lock(&a->z->mu);
+    while (!a->z->inside) pthread_cond_wait(&a->z->cv, &a->z->mu);
+    pthread_mutex_unlock(&a->z->mu);
+    a->not_refused = calls_while_busy(a->t, a->d, a->ck);
+    pthread_mutex_lock(&a->z->mu);
+    a->z->done = 1;
+    pthread_cond_broadcast(&a->z->cv);
+    pthread_mutex_unlock(&a->z->mu);
+    return NULL;
+}
+
+/* re-entry from inside a callback, on the step's own thread */
+typedef struct {
+    wb_trainer *t;
+    const wb_dataset *d;
+    const char *ck;
+    int calls, not_refused;
+} reenter_t;
+
+static void reenter(void *arg) {
+    reenter_t *a = arg;
+    if (a->calls++ == 0) a->not_refused = calls_while_busy(a->t, a->d, a->ck);
+}
+
+/* A second thread calling into a trainer while a step runs (held inside
+   its loss callback until the other thread is through) gets WB_EBUSY from
+   every call, and so does a callback calling back into its own trainer;
+   the step itself finishes exactly as an undisturbed one, and the trainer
+   takes calls again afterwards. Before: the calls ran concurrently on the
+   same state. */
+static void a_call_while_another_runs_is_refused_busy(void **st) {
+    (void)st;
+    char dir[] = "/tmp/wb_busy_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    double w0[PW] = {0.25, -0.25}, wref[PW], w[PW];
+    wb_trainer *t = NULL;
+    /* the undisturbed step */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_save(t, ck), WB_OK);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, wref), WB_OK);
+    wb_trainer_destroy(t);
+    /* another thread */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    rendezvous_t z = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    intruder_t a = {t, &d, ck, &z, -1};
+    S.hook = hold_the_step;
+    S.hook_arg = &z;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, intruder, &a), 0);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    pthread_join(th, NULL);
+    S.hook = NULL;
+    assert_int_equal(a.not_refused, 0);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK); /* free again */
+    assert_memory_equal(w, wref, sizeof w);
+    wb_trainer_destroy(t);
+    /* a callback re-entering on the same thread */
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    reenter_t b = {t, &d, ck, 0, -1};
+    S.hook = reenter;
+    S.hook_arg = &b;
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    S.hook = NULL;
+    assert_int_equal(b.not_refused, 0);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, wref, sizeof w);
+    assert_int_equal(wb_trainer_load(t, ck), WB_OK); /* takes calls again */
+    wb_trainer_destroy(t);
+    remove(ck);
+    assert_int_equal(rmdir(dir), 0);
+    qset_free(&S);
+}
+
+/* ---- overlapping arguments (issue 11, item 3) ----------------------------- */
+
+/* wb_trainer_evaluate copies w before it writes anything: w may lie inside
+   per_example (same results as separate arrays); outputs that overlap one
+   another are refused. wb_trainer_best_w refuses best inside w.
+   wb_trainer_create reads w0 and the settings before it writes *out, so out
+   may point at w0's storage. Before: per_example[0] overwrote w[0] while
+   the other examples were solved at it, best overwrote w[1], and *out =
+   NULL zeroed w0[0] before it was read. */
+static void overlapping_arguments_are_copied_or_refused(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 1;
+    const double w0[PW] = {0.75, -0.25};
+    double w[PW];
+    /* create with out on w0's storage */
+    union { double w[PW]; wb_trainer *t; } u;
+    memcpy(u.w, w0, sizeof w0);
+    assert_int_equal(wb_trainer_create((wb_trainer **)&u.w[0], &d, u.w, &s), WB_OK);
+    wb_trainer *t = u.t;
+    assert_non_null(t);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, w0, sizeof w);
+    /* evaluate: w inside per_example */
+    double ref[NEX], buf[NEX], mref, mean;
+    int fref, failed;
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &mref, &fref, ref), WB_OK);
+    memcpy(buf, w0, sizeof w0);
+    assert_int_equal(wb_trainer_evaluate(t, &d, buf, &mean, &failed, buf), WB_OK);
+    assert_memory_equal(buf, ref, sizeof ref);
+    assert_true(mean == mref && failed == fref);
+    /* the loss at w0 is not the loss at (loss_0, w0[1]): the copy matters */
+    assert_true(ref[0] != w0[0]);
+    /* outputs overlapping each other */
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &buf[3], &failed, buf), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "overlap"));
+    assert_int_equal(wb_trainer_evaluate(t, &d, w0, &mean, (int *)&buf[NEX - 1], buf),
+                     WB_EINVAL);
+    /* best_w: best inside w */
+    double wb[PW] = {9, 9};
+    assert_int_equal(wb_trainer_best_w(t, wb, &wb[1]), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "inside w"));
+    assert_true(wb[0] == 9 && wb[1] == 9);
+    double best;
+    assert_int_equal(wb_trainer_best_w(t, wb, &best), WB_OK);
+    assert_memory_equal(wb, w0, sizeof wb);
+    wb_trainer_destroy(t);
     qset_free(&S);
 }
 
@@ -534,6 +1190,15 @@ int main(void) {
         cmocka_unit_test(trainer_create_survives_allocation_failure),
         cmocka_unit_test(training_survives_allocation_failure_after_create),
         cmocka_unit_test(save_removes_only_dead_processes_temp_files),
+        cmocka_unit_test(save_never_follows_a_planted_link),
+        cmocka_unit_test(concurrent_saves_to_one_path_all_succeed),
+        cmocka_unit_test(adam_moves_w_alike_for_gradients_of_1e200),
+        cmocka_unit_test(a_step_that_overflows_w_fails_and_keeps_the_last_state),
+        cmocka_unit_test(a_step_whose_examples_all_fail_is_counted),
+        cmocka_unit_test(checkpoint_with_impossible_fields_is_refused),
+        cmocka_unit_test(version_1_checkpoint_still_loads),
+        cmocka_unit_test(a_call_while_another_runs_is_refused_busy),
+        cmocka_unit_test(overlapping_arguments_are_copied_or_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
