@@ -234,11 +234,24 @@ static void nul_bytes_are_reported_with_file_and_line(void **state) {
 /* n lines of `columns` fields "L,0,0,...,0" (labels alternating 0/1):
    2 * columns bytes a line */
 static void wide_file(text_t *t, int n, int columns) {
-    for (int j = 0; j < n; j++) {
-        put(t, "%d", j % 2);
-        for (int k = 1; k < columns; k++) put(t, ",0");
-        put(t, "\n");
+    size_t line = 2 * (size_t)columns;
+    put(t, "%s", ""); /* allocates when empty */
+    if (t->cap < t->len + (size_t)n * line + 1) {
+        t->cap = t->len + (size_t)n * line + 1;
+        t->s = realloc(t->s, t->cap);
+        assert_non_null(t->s);
     }
+    for (int j = 0; j < n; j++) {
+        char *p = t->s + t->len;
+        p[0] = (char)('0' + j % 2);
+        for (size_t k = 1; k < line - 1; k += 2) {
+            p[k] = ',';
+            p[k + 1] = '0';
+        }
+        p[line - 1] = '\n';
+        t->len += line;
+    }
+    t->s[t->len] = '\0';
 }
 
 static void a_line_wider_than_max_columns_is_refused_while_it_is_read(void **state) {
