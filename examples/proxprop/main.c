@@ -31,6 +31,7 @@
  * Run with --help for the flags.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@
 #include <time.h>
 
 #include "wiberg.h"
+
+#include "pp_data.h"
 
 #define NL 3       /* layers: in -> h1 -> h2 -> classes                */
 #define MAXLIST 16 /* entries of a --lrs / --taus / --cg list          */
@@ -103,13 +106,7 @@ static void *xcalloc(size_t n, size_t size) {
 /* Data                                                                      */
 /* ------------------------------------------------------------------------ */
 
-typedef struct {
-    int n, d, classes;
-    double *X; /* [d*n]: example j is X + j*d */
-    int *y;    /* [n] labels in [0, classes) */
-} data_t;
-
-static void data_alloc(data_t *D, int n, int d, int classes) {
+static void data_alloc(pp_data *D, int n, int d, int classes) {
     D->n = n;
     D->d = d;
     D->classes = classes;
@@ -117,13 +114,13 @@ static void data_alloc(data_t *D, int n, int d, int classes) {
     D->y = xmalloc(sizeof(int) * (size_t)n);
 }
 
-static void data_free(data_t *D) {
+static void data_free(pp_data *D) {
     free(D->X);
     free(D->y);
 }
 
 /* The built-in mixture: see the comment at the top. */
-static void make_mixture(data_t *train, data_t *val, int n_train, int n_val,
+static void make_mixture(pp_data *train, pp_data *val, int n_train, int n_val,
                          uint64_t seed) {
     enum { D = 64, C = 10, K = 3, LAT = 6 };
     const double spread = 1.0, within = 0.35, noise = 0.3;
@@ -131,7 +128,7 @@ static void make_mixture(data_t *train, data_t *val, int n_train, int n_val,
     static double B[D * LAT], mu[C * K * LAT];
     for (int k = 0; k < D * LAT; k++) B[k] = rng_normal(&s) / sqrt((double)LAT);
     for (int k = 0; k < C * K * LAT; k++) mu[k] = spread * rng_normal(&s);
-    data_t *sets[2] = {train, val};
+    pp_data *sets[2] = {train, val};
     int counts[2] = {n_train, n_val};
     for (int q = 0; q < 2; q++) {
         data_alloc(sets[q], counts[q], D, C);
@@ -151,157 +148,11 @@ static void make_mixture(data_t *train, data_t *val, int n_train, int n_val,
     }
 }
 
-/* One line of any length; NULL at end of file. *cap grows the buffer. */
-static char *read_line(FILE *f, char **buf, size_t *cap) {
-    size_t len = 0;
-    int ch;
-    while ((ch = fgetc(f)) != EOF) {
-        if (len + 2 > *cap) {
-            size_t nc = *cap ? 2 * *cap : 256;
-            char *nb = realloc(*buf, nc);
-            if (!nb) {
-                fprintf(stderr, "proxprop: out of memory\n");
-                exit(1);
-            }
-            *buf = nb;
-            *cap = nc;
-        }
-        if (ch == '\n') break;
-        (*buf)[len++] = (char)ch;
-    }
-    if (ch == EOF && len == 0) return NULL;
-    if (len > 0 && (*buf)[len - 1] == '\r') len--;
-    (*buf)[len] = '\0';
-    return *buf;
-}
-
-static int blank_or_comment(const char *s) {
-    while (*s == ' ' || *s == '\t') s++;
-    return *s == '\0' || *s == '#';
-}
-
-/* Reads "label,f1,...,fd" lines (label last with label_last). Blank lines
-   and lines starting with '#' are skipped. Returns 0, or 1 with a message
-   naming the file and line. */
-static int load_csv(const char *path, int label_last, data_t *all) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "proxprop: cannot open %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    char *buf = NULL;
-    size_t cap = 0;
-    int fields = -1, n = 0, ncap = 0, lineno = 0, err = 0, maxlab = -1;
-    double *X = NULL, *row = NULL;
-    int *y = NULL;
-    char *line;
-    while (!err && (line = read_line(f, &buf, &cap)) != NULL) {
-        lineno++;
-        if (blank_or_comment(line)) continue;
-        /* count the fields of this line */
-        int nf = 1;
-        for (const char *c = line; *c; c++) nf += *c == ',';
-        if (fields < 0) {
-            if (nf < 2) {
-                fprintf(stderr, "%s:%d: need a label and at least one feature "
-                                "(found %d field)\n", path, lineno, nf);
-                err = 1;
-                break;
-            }
-            fields = nf;
-            row = xmalloc(sizeof(double) * (size_t)fields);
-        } else if (nf != fields) {
-            fprintf(stderr, "%s:%d: expected %d comma-separated fields (as on "
-                            "the first data line), found %d\n",
-                    path, lineno, fields, nf);
-            err = 1;
-            break;
-        }
-        const char *c = line;
-        for (int k = 0; k < fields; k++) {
-            char *end;
-            errno = 0;
-            double v = strtod(c, &end);
-            const char *e = end;
-            while (*e == ' ' || *e == '\t') e++;
-            if (end == c || (*e != ',' && *e != '\0') || !isfinite(v) ||
-                errno == ERANGE) {
-                int w = 0;
-                while (c[w] && c[w] != ',' && w < 40) w++;
-                fprintf(stderr, "%s:%d: field %d ('%.*s') is not a finite "
-                                "number\n", path, lineno, k + 1, w, c);
-                err = 1;
-                break;
-            }
-            row[k] = v;
-            c = *e == ',' ? e + 1 : e;
-        }
-        if (err) break;
-        double lab = label_last ? row[fields - 1] : row[0];
-        if (!(lab >= 0 && lab <= 999 && lab == floor(lab))) {
-            fprintf(stderr, "%s:%d: label %g is not an integer in [0, 999]%s\n",
-                    path, lineno, lab,
-                    label_last ? "" : " (use --label-last if the label is the "
-                                      "last field)");
-            err = 1;
-            break;
-        }
-        if (n == ncap) {
-            ncap = ncap ? 2 * ncap : 1024;
-            double *nx = realloc(X, sizeof(double) * (size_t)ncap * (fields - 1));
-            int *ny = realloc(y, sizeof(int) * (size_t)ncap);
-            if (nx) X = nx;
-            if (ny) y = ny;
-            if (!nx || !ny) {
-                fprintf(stderr, "proxprop: out of memory reading %s\n", path);
-                err = 1;
-                break;
-            }
-        }
-        memcpy(X + (size_t)n * (fields - 1), row + (label_last ? 0 : 1),
-               sizeof(double) * (size_t)(fields - 1));
-        y[n] = (int)lab;
-        if (y[n] > maxlab) maxlab = y[n];
-        n++;
-    }
-    if (!err && ferror(f)) {
-        fprintf(stderr, "%s: read error: %s\n", path, strerror(errno));
-        err = 1;
-    }
-    fclose(f);
-    free(buf);
-    free(row);
-    if (!err && n == 0) {
-        fprintf(stderr, "%s: no data lines\n", path);
-        err = 1;
-    }
-    if (!err && maxlab < 1) {
-        fprintf(stderr, "%s: all %d examples have label %d: need at least 2 "
-                        "classes\n", path, n, maxlab);
-        err = 1;
-    }
-    if (!err && n < 10) {
-        fprintf(stderr, "%s: only %d examples: need at least 10\n", path, n);
-        err = 1;
-    }
-    if (err) {
-        free(X);
-        free(y);
-        return 1;
-    }
-    all->n = n;
-    all->d = fields - 1;
-    all->classes = maxlab + 1;
-    all->X = X;
-    all->y = y;
-    return 0;
-}
-
 /* Seeded split of `all` into train / validation; features divided by the
    largest |value| of the training set (the paper's scaling by the maximum
    pixel value). */
-static void split_data(const data_t *all, double val_frac, uint64_t seed,
-                       data_t *train, data_t *val) {
+static void split_data(const pp_data *all, double val_frac, uint64_t seed,
+                       pp_data *train, pp_data *val) {
     int *idx = xmalloc(sizeof(int) * (size_t)all->n);
     for (int j = 0; j < all->n; j++) idx[j] = j;
     uint64_t s = seed * 104729u + 3u;
@@ -313,7 +164,7 @@ static void split_data(const data_t *all, double val_frac, uint64_t seed,
     data_alloc(train, nt, all->d, all->classes);
     data_alloc(val, nv, all->d, all->classes);
     for (int j = 0; j < all->n; j++) {
-        data_t *D = j < nt ? train : val;
+        pp_data *D = j < nt ? train : val;
         int k = j < nt ? j : j - nt;
         memcpy(D->X + (size_t)k * all->d, all->X + (size_t)idx[j] * all->d,
                sizeof(double) * (size_t)all->d);
@@ -523,7 +374,7 @@ static void backward(net_t *N, int m, const int *y, int all_layers) {
 }
 
 /* Mean loss and accuracy of a whole data set, in chunks of N->cap. */
-static void evaluate(net_t *N, const data_t *D, double *loss, double *acc) {
+static void evaluate(net_t *N, const pp_data *D, double *loss, double *acc) {
     double L = 0;
     long ok = 0;
     for (int j0 = 0; j0 < D->n; j0 += N->cap) {
@@ -575,8 +426,80 @@ typedef struct {
     int verbose;
 } opts_t;
 
-static void run_method(const method_t *me, const opts_t *o, const data_t *tr,
-                       const data_t *va, net_t *N, result_t *R) {
+static void prox_settings(const method_t *me, wb_prox_settings *ps) {
+    wb_prox_settings_default(ps);
+    ps->tau = me->tau;
+    ps->mode = me->mode;
+    ps->cg_iters = me->cg > 0 ? me->cg : 1;
+}
+
+/* Every proximal layer of every ProxProp run is created (and freed) before
+   any training, so that layer sizes or settings the library refuses, or
+   memory it cannot have, stop the program with the library's reason before
+   the BackProp runs rather than after them. Returns 0, or 1 with a message. */
+static int check_prox_layers(const int sz[NL + 1], const method_t *ms, int nm) {
+    for (int k = 0; k < nm; k++) {
+        if (!ms[k].prox) continue;
+        wb_prox_settings ps;
+        prox_settings(&ms[k], &ps);
+        for (int l = 0; l < NL - 1; l++) {
+            wb_prox *p = NULL;
+            wb_status st = wb_prox_create(&p, sz[l + 1], sz[l], &ps);
+            wb_prox_destroy(p);
+            if (st != WB_OK) {
+                fprintf(stderr, "proxprop: %s cannot run: layer %d (%d -> %d): "
+                                "%s\n", ms[k].name, l + 1, sz[l], sz[l + 1],
+                        wb_last_error());
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* wb_prox_create checks the layer sizes before it allocates anything
+   (BLAS's int sizes: (n_in + 1)^2 and n_out (n_in + 1) must fit in an int).
+   With an allocator that always refuses, it answers WB_ENOMEM for sizes it
+   takes and WB_EINVAL for sizes it refuses, and allocates nothing. */
+static void *refuse_alloc(void *ctx, size_t size) {
+    (void)ctx;
+    (void)size;
+    return NULL;
+}
+
+static void refuse_free(void *ctx, void *ptr) {
+    (void)ctx;
+    (void)ptr;
+}
+
+static int prox_takes(int n_out, int n_in) {
+    wb_prox_settings ps;
+    wb_prox_settings_default(&ps);
+    ps.alloc = refuse_alloc;
+    ps.dealloc = refuse_free;
+    wb_prox *p = NULL;
+    wb_status st = wb_prox_create(&p, n_out, n_in, &ps);
+    wb_prox_destroy(p);
+    return st != WB_EINVAL;
+}
+
+/* The most input features a first hidden layer of h1 units can take
+   (0: none), by bisection on prox_takes: 46339 for h1 <= 46340, where
+   (n_in + 1)^2 <= 2^31 - 1 is the binding limit. */
+static int max_features(int h1) {
+    if (!prox_takes(h1, 1)) return 0;
+    int lo = 1, hi = INT_MAX; /* prox_takes(h1, lo), !prox_takes(h1, hi) */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (prox_takes(h1, mid)) lo = mid;
+        else hi = mid;
+    }
+    wb_last_error_clear();
+    return lo;
+}
+
+static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
+                       const pp_data *va, net_t *N, result_t *R) {
     int E = o->epochs;
     R->loss = xmalloc(sizeof(double) * (size_t)(E + 1));
     R->acc = xmalloc(sizeof(double) * (size_t)(E + 1));
@@ -591,14 +514,11 @@ static void run_method(const method_t *me, const opts_t *o, const data_t *tr,
     wb_prox *px[NL - 1] = {NULL};
     if (me->prox) {
         wb_prox_settings ps;
-        wb_prox_settings_default(&ps);
-        ps.tau = me->tau;
-        ps.mode = me->mode;
-        ps.cg_iters = me->cg > 0 ? me->cg : 1;
+        prox_settings(me, &ps);
         for (int l = 0; l < NL - 1; l++) {
             wb_status st = wb_prox_create(&px[l], N->sz[l + 1], N->sz[l], &ps);
-            if (st != WB_OK) {
-                fprintf(stderr, "proxprop: wb_prox_create: %s\n", wb_status_str(st));
+            if (st != WB_OK) { /* check_prox_layers passed: out of memory */
+                fprintf(stderr, "proxprop: %s: %s\n", me->name, wb_last_error());
                 exit(1);
             }
         }
@@ -708,7 +628,7 @@ static void json_str(FILE *f, const char *s) {
 }
 
 static int write_json(const char *path, const opts_t *o, const char *dataset,
-                      const data_t *tr, const data_t *va, const method_t *ms,
+                      const pp_data *tr, const pp_data *va, const method_t *ms,
                       const result_t *rs, int nm) {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -924,7 +844,9 @@ static void usage(FILE *f) {
 "  --csv FILE        read a data set: one example per line, comma-separated,\n"
 "                    the integer label (>= 0) then the features; blank lines\n"
 "                    and lines starting with '#' are skipped. Features are\n"
-"                    divided by the largest |value| of the training split\n"
+"                    divided by the largest |value| of the training split.\n"
+"                    At most as many columns as the first hidden layer takes\n"
+"                    (46340 with H1 = 256); a NUL byte is an error\n"
 "  --label-last      with --csv: the label is the last field instead (the\n"
 "                    layout of scikit-learn's digits.csv)\n"
 "  --val-frac F      with --csv: fraction held out for validation (0.2)\n"
@@ -1109,11 +1031,25 @@ int main(int argc, char **argv) {
     opts_t o;
     parse_args(argc, argv, &o);
 
-    data_t tr, va;
+    pp_data tr, va;
     char dataset[512];
     if (o.csv) {
-        data_t all;
-        if (load_csv(o.csv, o.label_last, &all) != 0) return 1;
+        /* the widest line the network takes: the label and the features a
+           first hidden layer of h1 units can take */
+        int maxf = max_features(o.h1);
+        char why[160], err[512];
+        snprintf(why, sizeof why, "the label and %d features: the most a first "
+                 "hidden layer of %d units takes", maxf, o.h1);
+        pp_csv_opts co;
+        pp_csv_opts_default(&co);
+        co.label_last = o.label_last;
+        co.max_columns = maxf + 1;
+        co.max_columns_why = why;
+        pp_data all;
+        if (pp_csv_load(o.csv, &co, &all, err, sizeof err) != 0) {
+            fprintf(stderr, "proxprop: %s\n", err);
+            return 1;
+        }
         split_data(&all, o.val_frac, o.seed, &tr, &va);
         data_free(&all);
         snprintf(dataset, sizeof dataset, "%s", o.csv);
@@ -1148,6 +1084,15 @@ int main(int argc, char **argv) {
         snprintf(ms[nm].name, sizeof ms[nm].name, "proxprop cg%d tau=%g", o.cgs[k], o.tau);
     }
 
+    int sz[NL + 1] = {tr.d, o.h1, o.h2, tr.classes};
+    if (check_prox_layers(sz, ms, nm) != 0) {
+        free(ms);
+        free(rs);
+        data_free(&tr);
+        data_free(&va);
+        return 1;
+    }
+
     printf("data: %s\n      %d train / %d validation examples, %d features, "
            "%d classes\n", dataset, tr.n, va.n, tr.d, tr.classes);
     printf("net:  %d-%d-%d-%d ReLU, softmax cross-entropy; %d epochs, batch %d, "
@@ -1156,7 +1101,6 @@ int main(int argc, char **argv) {
     printf("ProxProp: hidden layers proximal (wb_prox_step), last layer "
            "explicit, Nesterov lr %g\n\n", o.prox_lr);
 
-    int sz[NL + 1] = {tr.d, o.h1, o.h2, tr.classes};
     int cap = o.batch > 256 ? o.batch : 256;
     net_t N;
     net_alloc(&N, sz, cap);
