@@ -64,6 +64,7 @@ status should be, and frees everything it allocated.
 | `WB_ENOTSOLVED` | -6 | a derivative asked before a successful `wb_solve` |
 | `WB_EIO` | -7 | a file could not be read or written |
 | `WB_EFORMAT` | -8 | a file or data set is malformed (truncated, corrupt, another version, impossible values) |
+| `WB_EBUSY` | -9 | the object (solver, prox object, lsq energy, trainer) is in use by another call -- another thread, or a callback re-entering it: refused, nothing done; the sentence in `wb_last_error()` |
 
 ## What is tested, and where
 
@@ -72,16 +73,17 @@ status should be, and frees everything it allocated.
 | every public function, given NULL, wrong sizes, negative or NaN settings, or called out of order, returns its documented status and a message; nothing printed uninvited, outputs untouched on error, nothing leaked | one row per case below, each a real call on a fresh fixture with a counting allocator; a second test fails if a `WB_API` function of `wiberg.h` has no row | `tests/test_errors.c` |
 | allocation failure | the k-th allocation fails, for every k: `wb_solver_create`, `wb_check_energy`, `wb_trainer_create`, `wb_prox_*` give `WB_ENOMEM`, `*out = NULL`, nothing live; `wb_solve` and every derivative call allocate nothing after create (all storages, given or difference Hessians), so cannot fail there; in training, the k-th allocation after create fails for every k across steps, checkpoints, evaluation, save and load: the call returns `WB_ENOMEM`, retrying it reaches bit for bit the w of a run without failures | `test_misuse`, `test_train`, `test_prox`; leaks also by ASan/LSan and valgrind in CI |
 | callback faults (error code, NaN, Inf, non-symmetric Hessian, at the k-th call, k = 1..5) | the solver stops with the right status and the point it had reached (its last accepted energy, never above the start), and refuses derivatives of the failed solve; NaN or Inf at a trial point is a rejected step, not a stop: the solve goes on to the clean minimizer; the trainer skips and counts a failing example and goes on | `test_misuse`, `test_train`, rows below |
-| parsers | libFuzzer + ASan + UBSan on the tracker CSV reader and on `wb_trainer_load`, seeded corpora in `tests/fuzz/corpus/`, 60 s each in CI (`sh scripts/run-fuzz.sh`) | `tests/fuzz/fuzz_checkpoint.c`, `examples/tracker_fusion/fuzz_csv.c` |
+| parsers | libFuzzer + ASan + UBSan on the tracker CSV reader, proxprop's CSV reader and `wb_trainer_load`, seeded corpora in `tests/fuzz/corpus/`; each run first replays its whole corpus (a crash found earlier is kept there as `crash-<sha1>`, a regression input), then fuzzes 300 s per target in CI (`sh scripts/run-fuzz.sh`); ctest replays the proxprop corpus in every build | `tests/fuzz/fuzz_checkpoint.c`, `examples/tracker_fusion/fuzz_csv.c`, `tests/fuzz/fuzz_proxprop_csv.c` |
 | checkpoints survive crashes | a training process is killed with SIGKILL at seeded random moments, 20 times; each time the checkpoint on disk is the previous or the new one, loads, and resuming reaches bit for bit the w of an uninterrupted run; temporary files left by a kill inside a save break nothing and are removed by the next save | `tests/test_crash.c` |
-| threads | concurrent solvers on separate objects match serial runs; the threaded trainer is bit-identical for any thread count; both are clean under ThreadSanitizer (clang, LLVM OpenMP with Archer) | `test_threads`, `test_train`, `sh scripts/run-tsan.sh` |
+| threads | one object used by two calls at once (two threads, or a callback re-entering its own solver or trainer): `WB_EBUSY`, never a wrong result; concurrent solvers on separate objects match serial runs; the threaded trainer is bit-identical for any thread count; both are clean under ThreadSanitizer (clang, LLVM OpenMP with Archer) | `test_threads`, `test_train`, `sh scripts/run-tsan.sh` |
 | numerical stress | Hessians with condition 1e2..1e14, singular, indefinite, for lambda in {0, 1e-6, 1e-3, 1}: the derivative is accurate to a reported tolerance or refused with `WB_ESINGULAR` (table below) | `tests/test_stress.c` |
 
 A failed checkpoint write is the one error after which state has moved:
 `wb_trainer_step` takes the step first and then writes; `WB_EIO` means the
 step is kept in memory and the file on disk is still the previous
-checkpoint, intact (the write goes to `path.tmp.PID`, is flushed, and is
-renamed over `path` only when complete). A crash inside a write can leave
+checkpoint, intact (each save writes its own `path.tmp.PID.N`, created exclusively and never
+through a link, flushed with `fsync`, renamed over `path` only when
+complete, and the directory is flushed after the rename). A crash inside a write can leave
 such a temporary file behind; it is never read, and the next successful save
 removes the temporary files of processes that no longer run.
 
