@@ -203,9 +203,13 @@ typedef struct wb_settings {
        point on ill-conditioned systems). >= 0. */
     int cg_max_iter;
     /* Matrix-free only: relative residual ||(H + lambda I) v - b|| / ||b||
-       at which the implicit derivative's CG stops. Default 1e-10. In
-       (0, 1). Not met within cg_max_iter: the result is returned with
-       WB_MAXITER, never silently. */
+       at which the implicit derivative's CG stops (judged on the residual
+       recomputed from v, not CG's recurrence). Default 1e-10. In (0, 1).
+       Not met, the result is returned, never silently, with WB_MAXITER
+       when cg_max_iter ran out, or WB_STALLED when CG stagnated (the
+       recurrence residual fell below cg_tol but the recomputed one stays
+       above it after restarts: the accuracy of H v, e.g. a difference
+       product, limits what CG can attain; wb_deriv_info.cg_residual). */
     double cg_tol;
     /* Matrix-free only: initial trust-region radius, relative:
        Delta0 = tr_radius0 * max(1, ||x0||_2). Default 1. > 0. */

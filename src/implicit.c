@@ -11,6 +11,7 @@
  * number.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "wb_internal.h"
@@ -68,9 +69,11 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
 }
 
 /* B[n x nrhs] = (H + lambda I)^-1 B in place: two triangular solves per
-   column on the cached factor, or (matrix-free) PCG per column. Returns
-   WB_MAXITER (results filled, message set) when a CG solve stops above
-   settings.cg_tol. */
+   column on the cached factor, or (matrix-free) PCG per column. A CG solve
+   that ends above settings.cg_tol returns (results filled, message set)
+   WB_MAXITER when it used all cg_max_iter iterations, WB_STALLED when it
+   stagnated before (the recomputed residual stopped falling: the accuracy
+   of H v limits it). */
 static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
     int n = sv->n;
     if (sv->kind != WB_HESS_MATRIX_FREE) {
@@ -79,27 +82,47 @@ static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
     }
     int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : 2 * n + 10;
     wb_status worst = WB_OK;
+    char note[WBI_MSG_LEN] = "";
     sv->dinfo.cg_iterations = 0;
     sv->dinfo.cg_residual = 0.0;
     for (int c = 0; c < nrhs; c++) {
         double *b = B + (size_t)c * n;
-        int its = 0;
-        double rel = 0.0;
+        double bn = wbi_nrm2(n, b);
+        int its = 0, stag = 0;
+        double rel = 0.0, lo = INFINITY, hi = 0.0;
         /* the solution goes to v, then back over b */
         wb_status st = wbi_pcg(sv, sv->s.lambda, b, sv->v, maxit, sv->s.cg_tol,
-                               &its, &rel);
+                               &its, &rel, &stag, &lo, &hi);
         if (st != WB_OK) return st;
         memcpy(b, sv->v, (size_t)n * sizeof(double));
         sv->dinfo.cg_iterations += its;
         if (rel > sv->dinfo.cg_residual) sv->dinfo.cg_residual = rel;
         if (rel > sv->s.cg_tol) {
-            worst = WB_MAXITER;
-            wbi_set_msg(sv, "CG stopped after %d iterations at relative "
-                        "residual %.3g > cg_tol %.3g: the derivative is "
-                        "inaccurate (raise cg_max_iter or lambda)", its, rel,
-                        sv->s.cg_tol);
+            if (stag) {
+                /* what products of relative error eps_H allow:
+                   eps_H ||H|| ||v|| / ||b||, ||H|| ~ the largest Rayleigh
+                   quotient met */
+                double fd = sv->s.fd_step;
+                double eh = sv->e.hvp ? 2.220446049250313e-16
+                                      : 2.220446049250313e-16 / fd + fd * fd;
+                double att = bn > 0 ? eh * hi * wbi_nrm2(n, b) / bn : 0.0;
+                if (worst == WB_OK) worst = WB_STALLED;
+                snprintf(note, sizeof note, "CG stagnated at relative "
+                         "residual %.3g > cg_tol %.3g after %d of %d "
+                         "iterations (recomputed from v; restarts did not "
+                         "lower it): the accuracy of H v%s limits it (~%.1e "
+                         "attainable); raise cg_tol or lambda", rel, sv->s.cg_tol, its, maxit,
+                         sv->e.hvp ? "" : " by gradient differences", att);
+            } else {
+                worst = WB_MAXITER;
+                snprintf(note, sizeof note, "CG stopped after %d iterations "
+                         "(cg_max_iter used up) at relative residual %.3g > "
+                         "cg_tol %.3g: the derivative is inaccurate (raise "
+                         "cg_max_iter or lambda)", its, rel, sv->s.cg_tol);
+            }
         }
     }
+    if (worst != WB_OK) wbi_set_msg(sv, "%s", note);
     return worst;
 }
 

@@ -149,9 +149,14 @@ double wbi_factor_rcond(wb_solver *sv, double mu);
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
                        double *s, int *boundary, int *iters);
 /* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
-   WB_ESINGULAR (message set) on non-positive curvature. */
+   WB_ESINGULAR (message set) on non-positive curvature. Restarts from the
+   recomputed residual when the recurrence one meets tol and the true one
+   does not; *stagnated = 1 when that stops helping (the attainable
+   accuracy of H v reached) before maxit. *rq_min, *rq_max: the extreme
+   Rayleigh quotients d'(H + lambda I)d / d'd of its directions. */
 wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
-                  int maxit, double tol, int *iters, double *relres);
+                  int maxit, double tol, int *iters, double *relres,
+                  int *stagnated, double *rq_min, double *rq_max);
 /* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
    and typical size typ. */
 double wbi_fd_step(const wb_settings *s, double z, double typ);

@@ -1,6 +1,7 @@
 /* Implicit derivatives against closed forms, finite differences of x*(w),
  * and independently computed damped solves. */
 #include "energies.h"
+#include "chain.h"
 
 static wb_solver *make(const wb_energy *e, double lambda, double grad_tol) {
     wb_settings s;
@@ -275,6 +276,61 @@ static void near_singular_hessian_refused_without_damping(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* Item 12: the matrix-free adjoint by gradient differences on a 500-step
+   chain. cg_tol 1e-9: CG's recurrence met it after 66 iterations while the
+   recomputed residual was 1.03e-9, which was WB_MAXITER "raise
+   cg_max_iter" with 1010 allowed; a restart from the recomputed residual
+   now meets it. cg_tol 1e-10 is below what difference products attain:
+   WB_STALLED, "stagnated", far from the cap, and the result still agrees
+   with the dense derivative to the residual's accuracy. */
+static void matrix_free_cg_restarts_then_reports_stagnation(void **st) {
+    (void)st;
+    enum { TT = 500, KK = 3 };
+    static const double W4[4] = {1.0, 2.0, 0.7, 5.0};
+    chain_t c;
+    chain_init(&c, TT, KK, 8);
+    static double x[TT], xd[TT], g[TT];
+    double out[4], ref[4];
+    for (int t = 0; t < TT; t++) g[t] = cos(0.3 * t);
+    /* the reference: dense exact Hessian */
+    wb_energy ed = chain_energy(&c, CH_BANDED);
+    wb_solver *sv = make(&ed, 0.0, 1e-9);
+    for (int t = 0; t < TT; t++) xd[t] = c.y[t * KK + 1];
+    assert_int_equal(wb_solve(sv, W4, xd, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, ref), WB_OK);
+    wb_solver_destroy(sv);
+    for (int pass = 0; pass < 2; pass++) {
+        wb_energy e = chain_energy(&c, CH_MFREE_FD);
+        wb_settings s;
+        wb_settings_default(&s);
+        s.hessian = WB_HESS_MATRIX_FREE;
+        s.grad_tol = 1e-9;
+        s.max_iter = 500;
+        s.cg_tol = pass == 0 ? 1e-9 : 1e-10;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        for (int t = 0; t < TT; t++) x[t] = c.y[t * KK + 1];
+        assert_int_equal(wb_solve(sv, W4, x, NULL), WB_OK);
+        wb_status r = wb_implicit_vjp(sv, g, out);
+        wb_deriv_info di;
+        wb_solver_deriv_info(sv, &di);
+        if (pass == 0) {
+            assert_int_equal(r, WB_OK);
+            assert_true(di.cg_residual <= 1e-9);
+        } else {
+            assert_int_equal(r, WB_STALLED);
+            assert_true(di.cg_residual > 1e-10 && di.cg_residual < 1e-8);
+            assert_true(di.cg_iterations < 2 * TT + 10);
+            assert_non_null(strstr(wb_solver_message(sv), "CG stagnated"));
+            assert_null(strstr(wb_solver_message(sv), "cg_max_iter"));
+        }
+        double vm = 0.0;
+        for (int j = 0; j < 4; j++) vm = fmax(vm, fabs(ref[j]));
+        for (int j = 0; j < 4; j++) wb_assert_close(out[j], ref[j], 1e-5 * vm, 0);
+        wb_solver_destroy(sv);
+    }
+    chain_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(implicit_jacobian_matches_closed_form_on_quadratic),
@@ -286,6 +342,7 @@ int main(void) {
         cmocka_unit_test(derivative_at_unconverged_point_says_so),
         cmocka_unit_test(classic_derivative_refused_at_saddle_damped_one_exact),
         cmocka_unit_test(near_singular_hessian_refused_without_damping),
+        cmocka_unit_test(matrix_free_cg_restarts_then_reports_stagnation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

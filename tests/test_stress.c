@@ -29,8 +29,8 @@
  * wb_implicit_vjp_at. The matrix-free path (hvp + CG, no condition
  * estimate) is tabulated too: its contract is the CG residual, so WB_OK
  * there is judged against cond * max(cg_tol, 1e-13) * 10, and WB_MAXITER
- * (a finished solve that missed cg_tol, documented as inaccurate) is
- * allowed.
+ * or WB_STALLED (a finished solve that missed cg_tol, documented as
+ * inaccurate) is allowed.
  *
  * `test_stress --markdown FILE` (or WB_STRESS_MD=FILE) writes the table as
  * a Markdown section for docs/ERRORS.md (scripts/gen-errors-doc.sh).
@@ -380,14 +380,17 @@ static const char *judge_mf(const result_t *r) {
     if (!r->pd) {
         /* CG meets no negative curvature on some right-hand sides; what it
            returns must then at least not be WB_OK with garbage */
-        if (st == WB_ESINGULAR || st == WB_MAXITER) return NULL;
+        if (st == WB_ESINGULAR || st == WB_MAXITER || st == WB_STALLED)
+            return NULL;
         return st == WB_OK ? "WB_OK on a non positive definite H + lambda I"
-                           : "a status other than WB_ESINGULAR / WB_MAXITER";
+                           : "a status other than WB_ESINGULAR / WB_MAXITER "
+                             "/ WB_STALLED";
     }
     if (st == WB_OK)
         return r->err_mf <= r->tol_mf && r->err_mf < 1 ? NULL
                : "WB_OK with an error above the CG tolerance";
-    if (st == WB_MAXITER) return NULL; /* documented: inaccurate, said so */
+    /* documented: inaccurate, said so (cap used up, or CG stagnated) */
+    if (st == WB_MAXITER || st == WB_STALLED) return NULL;
     if (st == WB_ESINGULAR) return r->cond <= 1e6 ? "refused although well conditioned" : NULL;
     return "unexpected status";
 }
@@ -412,7 +415,8 @@ static void write_markdown(FILE *f) {
         "prevents (the user switched it off: not judged). The matrix-free "
         "path (hvp + CG) has no condition estimate: its contract is the CG "
         "residual (`cg_tol` = 1e-10), judged against 10 cg_tol cond, and a "
-        "missed `cg_tol` is `WB_MAXITER`, never silent.\n\n", NS, PS,
+        "missed `cg_tol` is `WB_MAXITER` (cap used up) or `WB_STALLED` (CG "
+        "stagnated), never silent.\n\n", NS, PS,
         MIN_RCOND);
     fprintf(f, "| H | lambda | cond(H + lambda I) | rcond estimate | "
                "jacobian error | vjp_at error | tol | min_rcond = 0 | "
