@@ -60,8 +60,9 @@ typedef enum wb_status {
     WB_ENOMEM = -2,     /* an allocation failed                                */
     WB_ECALLBACK = -3,  /* a user callback returned non-zero                   */
     WB_ENONFINITE = -4, /* NaN/Inf from a callback or in a result              */
-    WB_ESINGULAR = -5,  /* (H + lambda I) not positive definite (or too ill-
-                           conditioned to trust: see settings.min_rcond)       */
+    WB_ESINGULAR = -5,  /* (H + lambda I) not positive definite, or its
+                           smallest curvature at the rounding level (see
+                           settings.min_rcond and settings.curv_floor)      */
     WB_ENOTSOLVED = -6, /* derivative asked before a successful solve          */
     WB_EIO = -7,        /* a file could not be read or written                 */
     WB_EFORMAT = -8     /* a file or data set is malformed                     */
@@ -193,6 +194,31 @@ typedef struct wb_settings {
        condition number (1-norm estimate) of H + lambda I is below min_rcond.
        Default 1e-14; 0 disables the check. */
     double min_rcond;
+    /* The implicit derivative is also refused (WB_ESINGULAR) when the
+       smallest curvature of H + lambda I is at the rounding level of the
+       energy, an absolute test that a uniformly tiny H cannot pass by
+       scale (min_rcond is relative):
+         sigma <= curv_floor * eps_H * kappa,
+         sigma   = 1 / est ||(H + lambda I)^-1||_1 (LAPACK's condition
+                   estimate; within sqrt(n) of the smallest eigenvalue);
+                   matrix-free: the smallest Rayleigh quotient
+                   d'(H + lambda I)d / d'd of the CG directions,
+         kappa   = max(2 |E(x*)| / t^2, max_i |H_ii|),  t = max(1,
+                   ||x*||_inf): the curvature that changes E by its own
+                   size over the variables' typical size t (a curvature
+                   below eps_H kappa moves E by less than its rounding
+                   over t, so x* is not determined by E along it),
+         eps_H   = machine epsilon for H from hess / hess_band / hvp;
+                   eps / fd_step + fd_step^2 (7.3e-11 by default: the
+                   rounding plus truncation floor of central differences)
+                   for a difference Hessian.
+       sigma, the floor and kappa are reported in wb_deriv_info. A real
+       curvature of any size passes when E is scaled with it (E = c/2 x'x
+       has kappa ~ c); a large additive constant in E raises kappa (0
+       disables the test). Default 32 (accepted derivatives then carry at
+       most ~1/32 relative error from H's rounding when kappa measures the
+       size of E's terms). >= 0 and finite. */
+    double curv_floor;
     /* Storage of H: WB_HESS_AUTO (default) picks from what the energy
        gives; the others force a kind (banded needs kd > 0; matrix-free uses
        hvp, or differences of gx when hvp is NULL). */
@@ -316,7 +342,8 @@ WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);
  * WB_STALLED, WB_CANCELED) when x* had not met a tolerance -- the outputs are
  * then filled, but they are the derivative at a non-stationary point;
  * WB_ENOTSOLVED before any solve or after a failed one; WB_ESINGULAR when
- * H + lambda I is not positive definite (or below settings.min_rcond);
+ * H + lambda I is not positive definite, below settings.min_rcond, or its
+ * smallest curvature is at the rounding level (settings.curv_floor);
  * WB_ECALLBACK / WB_ENONFINITE from callbacks or results. On an error the
  * outputs are left untouched.
  */
@@ -346,6 +373,10 @@ typedef struct wb_deriv_info {
     double grad_norm;  /* ||grad_x E||_inf at the point                   */
     int cg_iterations; /* matrix-free: CG iterations of the last solve    */
     double cg_residual;/* matrix-free: its final relative residual        */
+    /* the curvature test of settings.curv_floor (0 when not reached): */
+    double min_curvature;   /* sigma, the smallest curvature estimate     */
+    double curvature_floor; /* curv_floor * eps_H * kappa                 */
+    double curvature_scale; /* kappa                                      */
 } wb_deriv_info;
 
 /** Copies the report of the last implicit call. NULL-safe (no-op). */

@@ -10,6 +10,7 @@
  * dense column by column (2n gradient calls), banded by colouring (columns
  * 2kd+1 apart share no row, so 2(2kd+1) calls form the whole band).
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,18 +251,44 @@ static double inv_norm1_estimate(wb_solver *sv) {
     return alt > est ? alt : est;
 }
 
-double wbi_factor_rcond(wb_solver *sv, double mu) {
+double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm) {
     double rc = 0.0;
     int info;
     if (sv->kind == WB_HESS_BANDED) {
         double an = wbi_band_norm1(sv->n, sv->kd, sv->H, mu);
         double inv = inv_norm1_estimate(sv);
+        if (anorm) *anorm = an;
         return (an > 0 && inv > 0 && isfinite(inv)) ? 1.0 / (an * inv) : 0.0;
     } else {
         double an = wbi_sym_norm1(sv->n, sv->H, mu);
+        if (anorm) *anorm = an;
         info = wbi_chol_rcond(sv->n, sv->F, an, &rc, sv->work, sv->iwork);
     }
     return info == 0 ? rc : 0.0;
+}
+
+double wbi_hess_diag_max(const wb_solver *sv) {
+    double m = 0.0;
+    if (sv->kind == WB_HESS_MATRIX_FREE && !sv->have_hd) return 0.0;
+    for (int i = 0; i < sv->n; i++) m = fmax(m, fabs(wbi_hess_diag(sv, i)));
+    return m;
+}
+
+/* floor = factor * eps_H * kappa, kappa = max(2|E| / t^2, hmax), t =
+   max(1, ||x||_inf); eps_H = eps for a callback Hessian, eps / fd_step +
+   fd_step^2 (rounding + truncation of central differences) otherwise. */
+double wbi_curv_floor(const wb_solver *sv, double factor, double E,
+                      const double *x, double hmax, double *kappa) {
+    int approx = sv->kind == WB_HESS_BANDED       ? sv->e.hess_band == NULL
+                 : sv->kind == WB_HESS_MATRIX_FREE ? sv->e.hvp == NULL
+                                                   : sv->e.hess == NULL;
+    double h = sv->s.fd_step;
+    double eps_h = approx ? DBL_EPSILON / h + h * h : DBL_EPSILON;
+    double t = fmax(1.0, wbi_norm_inf(sv->n, x));
+    double k = fmax(2.0 * fabs(E) / (t * t), fabs(hmax));
+    if (!isfinite(k)) k = 0.0;
+    if (kappa) *kappa = k;
+    return factor * eps_h * k;
 }
 
 wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {

@@ -546,6 +546,8 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         sv->fact_valid = sv->hess_valid && factored && identity;
         sv->fact_mu = fact_mu;
         sv->fact_rcond = -1.0;
+        sv->fact_sigma = -1.0;
+        sv->fs = f;
         sv->dinfo.grad_norm = gnorm;
         static const char *names[] = {"", "gradient tolerance met",
                                       "step tolerance met",

@@ -108,6 +108,8 @@ struct wb_solver {
     int fact_valid;
     double fact_mu;
     double fact_rcond;
+    double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
+    double fs;           /* E at xs (the curvature floor's energy scale) */
     int hess_valid;      /* H holds H(xs, ws)                         */
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */
@@ -141,8 +143,15 @@ int wbi_factor(wb_solver *sv, double mu, const double *d);
 void wbi_factor_solve(wb_solver *sv, int nrhs, double *B);
 /* out = H v at the current point. */
 wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out);
-/* Reciprocal condition estimate of H + mu I from its factor. */
-double wbi_factor_rcond(wb_solver *sv, double mu);
+/* Reciprocal condition estimate of H + mu I from its factor; *anorm (may
+   be NULL) = ||H + mu I||_1. */
+double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm);
+/* The rounding floor of curvature (settings.curv_floor): factor * eps_H *
+   kappa, kappa = max(2|E| / max(1, ||x||_inf)^2, hmax); *kappa set. */
+double wbi_curv_floor(const wb_solver *sv, double factor, double E,
+                      const double *x, double hmax, double *kappa);
+/* max_i |H_ii| of the current H (matrix-free: of hess_diag, or 0). */
+double wbi_hess_diag_max(const wb_solver *sv);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */

@@ -279,12 +279,12 @@ static void run_case(int ih, int il, result_t *r) {
 
     wb_energy e = {NS, PS, &q, sq_vg, sq_hess, sq_mixed_vjp, sq_mixed};
     double x[NS] = {0}, w[PS] = {0}, J[NS * PS], g[PS];
-    for (int pass = 0; pass < 2; pass++) { /* 0: min_rcond default, 1: 0 */
+    for (int pass = 0; pass < 2; pass++) { /* 0: guards default, 1: min_rcond = curv_floor = 0 */
         wb_settings s;
         wb_settings_default(&s);
         assert_true(s.min_rcond == MIN_RCOND);
         s.lambda = lambda;
-        if (pass == 1) s.min_rcond = 0.0;
+        if (pass == 1) s.min_rcond = 0.0, s.curv_floor = 0.0;
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
         for (int i = 0; i < NS; i++) x[i] = 0.0;
@@ -411,8 +411,11 @@ static void write_markdown(FILE *f) {
         "enforces: where H + lambda I is not positive definite the call is "
         "refused; where cond <= 1e10 it succeeds within *tol*; in between it "
         "succeeds within *tol* or is refused — never `WB_OK` with an error "
-        "above *tol*. The column *min_rcond = 0* shows what the guard "
-        "prevents (the user switched it off: not judged). The matrix-free "
+        "above *tol*. `settings.curv_floor` (default 32) also refuses a "
+        "smallest curvature at the rounding level of E (here E = 0 at x*, so "
+        "its scale is max |H_ii|). The column *min_rcond = 0* shows what "
+        "the guards prevent (the user switched both off: not judged). The "
+        "matrix-free "
         "path (hvp + CG) has no condition estimate: its contract is the CG "
         "residual (`cg_tol` = 1e-10), judged against 10 cg_tol cond, and a "
         "missed `cg_tol` is `WB_MAXITER` (cap used up) or `WB_STALLED` (CG "
