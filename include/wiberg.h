@@ -160,14 +160,17 @@ typedef struct wb_settings {
     /* Inner solver iterations (each: one Hessian, >= 1 factorization).
        Default 200. Must be >= 0 (0: evaluate and test the start only). */
     int max_iter;
-    /* Stop (WB_OK) when ||grad_x E||_inf <= grad_tol. Default 1e-8. >= 0. */
+    /* Stop when ||grad_x E||_inf <= grad_tol (WB_OK after the second-order
+       test of wb_solve's stopping contract). Default 1e-8. >= 0. */
     double grad_tol;
-    /* Stop (WB_OK) when a step s satisfies ||s||_2 <= step_tol (||x||_2 +
-       step_tol). Default 1e-10. >= 0. */
+    /* Stop when a step s right after an accepted one satisfies ||s||_2 <=
+       step_tol (||x||_2 + step_tol): WB_OK only when the undamped Newton
+       step is that small too, WB_STALLED otherwise (see wb_solve).
+       Default 1e-10. >= 0. */
     double step_tol;
-    /* Stop (WB_OK) when an accepted step changes E by at most
-       f_tol * |E|. Default 0 (off): a small change of E says little about
-       x near a minimizer (|dx| ~ sqrt(f_tol)). >= 0. */
+    /* Stop (WB_OK, no second-order test) when an accepted step changes E
+       by at most f_tol * |E|. Default 0 (off): a small change of E says
+       little about x near a minimizer (|dx| ~ sqrt(f_tol)). >= 0. */
     double f_tol;
     /* Damping lambda of the implicit derivative, (H + lambda I). Default 0
        (the classic implicit derivative, refused with WB_ESINGULAR where H is
@@ -261,16 +264,63 @@ WB_API void wb_settings_default(wb_settings *s);
 /* Solving                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The stopping contract of wb_solve. WB_OK means one of
+ *   WB_STOP_GRAD       ||g||_inf <= grad_tol, and the second-order test
+ *                      below passed;
+ *   WB_STOP_STEP       a step right after an accepted one is below
+ *                      step_tol (||x||_2 + step_tol), the second-order
+ *                      test passed and, where H(x) is positive definite,
+ *                      the undamped Newton step ||H^-1 g||_2
+ *                      (matrix-free: an interior Steihaug step, i.e. an
+ *                      inexact Newton step) is below the same bound: x is
+ *                      within step_tol (relative) of the minimizer of its
+ *                      local quadratic model; |g| may exceed grad_tol;
+ *   WB_STOP_PRECISION  a fresh step predicts a decrease of E below its
+ *                      rounding (32 eps |E|, or 1e3 eps |E| once steps are
+ *                      rejected) and does not reduce ||g||: converged to
+ *                      working precision (|g| may exceed grad_tol); the
+ *                      second-order test passed;
+ *   WB_STOP_F          (only when f_tol > 0) an accepted step changed E by
+ *                      at most f_tol |E|: a first-order stop the user asked
+ *                      for, not tested further.
+ * A step_tol stop that is not a Newton-sized step (damping, not the model,
+ * made the step small) drops the damping (mu -> min(mu, 1e-6), times
+ * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled)
+ * and goes on iterating, at most 3 times in a solve; the next such stop is
+ * WB_STALLED with reason WB_STOP_STEP.
+ *
+ * The second-order test: at a stationary point the solver forms H(x)
+ * (dense/banded: Cholesky of H with no damping, whose failed pivot gives
+ * the More-Sorensen direction; matrix-free, or when that direction's
+ * curvature is at the rounding level: CG on H from a fixed start vector,
+ * whose pivots d'Hd turn negative once its Lanczos matrix has a negative
+ * eigenvalue). It costs one Hessian (2n gradient calls by differences) and
+ * one factorization per solve; the implicit derivative reuses both (the
+ * factor when lambda = 0). A direction u of curvature
+ * u'Hu/u'u below minus the curvature floor of settings.curv_floor
+ * (computed with curv_floor 32 if it is 0) proves x is a saddle or a
+ * maximum: the solver steps along +-u (the descent sign), from the trust
+ * radius (dense: tr_radius0 max(1, ||x||)) halved until E decreases,
+ * counts it in wb_info.escapes, and goes on iterating (an escape counts
+ * as an iteration; with no iteration left the solve is WB_MAXITER at that
+ * point, never WB_OK). When no decrease is found along u, x is returned
+ * as a minimizer to working precision (wb_info.second_order = 2).
+ * A point whose curvature is at the rounding level but not negative (an
+ * inflection point) passes: its derivative is refused by curv_floor.
+ */
+
 /* Why the solver stopped (wb_info.reason). */
 typedef enum wb_stop_reason {
     WB_STOP_NONE = 0,
-    WB_STOP_GRAD = 1,   /* ||g||_inf <= grad_tol        */
-    WB_STOP_STEP = 2,   /* step below step_tol          */
-    WB_STOP_F = 3,      /* relative decrease <= f_tol   */
+    WB_STOP_GRAD = 1,   /* ||g||_inf <= grad_tol                          */
+    WB_STOP_STEP = 2,   /* step below step_tol (WB_OK or WB_STALLED)      */
+    WB_STOP_F = 3,      /* relative decrease <= f_tol                     */
     WB_STOP_MAXITER = 4,
     WB_STOP_STALLED = 5,
     WB_STOP_CANCELED = 6,
-    WB_STOP_ERROR = 7
+    WB_STOP_ERROR = 7,
+    WB_STOP_PRECISION = 8 /* converged to working precision (see above)   */
 } wb_stop_reason;
 
 typedef struct wb_info {
@@ -288,6 +338,19 @@ typedef struct wb_info {
     int mixed_approx;     /* 1: mixed derivative B by finite differences   */
     wb_hessian_kind hessian; /* the storage used (never WB_HESS_AUTO)       */
     int cg_iterations;    /* matrix-free: CG iterations in all the steps   */
+    int escapes;          /* steps taken along negative curvature from a
+                             stationary point that was not a minimizer    */
+    int second_order;     /* with WB_OK, the second-order test at the
+                             returned x: 0 not made (WB_STOP_F); 1 H
+                             positive definite (Cholesky; matrix-free: CG
+                             on H found no curvature below -floor); 2 H
+                             not positive definite, but no curvature
+                             below -floor found (flat to rounding), or E
+                             does not fall along the one found: a
+                             degenerate minimizer to working precision.
+                             0 for any other status                       */
+    double curvature;     /* with second_order 2: u'Hu/u'u of the
+                             negative direction found (0: none found)     */
 } wb_info;
 
 typedef struct wb_solver wb_solver; /* opaque */
@@ -312,7 +375,9 @@ WB_API wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
 
 /** Minimizes E(.; w) from x. x[n]: in = start, out = the minimizer (on any
  *  failure after the start was evaluated: the best point found). w[p] (may be
- *  NULL when p == 0). info may be NULL. Never allocates. */
+ *  NULL when p == 0). info may be NULL. Never allocates. WB_OK only as
+ *  the stopping contract above says (a stationary point that is not a
+ *  minimizer is left along negative curvature, never returned as WB_OK). */
 WB_API wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info);
 
 /** The solver's message about its last call (error or stopping reason);

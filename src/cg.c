@@ -147,3 +147,48 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
     }
     return WB_OK;
 }
+
+/* CG on H s = -b, b a fixed pseudo-random vector: its pivots d'Hd are
+   those of the LDL' factorization of the Lanczos matrix T_k, so one is
+   negative as soon as T_k (whose eigenvalues approach H's extreme ones)
+   has a negative eigenvalue. Returns the first direction with d'Hd <=
+   -tau d'd. */
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *dout,
+                      double *q, int *found, double *rq_max) {
+    int n = sv->n;
+    double *r = sv->cgw, *d = r + n, *Hd = d + n;
+    unsigned long long h = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < n; i++) { /* r = b in [-1, 1], fixed */
+        h ^= h >> 27;
+        h *= 0x94D049BB133111EBULL;
+        h += 0x9E3779B97F4A7C15ULL;
+        r[i] = (double)(h >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+    }
+    memcpy(d, r, (size_t)n * sizeof(double));
+    double rr = wbi_dot(n, r, r), rr0 = rr;
+    *found = 0;
+    *q = 0.0;
+    *rq_max = 0.0;
+    for (int k = 0; k < maxit; k++) {
+        wb_status st = wbi_hess_mul(sv, d, Hd);
+        if (st != WB_OK) return st;
+        double dd = wbi_dot(n, d, d), dHd = wbi_dot(n, d, Hd);
+        *rq_max = fmax(*rq_max, fabs(dHd) / dd);
+        if (dHd <= -tau * dd) {
+            double dn = sqrt(dd);
+            for (int i = 0; i < n; i++) dout[i] = d[i] / dn;
+            *q = dHd / dd;
+            *found = 1;
+            return WB_OK;
+        }
+        if (dHd == 0) break; /* breakdown: flat along d */
+        double alpha = rr / dHd;
+        wbi_axpy(n, -alpha, Hd, r);
+        double rr_new = wbi_dot(n, r, r);
+        if (rr_new <= 1e-24 * rr0) break; /* converged: no negative pivot */
+        double beta = rr_new / rr;
+        rr = rr_new;
+        for (int i = 0; i < n; i++) d[i] = r[i] + beta * d[i];
+    }
+    return WB_OK;
+}

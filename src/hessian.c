@@ -267,6 +267,32 @@ double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm) {
     return info == 0 ? rc : 0.0;
 }
 
+/* Cholesky of A = H failed at pivot k = info (1-based): with the leading
+   block A11 (order k-1, factored: L11 in F) and a = A(k, 1:k-1),
+     z = [-A11^-1 a; 1; 0],   z'Az = A_kk - a'A11^-1 a = d_k <= 0
+   (the Schur complement the factorization found non-positive; More and
+   Sorensen 1983). A11^-1 a = L11^-T (L11^-1 a): two triangular solves. */
+void wbi_chol_fail_direction(wb_solver *sv, int info, double *z) {
+    int n = sv->n, k = info - 1; /* 0-based failing column */
+    memset(z, 0, (size_t)n * sizeof(double));
+    if (k < 0 || k >= n) return;
+    z[k] = 1.0;
+    if (k == 0) return;
+    if (sv->kind == WB_HESS_BANDED) {
+        size_t ld = (size_t)sv->kd + 1;
+        int lo = k - sv->kd > 0 ? k - sv->kd : 0;
+        for (int j = lo; j < k; j++) z[j] = sv->H[(size_t)(k - j) + (size_t)j * ld];
+        /* the band factor's storage does not depend on n: its leading k
+           columns are the band factor of A11 */
+        wbi_band_chol_solve(k, sv->kd, sv->F, 1, z);
+    } else {
+        for (int j = 0; j < k; j++) z[j] = sv->H[(size_t)j * n + k];
+        wbi_trsv_lower_ld(k, sv->F, n, 0, z);
+        wbi_trsv_lower_ld(k, sv->F, n, 1, z);
+    }
+    for (int j = 0; j < k; j++) z[j] = -z[j];
+}
+
 double wbi_hess_diag_max(const wb_solver *sv) {
     double m = 0.0;
     if (sv->kind == WB_HESS_MATRIX_FREE && !sv->have_hd) return 0.0;

@@ -146,6 +146,10 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out);
 /* Reciprocal condition estimate of H + mu I from its factor; *anorm (may
    be NULL) = ||H + mu I||_1. */
 double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm);
+/* After wbi_factor(sv, 0, NULL) failed with info > 0: z[n] with z'Hz = the
+   failed pivot <= 0 (More-Sorensen: z = [-A11^-1 a; 1; 0], from the
+   leading info-1 columns of the partial factor). Dense and banded. */
+void wbi_chol_fail_direction(wb_solver *sv, int info, double *z);
 /* The rounding floor of curvature (settings.curv_floor): factor * eps_H *
    kappa, kappa = max(2|E| / max(1, ||x||_inf)^2, hmax); *kappa set. */
 double wbi_curv_floor(const wb_solver *sv, double factor, double E,
@@ -166,6 +170,12 @@ wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
 wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
                   int maxit, double tol, int *iters, double *relres,
                   int *stagnated, double *rq_min, double *rq_max);
+/* Negative-curvature search: CG on H s = -b from a fixed start b until a
+   direction with d'Hd <= -tau d'd (returned in d[n], unit 2-norm, *q =
+   d'Hd), convergence, or maxit. Returns WB_OK; *found = 0 or 1; *rq_max =
+   the largest Rayleigh quotient met (a curvature scale). */
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *d,
+                      double *q, int *found, double *rq_max);
 /* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
    and typical size typ. */
 double wbi_fd_step(const wb_settings *s, double z, double typ);
@@ -188,5 +198,8 @@ void wbi_symm_right(int m, int n, double alpha, const double *S, int lds,
 /* B := B (F F^T)^-1 in place, B m x n, F the lower factor from wbi_chol
    (leading dimension n): two triangular solves from the right. */
 void wbi_chol_solve_right(int n, const double *F, int m, double *B, int ldb);
+/* x[m] := L^-1 x (trans 0) or L^-T x (trans 1), L the leading m x m lower
+   triangle of F with leading dimension ld. */
+void wbi_trsv_lower_ld(int m, const double *F, int ld, int trans, double *x);
 
 #endif
