@@ -76,8 +76,9 @@ typedef enum wb_status {
     WB_ENOMEM = -2,     /* an allocation failed                                */
     WB_ECALLBACK = -3,  /* a user callback returned non-zero                   */
     WB_ENONFINITE = -4, /* NaN/Inf from a callback or in a result              */
-    WB_ESINGULAR = -5,  /* (H + lambda I) not positive definite (or too ill-
-                           conditioned to trust: see settings.min_rcond)       */
+    WB_ESINGULAR = -5,  /* (H + lambda I) not positive definite, or its
+                           smallest curvature at the rounding level (see
+                           settings.min_rcond and settings.curv_floor)      */
     WB_ENOTSOLVED = -6, /* derivative asked before a successful solve          */
     WB_EIO = -7,        /* a file could not be read or written                 */
     WB_EFORMAT = -8,    /* a file or data set is malformed                     */
@@ -178,14 +179,17 @@ typedef struct wb_settings {
     /* Inner solver iterations (each: one Hessian, >= 1 factorization).
        Default 200. Must be >= 0 (0: evaluate and test the start only). */
     int max_iter;
-    /* Stop (WB_OK) when ||grad_x E||_inf <= grad_tol. Default 1e-8. >= 0. */
+    /* Stop when ||grad_x E||_inf <= grad_tol (WB_OK after the second-order
+       test of wb_solve's stopping contract). Default 1e-8. >= 0. */
     double grad_tol;
-    /* Stop (WB_OK) when a step s satisfies ||s||_2 <= step_tol (||x||_2 +
-       step_tol). Default 1e-10. >= 0. */
+    /* Stop when a step s right after an accepted one satisfies ||s||_2 <=
+       step_tol (||x||_2 + step_tol): WB_OK only when the undamped Newton
+       step is that small too, WB_STALLED otherwise (see wb_solve).
+       Default 1e-10. >= 0. */
     double step_tol;
-    /* Stop (WB_OK) when an accepted step changes E by at most
-       f_tol * |E|. Default 0 (off): a small change of E says little about
-       x near a minimizer (|dx| ~ sqrt(f_tol)). >= 0. */
+    /* Stop (WB_OK, no second-order test) when an accepted step changes E
+       by at most f_tol * |E|. Default 0 (off): a small change of E says
+       little about x near a minimizer (|dx| ~ sqrt(f_tol)). >= 0. */
     double f_tol;
     /* Damping lambda of the implicit derivative, (H + lambda I). Default 0
        (the classic implicit derivative, refused with WB_ESINGULAR where H is
@@ -212,6 +216,31 @@ typedef struct wb_settings {
        condition number (1-norm estimate) of H + lambda I is below min_rcond.
        Default 1e-14; 0 disables the check. */
     double min_rcond;
+    /* The implicit derivative is also refused (WB_ESINGULAR) when the
+       smallest curvature of H + lambda I is at the rounding level of the
+       energy, an absolute test that a uniformly tiny H cannot pass by
+       scale (min_rcond is relative):
+         sigma <= curv_floor * eps_H * kappa,
+         sigma   = 1 / est ||(H + lambda I)^-1||_1 (LAPACK's condition
+                   estimate; within sqrt(n) of the smallest eigenvalue);
+                   matrix-free: the smallest Rayleigh quotient
+                   d'(H + lambda I)d / d'd of the CG directions,
+         kappa   = max(2 |E(x*)| / t^2, max_i |H_ii|),  t = max(1,
+                   ||x*||_inf): the curvature that changes E by its own
+                   size over the variables' typical size t (a curvature
+                   below eps_H kappa moves E by less than its rounding
+                   over t, so x* is not determined by E along it),
+         eps_H   = machine epsilon for H from hess / hess_band / hvp;
+                   eps / fd_step + fd_step^2 (7.3e-11 by default: the
+                   rounding plus truncation floor of central differences)
+                   for a difference Hessian.
+       sigma, the floor and kappa are reported in wb_deriv_info. A real
+       curvature of any size passes when E is scaled with it (E = c/2 x'x
+       has kappa ~ c); a large additive constant in E raises kappa (0
+       disables the test). Default 32 (accepted derivatives then carry at
+       most ~1/32 relative error from H's rounding when kappa measures the
+       size of E's terms). >= 0 and finite. */
+    double curv_floor;
     /* Storage of H: WB_HESS_AUTO (default) picks from what the energy
        gives; the others force a kind (banded needs kd > 0; matrix-free uses
        hvp, or differences of gx when hvp is NULL). */
@@ -222,9 +251,13 @@ typedef struct wb_settings {
        point on ill-conditioned systems). >= 0. */
     int cg_max_iter;
     /* Matrix-free only: relative residual ||(H + lambda I) v - b|| / ||b||
-       at which the implicit derivative's CG stops. Default 1e-10. In
-       (0, 1). Not met within cg_max_iter: the result is returned with
-       WB_MAXITER, never silently. */
+       at which the implicit derivative's CG stops (judged on the residual
+       recomputed from v, not CG's recurrence). Default 1e-10. In (0, 1).
+       Not met, the result is returned, never silently, with WB_MAXITER
+       when cg_max_iter ran out, or WB_STALLED when CG stagnated (the
+       recurrence residual fell below cg_tol but the recomputed one stays
+       above it after restarts: the accuracy of H v, e.g. a difference
+       product, limits what CG can attain; wb_deriv_info.cg_residual). */
     double cg_tol;
     /* Matrix-free only: initial trust-region radius, relative:
        Delta0 = tr_radius0 * max(1, ||x0||_2). Default 1. > 0. */
@@ -250,16 +283,63 @@ WB_API void wb_settings_default(wb_settings *s);
 /* Solving                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The stopping contract of wb_solve. WB_OK means one of
+ *   WB_STOP_GRAD       ||g||_inf <= grad_tol, and the second-order test
+ *                      below passed;
+ *   WB_STOP_STEP       a step right after an accepted one is below
+ *                      step_tol (||x||_2 + step_tol), the second-order
+ *                      test passed and, where H(x) is positive definite,
+ *                      the undamped Newton step ||H^-1 g||_2
+ *                      (matrix-free: an interior Steihaug step, i.e. an
+ *                      inexact Newton step) is below the same bound: x is
+ *                      within step_tol (relative) of the minimizer of its
+ *                      local quadratic model; |g| may exceed grad_tol;
+ *   WB_STOP_PRECISION  a fresh step predicts a decrease of E below its
+ *                      rounding (32 eps |E|, or 1e3 eps |E| once steps are
+ *                      rejected) and does not reduce ||g||: converged to
+ *                      working precision (|g| may exceed grad_tol); the
+ *                      second-order test passed;
+ *   WB_STOP_F          (only when f_tol > 0) an accepted step changed E by
+ *                      at most f_tol |E|: a first-order stop the user asked
+ *                      for, not tested further.
+ * A step_tol stop that is not a Newton-sized step (damping, not the model,
+ * made the step small) drops the damping (mu -> min(mu, 1e-6), times
+ * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled)
+ * and goes on iterating, at most 3 times in a solve; the next such stop is
+ * WB_STALLED with reason WB_STOP_STEP.
+ *
+ * The second-order test: at a stationary point the solver forms H(x)
+ * (dense/banded: Cholesky of H with no damping, whose failed pivot gives
+ * the More-Sorensen direction; matrix-free, or when that direction's
+ * curvature is at the rounding level: CG on H from a fixed start vector,
+ * whose pivots d'Hd turn negative once its Lanczos matrix has a negative
+ * eigenvalue). It costs one Hessian (2n gradient calls by differences) and
+ * one factorization per solve; the implicit derivative reuses both (the
+ * factor when lambda = 0). A direction u of curvature
+ * u'Hu/u'u below minus the curvature floor of settings.curv_floor
+ * (computed with curv_floor 32 if it is 0) proves x is a saddle or a
+ * maximum: the solver steps along +-u (the descent sign), from the trust
+ * radius (dense: tr_radius0 max(1, ||x||)) halved until E decreases,
+ * counts it in wb_info.escapes, and goes on iterating (an escape counts
+ * as an iteration; with no iteration left the solve is WB_MAXITER at that
+ * point, never WB_OK). When no decrease is found along u, x is returned
+ * as a minimizer to working precision (wb_info.second_order = 2).
+ * A point whose curvature is at the rounding level but not negative (an
+ * inflection point) passes: its derivative is refused by curv_floor.
+ */
+
 /* Why the solver stopped (wb_info.reason). */
 typedef enum wb_stop_reason {
     WB_STOP_NONE = 0,
-    WB_STOP_GRAD = 1,   /* ||g||_inf <= grad_tol        */
-    WB_STOP_STEP = 2,   /* step below step_tol          */
-    WB_STOP_F = 3,      /* relative decrease <= f_tol   */
+    WB_STOP_GRAD = 1,   /* ||g||_inf <= grad_tol                          */
+    WB_STOP_STEP = 2,   /* step below step_tol (WB_OK or WB_STALLED)      */
+    WB_STOP_F = 3,      /* relative decrease <= f_tol                     */
     WB_STOP_MAXITER = 4,
     WB_STOP_STALLED = 5,
     WB_STOP_CANCELED = 6,
-    WB_STOP_ERROR = 7
+    WB_STOP_ERROR = 7,
+    WB_STOP_PRECISION = 8 /* converged to working precision (see above)   */
 } wb_stop_reason;
 
 typedef struct wb_info {
@@ -277,6 +357,19 @@ typedef struct wb_info {
     int mixed_approx;     /* 1: mixed derivative B by finite differences   */
     wb_hessian_kind hessian; /* the storage used (never WB_HESS_AUTO)       */
     int cg_iterations;    /* matrix-free: CG iterations in all the steps   */
+    int escapes;          /* steps taken along negative curvature from a
+                             stationary point that was not a minimizer    */
+    int second_order;     /* with WB_OK, the second-order test at the
+                             returned x: 0 not made (WB_STOP_F); 1 H
+                             positive definite (Cholesky; matrix-free: CG
+                             on H found no curvature below -floor); 2 H
+                             not positive definite, but no curvature
+                             below -floor found (flat to rounding), or E
+                             does not fall along the one found: a
+                             degenerate minimizer to working precision.
+                             0 for any other status                       */
+    double curvature;     /* with second_order 2: u'Hu/u'u of the
+                             negative direction found (0: none found)     */
 } wb_info;
 
 typedef struct wb_solver wb_solver; /* opaque */
@@ -302,7 +395,9 @@ WB_API wb_status wb_solver_explain(const wb_energy *e, const wb_settings *s,
 
 /** Minimizes E(.; w) from x. x[n]: in = start, out = the minimizer (on any
  *  failure after the start was evaluated: the best point found). w[p] (may be
- *  NULL when p == 0). info may be NULL. Never allocates.
+ *  NULL when p == 0). info may be NULL. Never allocates. WB_OK only as
+ *  the stopping contract above says (a stationary point that is not a
+ *  minimizer is left along negative curvature, never returned as WB_OK).
  *  Overlaps: w and x may share memory (even wb_solve(sv, buf, buf, ...)):
  *  the solve runs on a copy of w taken before x is written, and the last
  *  solve's w (for the derivatives) is that copy. info may not overlap x or
@@ -338,7 +433,8 @@ WB_API wb_status wb_solver_set_lambda(wb_solver *sv, double lambda);
  * WB_STALLED, WB_CANCELED) when x* had not met a tolerance -- the outputs are
  * then filled, but they are the derivative at a non-stationary point;
  * WB_ENOTSOLVED before any solve or after a failed one; WB_ESINGULAR when
- * H + lambda I is not positive definite (or below settings.min_rcond);
+ * H + lambda I is not positive definite, below settings.min_rcond, or its
+ * smallest curvature is at the rounding level (settings.curv_floor);
  * WB_ECALLBACK / WB_ENONFINITE from callbacks or results; WB_EBUSY when the
  * solver is in use by another call. On an error the outputs are left
  * untouched.
@@ -373,6 +469,10 @@ typedef struct wb_deriv_info {
     double grad_norm;  /* ||grad_x E||_inf at the point                   */
     int cg_iterations; /* matrix-free: CG iterations of the last solve    */
     double cg_residual;/* matrix-free: its final relative residual        */
+    /* the curvature test of settings.curv_floor (0 when not reached): */
+    double min_curvature;   /* sigma, the smallest curvature estimate     */
+    double curvature_floor; /* curv_floor * eps_H * kappa                 */
+    double curvature_scale; /* kappa                                      */
 } wb_deriv_info;
 
 /** Copies the report of the last implicit call. NULL-safe (no-op). While

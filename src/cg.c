@@ -67,8 +67,21 @@ wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
     return WB_OK;
 }
 
+/* PCG on (H + lambda I) v = b, restarted from the recomputed residual:
+ *
+ *   pass:     r = b - (H + lambda I) v (recomputed), z = M^-1 r, d = z;
+ *             CG until the recurrence residual <= tol ||b|| or maxit
+ *   stop:     recomputed ||r|| <= tol ||b||              converged
+ *             maxit iterations used                       *iters = maxit
+ *             a pass did not halve the recomputed ||r||   stagnated
+ *
+ * The recurrence residual drifts from the true one by the error of each
+ * product H d (rounding; O(fd_step^2 + eps/fd_step) ||H|| ||d|| for a
+ * difference product): once the true residual sits at that level, more
+ * iterations cannot lower it, which is what "stagnated" reports. */
 wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
-                  int maxit, double tol, int *iters, double *relres) {
+                  int maxit, double tol, int *iters, double *relres,
+                  int *stagnated, double *rq_min, double *rq_max) {
     int n = sv->n;
     double *r = sv->cgw, *z = r + n, *d = z + n, *Ad = d + n;
     int jacobi = sv->have_hd;
@@ -78,48 +91,104 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
     double bn = wbi_nrm2(n, b);
     *iters = 0;
     *relres = 0.0;
+    *stagnated = 0;
+    *rq_min = INFINITY;
+    *rq_max = 0.0;
     memset(v, 0, (size_t)n * sizeof(double));
     if (bn == 0) return WB_OK;
     memcpy(r, b, (size_t)n * sizeof(double)); /* r = b - (H + lambda I) v */
-    for (int i = 0; i < n; i++) z[i] = jacobi ? r[i] / (sv->hd[i] + lambda) : r[i];
-    memcpy(d, z, (size_t)n * sizeof(double));
-    double rz = wbi_dot(n, r, z);
-    for (int k = 0; k < maxit; k++) {
-        if (wbi_nrm2(n, r) <= tol * bn) break;
-        wb_status st = wbi_hess_mul(sv, d, Ad);
-        if (st != WB_OK) return st;
-        wbi_axpy(n, lambda, d, Ad);
-        (*iters)++;
-        double dAd = wbi_dot(n, d, Ad);
-        if (!(dAd > 0)) {
-            wbi_set_msg(sv, "negative curvature d'(H + lambda I)d = %.3g found "
-                        "by CG at iteration %d (lambda = %g): H + lambda I is "
-                        "not positive definite at x*%s", dAd, k + 1, lambda,
-                        lambda == 0 ? "; the classic derivative does not "
-                                      "exist here, use lambda > 0" : "");
-            return WB_ESINGULAR;
+    double prev = INFINITY;
+    for (;;) {
+        /* r is the recomputed residual of v here */
+        double rn = wbi_nrm2(n, r);
+        *relres = rn / bn;
+        if (!isfinite(*relres)) {
+            wbi_set_msg(sv, "CG produced a non-finite result");
+            return WB_ENONFINITE;
         }
-        double alpha = rz / dAd;
-        wbi_axpy(n, alpha, d, v);
-        wbi_axpy(n, -alpha, Ad, r);
+        if (rn <= tol * bn || *iters >= maxit) break;
+        if (rn > 0.5 * prev) { *stagnated = 1; break; }
+        prev = rn;
         for (int i = 0; i < n; i++) z[i] = jacobi ? r[i] / (sv->hd[i] + lambda) : r[i];
-        double rz_new = wbi_dot(n, r, z);
-        double beta = rz_new / rz;
-        rz = rz_new;
-        for (int i = 0; i < n; i++) d[i] = z[i] + beta * d[i];
+        memcpy(d, z, (size_t)n * sizeof(double));
+        double rz = wbi_dot(n, r, z);
+        while (*iters < maxit) {
+            wb_status st = wbi_hess_mul(sv, d, Ad);
+            if (st != WB_OK) return st;
+            wbi_axpy(n, lambda, d, Ad);
+            (*iters)++;
+            double dAd = wbi_dot(n, d, Ad);
+            if (!(dAd > 0)) {
+                wbi_set_msg(sv, "negative curvature d'(H + lambda I)d = %.3g "
+                            "found by CG at iteration %d (lambda = %g): H + "
+                            "lambda I is not positive definite at x*%s", dAd,
+                            *iters, lambda,
+                            lambda == 0 ? "; the classic derivative does not "
+                                          "exist here, use lambda > 0" : "");
+                return WB_ESINGULAR;
+            }
+            double rq = dAd / wbi_dot(n, d, d);
+            *rq_min = fmin(*rq_min, rq);
+            *rq_max = fmax(*rq_max, rq);
+            double alpha = rz / dAd;
+            wbi_axpy(n, alpha, d, v);
+            wbi_axpy(n, -alpha, Ad, r);
+            if (wbi_nrm2(n, r) <= tol * bn) break;
+            for (int i = 0; i < n; i++) z[i] = jacobi ? r[i] / (sv->hd[i] + lambda) : r[i];
+            double rz_new = wbi_dot(n, r, z);
+            double beta = rz_new / rz;
+            rz = rz_new;
+            for (int i = 0; i < n; i++) d[i] = z[i] + beta * d[i];
+        }
+        /* the true residual, recomputed rather than trusted */
+        wb_status st = wbi_hess_mul(sv, v, Ad);
+        if (st != WB_OK) return st;
+        for (int i = 0; i < n; i++) r[i] = b[i] - Ad[i] - lambda * v[i];
     }
-    /* the true residual, recomputed rather than trusted */
-    wb_status st = wbi_hess_mul(sv, v, Ad);
-    if (st != WB_OK) return st;
-    double res = 0.0;
-    for (int i = 0; i < n; i++) {
-        double t = b[i] - Ad[i] - lambda * v[i];
-        res += t * t;
+    return WB_OK;
+}
+
+/* CG on H s = -b, b a fixed pseudo-random vector: its pivots d'Hd are
+   those of the LDL' factorization of the Lanczos matrix T_k, so one is
+   negative as soon as T_k (whose eigenvalues approach H's extreme ones)
+   has a negative eigenvalue. Returns the first direction with d'Hd <=
+   -tau d'd. */
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *dout,
+                      double *q, int *found, double *rq_max) {
+    int n = sv->n;
+    double *r = sv->cgw, *d = r + n, *Hd = d + n;
+    unsigned long long h = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < n; i++) { /* r = b in [-1, 1], fixed */
+        h ^= h >> 27;
+        h *= 0x94D049BB133111EBULL;
+        h += 0x9E3779B97F4A7C15ULL;
+        r[i] = (double)(h >> 11) * (2.0 / 9007199254740992.0) - 1.0;
     }
-    *relres = sqrt(res) / bn;
-    if (!isfinite(*relres)) {
-        wbi_set_msg(sv, "CG produced a non-finite result");
-        return WB_ENONFINITE;
+    memcpy(d, r, (size_t)n * sizeof(double));
+    double rr = wbi_dot(n, r, r), rr0 = rr;
+    *found = 0;
+    *q = 0.0;
+    *rq_max = 0.0;
+    for (int k = 0; k < maxit; k++) {
+        wb_status st = wbi_hess_mul(sv, d, Hd);
+        if (st != WB_OK) return st;
+        double dd = wbi_dot(n, d, d), dHd = wbi_dot(n, d, Hd);
+        *rq_max = fmax(*rq_max, fabs(dHd) / dd);
+        if (dHd <= -tau * dd) {
+            double dn = sqrt(dd);
+            for (int i = 0; i < n; i++) dout[i] = d[i] / dn;
+            *q = dHd / dd;
+            *found = 1;
+            return WB_OK;
+        }
+        if (dHd == 0) break; /* breakdown: flat along d */
+        double alpha = rr / dHd;
+        wbi_axpy(n, -alpha, Hd, r);
+        double rr_new = wbi_dot(n, r, r);
+        if (rr_new <= 1e-24 * rr0) break; /* converged: no negative pivot */
+        double beta = rr_new / rr;
+        rr = rr_new;
+        for (int i = 0; i < n; i++) d[i] = r[i] + beta * d[i];
     }
     return WB_OK;
 }

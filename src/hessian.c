@@ -10,6 +10,7 @@
  * dense column by column (2n gradient calls), banded by colouring (columns
  * 2kd+1 apart share no row, so 2(2kd+1) calls form the whole band).
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,18 +251,70 @@ static double inv_norm1_estimate(wb_solver *sv) {
     return alt > est ? alt : est;
 }
 
-double wbi_factor_rcond(wb_solver *sv, double mu) {
+double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm) {
     double rc = 0.0;
     int info;
     if (sv->kind == WB_HESS_BANDED) {
         double an = wbi_band_norm1(sv->n, sv->kd, sv->H, mu);
         double inv = inv_norm1_estimate(sv);
+        if (anorm) *anorm = an;
         return (an > 0 && inv > 0 && isfinite(inv)) ? 1.0 / (an * inv) : 0.0;
     } else {
         double an = wbi_sym_norm1(sv->n, sv->H, mu);
+        if (anorm) *anorm = an;
         info = wbi_chol_rcond(sv->n, sv->F, an, &rc, sv->work, sv->iwork);
     }
     return info == 0 ? rc : 0.0;
+}
+
+/* Cholesky of A = H failed at pivot k = info (1-based): with the leading
+   block A11 (order k-1, factored: L11 in F) and a = A(k, 1:k-1),
+     z = [-A11^-1 a; 1; 0],   z'Az = A_kk - a'A11^-1 a = d_k <= 0
+   (the Schur complement the factorization found non-positive; More and
+   Sorensen 1983). A11^-1 a = L11^-T (L11^-1 a): two triangular solves. */
+void wbi_chol_fail_direction(wb_solver *sv, int info, double *z) {
+    int n = sv->n, k = info - 1; /* 0-based failing column */
+    memset(z, 0, (size_t)n * sizeof(double));
+    if (k < 0 || k >= n) return;
+    z[k] = 1.0;
+    if (k == 0) return;
+    if (sv->kind == WB_HESS_BANDED) {
+        size_t ld = (size_t)sv->kd + 1;
+        int lo = k - sv->kd > 0 ? k - sv->kd : 0;
+        for (int j = lo; j < k; j++) z[j] = sv->H[(size_t)(k - j) + (size_t)j * ld];
+        /* the band factor's storage does not depend on n: its leading k
+           columns are the band factor of A11 */
+        wbi_band_chol_solve(k, sv->kd, sv->F, 1, z);
+    } else {
+        for (int j = 0; j < k; j++) z[j] = sv->H[(size_t)j * n + k];
+        wbi_trsv_lower_ld(k, sv->F, n, 0, z);
+        wbi_trsv_lower_ld(k, sv->F, n, 1, z);
+    }
+    for (int j = 0; j < k; j++) z[j] = -z[j];
+}
+
+double wbi_hess_diag_max(const wb_solver *sv) {
+    double m = 0.0;
+    if (sv->kind == WB_HESS_MATRIX_FREE && !sv->have_hd) return 0.0;
+    for (int i = 0; i < sv->n; i++) m = fmax(m, fabs(wbi_hess_diag(sv, i)));
+    return m;
+}
+
+/* floor = factor * eps_H * kappa, kappa = max(2|E| / t^2, hmax), t =
+   max(1, ||x||_inf); eps_H = eps for a callback Hessian, eps / fd_step +
+   fd_step^2 (rounding + truncation of central differences) otherwise. */
+double wbi_curv_floor(const wb_solver *sv, double factor, double E,
+                      const double *x, double hmax, double *kappa) {
+    int approx = sv->kind == WB_HESS_BANDED       ? sv->e.hess_band == NULL
+                 : sv->kind == WB_HESS_MATRIX_FREE ? sv->e.hvp == NULL
+                                                   : sv->e.hess == NULL;
+    double h = sv->s.fd_step;
+    double eps_h = approx ? DBL_EPSILON / h + h * h : DBL_EPSILON;
+    double t = fmax(1.0, wbi_norm_inf(sv->n, x));
+    double k = fmax(2.0 * fabs(E) / (t * t), fabs(hmax));
+    if (!isfinite(k)) k = 0.0;
+    if (kappa) *kappa = k;
+    return factor * eps_h * k;
 }
 
 wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {

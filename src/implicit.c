@@ -11,9 +11,34 @@
  * number.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "wb_internal.h"
+
+/* The absolute curvature test (settings.curv_floor): refuse when sigma, the
+   smallest curvature estimate of H + lambda I, is at or below the rounding
+   floor curv_floor * eps_H * kappa of the energy at x* (wbi_curv_floor).
+   hmax = H's own curvature scale (max |H_ii|). Fills the figures of
+   wb_deriv_info either way. */
+static wb_status curvature_test(wb_solver *sv, double sigma, double hmax) {
+    wb_deriv_info *di = &sv->dinfo;
+    double kappa = 0.0;
+    double fl = wbi_curv_floor(sv, sv->s.curv_floor, sv->fs, sv->xs, hmax,
+                               &kappa);
+    di->min_curvature = sigma;
+    di->curvature_floor = fl;
+    di->curvature_scale = kappa;
+    if (sv->s.curv_floor > 0 && !(sigma > fl)) {
+        wbi_set_msg(sv, "the smallest curvature of H + lambda I at x* (%.3g) "
+                    "is at the rounding level of the energy (floor %.3g = "
+                    "curv_floor %g x eps_H x kappa %.3g): the derivative "
+                    "would be governed by rounding; use lambda > 0",
+                    sigma, fl, sv->s.curv_floor, kappa);
+        return WB_ESINGULAR;
+    }
+    return WB_OK;
+}
 
 /* Makes sv->F = chol(H(x, w) + lambda I), reusing what is cached. */
 static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
@@ -46,6 +71,8 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
         }
         int info = wbi_factor(sv, lambda, NULL);
         if (info != 0) {
+            /* the figures of the floor, with no curvature estimate (0) */
+            curvature_test(sv, 0.0, wbi_hess_diag_max(sv));
             wbi_set_msg(sv, "H + lambda I is not positive definite at x* "
                         "(leading minor %d, lambda = %g): the classic "
                         "derivative does not exist here; use lambda > 0 "
@@ -56,21 +83,31 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
         sv->fact_mu = lambda;
         sv->fact_rcond = -1.0;
     }
-    if (sv->fact_rcond < 0) sv->fact_rcond = wbi_factor_rcond(sv, lambda);
+    if (sv->fact_rcond < 0) {
+        /* sigma = 1 / est ||(H + lambda I)^-1||_1 = rcond ||H + lambda I||_1 */
+        double an = 0.0;
+        sv->fact_rcond = wbi_factor_rcond(sv, lambda, &an);
+        sv->fact_sigma = sv->fact_rcond * an;
+    }
     di->rcond = sv->fact_rcond;
+    wb_status cst = curvature_test(sv, sv->fact_sigma, wbi_hess_diag_max(sv));
     if (!(sv->fact_rcond >= sv->s.min_rcond)) {
         wbi_set_msg(sv, "H + lambda I is numerically singular at x* (rcond "
                     "%.3g < min_rcond %.3g, lambda = %g): use a larger lambda",
                     sv->fact_rcond, sv->s.min_rcond, lambda);
         return WB_ESINGULAR;
     }
-    return WB_OK;
+    return cst;
 }
 
 /* B[n x nrhs] = (H + lambda I)^-1 B in place: two triangular solves per
-   column on the cached factor, or (matrix-free) PCG per column. Returns
-   WB_MAXITER (results filled, message set) when a CG solve stops above
-   settings.cg_tol. */
+   column on the cached factor, or (matrix-free) PCG per column. A CG solve
+   that ends above settings.cg_tol returns (results filled, message set)
+   WB_MAXITER when it used all cg_max_iter iterations, WB_STALLED when it
+   stagnated before (the recomputed residual stopped falling: the accuracy
+   of H v limits it). Matrix-free, the curvature test runs on the smallest
+   Rayleigh quotient of the CG directions (B holds the solution then, but
+   the callers write no output on WB_ESINGULAR). */
 static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
     int n = sv->n;
     if (sv->kind != WB_HESS_MATRIX_FREE) {
@@ -79,27 +116,56 @@ static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
     }
     int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : 2 * n + 10;
     wb_status worst = WB_OK;
+    double rq_min = INFINITY, rq_max = 0.0;
+    char note[WBI_MSG_LEN] = "";
     sv->dinfo.cg_iterations = 0;
     sv->dinfo.cg_residual = 0.0;
     for (int c = 0; c < nrhs; c++) {
         double *b = B + (size_t)c * n;
-        int its = 0;
-        double rel = 0.0;
+        double bn = wbi_nrm2(n, b);
+        int its = 0, stag = 0;
+        double rel = 0.0, lo = INFINITY, hi = 0.0;
         /* the solution goes to v, then back over b */
         wb_status st = wbi_pcg(sv, sv->s.lambda, b, sv->v, maxit, sv->s.cg_tol,
-                               &its, &rel);
+                               &its, &rel, &stag, &lo, &hi);
         if (st != WB_OK) return st;
         memcpy(b, sv->v, (size_t)n * sizeof(double));
+        rq_min = fmin(rq_min, lo);
+        rq_max = fmax(rq_max, hi);
         sv->dinfo.cg_iterations += its;
         if (rel > sv->dinfo.cg_residual) sv->dinfo.cg_residual = rel;
         if (rel > sv->s.cg_tol) {
-            worst = WB_MAXITER;
-            wbi_set_msg(sv, "CG stopped after %d iterations at relative "
-                        "residual %.3g > cg_tol %.3g: the derivative is "
-                        "inaccurate (raise cg_max_iter or lambda)", its, rel,
-                        sv->s.cg_tol);
+            if (stag) {
+                /* what products of relative error eps_H allow:
+                   eps_H ||H|| ||v|| / ||b||, ||H|| ~ the largest Rayleigh
+                   quotient met */
+                double fd = sv->s.fd_step;
+                double eh = sv->e.hvp ? 2.220446049250313e-16
+                                      : 2.220446049250313e-16 / fd + fd * fd;
+                double att = bn > 0 ? eh * hi * wbi_nrm2(n, b) / bn : 0.0;
+                if (worst == WB_OK) worst = WB_STALLED;
+                snprintf(note, sizeof note, "CG stagnated at relative "
+                         "residual %.3g > cg_tol %.3g after %d of %d "
+                         "iterations (recomputed from v; restarts did not "
+                         "lower it): the accuracy of H v%s limits it (~%.1e "
+                         "attainable); raise cg_tol or lambda", rel, sv->s.cg_tol, its, maxit,
+                         sv->e.hvp ? "" : " by gradient differences", att);
+            } else {
+                worst = WB_MAXITER;
+                snprintf(note, sizeof note, "CG stopped after %d iterations "
+                         "(cg_max_iter used up) at relative residual %.3g > "
+                         "cg_tol %.3g: the derivative is inaccurate (raise "
+                         "cg_max_iter or lambda)", its, rel, sv->s.cg_tol);
+            }
         }
     }
+    /* sigma: the smallest Rayleigh quotient d'(H + lambda I)d / d'd met */
+    if (isfinite(rq_min)) {
+        double hmax = sv->have_hd ? wbi_hess_diag_max(sv) : rq_max;
+        wb_status st = curvature_test(sv, rq_min, hmax);
+        if (st != WB_OK) return st;
+    }
+    if (worst != WB_OK) wbi_set_msg(sv, "%s", note);
     return worst;
 }
 
@@ -344,6 +410,7 @@ static wb_status implicit_vjp_at(wb_solver *sv, const double *w, const double *x
     sv->have_x0 = 0; /* differences use max(|x_i|, 1) at a foreign point */
     double f;
     wb_status st = wbi_eval(sv, sv->xs, sv->ws, &f, sv->g);
+    sv->fs = f;
     if (st == WB_OK) {
         sv->dinfo.grad_norm = wbi_norm_inf(n, sv->g);
         sv->dinfo.x_converged = sv->dinfo.grad_norm <= sv->s.grad_tol;

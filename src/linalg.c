@@ -277,3 +277,10 @@ void wbi_chol_solve_right(int n, const double *F, int m, double *B, int ldb) {
     cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasNoTrans,
                 CblasNonUnit, m, n, 1.0, F, n, B, ldb);
 }
+
+void wbi_trsv_lower_ld(int m, const double *F, int ld, int trans, double *x) {
+    /* x := L^-1 x or L^-T x, L = the leading m x m lower triangle of F */
+    if (m <= 0) return;
+    cblas_dtrsv(CblasColMajor, CblasLower, trans ? CblasTrans : CblasNoTrans,
+                CblasNonUnit, m, F, ld, x, 1);
+}

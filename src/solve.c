@@ -17,6 +17,15 @@
  *   stop       ||g||_inf <= grad_tol; or a step below step_tol taken right
  *              after an acceptance (a tiny Newton-like step: converged) --
  *              below step_tol only after rejections inflated mu is STALLED
+ *   2nd order  at every such stop (and the working-precision ones): H(x)
+ *              is formed and factored without damping; a failed pivot k
+ *              gives z = [-A11^-1 a; 1; 0] with z'Hz = d_k <= 0 (More-
+ *              Sorensen), matrix-free CG on H finds d'Hd < 0. Curvature
+ *              below -floor (wbi_curv_floor): not a minimizer, step along
+ *              +-z from the trust radius, halving until E falls, iterate on.
+ *              A step_tol stop is WB_OK only if the undamped Newton step
+ *              -H^-1 g is below step_tol too; else mu is dropped (3 times
+ *              at most), then STALLED. (The contract: wiberg.h.)
  *
  * m(0) - m(s) = 1/2 s'(H + mu D)s + 1/2 mu s'Ds > 0 whenever the factorization
  * succeeded, so rho is always well defined. D is the identity, or (Marquardt /
@@ -124,7 +133,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->hx = zalloc(&st, mf, sizeof(double), &ok);
     sv->hs = zalloc(&st, n, sizeof(double), &ok);
     sv->hd = zalloc(&st, mf, sizeof(double), &ok);
-    sv->cgw = zalloc(&st, 4 * mf, sizeof(double), &ok);
+    sv->cgw = zalloc(&st, 4 * n, sizeof(double), &ok); /* + negative curvature */
     sv->D = zalloc(&st, n, sizeof(double), &ok);
     sv->g1 = zalloc(&st, n, sizeof(double), &ok);
     sv->g2 = zalloc(&st, n, sizeof(double), &ok);
@@ -285,6 +294,75 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
     if (sv->kind == WB_HESS_MATRIX_FREE) info->hess_approx = sv->e.hvp == NULL;
 }
 
+/* The second-order test at a stationary point sv->x with energy f (the
+   stopping contract in wiberg.h); H(x) must be formed. floor = the
+   curvature floor of settings.curv_floor (32 when that is 0). Returns
+     1  H positive definite (dense/banded: sv->F = chol(H), no damping;
+        matrix-free: CG on H met no curvature below -floor),
+     2  no curvature below -floor found, H not positive definite: flat to
+        rounding (a degenerate minimizer),
+     3  u'Hu = *q < -floor u'u along the unit u in sv->sd: not a minimizer,
+     or a negative status (callback error). */
+static int second_order_test(wb_solver *sv, double f, int *facts, double *q) {
+    int n = sv->n;
+    double factor = sv->s.curv_floor > 0 ? sv->s.curv_floor : 32.0;
+    double floor_ = wbi_curv_floor(sv, factor, f, sv->x, wbi_hess_diag_max(sv),
+                                   NULL);
+    *q = 0.0;
+    if (sv->kind != WB_HESS_MATRIX_FREE) {
+        (*facts)++;
+        int info = wbi_factor(sv, 0.0, NULL); /* H = L L' ? */
+        if (info == 0) return 1;
+        /* the More-Sorensen direction of the failed pivot */
+        wbi_chol_fail_direction(sv, info, sv->sd);
+        wb_status st = wbi_hess_mul(sv, sv->sd, sv->hs);
+        if (st != WB_OK) return st;
+        double zz = wbi_dot(n, sv->sd, sv->sd);
+        double zHz = wbi_dot(n, sv->sd, sv->hs);
+        if (zz > 0 && isfinite(zz) && zHz < -floor_ * zz) {
+            double zn = sqrt(zz);
+            for (int i = 0; i < n; i++) sv->sd[i] /= zn;
+            *q = zHz / zz;
+            return 3;
+        }
+    }
+    /* matrix-free, or a failed pivot at the rounding level: look for
+       negative curvature by CG on H (Lanczos pivots) */
+    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : (n < 500 ? n : 500);
+    int found = 0;
+    double rqmax = 0.0;
+    wb_status st = wbi_negcurv(sv, maxit, floor_, sv->sd, q, &found, &rqmax);
+    if (st != WB_OK) return st;
+    if (found) return 3;
+    return sv->kind == WB_HESS_MATRIX_FREE ? 1 : 2;
+}
+
+/* Leaves a stationary point along the unit direction u = sv->sd of
+   negative curvature: x + t r u, t = sign(-g'u) first (then -t), r = r0
+   halved until E decreases (60 halvings at most; a non-finite E counts as
+   no decrease). Returns 1 (sv->x, sv->g, *f moved), 0 (no decrease
+   found), or a negative status. */
+static int escape_step(wb_solver *sv, const double *w, double *f, double r0) {
+    int n = sv->n;
+    double t = wbi_dot(n, sv->g, sv->sd) > 0 ? -1.0 : 1.0, r = r0, ft;
+    for (int k = 0; k < 60; k++, r *= 0.5)
+        for (int side = 0; side < 2; side++) {
+            double a = (side ? -t : t) * r;
+            for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + a * sv->sd[i];
+            wb_status st = wbi_eval(sv, sv->xt, w, &ft, sv->gt);
+            if (st == WB_ENONFINITE) continue;
+            if (st != WB_OK) return st;
+            if (ft < *f) {
+                memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                *f = ft;
+                return 1;
+            }
+        }
+    return 0;
+}
+
+
 /* wb_solve: the in-use guard and the overlapping arguments around the
    body. x[n] is written at the end, w[p] is read throughout (and saved as
    the last solve's w): when they overlap, the solve runs on a copy of w in
@@ -367,23 +445,29 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     int mf = sv->kind == WB_HESS_MATRIX_FREE, boundary = 0;
     double delta = 0.0;
     sv->cg_its = 0;
+    int escapes = 0, second_order = 0, plain_factor = 0, msg_set = 0;
+    int loop_h = 0; /* Hessians formed by the iterations (not the test) */
+    int undamp = 0; /* step_tol stops undone by dropping the damping */
+    double curvature = 0.0;
 
+    for (;;) { /* until a stop that is not a saddle or maximum */
     for (;; it++) {
         if (gnorm <= s->grad_tol) { why = WB_STOP_GRAD; break; }
         if (it >= s->max_iter) { why = WB_STOP_MAXITER; st = WB_MAXITER; break; }
         if (need_hess) {
             st = wbi_hessian(sv, sv->x, w);
             hevals++;
+            loop_h++;
             if (st != WB_OK) { why = WB_STOP_ERROR; break; }
             if (mf) {
-                if (hevals == 1)
+                if (loop_h == 1)
                     delta = s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
             } else if (s->scale_damping) {
-                update_scaling(sv, hevals == 1);
+                update_scaling(sv, loop_h == 1);
             } else {
                 for (int i = 0; i < n; i++) sv->D[i] = 1.0;
             }
-            if (hevals == 1 && !mf) {
+            if (loop_h == 1 && !mf) {
                 double dmax = 0.0;
                 for (int i = 0; i < n; i++)
                     dmax = fmax(dmax, fabs(wbi_hess_diag(sv, i)));
@@ -423,6 +507,7 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         }
         if (!mf) {
             factored = 1;
+            plain_factor = 0; /* F = chol(H + mu D) */
             fact_mu = mu;
             /* s = -(H + mu D)^-1 g */
             for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
@@ -459,7 +544,7 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 /* the last fresh (near-Newton) step predicted a decrease
                    below 1e3 eps |E|, and no step since could realize even
                    that: a minimizer to working precision */
-                why = WB_STOP_STEP;
+                why = WB_STOP_PRECISION;
                 precision_stop = 1;
                 wbi_set_msg(sv, "converged to working precision after %d "
                             "iterations (E = %.6g, |g|_inf = %.3g; the model "
@@ -524,7 +609,7 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
                 /* A fresh (not rejection-inflated) step predicts a decrease
                    below the rounding level of E and does not shrink the
                    gradient: x is a minimizer to working precision. */
-                why = WB_STOP_STEP;
+                why = WB_STOP_PRECISION;
                 wbi_set_msg(sv, "converged to working precision after %d "
                             "iterations (E = %.6g, |g|_inf = %.3g)", it + 1, f,
                             gnorm);
@@ -582,6 +667,106 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         }
     }
 
+    if (st != WB_OK || !(why == WB_STOP_GRAD || why == WB_STOP_STEP ||
+                         why == WB_STOP_PRECISION))
+        break;
+    /* A first-order stop: test second-order information at x (the
+       stopping contract in wiberg.h). */
+    if (need_hess) {
+        st = wbi_hessian(sv, sv->x, w);
+        hevals++;
+        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
+        need_hess = 0;
+    }
+    double q = 0.0;
+    int so = second_order_test(sv, f, &facts, &q);
+    if (so < 0) { st = (wb_status)so; why = WB_STOP_ERROR; break; }
+    factored = plain_factor = so == 1 && !mf; /* F = chol(H(x)) */
+    fact_mu = 0.0;
+    if (so == 3 && it >= s->max_iter) {
+        /* a saddle or a maximum, and no iteration left to leave it */
+        st = WB_MAXITER;
+        why = WB_STOP_MAXITER;
+        msg_set = 1;
+        wbi_set_msg(sv, "iteration limit reached at a stationary point that "
+                    "is not a minimizer (curvature %.3g along a direction; "
+                    "|g|_inf = %.3g): raise max_iter to leave it", q, gnorm);
+        break;
+    }
+    if (so == 3) {
+        /* a saddle or a maximum: leave it along u */
+        double r0 = mf ? fmax(delta, s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x)))
+                       : s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
+        int moved = escape_step(sv, w, &f, r0);
+        if (moved < 0) { st = (wb_status)moved; why = WB_STOP_ERROR; break; }
+        if (moved) {
+            if (s->verbose)
+                fprintf(stderr, "wiberg: it %4d  stationary point with "
+                        "curvature %.3e: escaped to E %.10e\n", it, q, f);
+            escapes++;
+            it++;
+            gnorm = wbi_norm_inf(n, sv->g);
+            need_hess = 1;
+            factored = plain_factor = 0;
+            rejected = 0;
+            precision_stop = 0;
+            fresh_pred = INFINITY;
+            why = WB_STOP_NONE;
+            if (mf) delta = fmax(delta, r0);
+            continue;
+        }
+        second_order = 2; /* curvature below the floor, but E cannot fall */
+        curvature = q;
+    } else {
+        second_order = so;
+    }
+    if (why == WB_STOP_STEP && so == 1) {
+        /* a step_tol stop is WB_OK only for a Newton-sized step: dense /
+           banded s_N = -H^-1 g on the factor just made; matrix-free an
+           interior Steihaug step */
+        double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
+        int newton;
+        if (mf) {
+            newton = !boundary;
+        } else {
+            for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
+            wbi_factor_solve(sv, 1, sv->sd);
+            sn = wbi_nrm2(n, sv->sd);
+            newton = sn <= bound;
+        }
+        if (!newton && undamp < 3) {
+            /* damping, not the model, made the step small: drop it (or
+               widen the region) and go on */
+            undamp++;
+            if (mf) {
+                delta *= 4;
+            } else {
+                double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
+                mu = fmin(mu, 1e-6 * scale);
+                nu = 2.0;
+            }
+            why = WB_STOP_NONE;
+            it++;
+            continue;
+        }
+        if (!newton) {
+            st = WB_STALLED;
+            msg_set = 1;
+            if (mf)
+                wbi_set_msg(sv, "stalled: the step fell below step_tol on "
+                            "the trust-region boundary (radius %.3g) with "
+                            "|g|_inf = %.3g: not a minimizer to step_tol",
+                            delta, gnorm);
+            else
+                wbi_set_msg(sv, "stalled: the damped step fell below step_tol "
+                            "but the Newton step is %.3g > %.3g (|g|_inf = "
+                            "%.3g, mu = %.3g): not a minimizer to step_tol",
+                            sn, bound, gnorm, mu);
+        }
+    }
+    break;
+    }
+
     /* x: the best (= last accepted) point; also on errors */
     memcpy(x, sv->x, (size_t)n * sizeof(double));
     if (st >= 0) {
@@ -594,20 +779,28 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         sv->hess_valid = !mf && !need_hess && hevals > 0;
         /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
         int identity = !s->scale_damping;
-        sv->fact_valid = sv->hess_valid && factored && identity;
+        sv->fact_valid = sv->hess_valid && factored && (identity || plain_factor);
         sv->fact_mu = fact_mu;
         sv->fact_rcond = -1.0;
+        sv->fact_sigma = -1.0;
+        sv->fs = f;
         sv->dinfo.grad_norm = gnorm;
         static const char *names[] = {"", "gradient tolerance met",
                                       "step tolerance met",
                                       "relative energy change below f_tol",
                                       "iteration limit reached", "stalled",
-                                      "canceled by the progress callback", ""};
-        if (why != WB_STOP_STALLED && !precision_stop)
+                                      "canceled by the progress callback", "",
+                                      "converged to working precision"};
+        if (why != WB_STOP_STALLED && !precision_stop && !msg_set)
             wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
                         names[why], it, f, gnorm);
     }
     fill_info(info, sv, st, why, it, hevals, facts, f, gnorm, snorm,
               mf ? delta : mu);
+    if (info) {
+        info->escapes = escapes;
+        info->second_order = st == WB_OK ? second_order : 0;
+        info->curvature = second_order == 2 ? curvature : 0.0;
+    }
     return st;
 }

@@ -59,6 +59,7 @@ void wb_settings_default(wb_settings *s) {
     s->scale_damping = 1;
     s->fd_step = 6.0554544523933395e-06; /* cbrt(DBL_EPSILON) */
     s->min_rcond = 1e-14;
+    s->curv_floor = 32.0;
     s->hessian = WB_HESS_AUTO;
     s->cg_max_iter = 0;
     s->cg_tol = 1e-10;
@@ -91,6 +92,8 @@ wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len) {
         BAD("settings.fd_step = %g must be in (0, 1)", s->fd_step);
     if (!(s->min_rcond >= 0) || !(s->min_rcond < 1))
         BAD("settings.min_rcond = %g must be in [0, 1)", s->min_rcond);
+    if (!(s->curv_floor >= 0) || !isfinite(s->curv_floor))
+        BAD("settings.curv_floor = %g must be finite and >= 0", s->curv_floor);
     if (s->hessian < WB_HESS_AUTO || s->hessian > WB_HESS_MATRIX_FREE)
         BAD("settings.hessian = %d is not a wb_hessian_kind", (int)s->hessian);
     if (s->cg_max_iter < 0) BAD("settings.cg_max_iter = %d must be >= 0", s->cg_max_iter);

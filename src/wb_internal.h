@@ -158,6 +158,8 @@ struct wb_solver {
     int fact_valid;
     double fact_mu;
     double fact_rcond;
+    double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
+    double fs;           /* E at xs (the curvature floor's energy scale) */
     int hess_valid;      /* H holds H(xs, ws)                         */
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */
@@ -197,17 +199,39 @@ int wbi_factor(wb_solver *sv, double mu, const double *d);
 void wbi_factor_solve(wb_solver *sv, int nrhs, double *B);
 /* out = H v at the current point. */
 wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out);
-/* Reciprocal condition estimate of H + mu I from its factor. */
-double wbi_factor_rcond(wb_solver *sv, double mu);
+/* Reciprocal condition estimate of H + mu I from its factor; *anorm (may
+   be NULL) = ||H + mu I||_1. */
+double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm);
+/* After wbi_factor(sv, 0, NULL) failed with info > 0: z[n] with z'Hz = the
+   failed pivot <= 0 (More-Sorensen: z = [-A11^-1 a; 1; 0], from the
+   leading info-1 columns of the partial factor). Dense and banded. */
+void wbi_chol_fail_direction(wb_solver *sv, int info, double *z);
+/* The rounding floor of curvature (settings.curv_floor): factor * eps_H *
+   kappa, kappa = max(2|E| / max(1, ||x||_inf)^2, hmax); *kappa set. */
+double wbi_curv_floor(const wb_solver *sv, double factor, double E,
+                      const double *x, double hmax, double *kappa);
+/* max_i |H_ii| of the current H (matrix-free: of hess_diag, or 0). */
+double wbi_hess_diag_max(const wb_solver *sv);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
                        double *s, int *boundary, int *iters);
 /* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
-   WB_ESINGULAR (message set) on non-positive curvature. */
+   WB_ESINGULAR (message set) on non-positive curvature. Restarts from the
+   recomputed residual when the recurrence one meets tol and the true one
+   does not; *stagnated = 1 when that stops helping (the attainable
+   accuracy of H v reached) before maxit. *rq_min, *rq_max: the extreme
+   Rayleigh quotients d'(H + lambda I)d / d'd of its directions. */
 wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
-                  int maxit, double tol, int *iters, double *relres);
+                  int maxit, double tol, int *iters, double *relres,
+                  int *stagnated, double *rq_min, double *rq_max);
+/* Negative-curvature search: CG on H s = -b from a fixed start b until a
+   direction with d'Hd <= -tau d'd (returned in d[n], unit 2-norm, *q =
+   d'Hd), convergence, or maxit. Returns WB_OK; *found = 0 or 1; *rq_max =
+   the largest Rayleigh quotient met (a curvature scale). */
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *d,
+                      double *q, int *found, double *rq_max);
 /* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
    and typical size typ. */
 double wbi_fd_step(const wb_settings *s, double z, double typ);
@@ -230,5 +254,8 @@ void wbi_symm_right(int m, int n, double alpha, const double *S, int lds,
 /* B := B (F F^T)^-1 in place, B m x n, F the lower factor from wbi_chol
    (leading dimension n): two triangular solves from the right. */
 void wbi_chol_solve_right(int n, const double *F, int m, double *B, int ldb);
+/* x[m] := L^-1 x (trans 0) or L^-T x (trans 1), L the leading m x m lower
+   triangle of F with leading dimension ld. */
+void wbi_trsv_lower_ld(int m, const double *F, int ld, int trans, double *x);
 
 #endif

@@ -1,6 +1,9 @@
 /* Implicit derivatives against closed forms, finite differences of x*(w),
  * and independently computed damped solves. */
+#include <float.h>
+
 #include "energies.h"
+#include "chain.h"
 
 static wb_solver *make(const wb_energy *e, double lambda, double grad_tol) {
     wb_settings s;
@@ -275,6 +278,263 @@ static void near_singular_hessian_refused_without_damping(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* ---- the curvature floor (settings.curv_floor) --------------------------
+
+   Wells: E(x; w) = sum_i (x_i^2 - 1)^2 - w_i x_i, n = p <= 3: H = diag(12
+   x_i^2 - 4), B = -I, so dl/dw_i = dl_i / H_ii exactly. At x_i =
+   sqrt((4 + c)/12), w_i = 4 x_i^3 - 4 x_i the point is stationary with
+   curvature c, in an energy of size |E| = 4/3 per well: a curvature c near
+   eps is rounding (12 x^2 - 4 carries ~1e-15 of it); c = 0 is the
+   inflection point x = 1/sqrt(3), w = -8/(3 sqrt(3)) of the issue. */
+typedef struct { int n; } wells_t;
+static int wells_vg(void *u, const double *x, const double *w, double *e,
+                    double *g) {
+    int n = ((wells_t *)u)->n;
+    double E = 0.0;
+    for (int i = 0; i < n; i++) {
+        double a = x[i] * x[i] - 1;
+        E += a * a - w[i] * x[i];
+        if (g) g[i] = 4 * x[i] * x[i] * x[i] - 4 * x[i] - w[i];
+    }
+    *e = E;
+    return 0;
+}
+static int wells_hess(void *u, const double *x, const double *w, double *H) {
+    (void)w;
+    int n = ((wells_t *)u)->n;
+    for (int k = 0; k < n * n; k++) H[k] = 0.0;
+    for (int i = 0; i < n; i++) H[i * n + i] = 12 * x[i] * x[i] - 4;
+    return 0;
+}
+static int wells_band(void *u, const double *x, const double *w, double *AB) {
+    (void)w;
+    int n = ((wells_t *)u)->n; /* kd = 1 */
+    for (int i = 0; i < n; i++) AB[2 * i] = 12 * x[i] * x[i] - 4, AB[2 * i + 1] = 0;
+    return 0;
+}
+static int wells_hvp(void *u, const double *x, const double *w,
+                     const double *v, double *Hv) {
+    (void)w;
+    int n = ((wells_t *)u)->n;
+    for (int i = 0; i < n; i++) Hv[i] = (12 * x[i] * x[i] - 4) * v[i];
+    return 0;
+}
+static int wells_mixed_vjp(void *u, const double *x, const double *w,
+                           const double *v, double *out) {
+    (void)x; (void)w;
+    int n = ((wells_t *)u)->n;
+    for (int i = 0; i < n; i++) out[i] = -v[i];
+    return 0;
+}
+typedef enum { WL_DENSE, WL_BANDED, WL_MFREE, WL_DENSE_FD } wl_form;
+static wb_energy wells_energy(wells_t *W, wl_form f) {
+    wb_energy e = {W->n, W->n, W, wells_vg, NULL, wells_mixed_vjp, NULL};
+    if (f == WL_DENSE) e.hess = wells_hess;
+    if (f == WL_BANDED) e.kd = 1, e.hess_band = wells_band;
+    if (f == WL_MFREE) e.hvp = wells_hvp;
+    return e;
+}
+/* the stationary point of curvature c (c = 0: the inflection point) */
+static void wells_point(int n, double c, double *x, double *w) {
+    for (int i = 0; i < n; i++) {
+        x[i] = c == 0 ? 1 / sqrt(3.0) : sqrt((4 + c) / 12);
+        w[i] = c == 0 ? -8 / (3 * sqrt(3.0))
+                      : 4 * x[i] * x[i] * x[i] - 4 * x[i];
+    }
+}
+
+/* H = c I, c = 1 .. 1e-16, both ways. Real: E = c/2 |x|^2 - c w'x (the
+   whole energy scaled with c; d(x*)/dw = I) is accepted for every c, and
+   exact. Rounding: three wells of curvature c in an energy of size 4 are
+   refused at c <= 1e-14 (floor 32 eps 8 = 5.7e-14) and accepted at c >=
+   1e-13 with an error ~ (rounding of H)/c, checked against dl / H_ii
+   computed in long double. */
+static int cscale_vg(void *u, const double *x, const double *w, double *e,
+                     double *g) {
+    double c = *(double *)u, E = 0.0;
+    for (int i = 0; i < 3; i++) {
+        E += 0.5 * c * x[i] * x[i] - c * w[i] * x[i];
+        if (g) g[i] = c * (x[i] - w[i]);
+    }
+    *e = E;
+    return 0;
+}
+static int cscale_hess(void *u, const double *x, const double *w, double *H) {
+    (void)x; (void)w;
+    double c = *(double *)u;
+    for (int k = 0; k < 9; k++) H[k] = k % 4 == 0 ? c : 0.0;
+    return 0;
+}
+static int cscale_mixed_vjp(void *u, const double *x, const double *w,
+                            const double *v, double *out) {
+    (void)x; (void)w;
+    double c = *(double *)u;
+    for (int i = 0; i < 3; i++) out[i] = -c * v[i];
+    return 0;
+}
+static void curvature_floor_accepts_real_and_refuses_rounding_curvature(void **st) {
+    (void)st;
+    double dl[3] = {1.0, -0.5, 0.25};
+    for (int k = 0; k <= 16; k++) {
+        double c = pow(10.0, -k);
+        /* real: the energy has the scale of its curvature */
+        wb_energy e = {3, 3, &c, cscale_vg, cscale_hess, cscale_mixed_vjp, NULL};
+        wb_solver *sv = make(&e, 0.0, 0.0);
+        double w[3] = {0.5, -1.0, 2.0}, x[3] = {0, 0, 0}, out[3];
+        wb_info info;
+        assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+        assert_int_equal(wb_implicit_vjp(sv, dl, out), WB_OK);
+        for (int i = 0; i < 3; i++) wb_assert_close(out[i], dl[i], 1e-14, 1e-12);
+        assert_int_equal(wb_implicit_vjp_at(sv, w, w, dl, out), WB_OK);
+        for (int i = 0; i < 3; i++) wb_assert_close(out[i], dl[i], 1e-14, 1e-12);
+        wb_solver_destroy(sv);
+
+        /* rounding: curvature c inside an energy of size 4 */
+        wells_t W = {3};
+        wb_energy ew = wells_energy(&W, WL_DENSE);
+        sv = make(&ew, 0.0, 1e-8);
+        wells_point(3, c, x, w);
+        for (int i = 0; i < 3; i++) out[i] = 99;
+        wb_status r = wb_implicit_vjp_at(sv, w, x, dl, out);
+        wb_deriv_info di;
+        wb_solver_deriv_info(sv, &di);
+        double E;
+        wells_vg(&W, x, w, &E, NULL); /* ~ 4: kappa = 2 |E| / 1^2 */
+        wb_assert_close(di.curvature_scale, 2 * fabs(E), 0, 1e-12);
+        wb_assert_close(di.curvature_floor, 32 * DBL_EPSILON * 2 * fabs(E), 0, 1e-12);
+        if (c <= 1e-14) {
+            /* refused by the floor, or by Cholesky where rounding made
+               12 x^2 - 4 <= 0 */
+            assert_int_equal(r, WB_ESINGULAR);
+            assert_true(di.min_curvature <= di.curvature_floor);
+            assert_true(strstr(wb_solver_message(sv), "rounding level") ||
+                        strstr(wb_solver_message(sv), "not positive definite"));
+            for (int i = 0; i < 3; i++) assert_true(out[i] == 99);
+        } else {
+            assert_int_equal(r, WB_OK);
+            for (int i = 0; i < 3; i++) {
+                long double h = 12.0L * x[i] * x[i] - 4.0L;
+                double ref = (double)(dl[i] / h);
+                wb_assert_close(out[i], ref, 0, 32 * DBL_EPSILON * 8 / c);
+            }
+        }
+        wb_solver_destroy(sv);
+    }
+}
+
+/* The issue's inflection point: dL/dw was 1.1e15 (vjp_at, and vjp after a
+   solve started there), 2e10 with three wells and a difference Hessian.
+   Now refused in every storage; lambda > 0 answers. */
+static void inflection_point_derivative_is_refused_in_every_storage(void **st) {
+    (void)st;
+    wl_form forms[] = {WL_DENSE, WL_BANDED, WL_MFREE, WL_DENSE_FD};
+    for (int f = 0; f < 4; f++)
+        for (int n = 1; n <= 3; n += 2) {
+            if (forms[f] == WL_BANDED && n == 1) continue; /* kd < n */
+            wells_t W = {n};
+            wb_energy e = wells_energy(&W, forms[f]);
+            wb_solver *sv = make(&e, 0.0, 1e-8);
+            double x[3], w[3], dl[3] = {1, 1, 1}, out[3] = {7, 7, 7};
+            wells_point(n, 0.0, x, w);
+            assert_int_equal(wb_implicit_vjp_at(sv, w, x, dl, out), WB_ESINGULAR);
+            assert_true(out[0] == 7);
+            wb_deriv_info di;
+            wb_solver_deriv_info(sv, &di);
+            assert_true(di.min_curvature <= di.curvature_floor);
+            assert_true(di.curvature_floor > 0);
+            /* started there: a stationary point, and the same refusal */
+            wb_info info;
+            assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+            assert_int_equal(wb_implicit_vjp(sv, dl, out), WB_ESINGULAR);
+            assert_non_null(strstr(wb_solver_message(sv), "rounding level"));
+            assert_true(out[0] == 7);
+            /* damped: (H + lambda)^-1 with H ~ 0 (rounding) */
+            assert_int_equal(wb_solver_set_lambda(sv, 0.1), WB_OK);
+            assert_int_equal(wb_implicit_vjp(sv, dl, out), WB_OK);
+            for (int i = 0; i < n; i++) wb_assert_close(out[i], 10.0, 1e-6, 1e-6);
+            wb_solver_destroy(sv);
+        }
+}
+
+/* A difference Hessian's floor is eps / fd_step + fd_step^2 (7.3e-11) per
+   unit of kappa: a real curvature of 1e-6 in the wells is accepted and as
+   accurate as differences allow. */
+static void difference_hessian_floor_accepts_real_small_curvature(void **st) {
+    (void)st;
+    wells_t W = {3};
+    wb_energy e = wells_energy(&W, WL_DENSE_FD);
+    wb_solver *sv = make(&e, 0.0, 1e-8);
+    double x[3], w[3], dl[3] = {1, -2, 3}, out[3];
+    wells_point(3, 1e-6, x, w);
+    assert_int_equal(wb_implicit_vjp_at(sv, w, x, dl, out), WB_OK);
+    for (int i = 0; i < 3; i++) {
+        long double h = 12.0L * x[i] * x[i] - 4.0L;
+        wb_assert_close(out[i], (double)(dl[i] / h), 0, 1e-3);
+    }
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    double fd = 6.0554544523933395e-06, E;
+    wells_vg(&W, x, w, &E, NULL);
+    wb_assert_close(di.curvature_floor,
+                    32 * (DBL_EPSILON / fd + fd * fd) * 2 * fabs(E), 0, 1e-12);
+    wb_solver_destroy(sv);
+}
+
+/* Item 12: the matrix-free adjoint by gradient differences on a 500-step
+   chain. cg_tol 1e-9: CG's recurrence met it after 66 iterations while the
+   recomputed residual was 1.03e-9, which was WB_MAXITER "raise
+   cg_max_iter" with 1010 allowed; a restart from the recomputed residual
+   now meets it. cg_tol 1e-10 is below what difference products attain:
+   WB_STALLED, "stagnated", far from the cap, and the result still agrees
+   with the dense derivative to the residual's accuracy. */
+static void matrix_free_cg_restarts_then_reports_stagnation(void **st) {
+    (void)st;
+    enum { TT = 500, KK = 3 };
+    static const double W4[4] = {1.0, 2.0, 0.7, 5.0};
+    chain_t c;
+    chain_init(&c, TT, KK, 8);
+    static double x[TT], xd[TT], g[TT];
+    double out[4], ref[4];
+    for (int t = 0; t < TT; t++) g[t] = cos(0.3 * t);
+    /* the reference: dense exact Hessian */
+    wb_energy ed = chain_energy(&c, CH_BANDED);
+    wb_solver *sv = make(&ed, 0.0, 1e-9);
+    for (int t = 0; t < TT; t++) xd[t] = c.y[t * KK + 1];
+    assert_int_equal(wb_solve(sv, W4, xd, NULL), WB_OK);
+    assert_int_equal(wb_implicit_vjp(sv, g, ref), WB_OK);
+    wb_solver_destroy(sv);
+    for (int pass = 0; pass < 2; pass++) {
+        wb_energy e = chain_energy(&c, CH_MFREE_FD);
+        wb_settings s;
+        wb_settings_default(&s);
+        s.hessian = WB_HESS_MATRIX_FREE;
+        s.grad_tol = 1e-9;
+        s.max_iter = 500;
+        s.cg_tol = pass == 0 ? 1e-9 : 1e-10;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        for (int t = 0; t < TT; t++) x[t] = c.y[t * KK + 1];
+        assert_int_equal(wb_solve(sv, W4, x, NULL), WB_OK);
+        wb_status r = wb_implicit_vjp(sv, g, out);
+        wb_deriv_info di;
+        wb_solver_deriv_info(sv, &di);
+        if (pass == 0) {
+            assert_int_equal(r, WB_OK);
+            assert_true(di.cg_residual <= 1e-9);
+        } else {
+            assert_int_equal(r, WB_STALLED);
+            assert_true(di.cg_residual > 1e-10 && di.cg_residual < 1e-8);
+            assert_true(di.cg_iterations < 2 * TT + 10);
+            assert_non_null(strstr(wb_solver_message(sv), "CG stagnated"));
+            assert_null(strstr(wb_solver_message(sv), "cg_max_iter"));
+        }
+        double vm = 0.0;
+        for (int j = 0; j < 4; j++) vm = fmax(vm, fabs(ref[j]));
+        for (int j = 0; j < 4; j++) wb_assert_close(out[j], ref[j], 1e-5 * vm, 0);
+        wb_solver_destroy(sv);
+    }
+    chain_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(implicit_jacobian_matches_closed_form_on_quadratic),
@@ -286,6 +546,10 @@ int main(void) {
         cmocka_unit_test(derivative_at_unconverged_point_says_so),
         cmocka_unit_test(classic_derivative_refused_at_saddle_damped_one_exact),
         cmocka_unit_test(near_singular_hessian_refused_without_damping),
+        cmocka_unit_test(curvature_floor_accepts_real_and_refuses_rounding_curvature),
+        cmocka_unit_test(inflection_point_derivative_is_refused_in_every_storage),
+        cmocka_unit_test(difference_hessian_floor_accepts_real_small_curvature),
+        cmocka_unit_test(matrix_free_cg_restarts_then_reports_stagnation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

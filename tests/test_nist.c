@@ -218,6 +218,7 @@ static const char *reason_str(wb_stop_reason r) {
     case WB_STOP_STALLED: return "stalled";
     case WB_STOP_CANCELED: return "canceled";
     case WB_STOP_ERROR: return "error";
+    case WB_STOP_PRECISION: return "precision";
     default: return "none";
     }
 }

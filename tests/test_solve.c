@@ -303,6 +303,211 @@ static void status_strings_are_never_null(void **st) {
     assert_string_equal(wb_version(), WB_VERSION_STRING);
 }
 
+/* ---- stationary points that are not minimizers (item 2) -----------------
+
+   E = (x1^2 - 1)^2 + s(x2), s = x2^2 (saddle at 0: H = diag(-4, 2)) or
+   (x2^2 - 1)^2 (maximum at 0: H = -4 I); minimizers x1 = +-1 and x2 = 0
+   resp. +-1, E = 0 there. Started exactly at 0 (gradient 0) the solver
+   stopped there with WB_OK after 0 iterations; it must leave along the
+   negative curvature and reach a minimizer, in every storage. */
+typedef struct { int max; int n; } sad_t;
+static double sad_h(const sad_t *S, const double *x, int i) {
+    return i == 0 || S->max ? 12 * x[i] * x[i] - 4 : 2.0;
+}
+static int sad_vg(void *u, const double *x, const double *w, double *e,
+                  double *g) {
+    (void)w;
+    sad_t *S = u;
+    double E = 0.0;
+    for (int i = 0; i < S->n; i++) {
+        double a = x[i] * x[i] - 1;
+        int dw = i == 0 || S->max;
+        E += dw ? a * a : x[i] * x[i];
+        if (g) g[i] = dw ? 4 * x[i] * a : 2 * x[i];
+    }
+    *e = E;
+    return 0;
+}
+static int sad_hess(void *u, const double *x, const double *w, double *H) {
+    (void)w;
+    sad_t *S = u;
+    int n = S->n;
+    for (int k = 0; k < n * n; k++) H[k] = 0.0;
+    for (int i = 0; i < n; i++) H[i * n + i] = sad_h(S, x, i);
+    return 0;
+}
+static int sad_band(void *u, const double *x, const double *w, double *AB) {
+    (void)w;
+    sad_t *S = u;
+    for (int i = 0; i < S->n; i++) AB[2 * i] = sad_h(S, x, i), AB[2 * i + 1] = 0;
+    return 0;
+}
+static int sad_hvp(void *u, const double *x, const double *w, const double *v,
+                   double *Hv) {
+    (void)w;
+    sad_t *S = u;
+    for (int i = 0; i < S->n; i++) Hv[i] = sad_h(S, x, i) * v[i];
+    return 0;
+}
+static void solve_started_on_saddle_or_maximum_reaches_a_minimizer(void **st) {
+    (void)st;
+    for (int max = 0; max < 2; max++)
+        for (int form = 0; form < 4; form++)
+            for (int n = 1; n <= 2; n++) {
+                if (n == 1 && (form == 1 || !max)) continue; /* kd < n; saddle 2-D */
+                sad_t S = {max, n};
+                wb_energy e = {n, 0, &S, sad_vg, NULL, NULL, NULL};
+                if (form == 0) e.hess = sad_hess;
+                if (form == 1) e.kd = 1, e.hess_band = sad_band;
+                if (form == 2) e.hvp = sad_hvp;
+                /* form 3: dense difference Hessian */
+                wb_solver *sv = NULL;
+                assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+                double x[2] = {0, 0}, E, H[4];
+                wb_info info;
+                wb_status r = wb_solve(sv, NULL, x, &info);
+                if (r != WB_OK)
+                    printf("max %d form %d n %d: %s\n", max, form, n,
+                           wb_solver_message(sv));
+                assert_int_equal(r, WB_OK);
+                assert_true(info.escapes >= 1);
+                assert_int_equal(info.second_order, 1);
+                sad_vg(&S, x, NULL, &E, NULL);
+                wb_assert_close(E, 0.0, 1e-14, 0);
+                wb_assert_close(fabs(x[0]), 1.0, 1e-7, 0);
+                if (n == 2) wb_assert_close(fabs(x[1]), max ? 1.0 : 0.0, 1e-7, 0);
+                sad_hess(&S, x, NULL, H); /* a minimizer: H > 0 */
+                for (int i = 0; i < n; i++) assert_true(H[i * n + i] > 0);
+                wb_solver_destroy(sv);
+            }
+}
+
+/* A coupled saddle: E = 1/2 x'Ax + 1/4 sum x_i^4, A symmetric banded
+   (half-bandwidth KB = 20, wider than the narrow-band loops) with a few
+   negative eigenvalues, started at x = 0 (gradient 0, H = A indefinite).
+   Exercises the More-Sorensen direction from a partial blocked Cholesky
+   (dense n = 150 through LAPACK's dpotrf, banded through dpbtrf). A
+   minimizer has g = Ax + x^3 = 0 and H = A + 3 diag(x^2) positive definite:
+   both checked here, H by the test's own Cholesky. */
+enum { NQ = 150, KB = 20 };
+typedef struct { double A[NQ * NQ]; } cq_t;
+static int cq_vg(void *u, const double *x, const double *w, double *e,
+                 double *g) {
+    (void)w;
+    const cq_t *q = u;
+    double E = 0.0;
+    for (int i = 0; i < NQ; i++) {
+        double ax = 0.0;
+        for (int j = 0; j < NQ; j++) ax += q->A[j * NQ + i] * x[j];
+        E += 0.5 * x[i] * ax + 0.25 * x[i] * x[i] * x[i] * x[i];
+        if (g) g[i] = ax + x[i] * x[i] * x[i];
+    }
+    *e = E;
+    return 0;
+}
+static int cq_hess(void *u, const double *x, const double *w, double *H) {
+    (void)w;
+    memcpy(H, ((const cq_t *)u)->A, sizeof(double) * NQ * NQ);
+    for (int i = 0; i < NQ; i++) H[i * NQ + i] += 3 * x[i] * x[i];
+    return 0;
+}
+static int cq_band(void *u, const double *x, const double *w, double *AB) {
+    (void)w;
+    const cq_t *q = u;
+    for (int j = 0; j < NQ; j++)
+        for (int r = 0; r <= KB; r++)
+            AB[r + j * (KB + 1)] = j + r < NQ ? q->A[j * NQ + j + r] : 0.0;
+    for (int j = 0; j < NQ; j++) AB[j * (KB + 1)] += 3 * x[j] * x[j];
+    return 0;
+}
+static void solve_leaves_coupled_saddle_dense_and_wide_band(void **st) {
+    (void)st;
+    static cq_t q;
+    uint64_t seed = 5;
+    memset(&q, 0, sizeof q);
+    for (int j = 0; j < NQ; j++)
+        for (int i = j; i < NQ && i <= j + KB; i++) {
+            double a = i == j ? 2.0 + wb_test_rand(&seed)
+                              : 0.1 * (2 * wb_test_rand(&seed) - 1);
+            q.A[j * NQ + i] = q.A[i * NQ + j] = a;
+        }
+    for (int i = 60; i < 64; i++) q.A[i * NQ + i] = -3.0; /* indefinite */
+    static double H[NQ * NQ], x[NQ], r[NQ];
+    for (int form = 0; form < 2; form++) {
+        wb_energy e = {NQ, 0, &q, cq_vg, NULL, NULL, NULL};
+        if (form == 0) e.hess = cq_hess;
+        else e.kd = KB, e.hess_band = cq_band;
+        wb_settings s;
+        wb_settings_default(&s);
+        s.grad_tol = 1e-10;
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        memset(x, 0, sizeof x);
+        wb_info info;
+        assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+        assert_true(info.escapes >= 1);
+        assert_int_equal(info.second_order, 1);
+        double E, gmax = 0.0;
+        cq_vg(&q, x, NULL, &E, r);
+        for (int i = 0; i < NQ; i++) gmax = fmax(gmax, fabs(r[i]));
+        assert_true(gmax <= 1e-10);
+        assert_true(E < 0); /* below the saddle's E = 0 */
+        cq_hess(&q, x, NULL, H);
+        assert_int_equal(ref_spd_solve(NQ, H, 0.0, 1, r), 0); /* H > 0 */
+        wb_solver_destroy(sv);
+    }
+}
+
+/* With no iteration left the saddle cannot be left: WB_MAXITER, never
+   WB_OK, and the message says why. */
+static void saddle_without_iterations_left_is_not_converged(void **st) {
+    (void)st;
+    sad_t S = {0, 2};
+    wb_energy e = {2, 0, &S, sad_vg, sad_hess, NULL, NULL};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.max_iter = 0;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x[2] = {0, 0};
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_MAXITER);
+    assert_int_equal(info.reason, WB_STOP_MAXITER);
+    assert_true(x[0] == 0 && x[1] == 0);
+    assert_non_null(strstr(wb_solver_message(sv), "not a minimizer"));
+    wb_solver_destroy(sv);
+}
+
+/* A step below step_tol because the damping is huge (mu0 = 1e14), not
+   because x is near x*: was WB_OK (reason step) at the start, |g| ~ 1.
+   Now the damping is dropped and the solve reaches the closed-form x*. */
+static void step_tol_stop_of_a_damped_step_is_not_taken_as_converged(void **st) {
+    (void)st;
+    enum { N = 4, P = 1 };
+    quad_t q;
+    quad_init(&q, N, P, 3);
+    wb_energy e = quad_energy(&q);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.mu0 = 1e14;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double w[P] = {1.0}, x[N] = {1, 1, 1, 1}, ref[N], g[N], g0, E;
+    quad_vg(&q, x, w, &E, g);
+    g0 = 0;
+    for (int i = 0; i < N; i++) g0 = fmax(g0, fabs(g[i])); /* |g(x0)| */
+    assert_true(g0 > 1e-3);
+    for (int i = 0; i < N; i++) ref[i] = q.d[i] + q.C[i] * w[0];
+    assert_int_equal(ref_spd_solve(N, q.A, 0.0, 1, ref), 0);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    for (int i = 0; i < N; i++) wb_assert_close(x[i], ref[i], 1e-9, 1e-9);
+    assert_true(info.reason == WB_STOP_GRAD || info.reason == WB_STOP_STEP);
+    assert_true(info.grad_norm < 1e-6 * g0);
+    wb_solver_destroy(sv);
+    quad_free(&q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(solve_finds_closed_form_minimizer_of_quadratic),
@@ -315,6 +520,10 @@ int main(void) {
         cmocka_unit_test(solve_leaves_saddle_region_to_a_minimizer),
         cmocka_unit_test(rebound_solver_solves_smaller_energy),
         cmocka_unit_test(status_strings_are_never_null),
+        cmocka_unit_test(solve_started_on_saddle_or_maximum_reaches_a_minimizer),
+        cmocka_unit_test(solve_leaves_coupled_saddle_dense_and_wide_band),
+        cmocka_unit_test(saddle_without_iterations_left_is_not_converged),
+        cmocka_unit_test(step_tol_stop_of_a_damped_step_is_not_taken_as_converged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
