@@ -13,7 +13,23 @@ double wbi_dot(int n, const double *x, const double *y) {
     return cblas_ddot(n, x, 1, y, 1);
 }
 
-double wbi_nrm2(int n, const double *x) { return cblas_dnrm2(n, x, 1); }
+/* ||x||_2. BLAS's dnrm2 is scaled on most kernels, but some x86-64 kernels
+   sum x_i^2 in x87 extended precision, which overflows under emulators
+   (valgrind) or where long double is double: when the BLAS result is not
+   finite, recompute it scaled, ||x|| = m sqrt(sum (x_i/m)^2), m = max |x_i|
+   (inf only when the norm itself overflows, NaN when x holds a NaN). */
+double wbi_nrm2(int n, const double *x) {
+    double r = cblas_dnrm2(n, x, 1);
+    if (isfinite(r)) return r;
+    double m = 0.0, ss = 0.0;
+    for (int i = 0; i < n; i++) {
+        double a = fabs(x[i]);
+        if (!(a <= m)) m = a; /* NaN propagates */
+    }
+    if (!isfinite(m) || m == 0.0) return m;
+    for (int i = 0; i < n; i++) ss += (x[i] / m) * (x[i] / m);
+    return m * sqrt(ss);
+}
 
 double wbi_norm_inf(int n, const double *x) {
     double m = 0.0;
