@@ -216,12 +216,59 @@ static void robust_sequence_conversions_and_refusals(void **st) {
     tf_rseq_free(&q);
 }
 
+
+/* Training with a validation sequence longer than every training sequence:
+   the validation loss is measured every epoch (the trainer is sized for it),
+   the epoch kept is one of the run's, and the kept theta's validation loss
+   is no worse than the start's (recomputed here by a solve) */
+static void robust_training_validates_a_longer_sequence(void **st) {
+    (void)st;
+    int K = 4, Ts[3] = {20, 24, 60};
+    tf_rseq q[3];
+    double w0[4] = {1, 1, 1, 1};
+    for (int j = 0; j < 3; j++) {
+        int T = Ts[j];
+        double *box = malloc(sizeof(double) * 4 * T * K), *tr = malloc(sizeof(double) * 4 * T);
+        unsigned char *m = malloc((size_t)T * K);
+        make_seq(T, K, 1, 5, 12, 0, 20 + (unsigned long long)j, box, m, tr);
+        assert_int_equal(tf_rseq_init(&q[j], T, K, box, m, tr, w0), 0);
+        free(box), free(tr), free(m);
+    }
+    double th0[TF_RP(4)];
+    tf_robust_theta0(K, w0, th0);
+    tf_robust_opts o;
+    tf_robust_opts_default(&o);
+    o.epochs = 4;
+    o.batch = 2;
+    o.threads = 1;
+    o.lr = 0.05;
+    tf_robust_fit fit;
+    char err[256] = "";
+    assert_int_equal(tf_robust_train(q, 2, &q[2], 1, th0, &o, &fit, err, sizeof err), 0);
+    assert_true(fit.best_epoch >= 0 && fit.best_epoch < 4);
+    double moved = 0;
+    for (int j = 0; j < TF_RP(4); j++) moved += fabs(fit.theta[j] - th0[j]);
+    assert_true(moved > 0);
+    for (int e = 0; e < 4; e++) assert_true(isfinite(fit.val_loss[e]) && isfinite(fit.epoch_loss[e]));
+    /* the kept validation loss, recomputed */
+    double box[4 * 60], x[4 * 60];
+    assert_true(tf_robust_fuse(&q[2], fit.theta, box) >= 0);
+    for (int t = 0; t < 60; t++) {
+        x[4 * t] = box[4 * t] / q[2].S, x[4 * t + 1] = box[4 * t + 1] / q[2].S;
+        x[4 * t + 2] = log(box[4 * t + 2]), x[4 * t + 3] = log(box[4 * t + 3]);
+    }
+    wb_assert_close(tf_robust_loss(&q[2], x, NULL), fit.val_loss[fit.best_epoch], 1e-9, 1e-6);
+    tf_robust_fit_free(&fit);
+    for (int j = 0; j < 3; j++) tf_rseq_free(&q[j]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(robust_energy_derivatives_match_differences),
         cmocka_unit_test(robust_parameter_gradient_matches_resolves),
         cmocka_unit_test(robust_start_and_fusion_reject_a_brief_wrong_majority),
         cmocka_unit_test(robust_sequence_conversions_and_refusals),
+        cmocka_unit_test(robust_training_validates_a_longer_sequence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

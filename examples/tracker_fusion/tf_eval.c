@@ -720,7 +720,9 @@ int tf_write_json(const tf_result *r, const char *path) {
     fputs(",\n  \"robust\": [", f);
     for (int e = 0; e < r->robust_rows; e++) {
         const tf_robust_fit *fit = &r->robust[e];
-        fprintf(f, "%s\n    {\"name\": \"%s\", \"best_epoch\": %d, \"inner_solves\": %lld, "
+        /* "row", not "name": otb_protocol.sh reads the lines that start
+           with {"name": as the table's rows */
+        fprintf(f, "%s\n    {\"row\": \"%s\", \"best_epoch\": %d, \"inner_solves\": %lld, "
                 "\"skipped\": %lld, \"refused\": %d, \"checked\": %d, \"seconds\": ",
                 e ? "," : "", e ? "end_to_end" : "nonconvex", fit->best_epoch + 1, fit->solves,
                 fit->skipped, fit->refused, fit->checked);

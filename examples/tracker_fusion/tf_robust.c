@@ -14,6 +14,7 @@
  * d grad/d log a = grad;  d grad/d log c = a 2Dd 4 c^4 r2/(r2+c^2)^3
  * d grad/d log g = a (phi'' 2 g(dp^2+dq^2) 2Dd + phi' 2 G d), G = diag(0,0,g,g)
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,6 +598,12 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
     ts.seed = o->seed;
     ts.threads = o->threads;
     ts.warm_start = 0; /* every solve from the start at the current theta */
+    /* the validation set given to the trainer so that it sizes its solvers
+       for the longest sequence of either set (wb_trainer_evaluate below
+       needs that); the trainer's own validation runs only at the last step,
+       ours after every epoch at the w just reached */
+    ts.validation = &Dva;
+    ts.validate_every = INT_MAX;
     ts.lower = lo;
     ts.upper = hi;
     wb_trainer *tr = NULL;
@@ -630,7 +637,12 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
             double vl = NAN;
             int failed = 0;
             wb_status se = wb_trainer_evaluate(tr, &Dva, w, &vl, &failed, NULL);
-            if (se != WB_OK) vl = NAN;
+            if (se != WB_OK) {
+                snprintf(err, errlen, "validation: %s: %s", wb_status_str(se), wb_trainer_message(tr));
+                wb_trainer_destroy(tr);
+                tf_robust_fit_free(fit);
+                return -1;
+            }
             fit->epoch_loss[epoch] = info.epoch_loss;
             fit->val_loss[epoch] = vl;
             if (o->verbose)
