@@ -38,6 +38,9 @@ static void usage(FILE *f) {
         "  --batch N          videos per step (default 4)\n"
         "  --lr X             Adam learning rate, log-parameters (default 0.08)\n"
         "  --lambda X         damping of the implicit derivative (default 1e-3)\n"
+        "  --robust on|off|auto  the non-convex rows (non-convex learned, end to end);\n"
+        "                     auto (default): with --tracks data that have box sizes\n"
+        "                     and box truth\n"
         "  --threads N        worker threads, 0 = all cores (default 0)\n"
         "output:\n"
         "  --threshold PX     success = centre error <= PX pixels (default 10; P@20 is\n"
@@ -111,6 +114,15 @@ int main(int argc, char **argv) {
             else if (!strcmp(g, "none")) o.group = TF_GROUP_NONE;
             else {
                 fprintf(stderr, "tracker_fusion: --group wants dash or none, not '%s'\n", g);
+                return 2;
+            }
+        } else if (!strcmp(a, "--robust") && more) {
+            const char *g = argv[++i];
+            if (!strcmp(g, "on")) o.robust = 1;
+            else if (!strcmp(g, "off")) o.robust = 0;
+            else if (!strcmp(g, "auto")) o.robust = -1;
+            else {
+                fprintf(stderr, "tracker_fusion: --robust wants on, off or auto, not '%s'\n", g);
                 return 2;
             }
         } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
@@ -189,10 +201,31 @@ int main(int argc, char **argv) {
     int beats = learned >= 0;
     for (int i = 0; i < r.count && beats; i++)
         if (i != learned && strcmp(r.m[i].key, "single") && strcmp(r.m[i].key, "oracle") &&
+            strcmp(r.m[i].key, "nonconvex") && strcmp(r.m[i].key, "end_to_end") &&
             r.m[i].test.mean_error <= r.m[learned].test.mean_error)
             beats = 0;
     printf("the learned energy %s every baseline on the held-out videos\n",
            beats ? "beats" : "does NOT beat");
+    /* the robust rows: training figures, and against the oracle single
+       tracker (picked on the test sequences) per metric */
+    const tf_method *orc = NULL;
+    for (int i = 0; i < r.count; i++)
+        if (!strcmp(r.m[i].key, "oracle")) orc = &r.m[i];
+    for (int e = 0; e < r.robust_rows; e++) {
+        const tf_robust_fit *f = &r.robust[e];
+        const tf_method *m = NULL;
+        for (int i = 0; i < r.count; i++)
+            if (!strcmp(r.m[i].key, e ? "end_to_end" : "nonconvex")) m = &r.m[i];
+        printf("%s: lambda %g, best epoch %d of %d, %lld solves, %lld skipped steps' examples, "
+               "%d of %d training derivatives refused at the learned theta; %.1f s wall, %.1f s CPU\n",
+               e ? "end to end" : "non-convex learned", o.lambda, f->best_epoch + 1, f->epochs,
+               f->solves, f->skipped, f->refused, f->checked, f->seconds, f->cpu_seconds);
+        if (m && orc)
+            printf("    vs the oracle single tracker: CLE %s, P@20 %s, AUC %s\n",
+                   m->test.cle < orc->test.cle ? "better" : "worse",
+                   m->test.prec20 > orc->test.prec20 ? "better" : "not better",
+                   m->test.auc > orc->test.auc ? "better" : "not better");
+    }
     if (per_seq) {
         printf("\nper test sequence (CLE px / P@20 / AUC):\n");
         for (int q = 0; q < r.test_seqs; q++) {

@@ -8,6 +8,8 @@
 
 #include <wiberg.h>
 
+#include "tf_robust.h"
+
 #define TF_MAX_TRACKERS 16
 
 /* One video: T frames, K trackers (t = 0..T-1, k = 0..K-1, c = 0, 1).
@@ -191,6 +193,9 @@ typedef struct {
     int epochs, batch, threads, verbose;
     double lr, lambda;
     uint64_t seed;
+    int robust;  /* the robust rows (tf_robust_run.c): 1 on, 0 off, -1 (default):
+                    on for --tracks data whose every sequence has sizes and
+                    box truth (off for the synthetic default run: its time)  */
 } tf_opts;
 
 /* a row of the table. key: a stable name for the JSON ("learned", "mean",
@@ -229,6 +234,8 @@ typedef struct {
     tf_seq *plot_seq;
     double *plot_fused;
     tf_data all;            /* owned */
+    tf_robust_fit robust[2]; /* non-convex learned, end to end (owned) */
+    int robust_rows;        /* how many of them ran                    */
 } tf_result;
 
 /* Fuses every sequence of test (in order: the test_idx order of r) with fn,
@@ -238,6 +245,15 @@ typedef struct {
 int tf_eval_method(tf_result *r, const char *key, const char *label,
                    const tf_data *test, tf_fuse_fn fn, void *user,
                    double threshold, double train_seconds, long solves);
+
+/* ---- the robust rows (tf_robust_run.c) ---- */
+/* 1 when every sequence of d has sizes and box truth */
+int tf_robust_usable(const tf_data *d);
+/* Trains the non-convex energy twice (global weights; end to end) on
+   train/val and appends the rows "nonconvex" and "end_to_end" for test to r
+   (their fits in r->robust). 0 ok; -1 (err). */
+int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const tf_data *val,
+                   const tf_data *trval, const tf_data *test, char *err, size_t errlen);
 
 void tf_opts_default(tf_opts *o);
 /* 0 ok; -1 error (message in err). */

@@ -318,6 +318,7 @@ void tf_opts_default(tf_opts *o) {
     o->lr = 0.08;
     o->lambda = 1e-3;
     o->seed = 1;
+    o->robust = -1;
 }
 
 void tf_result_free(tf_result *r) {
@@ -326,6 +327,7 @@ void tf_result_free(tf_result *r) {
     free(r->val_loss);
     free(r->plot_fused);
     free(r->test_idx);
+    for (int e = 0; e < 2; e++) tf_robust_fit_free(&r->robust[e]);
     tf_data_free(&r->all);
     memset(r, 0, sizeof *r);
 }
@@ -575,6 +577,14 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     ef.theta = theta_g;
     if (tf_eval_method(r, "grid_search", label, &test, energy_fuse, &ef, th, grid_secs, used) < 0)
         goto fuse_fail;
+    /* ---- the non-convex energy: global weights, and end to end ---- */
+    if (o->robust == 1 || (o->robust < 0 && o->tracks && tf_robust_usable(&r->all))) {
+        if (!tf_robust_usable(&r->all)) {
+            snprintf(err, errlen, "--robust on needs box sizes in the tracks and box truth");
+            goto fail;
+        }
+        if (tf_robust_rows(r, o, &train, &val, &trval, &test, err, errlen)) goto fail;
+    }
     tf_split_free(&train);
     tf_split_free(&val);
     tf_split_free(&trval);
@@ -705,7 +715,34 @@ int tf_write_json(const tf_result *r, const char *path) {
     jnum(f, exp(r->theta[r->K]));
     fputs(", \"delta\": ", f);
     jnum(f, exp(r->theta[r->K + 1]));
-    fputs("}\n}\n", f);
+    fputs("}", f);
+    /* the robust rows' training: curves, counts, the learned theta */
+    fputs(",\n  \"robust\": [", f);
+    for (int e = 0; e < r->robust_rows; e++) {
+        const tf_robust_fit *fit = &r->robust[e];
+        /* "row", not "name": otb_protocol.sh reads the lines that start
+           with {"name": as the table's rows */
+        fprintf(f, "%s\n    {\"row\": \"%s\", \"best_epoch\": %d, \"inner_solves\": %lld, "
+                "\"skipped\": %lld, \"refused\": %d, \"checked\": %d, \"seconds\": ",
+                e ? "," : "", e ? "end_to_end" : "nonconvex", fit->best_epoch + 1, fit->solves,
+                fit->skipped, fit->refused, fit->checked);
+        jnum(f, fit->seconds);
+        fputs(", \"cpu_seconds\": ", f);
+        jnum(f, fit->cpu_seconds);
+        static const char *cn[3] = {"epoch_loss", "val_loss", "theta"};
+        for (int j = 0; j < 3; j++) {
+            int n = j < 2 ? fit->epochs : TF_RP(r->K);
+            const double *v = j == 0 ? fit->epoch_loss : j == 1 ? fit->val_loss : fit->theta;
+            fprintf(f, ", \"%s\": [", cn[j]);
+            for (int i = 0; v && i < n; i++) {
+                if (i) fputs(", ", f);
+                jnum(f, v[i]);
+            }
+            fputs("]", f);
+        }
+        fputs("}", f);
+    }
+    fputs("]\n}\n", f);
     int bad = ferror(f);
     return fclose(f) == 0 && !bad ? 0 : -1;
 }

@@ -1,0 +1,274 @@
+/* tracker_fusion's non-convex energy (tf_robust.c): its gradient, band
+ * Hessian and mixed derivative against differences (wb_check_energy), at
+ * points where the Geman-McClure terms are indefinite; the parameter
+ * gradient of the training loss (global weights, widths, smoothing, and the
+ * per-frame model's beta) against differences of re-solves; the Viterbi
+ * start against a brief wrong majority; the conversions and refusals. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf_robust.h"
+#include "wb_test.h"
+
+static double urand(unsigned long long *s) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+/* T frames, K trackers: a target moving on a curve, box 40 x 60 px growing
+   slowly; tracker k reports it with noise ~1.5 px, except that the trackers
+   k >= K - n_bad jump to a distractor 5 box scales away in frames
+   [bad_from, bad_to). truth_box[T*4] receives the target. Tracker 1 misses
+   frame 2 when miss = 1. */
+static void make_seq(int T, int K, int n_bad, int bad_from, int bad_to, int miss,
+                     unsigned long long seed, double *box, unsigned char *m, double *truth) {
+    unsigned long long s = seed;
+    for (int t = 0; t < T; t++) {
+        double cx = 100 + 3 * t + 10 * sin(0.2 * t), cy = 80 + 2 * t, w = 40 * (1 + 0.01 * t),
+               h = 60 * (1 + 0.01 * t);
+        truth[4 * t] = cx, truth[4 * t + 1] = cy, truth[4 * t + 2] = w, truth[4 * t + 3] = h;
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)t * K + k;
+            int bad = k >= K - n_bad && t >= bad_from && t < bad_to;
+            double *b = box + 4 * i;
+            b[0] = cx + (bad ? 250 : 0) + 3 * (urand(&s) - 0.5);
+            b[1] = cy + (bad ? 10 : 0) + 3 * (urand(&s) - 0.5);
+            b[2] = w * (bad ? 1.6 : 1) * exp(0.05 * (urand(&s) - 0.5));
+            b[3] = h * exp(0.05 * (urand(&s) - 0.5));
+            m[i] = !(miss && k == 1 && t == 2);
+        }
+    }
+}
+
+static void theta_test(int K, double *th) {
+    double w0[TF_RMAX_K];
+    for (int k = 0; k < K; k++) w0[k] = 0.5 + 0.3 * k;
+    tf_robust_theta0(K, w0, th);
+    for (int k = 0; k < K; k++) th[K + k] = log(0.2 + 0.15 * k); /* widths differ */
+    th[2 * K] = log(0.7), th[2 * K + 1] = log(3.0), th[2 * K + 2] = log(1.3);
+    for (int j = 0; j < TF_RF; j++) th[2 * K + 3 + j] = 0.1 * (j % 3) - 0.15; /* a model */
+}
+
+/* Gradient, band Hessian and mixed VJP against central differences, for
+   videos of 1, 2, 3 and 12 frames, at the start plus an offset that puts
+   some residuals beyond c/sqrt(3) (the indefinite part of Geman-McClure) */
+static void robust_energy_derivatives_match_differences(void **st) {
+    (void)st;
+    static const int Ts[4] = {1, 2, 3, 12};
+    for (int c = 0; c < 4; c++) {
+        int T = Ts[c], K = 4;
+        double *box = malloc(sizeof(double) * 4 * T * K), *tr = malloc(sizeof(double) * 4 * T);
+        unsigned char *m = malloc((size_t)T * K);
+        make_seq(T, K, 1, 0, T, T > 2, 7 + (unsigned long long)c, box, m, tr);
+        double w0[4] = {1, 1, 1, 1}, th[TF_RP(4)];
+        tf_rseq q;
+        assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+        theta_test(K, th);
+        wb_energy e = tf_robust_energy(&q);
+        assert_int_equal(e.n, 4 * T);
+        assert_int_equal(e.kd, 4 * T - 1 < TF_RKD ? 4 * T - 1 : TF_RKD);
+        double *x = malloc(sizeof(double) * 4 * T);
+        tf_robust_start(&q, th, x);
+        unsigned long long s = 99;
+        int beyond = 0;
+        for (int t = 0; t < T; t++) {
+            x[4 * t] += 0.3 * (urand(&s) - 0.5), x[4 * t + 1] += 0.3 * (urand(&s) - 0.5);
+            x[4 * t + 2] += 0.2 * (urand(&s) - 0.5), x[4 * t + 3] += 0.2 * (urand(&s) - 0.5);
+            for (int k = 0; k < K; k++) { /* a residual in the concave part? */
+                size_t i = (size_t)t * K + k;
+                double dx = (x[4 * t] - q.ys[4 * i]) * q.is[t], dy = (x[4 * t + 1] - q.ys[4 * i + 1]) * q.is[t];
+                double ck = exp(th[K + k]);
+                beyond += m[i] && dx * dx + dy * dy > ck * ck / 3;
+            }
+        }
+        assert_true(beyond > 0);
+        wb_check_report rep;
+        assert_int_equal(wb_check_energy(&e, NULL, x, th, &rep), WB_OK);
+        assert_true(rep.value_grad_err < 1e-6);
+        assert_true(rep.hess_band_err < 1e-6);
+        assert_true(rep.mixed_vjp_err < 1e-6);
+        free(x), free(box), free(tr), free(m);
+        tf_rseq_free(&q);
+    }
+}
+
+/* dL/dtheta by wb_implicit_vjp (lambda = 0) against central differences of
+   L(x*(theta +- h e_j)), each re-solved from the same start to 1e-12: every
+   parameter, the per-frame model's beta included */
+static void robust_parameter_gradient_matches_resolves(void **st) {
+    (void)st;
+    int T = 30, K = 4, p = TF_RP(4);
+    double box[4 * 30 * 4], tr[4 * 30];
+    unsigned char m[30 * 4];
+    make_seq(T, K, 1, 10, 20, 1, 3, box, m, tr);
+    double w0[4] = {1, 0.8, 0.6, 0.5}, th[TF_RP(4)];
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    theta_test(K, th);
+    wb_energy e = tf_robust_energy(&q);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-12;
+    s.step_tol = 1e-15;
+    s.lambda = 0;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double x0[4 * 30], x[4 * 30], dl[4 * 30], g[TF_RP(4)];
+    tf_robust_start(&q, th, x0);
+    memcpy(x, x0, sizeof x);
+    assert_true(wb_solve(sv, th, x, NULL) >= 0);
+    tf_robust_loss(&q, x, dl);
+    assert_int_equal(wb_implicit_vjp(sv, dl, g), WB_OK);
+    double gmax = 0;
+    for (int j = 0; j < p; j++) gmax = fmax(gmax, fabs(g[j]));
+    assert_true(gmax > 1e-4);
+    for (int j = 0; j < p; j++) {
+        double h = 1e-5, Lpm[2];
+        for (int sg = 0; sg < 2; sg++) {
+            double t2[TF_RP(4)];
+            memcpy(t2, th, sizeof t2);
+            t2[j] += sg ? -h : h;
+            memcpy(x, x0, sizeof x);
+            assert_true(wb_solve(sv, t2, x, NULL) >= 0);
+            Lpm[sg] = tf_robust_loss(&q, x, NULL);
+        }
+        double fd = (Lpm[0] - Lpm[1]) / (2 * h);
+        wb_assert_close(g[j], fd, 1e-6 * gmax, 1e-4);
+    }
+    wb_solver_destroy(sv);
+    tf_rseq_free(&q);
+}
+
+/* A wrong majority for 8 frames: 3 of 5 trackers jump together to a
+   distractor 5 box scales away and come back. The per-frame median follows
+   them; the Viterbi start (the jump there and back costs more than 8 frames
+   of a 3-to-2 vote) and the fused trajectory stay on the target. */
+static void robust_start_and_fusion_reject_a_brief_wrong_majority(void **st) {
+    (void)st;
+    int T = 40, K = 5;
+    double box[4 * 40 * 5], tr[4 * 40];
+    unsigned char m[40 * 5];
+    make_seq(T, K, 3, 15, 23, 0, 11, box, m, tr);
+    double w0[5] = {1, 1, 1, 1, 1}, th[TF_RP(5)], x[4 * 40], fused[4 * 40];
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    tf_robust_theta0(K, w0, th);
+    /* the median of the reports is on the distractor in frame 18 */
+    double v[5];
+    for (int k = 0; k < K; k++) v[k] = box[4 * (18 * K + k)];
+    int above = 0;
+    for (int k = 0; k < K; k++) above += v[k] > tr[4 * 18] + 100;
+    assert_int_equal(above, 3);
+    tf_robust_start(&q, th, x);
+    double box0[4 * 40];
+    tf_robust_boxes(&q, x, box0);
+    assert_int_equal(tf_robust_fuse(&q, th, fused), WB_OK);
+    for (int t = 0; t < T; t++) {
+        assert_true(hypot(box0[4 * t] - tr[4 * t], box0[4 * t + 1] - tr[4 * t + 1]) < 5);
+        assert_true(hypot(fused[4 * t] - tr[4 * t], fused[4 * t + 1] - tr[4 * t + 1]) < 5);
+        wb_assert_close(fused[4 * t + 2], tr[4 * t + 2], 0, 0.05);
+        wb_assert_close(fused[4 * t + 3], tr[4 * t + 3], 0, 0.05);
+    }
+    tf_rseq_free(&q);
+}
+
+/* state <-> boxes, the scale, a frame without reports, and the refusals */
+static void robust_sequence_conversions_and_refusals(void **st) {
+    (void)st;
+    int T = 6, K = 3;
+    double box[4 * 6 * 3], tr[4 * 6], w0[3] = {1, 1, 1};
+    unsigned char m[6 * 3];
+    make_seq(T, K, 0, 0, 0, 0, 5, box, m, tr);
+    for (int k = 0; k < K; k++) m[3 * K + k] = 0; /* frame 3: no report */
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    /* S = sqrt(w h) of frame 0's median box */
+    double ws[3], hs[3];
+    for (int k = 0; k < K; k++) ws[k] = box[4 * k + 2], hs[k] = box[4 * k + 3];
+    for (int a = 0; a < 3; a++) /* sort both */
+        for (int b = a + 1; b < 3; b++) {
+            if (ws[b] < ws[a]) { double t = ws[a]; ws[a] = ws[b]; ws[b] = t; }
+            if (hs[b] < hs[a]) { double t = hs[a]; hs[a] = hs[b]; hs[b] = t; }
+        }
+    wb_assert_close(q.S, sqrt(ws[1] * hs[1]), 0, 1e-12);
+    double th[TF_RP(3)], x[4 * 6], out[4 * 6];
+    tf_robust_theta0(K, w0, th);
+    tf_robust_start(&q, th, x);
+    for (int i = 0; i < 4 * T; i++) assert_true(isfinite(x[i]));
+    /* frame 3 takes frame 4's value */
+    for (int c = 0; c < 4; c++) wb_assert_close(x[12 + c], x[16 + c], 0, 0);
+    tf_robust_boxes(&q, x, out);
+    for (int t = 0; t < T; t++) {
+        wb_assert_close(out[4 * t], x[4 * t] * q.S, 0, 1e-15);
+        wb_assert_close(out[4 * t + 2], exp(x[4 * t + 2]), 0, 1e-15);
+    }
+    /* the loss is zero-ish at the truth: sqrt(1e-4) per frame */
+    double xt[4 * 6];
+    memcpy(xt, q.truth, sizeof xt);
+    wb_assert_close(tf_robust_loss(&q, xt, NULL), 1e-2, 0, 1e-12);
+    tf_rseq_free(&q);
+    /* refused: no report at all, K out of range; free stays safe */
+    memset(m, 0, sizeof m);
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), -1);
+    tf_rseq_free(&q);
+    assert_int_equal(tf_rseq_init(&q, T, TF_RMAX_K + 1, box, m, tr, w0), -1);
+    tf_rseq_free(&q);
+}
+
+
+/* Training with a validation sequence longer than every training sequence:
+   the validation loss is measured every epoch (the trainer is sized for it),
+   the epoch kept is one of the run's, and the kept theta's validation loss
+   is no worse than the start's (recomputed here by a solve) */
+static void robust_training_validates_a_longer_sequence(void **st) {
+    (void)st;
+    int K = 4, Ts[3] = {20, 24, 60};
+    tf_rseq q[3];
+    double w0[4] = {1, 1, 1, 1};
+    for (int j = 0; j < 3; j++) {
+        int T = Ts[j];
+        double *box = malloc(sizeof(double) * 4 * T * K), *tr = malloc(sizeof(double) * 4 * T);
+        unsigned char *m = malloc((size_t)T * K);
+        make_seq(T, K, 1, 5, 12, 0, 20 + (unsigned long long)j, box, m, tr);
+        assert_int_equal(tf_rseq_init(&q[j], T, K, box, m, tr, w0), 0);
+        free(box), free(tr), free(m);
+    }
+    double th0[TF_RP(4)];
+    tf_robust_theta0(K, w0, th0);
+    tf_robust_opts o;
+    tf_robust_opts_default(&o);
+    o.epochs = 4;
+    o.batch = 2;
+    o.threads = 1;
+    o.lr = 0.05;
+    tf_robust_fit fit;
+    char err[256] = "";
+    assert_int_equal(tf_robust_train(q, 2, &q[2], 1, th0, &o, &fit, err, sizeof err), 0);
+    assert_true(fit.best_epoch >= 0 && fit.best_epoch < 4);
+    double moved = 0;
+    for (int j = 0; j < TF_RP(4); j++) moved += fabs(fit.theta[j] - th0[j]);
+    assert_true(moved > 0);
+    for (int e = 0; e < 4; e++) assert_true(isfinite(fit.val_loss[e]) && isfinite(fit.epoch_loss[e]));
+    /* the kept validation loss, recomputed */
+    double box[4 * 60], x[4 * 60];
+    assert_true(tf_robust_fuse(&q[2], fit.theta, box) >= 0);
+    for (int t = 0; t < 60; t++) {
+        x[4 * t] = box[4 * t] / q[2].S, x[4 * t + 1] = box[4 * t + 1] / q[2].S;
+        x[4 * t + 2] = log(box[4 * t + 2]), x[4 * t + 3] = log(box[4 * t + 3]);
+    }
+    wb_assert_close(tf_robust_loss(&q[2], x, NULL), fit.val_loss[fit.best_epoch], 1e-9, 1e-6);
+    tf_robust_fit_free(&fit);
+    for (int j = 0; j < 3; j++) tf_rseq_free(&q[j]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(robust_energy_derivatives_match_differences),
+        cmocka_unit_test(robust_parameter_gradient_matches_resolves),
+        cmocka_unit_test(robust_start_and_fusion_reject_a_brief_wrong_majority),
+        cmocka_unit_test(robust_sequence_conversions_and_refusals),
+        cmocka_unit_test(robust_training_validates_a_longer_sequence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,714 @@
+/* The non-convex, learned fusion of whole boxes: energy, derivatives,
+ * features, start, training loss and the training driver.
+ *
+ * State z_t = (u, v, lw, lh) per frame: centre / S, log size. Tracker k reports
+ * y_tk (same units). d = z_t - y_tk, D_t = diag(is_t^2, is_t^2, g, g) (is_t = S/s_t,
+ * so the centre residual is in units of the frame's consensus box scale).
+ *   r2 = d' D d,  phi_c(r2) = c^2 r2 / (r2 + c^2)   (Geman-McClure of the box residual)
+ *   E = sum_tk m a_tk phi_{c_k}(r2_tk)
+ *     + alpha_c sum_t is_t^2 |u_{t+1} - 2u_t + u_{t-1}|^2 (both centre coords)
+ *     + alpha_s sum_t |lw_{t+1} - 2 lw_t + lw_{t-1}|^2 (and lh)
+ *   a_tk = exp(theta_k + beta . f_tk)
+ * phi' = c^4/(r2+c^2)^2, phi'' = -2 c^4/(r2+c^2)^3
+ * grad_z = a phi' 2 D d;  H = a (2 phi' D + 4 phi'' (Dd)(Dd)')  (indefinite for r2 > c^2/3)
+ * d grad/d log a = grad;  d grad/d log c = a 2Dd 4 c^4 r2/(r2+c^2)^3
+ * d grad/d log g = a (phi'' 2 g(dp^2+dq^2) 2Dd + phi' 2 G d), G = diag(0,0,g,g)
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tf_robust.h"
+
+typedef struct {
+    double lw[TF_RMAX_K], c2[TF_RMAX_K], ac, as, g, beta[TF_RF];
+} par;
+
+static void getpar(const tf_rseq *q, const double *th, par *P) {
+    int K = q->K;
+    for (int k = 0; k < K; k++) {
+        P->lw[k] = th[k];
+        double c = exp(th[K + k]);
+        P->c2[k] = c * c;
+    }
+    P->ac = exp(th[2 * K]);
+    P->as = exp(th[2 * K + 1]);
+    P->g = exp(th[2 * K + 2]);
+    for (int j = 0; j < TF_RF; j++) P->beta[j] = th[2 * K + 3 + j];
+}
+
+static double conf(const tf_rseq *q, const par *P, size_t i, int k) {
+    double s = P->lw[k];
+    const double *f = q->f + i * TF_RF;
+    for (int j = 0; j < TF_RF; j++) s += P->beta[j] * f[j];
+    return exp(s > 30 ? 30 : s); /* a guard: learned weights stay far below e^30 */
+}
+
+static int vg(void *u, const double *x, const double *th, double *e, double *g) {
+    const tf_rseq *q = u;
+    par P;
+    getpar(q, th, &P);
+    int T = q->T, K = q->K;
+    double E = 0;
+    if (g) memset(g, 0, sizeof(double) * 4 * (size_t)T);
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t];
+        double Dg[4] = {is2, is2, P.g, P.g};
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)t * K + k;
+            if (!q->m[i]) continue;
+            double d[4], r2 = 0;
+            for (int c = 0; c < 4; c++) {
+                d[c] = x[4 * t + c] - q->ys[4 * i + c];
+                r2 += Dg[c] * d[c] * d[c];
+            }
+            double a = conf(q, &P, i, k), c2 = P.c2[k], den = r2 + c2;
+            E += a * c2 * r2 / den;
+            if (g) {
+                double p1 = c2 * c2 / (den * den);
+                for (int c = 0; c < 4; c++) g[4 * t + c] += a * p1 * 2 * Dg[c] * d[c];
+            }
+        }
+    }
+    for (int t = 1; t + 1 < T; t++)
+        for (int c = 0; c < 4; c++) {
+            double w = c < 2 ? P.ac * q->is[t] * q->is[t] : P.as;
+            double s2 = x[4 * (t + 1) + c] - 2 * x[4 * t + c] + x[4 * (t - 1) + c];
+            E += w * s2 * s2;
+            if (g) {
+                g[4 * (t + 1) + c] += 2 * w * s2;
+                g[4 * t + c] -= 4 * w * s2;
+                g[4 * (t - 1) + c] += 2 * w * s2;
+            }
+        }
+    *e = E;
+    return 0;
+}
+
+static int kd_of(const tf_rseq *q) { return 4 * q->T - 1 < TF_RKD ? 4 * q->T - 1 : TF_RKD; }
+
+static int band(void *u, const double *x, const double *th, double *AB) {
+    const tf_rseq *q = u;
+    par P;
+    getpar(q, th, &P);
+    int T = q->T, K = q->K, ld = kd_of(q) + 1;
+    static const double sv[3] = {1, -2, 1};
+    memset(AB, 0, sizeof(double) * (size_t)ld * 4 * (size_t)T);
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t];
+        double Dg[4] = {is2, is2, P.g, P.g};
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)t * K + k;
+            if (!q->m[i]) continue;
+            double d[4], Dd[4], r2 = 0;
+            for (int c = 0; c < 4; c++) {
+                d[c] = x[4 * t + c] - q->ys[4 * i + c];
+                Dd[c] = Dg[c] * d[c];
+                r2 += Dd[c] * d[c];
+            }
+            double a = conf(q, &P, i, k), c2 = P.c2[k], den = r2 + c2;
+            double p1 = c2 * c2 / (den * den), p2 = -2 * c2 * c2 / (den * den * den);
+            for (int cc = 0; cc < 4; cc++)
+                for (int rr = cc; rr < 4; rr++) {
+                    double h = 4 * p2 * Dd[rr] * Dd[cc] + (rr == cc ? 2 * p1 * Dg[cc] : 0);
+                    AB[(size_t)(rr - cc) + (size_t)(4 * t + cc) * ld] += a * h;
+                }
+        }
+    }
+    for (int t = 1; t + 1 < T; t++)
+        for (int c = 0; c < 4; c++) {
+            double w = c < 2 ? P.ac * q->is[t] * q->is[t] : P.as;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b <= a; b++) {
+                    int row = 4 * (t - 1 + a) + c, col = 4 * (t - 1 + b) + c;
+                    AB[(size_t)(row - col) + (size_t)col * ld] += 2 * w * sv[a] * sv[b];
+                }
+        }
+    return 0;
+}
+
+static int mixed_vjp(void *u, const double *x, const double *th, const double *v, double *out) {
+    const tf_rseq *q = u;
+    par P;
+    getpar(q, th, &P);
+    int T = q->T, K = q->K, p = TF_RP(K);
+    for (int j = 0; j < p; j++) out[j] = 0;
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t];
+        double Dg[4] = {is2, is2, P.g, P.g};
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)t * K + k;
+            if (!q->m[i]) continue;
+            double d[4], Dd[4], r2 = 0, vDd = 0, vGd = 0, r2g = 0;
+            for (int c = 0; c < 4; c++) {
+                d[c] = x[4 * t + c] - q->ys[4 * i + c];
+                Dd[c] = Dg[c] * d[c];
+                r2 += Dd[c] * d[c];
+                vDd += v[4 * t + c] * Dd[c];
+            }
+            for (int c = 2; c < 4; c++) {
+                vGd += v[4 * t + c] * P.g * d[c];
+                r2g += P.g * d[c] * d[c];
+            }
+            double a = conf(q, &P, i, k), c2 = P.c2[k], den = r2 + c2;
+            double p1 = c2 * c2 / (den * den), p2 = -2 * c2 * c2 / (den * den * den);
+            double gl = a * p1 * 2 * vDd; /* v . d grad / d log a */
+            out[k] += gl;
+            const double *f = q->f + i * TF_RF;
+            for (int j = 0; j < TF_RF; j++) out[2 * K + 3 + j] += f[j] * gl;
+            out[K + k] += a * 2 * vDd * 4 * c2 * c2 * r2 / (den * den * den);
+            out[2 * K + 2] += a * (p2 * r2g * 2 * vDd + p1 * 2 * vGd);
+        }
+    }
+    for (int t = 1; t + 1 < T; t++)
+        for (int c = 0; c < 4; c++) {
+            double w = c < 2 ? P.ac * q->is[t] * q->is[t] : P.as;
+            double s2 = x[4 * (t + 1) + c] - 2 * x[4 * t + c] + x[4 * (t - 1) + c];
+            double vs = v[4 * (t + 1) + c] - 2 * v[4 * t + c] + v[4 * (t - 1) + c];
+            out[c < 2 ? 2 * K : 2 * K + 1] += 2 * w * s2 * vs;
+        }
+    return 0;
+}
+
+wb_energy tf_robust_energy(const tf_rseq *q) {
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = 4 * q->T;
+    e.p = TF_RP(q->K);
+    e.user = (void *)q;
+    e.value_grad = vg;
+    e.mixed_vjp = mixed_vjp;
+    e.kd = kd_of(q);
+    e.hess_band = band;
+    return e;
+}
+
+/* L = mean_t sqrt(is_true^2 |dc|^2 + ws (dlw^2 + dlh^2) + eps) */
+#define LOSS_WS 0.5
+#define LOSS_EPS 1e-4
+double tf_robust_loss(const tf_rseq *q, const double *x, double *dl) {
+    double L = 0;
+    int T = q->T;
+    for (int t = 0; t < T; t++) {
+        double d[4], w[4] = {q->tis[t] * q->tis[t], q->tis[t] * q->tis[t], LOSS_WS, LOSS_WS}, s = LOSS_EPS;
+        for (int c = 0; c < 4; c++) {
+            d[c] = x[4 * t + c] - q->truth[4 * t + c];
+            s += w[c] * d[c] * d[c];
+        }
+        double e = sqrt(s);
+        L += e / T;
+        if (dl)
+            for (int c = 0; c < 4; c++) dl[4 * t + c] = w[c] * d[c] / (e * T);
+    }
+    return L;
+}
+
+void tf_robust_boxes(const tf_rseq *q, const double *x, double *box) {
+    for (int t = 0; t < q->T; t++) {
+        box[4 * t] = x[4 * t] * q->S;
+        box[4 * t + 1] = x[4 * t + 1] * q->S;
+        box[4 * t + 2] = exp(x[4 * t + 2]);
+        box[4 * t + 3] = exp(x[4 * t + 3]);
+    }
+}
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmpd);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void tf_rseq_free(tf_rseq *q) {
+    free(q->ys);
+    free(q->m);
+    free(q->is);
+    free(q->f);
+    free(q->x_irls);
+    free(q->truth);
+    free(q->tis);
+    memset(q, 0, sizeof *q);
+}
+
+#define C_START 0.3 /* Geman-McClure width of the IRLS anchor (box scales) */
+
+/* The per-frame robust consensus of centres: Weiszfeld's weighted geometric
+   median (weights w0, 50 iterations), then 30 Geman-McClure IRLS steps
+   (width C_START box scales); sizes: the IRLS-weighted mean of log sizes. */
+static void irls_frame(int K, const double *y, const unsigned char *m, const double *w0,
+                       double s, const double *cons, double *z) {
+    double cx = cons[0], cy = cons[1], wt[TF_RMAX_K] = {0};
+    for (int it = 0; it < 50; it++) {
+        double sx = 0, sy = 0, sw = 0;
+        for (int k = 0; k < K; k++) {
+            if (!m[k]) continue;
+            double dx = (y[4 * k] - cx) / s, dy = (y[4 * k + 1] - cy) / s;
+            double w = w0[k] / fmax(sqrt(dx * dx + dy * dy), 1e-3);
+            sx += w * y[4 * k], sy += w * y[4 * k + 1], sw += w;
+        }
+        cx = sx / sw, cy = sy / sw;
+    }
+    const double c2 = C_START * C_START;
+    for (int it = 0; it < 30; it++) {
+        double sx = 0, sy = 0, sw = 0;
+        for (int k = 0; k < K; k++) {
+            wt[k] = 0;
+            if (!m[k]) continue;
+            double dx = (y[4 * k] - cx) / s, dy = (y[4 * k + 1] - cy) / s;
+            double den = dx * dx + dy * dy + c2;
+            wt[k] = w0[k] * c2 * c2 / (den * den); /* phi'(r2) */
+            sx += wt[k] * y[4 * k], sy += wt[k] * y[4 * k + 1], sw += wt[k];
+        }
+        if (!(sw > 1e-300)) break;
+        cx = sx / sw, cy = sy / sw;
+    }
+    double lw = 0, lh = 0, sw = 0;
+    for (int k = 0; k < K; k++) {
+        if (!m[k] || !(wt[k] > 0)) continue;
+        lw += wt[k] * log(y[4 * k + 2]), lh += wt[k] * log(y[4 * k + 3]), sw += wt[k];
+    }
+    z[0] = cx, z[1] = cy;
+    z[2] = sw > 0 ? lw / sw : cons[2];
+    z[3] = sw > 0 ? lh / sw : cons[3];
+}
+
+int tf_rseq_init(tf_rseq *q, int T, int K, const double *y, const unsigned char *m,
+                 const double *truth, const double *w0) {
+    memset(q, 0, sizeof *q);
+    if (T < 1 || K < 1 || K > TF_RMAX_K) return -1;
+    size_t TK = (size_t)T * K;
+    q->T = T, q->K = K;
+    q->ys = malloc(sizeof(double) * 4 * TK);
+    q->m = malloc(TK);
+    q->is = malloc(sizeof(double) * T);
+    q->f = calloc(TK * TF_RF, sizeof(double));
+    q->x_irls = malloc(sizeof(double) * 4 * T);
+    double *st = malloc(sizeof(double) * T), *cons = malloc(sizeof(double) * 4 * T);
+    if (truth) {
+        q->truth = malloc(sizeof(double) * 4 * T);
+        q->tis = malloc(sizeof(double) * T);
+    }
+    int first = -1;
+    for (size_t i = 0; i < TK && first < 0; i++)
+        if (m[i]) first = (int)(i / K);
+    if (!q->ys || !q->m || !q->is || !q->f || !q->x_irls || !st || !cons ||
+        (truth && (!q->truth || !q->tis)) || first < 0) {
+        free(st), free(cons);
+        tf_rseq_free(q);
+        return -1;
+    }
+    memcpy(q->m, m, TK);
+    /* consensus: the median box of every frame (a frame without reports
+       keeps the previous one; those before the first report, the first) */
+    double v[TF_RMAX_K], last[4];
+    for (int t = first; t >= 0; t--)
+        for (int c = 0; c < 4; c++) {
+            int n = 0;
+            for (int k = 0; k < K; k++)
+                if (m[(size_t)first * K + k]) {
+                    double yy = y[4 * ((size_t)first * K + k) + c];
+                    v[n++] = c < 2 ? yy : log(yy);
+                }
+            last[c] = median(v, n);
+        }
+    for (int t = 0; t < T; t++) {
+        for (int c = 0; c < 4; c++) {
+            int n = 0;
+            for (int k = 0; k < K; k++)
+                if (m[(size_t)t * K + k]) {
+                    double yy = y[4 * ((size_t)t * K + k) + c];
+                    v[n++] = c < 2 ? yy : log(yy);
+                }
+            if (n) last[c] = median(v, n);
+            cons[4 * t + c] = last[c];
+        }
+        st[t] = exp(0.5 * (cons[4 * t + 2] + cons[4 * t + 3]));
+    }
+    q->S = st[first];
+    for (int t = 0; t < T; t++) q->is[t] = q->S / st[t];
+    for (size_t i = 0; i < TK; i++) {
+        q->ys[4 * i] = m[i] ? y[4 * i] / q->S : 0;
+        q->ys[4 * i + 1] = m[i] ? y[4 * i + 1] / q->S : 0;
+        q->ys[4 * i + 2] = m[i] ? log(y[4 * i + 2]) : 0;
+        q->ys[4 * i + 3] = m[i] ? log(y[4 * i + 3]) : 0;
+    }
+    for (int t = 0; t < T; t++) {
+        double z[4];
+        int n = 0;
+        for (int k = 0; k < K; k++) n += m[(size_t)t * K + k];
+        if (n) irls_frame(K, y + 4 * (size_t)t * K, m + (size_t)t * K, w0, st[t], cons + 4 * t, z);
+        else
+            for (int c = 0; c < 4; c++) z[c] = cons[4 * t + c];
+        q->x_irls[4 * t] = z[0] / q->S, q->x_irls[4 * t + 1] = z[1] / q->S;
+        q->x_irls[4 * t + 2] = z[2], q->x_irls[4 * t + 3] = z[3];
+    }
+    /* Features of tracker k in frame t, from the reports only (0 where the
+       previous report is missing), each as log(1 + value / scale), distances
+       in units of s_t:
+       f0 distance to the median centre of the other trackers (scale 0.25),
+       f1 its running mean, e_t = 0.9 e_{t-1} + 0.1 f0's distance (0.25),
+       f2 the jump from its previous report (0.1),
+       f3 |change of its log area| since its previous report (0.05),
+       f4 |its log area - the others' median log area| (0.1),
+       f5 distance to the frame's robust consensus x_irls (0.25). */
+    double ema[TF_RMAX_K] = {0};
+    for (int t = 0; t < T; t++) {
+        double s = st[t];
+        for (int k = 0; k < K; k++) {
+            size_t i = (size_t)t * K + k;
+            double *f = q->f + i * TF_RF;
+            if (!m[i]) continue;
+            double la = log(y[4 * i + 2] * y[4 * i + 3]), mc[3];
+            for (int c = 0; c < 3; c++) {
+                int n = 0;
+                for (int j = 0; j < K; j++) {
+                    size_t ij = (size_t)t * K + j;
+                    if (j == k || !m[ij]) continue;
+                    v[n++] = c < 2 ? y[4 * ij + c] : log(y[4 * ij + 2] * y[4 * ij + 3]);
+                }
+                mc[c] = n ? median(v, n) : (c < 2 ? y[4 * i + c] : la);
+            }
+            double dl = hypot(y[4 * i] - mc[0], y[4 * i + 1] - mc[1]) / s;
+            ema[k] = t ? 0.9 * ema[k] + 0.1 * dl : dl;
+            f[0] = log1p(dl / 0.25);
+            f[1] = log1p(ema[k] / 0.25);
+            if (t > 0 && m[i - K]) {
+                size_t ip = i - K;
+                f[2] = log1p(hypot(y[4 * i] - y[4 * ip], y[4 * i + 1] - y[4 * ip + 1]) / s / 0.1);
+                f[3] = log1p(fabs(la - log(y[4 * ip + 2] * y[4 * ip + 3])) / 0.05);
+            }
+            f[4] = log1p(fabs(la - mc[2]) / 0.1);
+            f[5] = log1p(hypot(y[4 * i] / q->S - q->x_irls[4 * t],
+                               y[4 * i + 1] / q->S - q->x_irls[4 * t + 1]) * q->is[t] / 0.25);
+        }
+    }
+    if (truth)
+        for (int t = 0; t < T; t++) {
+            q->truth[4 * t] = truth[4 * t] / q->S;
+            q->truth[4 * t + 1] = truth[4 * t + 1] / q->S;
+            q->truth[4 * t + 2] = log(truth[4 * t + 2]);
+            q->truth[4 * t + 3] = log(truth[4 * t + 3]);
+            q->tis[t] = q->S / sqrt(truth[4 * t + 2] * truth[4 * t + 3]);
+        }
+    free(st);
+    free(cons);
+    return 0;
+}
+
+void tf_robust_theta0(int K, const double *w0, double *th) {
+    for (int j = 0; j < TF_RP(K); j++) th[j] = 0;
+    for (int k = 0; k < K; k++) {
+        th[k] = log(w0[k]);
+        th[K + k] = log(C_START);
+    }
+    /* alpha_c = alpha_s = g = 1, beta = 0 */
+}
+
+#define GAMMA 2.0 /* Viterbi jump cost per squared box scale ...     */
+#define JCAP 16.0 /* ... capped at a jump of 4 box scales             */
+
+/* Viterbi over candidates = the reported boxes of each frame:
+     cost_t(j) = sum_k a_tk phi_ck(r2(y_tj - y_tk)) / c_k^2  (each vote saturates at a_tk)
+               + min_i [cost_{t-1}(i) + GAMMA min(is_t^2 |c_tj - c_{t-1,i}|^2, JCAP)]
+   then, along the best path, Geman-McClure IRLS of each frame from its
+   candidate: z <- sum_k a phi'(r2) y_tk / sum_k a phi'(r2), 20 steps (the
+   energy's data term without the smoothing). Frames without a report take
+   the nearest later frame's value (the last ones, the nearest earlier). */
+void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
+    par P;
+    getpar(q, th, &P);
+    int T = q->T, K = q->K, have_next = 0, tp = -1; /* tp: last frame with reports */
+    double *cost = malloc(sizeof(double) * (size_t)T * K);
+    int *from = malloc(sizeof(int) * (size_t)T * K);
+    if (!cost || !from) { /* out of memory: the per-frame consensus */
+        memcpy(x0, q->x_irls, sizeof(double) * 4 * (size_t)T);
+        free(cost), free(from);
+        return;
+    }
+    double prev[TF_RMAX_K];
+    for (int j = 0; j < K; j++) prev[j] = INFINITY;
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t], Dg[4] = {is2, is2, P.g, P.g}, mn = INFINITY;
+        int any_prev = tp >= 0;
+        for (int j = 0; j < K; j++) {
+            size_t ij = (size_t)t * K + j;
+            cost[ij] = INFINITY, from[ij] = -1;
+            if (!q->m[ij]) continue;
+            double c = 0;
+            for (int k = 0; k < K; k++) {
+                size_t i = (size_t)t * K + k;
+                if (!q->m[i]) continue;
+                double r2 = 0;
+                for (int cc = 0; cc < 4; cc++) {
+                    double d = q->ys[4 * ij + cc] - q->ys[4 * i + cc];
+                    r2 += Dg[cc] * d * d;
+                }
+                c += conf(q, &P, i, k) * r2 / (r2 + P.c2[k]); /* phi / c^2, in [0, a) */
+            }
+            double best = 0;
+            if (any_prev) {
+                best = INFINITY;
+                for (int i = 0; i < K; i++) {
+                    if (!(prev[i] < INFINITY)) continue;
+                    size_t pi = (size_t)tp * K + i;
+                    double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
+                    double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
+                    if (b < best) best = b, from[ij] = i;
+                }
+            }
+            cost[ij] = best + c;
+            if (cost[ij] < mn) mn = cost[ij];
+        }
+        if (mn < INFINITY) { /* a frame with reports: shift to min 0 */
+            for (int j = 0; j < K; j++) prev[j] = cost[(size_t)t * K + j] - mn;
+            tp = t;
+        } /* a frame without reports: prev and tp stay (the path skips it) */
+    }
+    /* backtrack; cur = the candidate chosen at frame t */
+    int cur = -1;
+    for (int t = T - 1; t >= 0; t--) {
+        size_t row = (size_t)t * K;
+        int n = 0;
+        for (int k = 0; k < K; k++) n += q->m[row + k];
+        if (!n) { /* no report: filled below; the path goes on through */
+            for (int c = 0; c < 4; c++) x0[4 * t + c] = NAN;
+            continue;
+        }
+        if (cur < 0) { /* the last frame with reports: its best candidate */
+            double mn = INFINITY;
+            for (int j = 0; j < K; j++)
+                if (cost[row + j] < mn) mn = cost[row + j], cur = j;
+        }
+        double z[4], is2 = q->is[t] * q->is[t], Dg[4] = {is2, is2, P.g, P.g};
+        for (int c = 0; c < 4; c++) z[c] = q->ys[4 * (row + cur) + c];
+        for (int it = 0; it < 20; it++) {
+            double acc[4] = {0, 0, 0, 0}, sw = 0;
+            for (int k = 0; k < K; k++) {
+                if (!q->m[row + k]) continue;
+                double r2 = 0;
+                for (int c = 0; c < 4; c++) {
+                    double d = z[c] - q->ys[4 * (row + k) + c];
+                    r2 += Dg[c] * d * d;
+                }
+                double den = r2 + P.c2[k], w = conf(q, &P, row + k, k) * P.c2[k] * P.c2[k] / (den * den);
+                for (int c = 0; c < 4; c++) acc[c] += w * q->ys[4 * (row + k) + c];
+                sw += w;
+            }
+            if (!(sw > 1e-300)) break;
+            for (int c = 0; c < 4; c++) z[c] = acc[c] / sw;
+        }
+        for (int c = 0; c < 4; c++) x0[4 * t + c] = z[c];
+        cur = from[row + cur];
+    }
+    /* frames without reports: the nearest later value, else the nearest earlier */
+    for (int t = T - 1; t >= 0; t--) {
+        if (!isnan(x0[4 * t])) { have_next = 1; continue; }
+        if (have_next)
+            for (int c = 0; c < 4; c++) x0[4 * t + c] = x0[4 * (t + 1) + c];
+    }
+    for (int t = 1; t < T; t++)
+        if (isnan(x0[4 * t]))
+            for (int c = 0; c < 4; c++) x0[4 * t + c] = x0[4 * (t - 1) + c];
+    free(cost);
+    free(from);
+}
+
+/* ---- learning ---- */
+
+void tf_robust_opts_default(tf_robust_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->end_to_end = 1;
+    o->epochs = 30;
+    o->batch = 8;
+    o->lr = 0.02;
+    o->lambda = 1e-3;
+    o->seed = 1;
+}
+
+void tf_robust_fit_free(tf_robust_fit *fit) {
+    free(fit->epoch_loss);
+    free(fit->val_loss);
+    fit->epoch_loss = fit->val_loss = NULL;
+}
+
+/* The trainer's data set. The start depends on theta (the Viterbi path with
+   the current weights): `theta` points at the driver's copy of the trainer's
+   w, updated between steps (never during one), so the concurrent start
+   callbacks of a step read it only. The minimizer does not depend on the
+   start locally, so the implicit derivative needs no term for it. */
+typedef struct {
+    const tf_rseq *q;
+    const double *theta;
+} rds;
+
+static int rds_energy(void *u, int i, wb_energy *e) {
+    *e = tf_robust_energy(&((const rds *)u)->q[i]);
+    return 0;
+}
+static int rds_start(void *u, int i, double *x0) {
+    const rds *d = u;
+    tf_robust_start(&d->q[i], d->theta, x0);
+    return 0;
+}
+static int rds_loss(void *u, int i, const double *x, double *l, double *dl) {
+    *l = tf_robust_loss(&((const rds *)u)->q[i], x, dl);
+    return 0;
+}
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                    const double *theta0, const tf_robust_opts *o, tf_robust_fit *fit,
+                    char *err, size_t errlen) {
+    memset(fit, 0, sizeof *fit);
+    if (ntrain < 1 || nval < 1) {
+        snprintf(err, errlen, "the robust fusion needs training and validation sequences");
+        return -1;
+    }
+    int K = train[0].K, p = TF_RP(K);
+    double w[TF_RP(TF_RMAX_K)], lo[TF_RP(TF_RMAX_K)], hi[TF_RP(TF_RMAX_K)];
+    memcpy(w, theta0, sizeof(double) * p);
+    memcpy(fit->theta, theta0, sizeof(double) * p);
+    rds dtr = {train, w}, dva = {val, w};
+    wb_dataset Dtr = {ntrain, &dtr, rds_energy, rds_start, rds_loss};
+    wb_dataset Dva = {nval, &dva, rds_energy, rds_start, rds_loss};
+    for (int j = 0; j < p; j++) lo[j] = -INFINITY, hi[j] = INFINITY;
+    for (int k = 0; k < K; k++) lo[k] = -12, hi[k] = 3;         /* weights  */
+    for (int k = K; k < 2 * K; k++) lo[k] = log(0.02), hi[k] = log(5.0); /* widths */
+    for (int j = 2 * K; j < 2 * K + 3; j++) lo[j] = -12, hi[j] = 12;
+    if (!o->end_to_end)
+        for (int j = 2 * K + 3; j < p; j++) lo[j] = hi[j] = 0; /* beta = 0 */
+    else
+        for (int j = 2 * K + 3; j < p; j++) lo[j] = -5, hi[j] = 5;
+    wb_train_settings ts;
+    wb_train_settings_default(&ts);
+    ts.solver.lambda = o->lambda;
+    ts.lr = o->lr;
+    ts.epochs = o->epochs;
+    ts.batch_size = o->batch;
+    ts.seed = o->seed;
+    ts.threads = o->threads;
+    ts.warm_start = 0; /* every solve from the start at the current theta */
+    /* the validation set given to the trainer so that it sizes its solvers
+       for the longest sequence of either set (wb_trainer_evaluate below
+       needs that); the trainer's own validation runs only at the last step,
+       ours after every epoch at the w just reached */
+    ts.validation = &Dva;
+    ts.validate_every = INT_MAX;
+    ts.lower = lo;
+    ts.upper = hi;
+    wb_trainer *tr = NULL;
+    wb_status st = wb_trainer_create(&tr, &Dtr, w, &ts);
+    if (st != WB_OK) {
+        snprintf(err, errlen, "wb_trainer_create: %s", wb_last_error());
+        return -1;
+    }
+    fit->epochs = o->epochs;
+    fit->epoch_loss = calloc((size_t)o->epochs, sizeof(double));
+    fit->val_loss = calloc((size_t)o->epochs, sizeof(double));
+    if (!fit->epoch_loss || !fit->val_loss) {
+        wb_trainer_destroy(tr);
+        tf_robust_fit_free(fit);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    double t0 = wall_now();
+    clock_t c0 = clock();
+    double best = INFINITY;
+    fit->best_epoch = -1;
+    wb_train_info info;
+    int epoch = 0;
+    do {
+        wb_trainer_w(tr, w); /* the starts of this step use the current w */
+        st = wb_trainer_step(tr, &info);
+        if ((st == WB_OK || st == WB_DONE) && info.epoch > epoch) {
+            /* end of an epoch: validation loss at the new w (solves from
+               the start at that w), the best w kept */
+            wb_trainer_w(tr, w);
+            double vl = NAN;
+            int failed = 0;
+            wb_status se = wb_trainer_evaluate(tr, &Dva, w, &vl, &failed, NULL);
+            if (se != WB_OK) {
+                snprintf(err, errlen, "validation: %s: %s", wb_status_str(se), wb_trainer_message(tr));
+                wb_trainer_destroy(tr);
+                tf_robust_fit_free(fit);
+                return -1;
+            }
+            fit->epoch_loss[epoch] = info.epoch_loss;
+            fit->val_loss[epoch] = vl;
+            if (o->verbose)
+                fprintf(stderr, "robust%s epoch %3d  loss %.5f  val %.5f  skipped %lld\n",
+                        o->end_to_end ? " (end to end)" : "", epoch + 1, info.epoch_loss, vl,
+                        info.skipped_total);
+            if (vl < best) {
+                best = vl;
+                fit->best_epoch = epoch;
+                memcpy(fit->theta, w, sizeof(double) * p);
+            }
+            epoch = info.epoch;
+        }
+    } while (st == WB_OK);
+    if (st != WB_DONE) {
+        snprintf(err, errlen, "training: %s: %s", wb_status_str(st), wb_trainer_message(tr));
+        wb_trainer_destroy(tr);
+        tf_robust_fit_free(fit);
+        return -1;
+    }
+    wb_trainer_info(tr, &info);
+    fit->solves = info.inner_solves;
+    fit->skipped = info.skipped_total;
+    wb_trainer_destroy(tr);
+    fit->seconds = wall_now() - t0;
+    fit->cpu_seconds = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    /* refused derivatives at the learned theta: one solve per training
+       sequence, then wb_implicit_vjp with lambda */
+    for (int i = 0; i < ntrain; i++) {
+        wb_energy e = tf_robust_energy(&train[i]);
+        wb_settings s;
+        wb_settings_default(&s);
+        s.lambda = o->lambda;
+        wb_solver *sv = NULL;
+        double *x = malloc(sizeof(double) * 8 * (size_t)train[i].T), *g = x + 4 * (size_t)train[i].T;
+        double dw[TF_RP(TF_RMAX_K)];
+        if (!x || wb_solver_create(&sv, &e, &s) != WB_OK) {
+            free(x);
+            continue;
+        }
+        tf_robust_start(&train[i], fit->theta, x);
+        if (wb_solve(sv, fit->theta, x, NULL) >= 0) {
+            tf_robust_loss(&train[i], x, g);
+            fit->checked++;
+            fit->refused += wb_implicit_vjp(sv, g, dw) == WB_ESINGULAR;
+        }
+        wb_solver_destroy(sv);
+        free(x);
+    }
+    return 0;
+}
+
+int tf_robust_fuse(const tf_rseq *q, const double *theta, double *box) {
+    wb_energy e = tf_robust_energy(q);
+    wb_solver *sv = NULL;
+    double *x = malloc(sizeof(double) * 4 * (size_t)q->T);
+    if (!x) return WB_ENOMEM;
+    wb_status st = wb_solver_create(&sv, &e, NULL);
+    if (st != WB_OK) {
+        free(x);
+        return st;
+    }
+    tf_robust_start(q, theta, x);
+    st = wb_solve(sv, theta, x, NULL);
+    tf_robust_boxes(q, x, box);
+    wb_solver_destroy(sv);
+    free(x);
+    return st;
+}

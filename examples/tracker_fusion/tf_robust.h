@@ -1,0 +1,94 @@
+/* tracker_fusion: the non-convex, learned fusion of whole boxes (see
+ * README.md, "Real data: a robust energy"). Independent of the reader's
+ * structures: it takes boxes as arrays, so tf_eval.c feeds it from tf_seq. */
+#ifndef TF_ROBUST_H
+#define TF_ROBUST_H
+
+#include <stdint.h>
+
+#include <wiberg.h>
+
+#define TF_RMAX_K 16 /* trackers                                          */
+#define TF_RF 6      /* per-frame, per-tracker features                   */
+#define TF_RKD 8     /* 4 unknowns a frame; the smoothing couples t-1, t+1 */
+#define TF_RP(K) (2 * (K) + 3 + TF_RF) /* parameters                      */
+
+/* One sequence prepared for the energy (everything in it is fixed data: the
+   parameters never change it).
+   State per frame z_t = (cx/S, cy/S, log w, log h): n = 4T unknowns. */
+typedef struct {
+    int T, K;
+    double S;          /* scale (px): sqrt(w h) of frame 0's median box     */
+    double *ys;        /* [T*K*4] the reports in the units of the state     */
+    unsigned char *m;  /* [T*K] 1 = tracker k reported frame t              */
+    double *is;        /* [T] S / s_t, s_t = sqrt(w h) of frame t's median  */
+    double *f;         /* [T*K*TF_RF] features (see tf_robust.c)             */
+    double *x_irls;    /* [4T] per-frame robust consensus (feature 5's anchor) */
+    double *truth;     /* [4T] the truth in the state's units, or NULL      */
+    double *tis;       /* [T] S / sqrt(w h) of the truth, or NULL           */
+} tf_rseq;
+
+/* Prepares q from box[T*K*4] (cx, cy, w, h in px; w, h > 0 where m = 1),
+   m[T*K], truth_box[T*4] (or NULL) and the start weights w0[K] > 0.
+   0 ok; -1 out of memory or a sequence without a single report (q is then
+   empty; tf_rseq_free is still safe). */
+int tf_rseq_init(tf_rseq *q, int T, int K, const double *box, const unsigned char *m,
+                 const double *truth_box, const double *w0);
+void tf_rseq_free(tf_rseq *q);
+
+/* theta[TF_RP(K)]: [0,K) log w_k, [K,2K) log c_k (robust widths, in box
+   scales), 2K log alpha_c, 2K+1 log alpha_s, 2K+2 log g, then beta[TF_RF].
+   The energy (n = 4T, p = TF_RP(K), kd = min(TF_RKD, n - 1)):
+     E = sum_tk m_tk a_tk phi_ck(r2_tk) + alpha_c sum_t is_t^2 |dd c_t|^2
+                                        + alpha_s sum_t |dd log size_t|^2,
+     a_tk = exp(log w_k + beta . f_tk),  phi_c(r2) = c^2 r2 / (r2 + c^2),
+     r2_tk = is_t^2 |c_t - c_tk|^2 + g |log size_t - log size_tk|^2,
+   dd = second difference in t. Geman-McClure: non-convex. */
+wb_energy tf_robust_energy(const tf_rseq *q);
+/* theta0: log w0_k, c_k = 0.3, alpha_c = alpha_s = g = 1, beta = 0. */
+void tf_robust_theta0(int K, const double *w0, double *theta);
+/* The start x0[4T] at theta: a Viterbi path over the reported boxes (cost:
+   the energy's data term at the candidate + 2 min(jump^2, 16) in box scales
+   between frames), each frame then refined by Geman-McClure IRLS. */
+void tf_robust_start(const tf_rseq *q, const double *theta, double *x0);
+/* Training loss: mean over frames of sqrt(|dc|^2/s_true^2 + |dlog size|^2/2
+   + 1e-4), and dl[4T] (may be NULL). Needs q->truth. */
+double tf_robust_loss(const tf_rseq *q, const double *x, double *dl);
+/* state x[4T] -> box[T*4] (cx, cy, w, h in px) */
+void tf_robust_boxes(const tf_rseq *q, const double *x, double *box);
+
+/* ---- learning ---- */
+typedef struct {
+    int end_to_end;     /* 1: learn beta (per-frame, per-tracker weights);
+                           0: beta = 0, global per-tracker weights        */
+    int epochs, batch, threads, verbose;
+    double lr, lambda;
+    uint64_t seed;
+} tf_robust_opts;
+
+void tf_robust_opts_default(tf_robust_opts *o); /* 30 epochs, 8, lr 0.02, 1e-3 */
+
+typedef struct {
+    double theta[TF_RP(TF_RMAX_K)]; /* the parameters with the best validation loss */
+    double *epoch_loss, *val_loss;  /* [epochs]                       */
+    int epochs, best_epoch;
+    long long solves, skipped;      /* inner solves; examples skipped (failed
+                                       solve or refused derivative)     */
+    int refused, checked;           /* at the learned theta: refused
+                                       derivatives (WB_ESINGULAR) of the
+                                       training sequences' solves        */
+    double seconds, cpu_seconds;
+} tf_robust_fit;
+
+/* Trains on train[ntrain] (validation val[nval] picks the epoch), starting
+   at theta0. 0 ok; -1 (message in err). */
+int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                    const double *theta0, const tf_robust_opts *o, tf_robust_fit *fit,
+                    char *err, size_t errlen);
+void tf_robust_fit_free(tf_robust_fit *fit);
+/* The fused boxes box[T*4] of q at theta (start, then one solve). Returns
+   the wb_solve status (box is filled from the best point on a failure
+   after the start). */
+int tf_robust_fuse(const tf_rseq *q, const double *theta, double *box);
+
+#endif

@@ -1,0 +1,141 @@
+/* The robust rows of tracker_fusion's table: "non-convex learned" (global
+ * per-tracker weights and widths) and "end to end" (per-frame, per-tracker
+ * weights from the reports' features), both the energy of tf_robust.c
+ * trained through wb_implicit_vjp with --lambda. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf.h"
+
+/* the boxes of s as tf_robust wants them; a report without a size counts as
+   missing here (the energy fuses whole boxes) */
+static int prep(const tf_seq *s, const double *w0, tf_rseq *q) {
+    size_t TK = (size_t)s->T * s->K;
+    double *box = malloc(sizeof(double) * 4 * TK), *tb = NULL;
+    unsigned char *m = malloc(TK);
+    if (s->has_truth && s->has_truth_sz) tb = malloc(sizeof(double) * 4 * (size_t)s->T);
+    int rc = -1;
+    if (box && m && (tb || !(s->has_truth && s->has_truth_sz))) {
+        for (size_t i = 0; i < TK; i++) {
+            int ok = s->m[i] && s->has_size && s->sz[2 * i] > 0 && s->sz[2 * i + 1] > 0;
+            m[i] = (unsigned char)ok;
+            box[4 * i] = s->y[2 * i], box[4 * i + 1] = s->y[2 * i + 1];
+            box[4 * i + 2] = ok ? s->sz[2 * i] : 1, box[4 * i + 3] = ok ? s->sz[2 * i + 1] : 1;
+        }
+        for (int t = 0; tb && t < s->T; t++) {
+            tb[4 * t] = s->truth[2 * t], tb[4 * t + 1] = s->truth[2 * t + 1];
+            tb[4 * t + 2] = s->truth_sz[2 * t], tb[4 * t + 3] = s->truth_sz[2 * t + 1];
+        }
+        rc = tf_rseq_init(q, s->T, s->K, box, m, tb, w0);
+    }
+    free(box), free(m), free(tb);
+    return rc;
+}
+
+typedef struct {
+    const tf_data *d;
+    const tf_rseq *q;
+    const double *theta;
+} rfuse_t;
+
+static int rfuse(void *u, const tf_seq *s, double *x, double *sz) {
+    const rfuse_t *f = u;
+    int i = 0;
+    while (i < f->d->count && &f->d->seq[i] != s) i++;
+    if (i == f->d->count) return -1;
+    const tf_rseq *q = &f->q[i];
+    double *box = malloc(sizeof(double) * 4 * (size_t)s->T);
+    if (!box) return -1;
+    int st = tf_robust_fuse(q, f->theta, box);
+    if (st == WB_ENOMEM || st == WB_EINVAL) {
+        free(box);
+        return -1;
+    }
+    for (int t = 0; t < s->T; t++) {
+        x[2 * t] = box[4 * t], x[2 * t + 1] = box[4 * t + 1];
+        sz[2 * t] = box[4 * t + 2], sz[2 * t + 1] = box[4 * t + 3];
+    }
+    free(box);
+    return st < 0 ? 1 : 0;
+}
+
+static void free_all(tf_rseq *q, int n) {
+    for (int i = 0; q && i < n; i++) tf_rseq_free(&q[i]);
+    free(q);
+}
+
+int tf_robust_usable(const tf_data *d) {
+    for (int i = 0; i < d->count; i++)
+        if (!d->seq[i].has_size || !d->seq[i].has_truth || !d->seq[i].has_truth_sz) return 0;
+    return d->count > 0;
+}
+
+int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const tf_data *val,
+                   const tf_data *trval, const tf_data *test, char *err, size_t errlen) {
+    int K = trval->K;
+    if (K > TF_RMAX_K) {
+        snprintf(err, errlen, "the robust fusion takes at most %d trackers", TF_RMAX_K);
+        return -1;
+    }
+    /* start weights from the training sequences (train + validation): each
+       tracker's P@20 averaged per sequence, w0_k = exp(5 (P_k - max P)) */
+    double P[TF_RMAX_K], pmax = 0, w0[TF_RMAX_K];
+    for (int k = 0; k < K; k++) {
+        double acc = 0;
+        for (int i = 0; i < trval->count; i++) {
+            const tf_seq *s = &trval->seq[i];
+            double *x = malloc(sizeof(double) * 2 * (size_t)s->T);
+            if (!x) goto oom0;
+            tf_baseline(s, TF_SINGLE, k, x);
+            acc += tf_metrics_seq(s, x, NULL, TF_PREC_PX).prec;
+            free(x);
+        }
+        P[k] = acc / trval->count;
+        if (k == 0 || P[k] > pmax) pmax = P[k];
+    }
+    for (int k = 0; k < K; k++) w0[k] = exp(5 * (P[k] - pmax));
+    const tf_data *parts[3] = {train, val, test};
+    tf_rseq *q[3] = {NULL, NULL, NULL};
+    for (int j = 0; j < 3; j++) {
+        q[j] = calloc((size_t)parts[j]->count, sizeof(tf_rseq));
+        if (!q[j]) goto oom;
+        for (int i = 0; i < parts[j]->count; i++)
+            if (prep(&parts[j]->seq[i], w0, &q[j][i])) {
+                snprintf(err, errlen, "the robust fusion: sequence '%s' has no sized report "
+                         "(or out of memory)", parts[j]->seq[i].name);
+                goto fail;
+            }
+    }
+    double theta0[TF_RP(TF_RMAX_K)];
+    tf_robust_theta0(K, w0, theta0);
+    static const char *key[2] = {"nonconvex", "end_to_end"};
+    static const char *lab[2] = {"non-convex learned", "end to end"};
+    for (int e = 0; e < 2; e++) {
+        tf_robust_opts ro;
+        tf_robust_opts_default(&ro);
+        ro.end_to_end = e;
+        ro.lambda = o->lambda;
+        ro.seed = o->seed;
+        ro.threads = o->threads;
+        ro.verbose = o->verbose;
+        tf_robust_fit *fit = &r->robust[e];
+        if (tf_robust_train(q[0], train->count, q[1], val->count, theta0, &ro, fit, err, errlen))
+            goto fail;
+        r->robust_rows = e + 1;
+        rfuse_t f = {test, q[2], fit->theta};
+        if (tf_eval_method(r, key[e], lab[e], test, rfuse, &f, o->threshold, fit->seconds,
+                           (long)fit->solves) < 0)
+            goto oom;
+    }
+    for (int j = 0; j < 3; j++) free_all(q[j], parts[j]->count);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    for (int j = 0; j < 3; j++) free_all(q[j], parts[j]->count);
+    return -1;
+oom0:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
