@@ -178,6 +178,7 @@ void wbi_set_msg(wb_solver *sv, const char *fmt, ...)
 #endif
     ;
 
+/* ---- callback evaluation (eval.c): below every strategy ----------------- */
 /* Energy evaluation with status mapping: callback failure -> WB_ECALLBACK,
    non-finite e or g -> WB_ENONFINITE (message set). g may be NULL. */
 wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
@@ -212,6 +213,17 @@ double wbi_curv_floor(const wb_solver *sv, double factor, double E,
                       const double *x, double hmax, double *kappa);
 /* max_i |H_ii| of the current H (matrix-free: of hess_diag, or 0). */
 double wbi_hess_diag_max(const wb_solver *sv);
+
+/* ---- the damped Newton step (step_lm.c), dense and banded ----------------- */
+/* sv->D: all ones, or (scale_damping) the running maximum of |H_ii| (first:
+   restart it), floored at 1e-8 max_j D_j. */
+void wbi_lm_scaling(wb_solver *sv, int first);
+/* s[n] = -(H + mu D)^-1 g (g = sv->g), sv->F = chol(H + mu D); *mu raised
+   (x4) until the factorization succeeds, *facts counts the attempts.
+   Returns 0, or 1 when *mu reached mu_max without a positive definite
+   H + mu D. */
+int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
+                double *s);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */
