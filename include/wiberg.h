@@ -147,8 +147,11 @@ typedef struct wb_energy {
        region (Steihaug-Toint CG) and CG for the implicit derivatives. */
     int (*hvp)(void *user, const double *x, const double *w, const double *v,
                double *Hv);
-    /* optional, matrix-free: d[n] = the diagonal of H (Jacobi
-       preconditioner of the CG solves). NULL: no preconditioner. */
+    /* optional, matrix-free: d[n] = the diagonal of H: the Jacobi
+       preconditioner of the implicit derivative's CG (one call per
+       point) and the curvature scale of the second-order test (one call
+       per stop). The solver's steps (Steihaug CG) never call it. NULL: no
+       preconditioner. */
     int (*hess_diag)(void *user, const double *x, const double *w, double *d);
 } wb_energy;
 
@@ -243,7 +246,10 @@ typedef struct wb_settings {
     double curv_floor;
     /* Storage of H: WB_HESS_AUTO (default) picks from what the energy
        gives; the others force a kind (banded needs kd > 0; matrix-free uses
-       hvp, or differences of gx when hvp is NULL). */
+       hvp, or differences of gx when hvp is NULL: forward, one gradient
+       per product, h = sqrt(eps) (1 + ||x||) / ||v||, in the steps'
+       CG; central, h = fd_step (1 + ||x||) / ||v||, in the second-order
+       test and the implicit derivative). */
     wb_hessian_kind hessian;
     /* Matrix-free only: iteration cap of each conjugate-gradient solve.
        Default 0 = min(n, 500) for a trust-region step, 2n + 10 for the
@@ -291,8 +297,10 @@ WB_API void wb_settings_default(wb_settings *s);
  *                      step_tol (||x||_2 + step_tol), the second-order
  *                      test passed and, where H(x) is positive definite,
  *                      the undamped Newton step ||H^-1 g||_2
- *                      (matrix-free: an interior Steihaug step, i.e. an
- *                      inexact Newton step) is below the same bound: x is
+ *                      (matrix-free: CG on H s = -g with no trust region
+ *                      to relative residual 1e-6, meeting no curvature
+ *                      <= 0; a loose truncated-Newton step says nothing)
+ *                      is below the same bound: x is
  *                      within step_tol (relative) of the minimizer of its
  *                      local quadratic model; |g| may exceed grad_tol;
  *   WB_STOP_PRECISION  a fresh step predicts a decrease of E below its
@@ -305,7 +313,8 @@ WB_API void wb_settings_default(wb_settings *s);
  *                      for, not tested further.
  * A step_tol stop that is not a Newton-sized step (damping, not the model,
  * made the step small) drops the damping (mu -> min(mu, 1e-6), times
- * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled)
+ * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled
+ * and the steps' CG runs to relative residual 1e-6 from then on)
  * and goes on iterating, at most 3 times in a solve; the next such stop is
  * WB_STALLED with reason WB_STOP_STEP.
  *

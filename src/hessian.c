@@ -165,30 +165,34 @@ wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w) {
     switch (sv->kind) {
     case WB_HESS_BANDED:
         return band_hessian(sv, x, w);
-    case WB_HESS_MATRIX_FREE: {
-        int n = sv->n;
-        memcpy(sv->hx, x, (size_t)n * sizeof(double));
+    case WB_HESS_MATRIX_FREE:
+        /* the operator is the point: products are made on demand, and
+           hess_diag only when a user of it asks (wbi_hess_diag_load) */
+        memcpy(sv->hx, x, (size_t)sv->n * sizeof(double));
         sv->hw = w;
         sv->have_hd = 0;
-        if (sv->e.hess_diag) {
-            int rc = sv->e.hess_diag(sv->e.user, x, w, sv->hd);
-            if (rc != 0) {
-                wbi_set_msg(sv, "hess_diag returned %d", rc);
-                return WB_ECALLBACK;
-            }
-            if (!wbi_all_finite((size_t)n, sv->hd)) {
-                wbi_set_msg(sv, "hess_diag returned non-finite entries");
-                return WB_ENONFINITE;
-            }
-            sv->have_hd = 1;
-        }
         return WB_OK;
-    }
     case WB_HESS_DENSE:
     case WB_HESS_AUTO:
     default:
         return dense_hessian(sv, x, w);
     }
+}
+
+wb_status wbi_hess_diag_load(wb_solver *sv) {
+    if (sv->kind != WB_HESS_MATRIX_FREE || sv->have_hd || !sv->e.hess_diag)
+        return WB_OK;
+    int rc = sv->e.hess_diag(sv->e.user, sv->hx, sv->hw, sv->hd);
+    if (rc != 0) {
+        wbi_set_msg(sv, "hess_diag returned %d", rc);
+        return WB_ECALLBACK;
+    }
+    if (!wbi_all_finite((size_t)sv->n, sv->hd)) {
+        wbi_set_msg(sv, "hess_diag returned non-finite entries");
+        return WB_ENONFINITE;
+    }
+    sv->have_hd = 1;
+    return WB_OK;
 }
 
 double wbi_hess_diag(const wb_solver *sv, int i) {
@@ -330,6 +334,21 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
                 wbi_set_msg(sv, "hvp returned %d", rc);
                 return WB_ECALLBACK;
             }
+        } else if (sv->hg) {
+            /* forward, one gradient: H v = (g(x + h v) - g(x)) / h, h =
+               sqrt(eps) (1 + ||x||) / ||v|| (error O(sqrt(eps)): enough
+               for an inexact-Newton step, and the step h ||v|| is short
+               enough for energies that bend within fd_step ||x||) */
+            double vn = wbi_nrm2(n, v), e1;
+            if (vn == 0) {
+                memset(out, 0, (size_t)n * sizeof(double));
+                return WB_OK;
+            }
+            double h = 1.4901161193847656e-08 * (1 + wbi_nrm2(n, sv->hx)) / vn;
+            for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] + h * v[i];
+            wb_status st = wbi_eval(sv, sv->xh, sv->hw, &e1, out);
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) out[i] = (out[i] - sv->hg[i]) / h;
         } else {
             /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step (1 +
                ||x||) / ||v|| */

@@ -58,7 +58,10 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
             if (st != WB_OK) return st;
             sv->hess_valid = 1;
         }
-        return WB_OK;
+        /* the Jacobi preconditioner's diagonal (when the energy gives it):
+           one call per point, against CG iterations saved on a badly
+           scaled H */
+        return wbi_hess_diag_load(sv);
     }
     if (sv->fact_valid && sv->fact_mu == lambda) {
         di->reused_factor = 1;

@@ -255,6 +255,8 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
 static int second_order_test(wb_solver *sv, double f, int *facts, double *q) {
     int n = sv->n;
     double factor = sv->s.curv_floor > 0 ? sv->s.curv_floor : 32.0;
+    wb_status dst = wbi_hess_diag_load(sv); /* matrix-free: the scale */
+    if (dst != WB_OK) return dst;
     double floor_ = wbi_curv_floor(sv, factor, f, sv->x, wbi_hess_diag_max(sv),
                                    NULL);
     *q = 0.0;
@@ -370,6 +372,7 @@ typedef struct solve_state {
     int escapes, second_order;
     int loop_h;          /* Hessians formed by the iterations (not the test) */
     int undamp;          /* step_tol stops undone by dropping the damping */
+    int tight;           /* matrix-free: Newton-accurate CG steps from now */
     wb_stop_reason why;
     wb_status st;
 } solve_state;
@@ -409,12 +412,18 @@ static int compute_step(wb_solver *sv, solve_state *S) {
     int n = sv->n;
     if (S->mf) {
         /* s ~ argmin g's + 1/2 s'Hs, ||s|| <= delta; CG to a relative
-           residual min(0.5, sqrt||g||) (superlinear near x*) */
+           residual min(0.5, sqrt||g||) (superlinear near x*), or 1e-6
+           once a small step failed the Newton test; H s (for the gain
+           ratio) from CG's recurrence; difference products forward,
+           from g(x) (one gradient each) */
         double gn2 = wbi_nrm2(n, sv->g);
+        double eta = S->tight ? 1e-6 : fmin(0.5, sqrt(gn2));
         int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
-        int its = 0;
-        S->st = wbi_steihaug(sv, S->delta, fmin(0.5, sqrt(gn2)) * gn2, maxit,
-                             sv->sd, &S->boundary, &its);
+        int its = 0, met = 0;
+        sv->hg = sv->g;
+        S->st = wbi_steihaug(sv, S->delta, eta * gn2, maxit, sv->sd, sv->hs,
+                             &S->boundary, &met, &its);
+        sv->hg = NULL;
         sv->cg_its += its;
         if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
         return GO_ON;
@@ -521,9 +530,12 @@ static int trial_point(wb_solver *sv, solve_state *S) {
 static int judge_step(wb_solver *sv, solve_state *S) {
     const wb_settings *s = &sv->s;
     int n = sv->n;
-    /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
-    S->st = wbi_hess_mul(sv, sv->sd, sv->hs);
-    if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+    /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs); matrix-free H s came with
+       the step (the CG recurrence) */
+    if (!S->mf) {
+        S->st = wbi_hess_mul(sv, sv->sd, sv->hs);
+        if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+    }
     double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
     double actual = S->f - S->ft;
     double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
@@ -687,7 +699,20 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
         double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
         int newton;
         if (S->mf) {
-            newton = !S->boundary;
+            /* the Newton step itself, not the last (forcing-term) step:
+               CG on H s = -g with no region to relative residual 1e-6;
+               not reached (or curvature <= 0 met) is no proof */
+            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
+            int its = 0, met = 0, nc = 0;
+            sv->hg = sv->g;
+            S->st = wbi_steihaug(sv, 0.0, 1e-6 * wbi_nrm2(n, sv->g), maxit,
+                                 sv->sd, NULL, &nc, &met, &its);
+            sv->hg = NULL;
+            sv->cg_its += its;
+            if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+            sn = wbi_nrm2(n, sv->sd);
+            newton = met && !nc && sn <= bound;
+            if (!newton) S->tight = 1;
         } else {
             for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
             wbi_factor_solve(sv, 1, sv->sd);
@@ -713,10 +738,11 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             S->st = WB_STALLED;
             S->msg_set = 1;
             if (S->mf)
-                wbi_set_msg(sv, "stalled: the step fell below step_tol on "
-                            "the trust-region boundary (radius %.3g) with "
-                            "|g|_inf = %.3g: not a minimizer to step_tol",
-                            S->delta, S->gnorm);
+                wbi_set_msg(sv, "stalled: the step fell below step_tol but "
+                            "the Newton step (CG, %s) is %.3g > %.3g "
+                            "(|g|_inf = %.3g, radius %.3g): not a minimizer "
+                            "to step_tol", sn <= bound ? "not converged"
+                            : "converged", sn, bound, S->gnorm, S->delta);
             else
                 wbi_set_msg(sv, "stalled: the damped step fell below step_tol "
                             "but the Newton step is %.3g > %.3g (|g|_inf = "

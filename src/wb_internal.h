@@ -128,7 +128,9 @@ struct wb_solver {
     double *cgw;   /* [4n] matrix-free: CG work vectors                   */
     double *hs;    /* [n] H s for the model decrease                      */
     double *hd;    /* [n] matrix-free: diagonal of H (Jacobi), if given   */
-    int have_hd;
+    int have_hd;   /* hd holds hess_diag at (hx, hw) (loaded on demand)   */
+    const double *hg; /* [n] matrix-free: g at hx for forward-difference
+                         products (the solve's steps), NULL: central    */
     long long cg_its; /* CG iterations in the current call            */
     /* solver state */
     double *x;     /* [n] current iterate                                */
@@ -191,7 +193,11 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
 /* Forms H at (x, w) in sv->H (dense/banded: the callback, or differences of
    the gradient, symmetrized; matrix-free: remembers the point). */
 wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w);
-/* H_ii of the current H (matrix-free: hess_diag, or 0 when not given). */
+/* Matrix-free: evaluates hess_diag at the operator's point once (when the
+   energy gives it and it is not loaded yet): only its users call this
+   (the Jacobi preconditioner, the curvature scale), never a step. */
+wb_status wbi_hess_diag_load(wb_solver *sv);
+/* H_ii of the current H (matrix-free: hess_diag when loaded, else 0). */
 double wbi_hess_diag(const wb_solver *sv, int i);
 /* sv->F = chol(H + mu diag(d)) (d NULL: identity). Returns 0 or the LAPACK
    info (> 0: not positive definite). Dense and banded only. */
@@ -226,9 +232,14 @@ int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
                 double *s);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
-/* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */
+/* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g;
+   Delta <= 0: no region, a direction of non-positive curvature stops CG
+   at the current s). hs[n] (may be NULL) = H s from the CG recurrence;
+   *boundary = 1 when s is on the boundary or non-positive curvature was
+   met; *met = 1 when the residual ||g + H s|| reached tol (recurrence). */
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
-                       double *s, int *boundary, int *iters);
+                       double *s, double *hs, int *boundary, int *met,
+                       int *iters);
 /* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
    WB_ESINGULAR (message set) on non-positive curvature. Restarts from the
    recomputed residual when the recurrence one meets tol and the true one
