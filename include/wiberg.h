@@ -122,7 +122,8 @@ typedef struct wb_energy {
                       double *gx);
     /* optional: H[n*n] = d2E/dx2, column-major (the full symmetric matrix;
        entries more than 1e-8 max|H| from symmetric are WB_ECALLBACK).
-       NULL: central finite differences of gx, symmetrized. */
+       NULL: central finite differences of gx, symmetrized. WB_HESS_AUTO
+       calls it only for n <= 256 without kd (see wb_hessian_kind). */
     int (*hess)(void *user, const double *x, const double *w, double *H);
     /* optional: out[p] = B^T v, v[n], B = d/dw grad_x E (n x p).
        NULL (and mixed NULL): central finite differences of gx in w. */
@@ -143,8 +144,9 @@ typedef struct wb_energy {
        j+kd); the other entries are ignored. */
     int (*hess_band)(void *user, const double *x, const double *w, double *AB);
     /* optional: Hv[n] = H v (a Hessian-vector product). When given without
-       hess / hess_band the solver is matrix-free: a truncated-Newton trust
-       region (Steihaug-Toint CG) and CG for the implicit derivatives. */
+       kd and without hess (or with hess at n > 256), WB_HESS_AUTO is
+       matrix-free: a truncated-Newton trust region (Steihaug-Toint CG) and
+       CG for the implicit derivatives. */
     int (*hvp)(void *user, const double *x, const double *w, const double *v,
                double *Hv);
     /* optional, matrix-free: d[n] = the diagonal of H: the Jacobi
@@ -157,8 +159,22 @@ typedef struct wb_energy {
 
 /* How the solver stores and factors H (wb_settings.hessian). */
 typedef enum wb_hessian_kind {
-    WB_HESS_AUTO = 0,        /* banded if kd > 0, matrix-free if only hvp is
-                                given, dense otherwise                     */
+    WB_HESS_AUTO = 0,        /* by cost, from what the energy gives and n:
+        kd > 0                 banded (hess_band, or 2(2kd+1) gradients
+                               per band; hess is not called)
+        hess, n <= 256         dense (one Hessian + n^3/3 flops an
+                               iteration: cheap, exact Newton steps, a
+                               factor the derivatives reuse)
+        value_grad only,       dense (a difference Hessian: 2n <= 200
+          n <= 100             gradients)
+        otherwise              matrix-free: hvp, or difference products
+                               of the gradient (one gradient each in the
+                               steps); hess is not called (a product
+                               costs one gradient, a Hessian n^2 entries
+                               and its factor n^3/3 flops, and a
+                               truncated-Newton solve needs tens to
+                               hundreds of products in all).
+        wb_info.hessian reports the choice; force one with the others. */
     WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
     WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
     WB_HESS_MATRIX_FREE = 3  /* Hessian-vector products and CG             */

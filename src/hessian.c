@@ -17,14 +17,37 @@
 
 #include "wb_internal.h"
 
+/* WB_HESS_AUTO, by cost (the rule documented at wb_hessian_kind):
+ *
+ *   kd > 0                 banded: a factor costs n kd^2, a band 2(2kd+1)
+ *                          gradients at most (hess_band, or differences),
+ *                          whatever else the energy gives
+ *   hess, n <= 256         dense: one Hessian plus n^3/3 flops (<= 5.6e6)
+ *                          per iteration is cheap at any gradient cost, and
+ *                          buys exact Newton steps and a reusable factor
+ *   value_grad only,       dense: a difference Hessian is 2n <= 200
+ *     n <= 100             gradients, the products of a few CG steps
+ *   otherwise              matrix-free (Steihaug CG): products from hvp, or
+ *                          differences of the gradient (one gradient each
+ *                          in a step). hess is not called then: at this n a
+ *                          product is one gradient against n^2 entries for
+ *                          a Hessian and n^3/3 flops for its factor, and a
+ *                          truncated-Newton solve needs tens to hundreds of
+ *                          products in all (P1 of the benchmarks, n = 1000:
+ *                          ~120 gradients vs 13 Hessians and factors).
+ */
+#define WBI_AUTO_DENSE_HESS 256
+#define WBI_AUTO_DENSE_FD 100
+
 wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
                            wb_hessian_kind *kind, char *msg, size_t len) {
     wb_hessian_kind k = s->hessian;
     if (k == WB_HESS_AUTO) {
-        if (e->hess) k = WB_HESS_DENSE;
-        else if (e->kd > 0) k = WB_HESS_BANDED;
+        if (e->kd > 0) k = WB_HESS_BANDED;
+        else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
         else if (e->hvp) k = WB_HESS_MATRIX_FREE;
-        else k = WB_HESS_DENSE;
+        else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;
+        else k = WB_HESS_MATRIX_FREE;
     }
     if (k < WB_HESS_AUTO || k > WB_HESS_MATRIX_FREE) {
         snprintf(msg, len, "settings.hessian = %d is not a wb_hessian_kind", (int)k);
