@@ -162,6 +162,8 @@ struct wb_solver {
     double fact_rcond;
     double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
     double fs;           /* E at xs (the curvature floor's energy scale) */
+    double solve_acc;    /* ||g(xs)||_2 / ||g(x0)||_2 of the last solve
+                            (0: not known, e.g. after vjp_at)          */
     int hess_valid;      /* H holds H(xs, ws)                         */
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */

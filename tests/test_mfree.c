@@ -125,10 +125,117 @@ static void a_matrix_free_step_costs_only_its_cg_products(void **st) {
     assert_true(p.diag_calls <= 1);
 }
 
+/* E(x; w) = 1/2 x'Ax - w'x, A = diag(1 + i mod 5) + c L (L the path
+   Laplacian): x* = A^-1 w, and for L = 1/2 ||x - x_ref||^2 the adjoint
+   dl_dw = A^-1 (x* - x_ref) in closed form (a tridiagonal solve). */
+typedef struct { int n; double c; } tq_t;
+static void tq_mul(const tq_t *q, const double *v, double *out) {
+    int n = q->n;
+    for (int i = 0; i < n; i++) out[i] = (1 + i % 5) * v[i];
+    for (int i = 0; i + 1 < n; i++) {
+        double d = q->c * (v[i + 1] - v[i]);
+        out[i + 1] += d;
+        out[i] -= d;
+    }
+}
+static int tq_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    tq_t *q = u;
+    int n = q->n;
+    double *Ax = malloc(sizeof(double) * n), E = 0;
+    tq_mul(q, x, Ax);
+    for (int i = 0; i < n; i++) {
+        E += 0.5 * x[i] * Ax[i] - w[i] * x[i];
+        if (g) g[i] = Ax[i] - w[i];
+    }
+    free(Ax);
+    *e = E;
+    return 0;
+}
+static int tq_hvp(void *u, const double *x, const double *w, const double *v,
+                  double *Hv) {
+    (void)x; (void)w;
+    tq_mul(u, v, Hv);
+    return 0;
+}
+static int tq_mixed_vjp(void *u, const double *x, const double *w,
+                        const double *v, double *out) {
+    (void)x; (void)w;
+    int n = ((tq_t *)u)->n; /* B = d/dw (A x - w) = -I */
+    for (int i = 0; i < n; i++) out[i] = -v[i];
+    return 0;
+}
+/* y = A^-1 b (Thomas algorithm on the tridiagonal A) */
+static void tq_solve(const tq_t *q, const double *b, double *y) {
+    int n = q->n;
+    double *cp = malloc(sizeof(double) * n), *dp = malloc(sizeof(double) * n);
+    for (int i = 0; i < n; i++) {
+        double diag = (1 + i % 5) + q->c * ((i > 0) + (i + 1 < n));
+        double lo = i > 0 ? -q->c : 0, up = i + 1 < n ? -q->c : 0;
+        double m = diag - (i > 0 ? lo * cp[i - 1] : 0);
+        cp[i] = up / m;
+        dp[i] = (b[i] - (i > 0 ? lo * dp[i - 1] : 0)) / m;
+    }
+    for (int i = n - 1; i >= 0; i--) y[i] = dp[i] - (i + 1 < n ? cp[i] * y[i + 1] : 0);
+    free(cp);
+    free(dp);
+}
+
+static void the_adjoint_cg_stops_at_the_accuracy_the_solve_reached(void **st) {
+    (void)st;
+    tq_t q = {400, 0.5};
+    int n = q.n;
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.p = n;
+    e.user = &q;
+    e.value_grad = tq_vg;
+    e.hvp = tq_hvp;
+    e.mixed_vjp = tq_mixed_vjp;
+    wb_settings s;
+    wb_settings_default(&s);
+    s.hessian = WB_HESS_MATRIX_FREE;
+    s.grad_tol = 1e-4; /* a loose solve: ||g(x*)|| / ||g(x0)|| ~ 1e-5 */
+    s.step_tol = 0;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+    double *w = malloc(sizeof(double) * n), *x = malloc(sizeof(double) * n);
+    double *dl = malloc(sizeof(double) * n), *dw = malloc(sizeof(double) * n);
+    double *ref = malloc(sizeof(double) * n);
+    for (int i = 0; i < n; i++) {
+        w[i] = 10 * sin(0.1 * i) + 3;
+        x[i] = 0;
+    }
+    wb_info info;
+    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    for (int i = 0; i < n; i++) dl[i] = x[i] - cos((double)i);
+    assert_int_equal(wb_implicit_vjp(sv, dl, dw), WB_OK);
+    wb_deriv_info di;
+    wb_solver_deriv_info(sv, &di);
+    /* closed form: dl_dw = -B' v = v = A^-1 dl (at the returned x) */
+    tq_solve(&q, dl, ref);
+    double err = 0, nref = 0;
+    for (int i = 0; i < n; i++) {
+        err = fmax(err, fabs(dw[i] - ref[i]));
+        nref = fmax(nref, fabs(ref[i]));
+    }
+    print_message("    |g*|_inf %.2g: adjoint CG %d iterations, residual %.2g, "
+                  "error %.2g (relative)\n", info.grad_norm,
+                  di.cg_iterations, di.cg_residual, err / nref);
+    assert_true(err <= 1e-3 * nref); /* kappa(A) <= 8 times the tolerance */
+    /* stopped at the solve's level, not at cg_tol = 1e-10 (before: ran on
+       to 1e-10, buying digits x* does not have) */
+    assert_true(di.cg_residual > s.cg_tol);
+    assert_true(di.cg_residual <= 1e-4);
+    free(w); free(x); free(dl); free(dw); free(ref);
+    wb_solver_destroy(sv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(difference_products_reach_the_vardim_minimum),
         cmocka_unit_test(a_matrix_free_step_costs_only_its_cg_products),
+        cmocka_unit_test(the_adjoint_cg_stops_at_the_accuracy_the_solve_reached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
