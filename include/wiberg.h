@@ -122,7 +122,8 @@ typedef struct wb_energy {
                       double *gx);
     /* optional: H[n*n] = d2E/dx2, column-major (the full symmetric matrix;
        entries more than 1e-8 max|H| from symmetric are WB_ECALLBACK).
-       NULL: central finite differences of gx, symmetrized. */
+       NULL: central finite differences of gx, symmetrized. WB_HESS_AUTO
+       calls it only for n <= 256 without kd (see wb_hessian_kind). */
     int (*hess)(void *user, const double *x, const double *w, double *H);
     /* optional: out[p] = B^T v, v[n], B = d/dw grad_x E (n x p).
        NULL (and mixed NULL): central finite differences of gx in w. */
@@ -143,19 +144,37 @@ typedef struct wb_energy {
        j+kd); the other entries are ignored. */
     int (*hess_band)(void *user, const double *x, const double *w, double *AB);
     /* optional: Hv[n] = H v (a Hessian-vector product). When given without
-       hess / hess_band the solver is matrix-free: a truncated-Newton trust
-       region (Steihaug-Toint CG) and CG for the implicit derivatives. */
+       kd and without hess (or with hess at n > 256), WB_HESS_AUTO is
+       matrix-free: a truncated-Newton trust region (Steihaug-Toint CG) and
+       CG for the implicit derivatives. */
     int (*hvp)(void *user, const double *x, const double *w, const double *v,
                double *Hv);
-    /* optional, matrix-free: d[n] = the diagonal of H (Jacobi
-       preconditioner of the CG solves). NULL: no preconditioner. */
+    /* optional, matrix-free: d[n] = the diagonal of H: the Jacobi
+       preconditioner of the implicit derivative's CG (one call per
+       point) and the curvature scale of the second-order test (one call
+       per stop). The solver's steps (Steihaug CG) never call it. NULL: no
+       preconditioner. */
     int (*hess_diag)(void *user, const double *x, const double *w, double *d);
 } wb_energy;
 
 /* How the solver stores and factors H (wb_settings.hessian). */
 typedef enum wb_hessian_kind {
-    WB_HESS_AUTO = 0,        /* banded if kd > 0, matrix-free if only hvp is
-                                given, dense otherwise                     */
+    WB_HESS_AUTO = 0,        /* by cost, from what the energy gives and n:
+        kd > 0                 banded (hess_band, or 2(2kd+1) gradients
+                               per band; hess is not called)
+        hess, n <= 256         dense (one Hessian + n^3/3 flops an
+                               iteration: cheap, exact Newton steps, a
+                               factor the derivatives reuse)
+        value_grad only,       dense (a difference Hessian: 2n <= 200
+          n <= 100             gradients)
+        otherwise              matrix-free: hvp, or difference products
+                               of the gradient (one gradient each in the
+                               steps); hess is not called (a product
+                               costs one gradient, a Hessian n^2 entries
+                               and its factor n^3/3 flops, and a
+                               truncated-Newton solve needs tens to
+                               hundreds of products in all).
+        wb_info.hessian reports the choice; force one with the others. */
     WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
     WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
     WB_HESS_MATRIX_FREE = 3  /* Hessian-vector products and CG             */
@@ -243,7 +262,10 @@ typedef struct wb_settings {
     double curv_floor;
     /* Storage of H: WB_HESS_AUTO (default) picks from what the energy
        gives; the others force a kind (banded needs kd > 0; matrix-free uses
-       hvp, or differences of gx when hvp is NULL). */
+       hvp, or differences of gx when hvp is NULL: forward, one gradient
+       per product, h = sqrt(eps) (1 + ||x||) / ||v||, in the steps'
+       CG; central, h = fd_step (1 + ||x||) / ||v||, in the second-order
+       test and the implicit derivative). */
     wb_hessian_kind hessian;
     /* Matrix-free only: iteration cap of each conjugate-gradient solve.
        Default 0 = min(n, 500) for a trust-region step, 2n + 10 for the
@@ -253,6 +275,9 @@ typedef struct wb_settings {
     /* Matrix-free only: relative residual ||(H + lambda I) v - b|| / ||b||
        at which the implicit derivative's CG stops (judged on the residual
        recomputed from v, not CG's recurrence). Default 1e-10. In (0, 1).
+       After a wb_solve the CG stops at max(cg_tol, min(1e-2, ||g(x*)||_2 /
+       ||g(x0)||_2)), the accuracy the solve reached: a loose solve gets
+       an adjoint to match, not products spent on digits x* lacks.
        Not met, the result is returned, never silently, with WB_MAXITER
        when cg_max_iter ran out, or WB_STALLED when CG stagnated (the
        recurrence residual fell below cg_tol but the recomputed one stays
@@ -291,8 +316,10 @@ WB_API void wb_settings_default(wb_settings *s);
  *                      step_tol (||x||_2 + step_tol), the second-order
  *                      test passed and, where H(x) is positive definite,
  *                      the undamped Newton step ||H^-1 g||_2
- *                      (matrix-free: an interior Steihaug step, i.e. an
- *                      inexact Newton step) is below the same bound: x is
+ *                      (matrix-free: CG on H s = -g with no trust region
+ *                      to relative residual 1e-6, meeting no curvature
+ *                      <= 0; a loose truncated-Newton step says nothing)
+ *                      is below the same bound: x is
  *                      within step_tol (relative) of the minimizer of its
  *                      local quadratic model; |g| may exceed grad_tol;
  *   WB_STOP_PRECISION  a fresh step predicts a decrease of E below its
@@ -305,7 +332,8 @@ WB_API void wb_settings_default(wb_settings *s);
  *                      for, not tested further.
  * A step_tol stop that is not a Newton-sized step (damping, not the model,
  * made the step small) drops the damping (mu -> min(mu, 1e-6), times
- * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled)
+ * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled
+ * and the steps' CG runs to relative residual 1e-6 from then on)
  * and goes on iterating, at most 3 times in a solve; the next such stop is
  * WB_STALLED with reason WB_STOP_STEP.
  *

@@ -4,7 +4,9 @@
  *   min_s  m(s) = g's + 1/2 s'Hs   subject to ||s|| <= Delta,
  * by CG from s = 0 (Steihaug 1983, Toint 1981): stop at the residual
  * tolerance, or follow a direction of non-positive curvature, or the first
- * iterate leaving the region, to the boundary.
+ * iterate leaving the region, to the boundary. The model's H s comes from
+ * the recurrence (s = sum_k alpha_k d_k, H s = sum_k alpha_k H d_k), so
+ * the gain ratio costs no product of its own.
  *
  * wbi_pcg: (H + lambda I) v = b by preconditioned CG (Jacobi from the
  * diagonal of H when the energy gives it). A direction d with
@@ -26,23 +28,29 @@ static double to_boundary(int n, const double *s, const double *d,
 }
 
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
-                       double *s, int *boundary, int *iters) {
+                       double *s, double *hs, int *boundary, int *met,
+                       int *iters) {
     int n = sv->n;
     double *r = sv->cgw, *d = r + n, *Hd = d + n;
     memset(s, 0, (size_t)n * sizeof(double));
+    if (hs) memset(hs, 0, (size_t)n * sizeof(double));
     memcpy(r, sv->g, (size_t)n * sizeof(double)); /* r = g + H s */
     for (int i = 0; i < n; i++) d[i] = -r[i];
     double rr = wbi_dot(n, r, r);
     *boundary = 0;
     *iters = 0;
+    *met = 0;
     for (int k = 0; k < maxit && sqrt(rr) > tol; k++) {
         wb_status st = wbi_hess_mul(sv, d, Hd);
         if (st != WB_OK) return st;
         (*iters)++;
         double dHd = wbi_dot(n, d, Hd);
         if (dHd <= 0) { /* negative curvature: go to the boundary along d */
-            wbi_axpy(n, to_boundary(n, s, d, Delta), d, s);
             *boundary = 1;
+            if (!(Delta > 0)) return WB_OK; /* no region: stop at s */
+            double tau = to_boundary(n, s, d, Delta);
+            wbi_axpy(n, tau, d, s);
+            if (hs) wbi_axpy(n, tau, Hd, hs);
             return WB_OK;
         }
         double alpha = rr / dHd;
@@ -52,18 +60,24 @@ wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
             double t = s[i] + alpha * d[i];
             ss += t * t;
         }
-        if (ss >= Delta * Delta) {
-            wbi_axpy(n, to_boundary(n, s, d, Delta), d, s);
+        if (Delta > 0 && ss >= Delta * Delta) {
+            double tau = to_boundary(n, s, d, Delta);
+            wbi_axpy(n, tau, d, s);
+            if (hs) wbi_axpy(n, tau, Hd, hs);
             *boundary = 1;
             return WB_OK;
         }
+        /* s += alpha d, H s += alpha H d (the model's H s from the
+           recurrence: no product of its own), r = g + H s */
         wbi_axpy(n, alpha, d, s);
+        if (hs) wbi_axpy(n, alpha, Hd, hs);
         wbi_axpy(n, alpha, Hd, r);
         double rr_new = wbi_dot(n, r, r);
         double beta = rr_new / rr;
         rr = rr_new;
         for (int i = 0; i < n; i++) d[i] = -r[i] + beta * d[i];
     }
+    *met = sqrt(rr) <= tol;
     return WB_OK;
 }
 

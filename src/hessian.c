@@ -17,14 +17,37 @@
 
 #include "wb_internal.h"
 
+/* WB_HESS_AUTO, by cost (the rule documented at wb_hessian_kind):
+ *
+ *   kd > 0                 banded: a factor costs n kd^2, a band 2(2kd+1)
+ *                          gradients at most (hess_band, or differences),
+ *                          whatever else the energy gives
+ *   hess, n <= 256         dense: one Hessian plus n^3/3 flops (<= 5.6e6)
+ *                          per iteration is cheap at any gradient cost, and
+ *                          buys exact Newton steps and a reusable factor
+ *   value_grad only,       dense: a difference Hessian is 2n <= 200
+ *     n <= 100             gradients, the products of a few CG steps
+ *   otherwise              matrix-free (Steihaug CG): products from hvp, or
+ *                          differences of the gradient (one gradient each
+ *                          in a step). hess is not called then: at this n a
+ *                          product is one gradient against n^2 entries for
+ *                          a Hessian and n^3/3 flops for its factor, and a
+ *                          truncated-Newton solve needs tens to hundreds of
+ *                          products in all (P1 of the benchmarks, n = 1000:
+ *                          ~120 gradients vs 13 Hessians and factors).
+ */
+#define WBI_AUTO_DENSE_HESS 256
+#define WBI_AUTO_DENSE_FD 100
+
 wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
                            wb_hessian_kind *kind, char *msg, size_t len) {
     wb_hessian_kind k = s->hessian;
     if (k == WB_HESS_AUTO) {
-        if (e->hess) k = WB_HESS_DENSE;
-        else if (e->kd > 0) k = WB_HESS_BANDED;
+        if (e->kd > 0) k = WB_HESS_BANDED;
+        else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
         else if (e->hvp) k = WB_HESS_MATRIX_FREE;
-        else k = WB_HESS_DENSE;
+        else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;
+        else k = WB_HESS_MATRIX_FREE;
     }
     if (k < WB_HESS_AUTO || k > WB_HESS_MATRIX_FREE) {
         snprintf(msg, len, "settings.hessian = %d is not a wb_hessian_kind", (int)k);
@@ -165,30 +188,34 @@ wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w) {
     switch (sv->kind) {
     case WB_HESS_BANDED:
         return band_hessian(sv, x, w);
-    case WB_HESS_MATRIX_FREE: {
-        int n = sv->n;
-        memcpy(sv->hx, x, (size_t)n * sizeof(double));
+    case WB_HESS_MATRIX_FREE:
+        /* the operator is the point: products are made on demand, and
+           hess_diag only when a user of it asks (wbi_hess_diag_load) */
+        memcpy(sv->hx, x, (size_t)sv->n * sizeof(double));
         sv->hw = w;
         sv->have_hd = 0;
-        if (sv->e.hess_diag) {
-            int rc = sv->e.hess_diag(sv->e.user, x, w, sv->hd);
-            if (rc != 0) {
-                wbi_set_msg(sv, "hess_diag returned %d", rc);
-                return WB_ECALLBACK;
-            }
-            if (!wbi_all_finite((size_t)n, sv->hd)) {
-                wbi_set_msg(sv, "hess_diag returned non-finite entries");
-                return WB_ENONFINITE;
-            }
-            sv->have_hd = 1;
-        }
         return WB_OK;
-    }
     case WB_HESS_DENSE:
     case WB_HESS_AUTO:
     default:
         return dense_hessian(sv, x, w);
     }
+}
+
+wb_status wbi_hess_diag_load(wb_solver *sv) {
+    if (sv->kind != WB_HESS_MATRIX_FREE || sv->have_hd || !sv->e.hess_diag)
+        return WB_OK;
+    int rc = sv->e.hess_diag(sv->e.user, sv->hx, sv->hw, sv->hd);
+    if (rc != 0) {
+        wbi_set_msg(sv, "hess_diag returned %d", rc);
+        return WB_ECALLBACK;
+    }
+    if (!wbi_all_finite((size_t)sv->n, sv->hd)) {
+        wbi_set_msg(sv, "hess_diag returned non-finite entries");
+        return WB_ENONFINITE;
+    }
+    sv->have_hd = 1;
+    return WB_OK;
 }
 
 double wbi_hess_diag(const wb_solver *sv, int i) {
@@ -330,6 +357,21 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
                 wbi_set_msg(sv, "hvp returned %d", rc);
                 return WB_ECALLBACK;
             }
+        } else if (sv->hg) {
+            /* forward, one gradient: H v = (g(x + h v) - g(x)) / h, h =
+               sqrt(eps) (1 + ||x||) / ||v|| (error O(sqrt(eps)): enough
+               for an inexact-Newton step, and the step h ||v|| is short
+               enough for energies that bend within fd_step ||x||) */
+            double vn = wbi_nrm2(n, v), e1;
+            if (vn == 0) {
+                memset(out, 0, (size_t)n * sizeof(double));
+                return WB_OK;
+            }
+            double h = 1.4901161193847656e-08 * (1 + wbi_nrm2(n, sv->hx)) / vn;
+            for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] + h * v[i];
+            wb_status st = wbi_eval(sv, sv->xh, sv->hw, &e1, out);
+            if (st != WB_OK) return st;
+            for (int i = 0; i < n; i++) out[i] = (out[i] - sv->hg[i]) / h;
         } else {
             /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step (1 +
                ||x||) / ||v|| */

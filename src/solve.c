@@ -221,57 +221,6 @@ static wb_status set_energy(wb_solver *sv, const wb_energy *e) {
     return WB_OK;
 }
 
-double wbi_typ_x(const wb_solver *sv, int i) {
-    if (sv->have_x0 && sv->x0[i] != 0) return fabs(sv->x0[i]);
-    return 1.0;
-}
-
-double wbi_fd_step(const wb_settings *s, double z, double typ) {
-    /* h = fd_step * max(|z|, typ): typ is the coordinate's typical size */
-    double ref = fmax(fabs(z), typ);
-    double h = s->fd_step * (ref > 0 ? ref : 1.0);
-    volatile double t = z + h; /* make z + h - z exactly representable */
-    return t - z;
-}
-
-wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
-                   double *g) {
-    sv->evals++;
-    int rc = sv->e.value_grad(sv->e.user, x, w, e, g);
-    if (rc != 0) {
-        wbi_set_msg(sv, "value_grad returned %d (evaluation %d)", rc, sv->evals);
-        return WB_ECALLBACK;
-    }
-    if (!isfinite(*e)) {
-        wbi_set_msg(sv, "value_grad returned a non-finite energy (%g) at "
-                    "evaluation %d", *e, sv->evals);
-        return WB_ENONFINITE;
-    }
-    if (g && !wbi_all_finite((size_t)sv->n, g)) {
-        wbi_set_msg(sv, "value_grad returned a non-finite gradient at "
-                    "evaluation %d", sv->evals);
-        return WB_ENONFINITE;
-    }
-    return WB_OK;
-}
-
-/* D_i = max(D_i, |H_ii|), floored at 1e-8 max_j D_j (all ones if H's
-   diagonal is zero). */
-static void update_scaling(wb_solver *sv, int first) {
-    int n = sv->n;
-    double dmax = 0.0;
-    for (int i = 0; i < n; i++) {
-        double h = fabs(wbi_hess_diag(sv, i));
-        sv->D[i] = first ? h : fmax(sv->D[i], h);
-        dmax = fmax(dmax, sv->D[i]);
-    }
-    if (!(dmax > 0) || !isfinite(dmax)) {
-        for (int i = 0; i < n; i++) sv->D[i] = 1.0;
-        return;
-    }
-    for (int i = 0; i < n; i++) sv->D[i] = fmax(sv->D[i], 1e-8 * dmax);
-}
-
 static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
                       wb_stop_reason why, int it, int hevals, int facts,
                       double f, double gnorm, double snorm, double mu) {
@@ -306,6 +255,8 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
 static int second_order_test(wb_solver *sv, double f, int *facts, double *q) {
     int n = sv->n;
     double factor = sv->s.curv_floor > 0 ? sv->s.curv_floor : 32.0;
+    wb_status dst = wbi_hess_diag_load(sv); /* matrix-free: the scale */
+    if (dst != WB_OK) return dst;
     double floor_ = wbi_curv_floor(sv, factor, f, sv->x, wbi_hess_diag_max(sv),
                                    NULL);
     *q = 0.0;
@@ -397,6 +348,459 @@ wb_status wb_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     return st;
 }
 
+/* ---- the driver ------------------------------------------------------------ */
+
+/* The state of one solve, shared by the driver's helpers. */
+typedef struct solve_state {
+    const double *w;     /* [p] the parameters                           */
+    double f, ft;        /* E at x, at the trial point                   */
+    double gnorm;        /* ||g||_inf at x                               */
+    double g0;           /* ||g||_2 at the start                          */
+    double mu, nu;       /* damping and its rejection factor (dense)     */
+    double delta;        /* trust radius (matrix-free)                   */
+    double snorm;        /* ||s||_2 of the last step                     */
+    double fresh_pred;   /* m(0) - m(s) of the last fresh step           */
+    double fact_mu;      /* sv->F = chol(H + fact_mu D)                  */
+    double curvature;    /* second_order 2: the curvature found          */
+    int it, hevals, facts;
+    int need_hess;       /* H is not yet formed at x                      */
+    int factored;        /* sv->F holds a factor at x                     */
+    int plain_factor;    /* ... and it is chol(H), no damping             */
+    int rejected;        /* rejected steps since the last accepted one   */
+    int nonfinite_run;   /* non-finite trial points in a row             */
+    int precision_stop, msg_set;
+    int mf, boundary;    /* matrix-free; the last step on the boundary    */
+    int escapes, second_order;
+    int loop_h;          /* Hessians formed by the iterations (not the test) */
+    int undamp;          /* step_tol stops undone by dropping the damping */
+    int tight;           /* matrix-free: Newton-accurate CG steps from now */
+    wb_stop_reason why;
+    wb_status st;
+} solve_state;
+
+enum { GO_ON = 0, STOP = 1 };
+
+/* Forms H at x for the next step (and, the first time, the damping or
+   the radius). */
+static int form_hessian(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    S->st = wbi_hessian(sv, sv->x, S->w);
+    S->hevals++;
+    S->loop_h++;
+    if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+    if (S->mf) {
+        if (S->loop_h == 1)
+            S->delta = s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
+    } else {
+        wbi_lm_scaling(sv, S->loop_h == 1);
+    }
+    if (S->loop_h == 1 && !S->mf) {
+        double dmax = 0.0;
+        for (int i = 0; i < n; i++)
+            dmax = fmax(dmax, fabs(wbi_hess_diag(sv, i)));
+        double m0 = s->mu0;
+        S->mu = s->scale_damping ? m0 : m0 * (dmax > 0 ? dmax : 1.0);
+    }
+    S->need_hess = 0;
+    return GO_ON;
+}
+
+/* The step s = sv->sd by the storage's strategy: Steihaug CG in the trust
+   region (matrix-free), damped Cholesky (dense, banded). */
+static int compute_step(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    if (S->mf) {
+        /* s ~ argmin g's + 1/2 s'Hs, ||s|| <= delta; CG to a relative
+           residual min(0.5, sqrt||g||) (superlinear near x*), or 1e-6
+           once a small step failed the Newton test; H s (for the gain
+           ratio) from CG's recurrence; difference products forward,
+           from g(x) (one gradient each) */
+        double gn2 = wbi_nrm2(n, sv->g);
+        double eta = S->tight ? 1e-6 : fmin(0.5, sqrt(gn2));
+        int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
+        int its = 0, met = 0;
+        sv->hg = sv->g;
+        S->st = wbi_steihaug(sv, S->delta, eta * gn2, maxit, sv->sd, sv->hs,
+                             &S->boundary, &met, &its);
+        sv->hg = NULL;
+        sv->cg_its += its;
+        if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+        return GO_ON;
+    }
+    if (wbi_lm_step(sv, &S->mu, MU_MAX, &S->facts, sv->sd) != 0) {
+        S->factored = 0;
+        S->why = WB_STOP_STALLED;
+        S->st = WB_STALLED;
+        wbi_set_msg(sv, "damping exceeded %g without a positive definite "
+                    "H + mu D", MU_MAX);
+        return STOP;
+    }
+    S->factored = 1;
+    S->plain_factor = 0; /* F = chol(H + mu D) */
+    S->fact_mu = S->mu;
+    return GO_ON;
+}
+
+/* A step below step_tol: which stop it is. */
+static void small_step_stop(wb_solver *sv, solve_state *S) {
+    int n = sv->n;
+    if (S->rejected == 0) { /* the undamped-as-usual step is tiny */
+        S->why = WB_STOP_STEP;
+        /* polish: take this last Newton-like correction when it does
+           not make things worse (one evaluation) */
+        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
+        if (wbi_eval(sv, sv->xt, S->w, &S->ft, sv->gt) == WB_OK &&
+            (S->ft < S->f || (S->ft == S->f &&
+                              wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g)))) {
+            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+            S->f = S->ft;
+            S->gnorm = wbi_norm_inf(n, sv->g);
+            S->need_hess = 1;
+        }
+    } else if (S->nonfinite_run > 0) {
+        S->why = WB_STOP_ERROR;
+        S->st = WB_ENONFINITE;
+        wbi_set_msg(sv, "value_grad returned non-finite values at %d "
+                    "trial points in a row (last at evaluation %d)",
+                    S->nonfinite_run, sv->evals);
+    } else if (S->fresh_pred <= 1e3 * DBL_EPSILON * fabs(S->f)) {
+        /* the last fresh (near-Newton) step predicted a decrease
+           below 1e3 eps |E|, and no step since could realize even
+           that: a minimizer to working precision */
+        S->why = WB_STOP_PRECISION;
+        S->precision_stop = 1;
+        wbi_set_msg(sv, "converged to working precision after %d "
+                    "iterations (E = %.6g, |g|_inf = %.3g; the model "
+                    "predicts a decrease of %.3g)", S->it, S->f, S->gnorm,
+                    S->fresh_pred);
+    } else { /* tiny only because rejections inflated mu */
+        S->why = WB_STOP_STALLED;
+        S->st = WB_STALLED;
+        wbi_set_msg(sv, "stalled: after %d rejected steps the step "
+                    "(%.3g) fell below step_tol with |g|_inf = %.3g",
+                    S->rejected, S->snorm, S->gnorm);
+    }
+}
+
+/* Shrinks the region (matrix-free) or raises the damping after a
+   rejected step. */
+static void reject(solve_state *S) {
+    if (!S->mf) {
+        S->mu *= S->nu;
+        S->nu *= 2;
+    }
+    S->rejected++;
+}
+
+/* E and g at the trial point x + s: GO_ON (evaluated, finite), STOP, or
+   -1 (non-finite there: rejected, next iteration). */
+static int trial_point(wb_solver *sv, solve_state *S) {
+    int n = sv->n;
+    for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
+    S->st = wbi_eval(sv, sv->xt, S->w, &S->ft, sv->gt);
+    if (S->st == WB_ENONFINITE && S->nonfinite_run < MAX_NONFINITE) {
+        /* E or g not finite at the trial point (overflow, outside the
+           energy's domain): reject the step and shrink, as a trust
+           region does; give up after MAX_NONFINITE in a row. */
+        S->nonfinite_run++;
+        if (S->mf) S->delta = 0.25 * fmin(S->delta, S->snorm);
+        reject(S);
+        S->st = WB_OK;
+        if (sv->s.verbose)
+            fprintf(stderr, "wiberg: it %4d  non-finite E or gradient at "
+                    "the trial point: step rejected, mu %.2e\n", S->it, S->mu);
+        return -1;
+    }
+    if (S->st != WB_OK) {
+        if (S->st == WB_ENONFINITE)
+            wbi_set_msg(sv, "value_grad returned non-finite values at %d "
+                        "trial points in a row (last at evaluation %d)",
+                        S->nonfinite_run + 1, sv->evals);
+        S->why = WB_STOP_ERROR;
+        return STOP;
+    }
+    S->nonfinite_run = 0;
+    return GO_ON;
+}
+
+/* The gain ratio of the trial point, acceptance, the damping or radius
+   update, the report, and the stops an iteration can make. */
+static int judge_step(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs); matrix-free H s came with
+       the step (the CG recurrence) */
+    if (!S->mf) {
+        S->st = wbi_hess_mul(sv, sv->sd, sv->hs);
+        if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+    }
+    double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
+    double actual = S->f - S->ft;
+    double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
+    int accepted = rho > ETA && S->ft <= S->f;
+    int fresh = S->rejected == 0, rounding = 0;
+    if (fresh) S->fresh_pred = pred;
+    if (pred <= 32 * DBL_EPSILON * fabs(S->f) &&
+        fabs(actual) <= 32 * DBL_EPSILON * fabs(S->f)) {
+        /* Both reductions are at the rounding level of E: rho is noise.
+           Judge the step by the gradient instead (a Newton-like step
+           near a minimizer shrinks it). */
+        accepted = wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g);
+        rho = accepted ? 1.0 : 0.0;
+        rounding = 1;
+        if (!accepted && S->rejected == 0) {
+            /* A fresh (not rejection-inflated) step predicts a decrease
+               below the rounding level of E and does not shrink the
+               gradient: x is a minimizer to working precision. */
+            S->why = WB_STOP_PRECISION;
+            wbi_set_msg(sv, "converged to working precision after %d "
+                        "iterations (E = %.6g, |g|_inf = %.3g)", S->it + 1,
+                        S->f, S->gnorm);
+            S->it++;
+            S->precision_stop = 1;
+            return STOP;
+        }
+    }
+    double fold = S->f;
+    if (accepted) {
+        memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+        memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+        S->f = S->ft;
+        S->gnorm = wbi_norm_inf(n, sv->g);
+        if (!S->mf) {
+            double t = 2 * rho - 1;
+            S->mu *= fmax(1.0 / 3.0, 1 - t * t * t);
+            S->nu = 2.0;
+        }
+        S->need_hess = 1;
+        S->factored = 0;
+        S->rejected = 0;
+    } else {
+        reject(S);
+    }
+    if (S->mf) { /* the classic radius update */
+        if (rho < 0.25) S->delta = 0.25 * S->snorm;
+        else if (rho > 0.75 && S->boundary) S->delta = fmin(2 * S->delta, 1e100);
+    }
+    if (s->verbose)
+        fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
+                "rho %+.2e  %s %.2e%s\n", S->it, S->f, S->gnorm, S->snorm, rho,
+                S->mf ? "radius" : "mu", S->mf ? S->delta : S->mu,
+                accepted ? "" : "  (rejected)");
+    if (s->progress) {
+        wb_progress pr = {S->it, S->f, S->gnorm, S->snorm,
+                          S->mf ? S->delta : S->mu, accepted};
+        if (s->progress(s->progress_user, &pr) != 0) {
+            S->it++;
+            S->why = WB_STOP_CANCELED;
+            S->st = WB_CANCELED;
+            return STOP;
+        }
+    }
+    /* f_tol: only a fresh step judged by rho says something about x (a
+       step shrunk by rejections changes E little anywhere) */
+    if (accepted && fresh && !rounding && s->f_tol > 0 &&
+        fabs(fold - S->f) <= s->f_tol * fabs(fold)) {
+        S->it++;
+        S->why = WB_STOP_F;
+        return STOP;
+    }
+    return GO_ON;
+}
+
+/* One iteration: GO_ON (next iteration) or STOP (S->why says which). */
+static int iteration(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    if (S->gnorm <= s->grad_tol) { S->why = WB_STOP_GRAD; return STOP; }
+    if (S->it >= s->max_iter) {
+        S->why = WB_STOP_MAXITER;
+        S->st = WB_MAXITER;
+        return STOP;
+    }
+    if (S->need_hess && form_hessian(sv, S) == STOP) return STOP;
+    if (compute_step(sv, S) == STOP) return STOP;
+    S->snorm = wbi_nrm2(n, sv->sd);
+    if (!isfinite(S->snorm)) {
+        S->why = WB_STOP_ERROR;
+        S->st = WB_ENONFINITE;
+        wbi_set_msg(sv, "non-finite step (mu = %g)", S->mu);
+        return STOP;
+    }
+    if (S->snorm <= s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol)) {
+        small_step_stop(sv, S);
+        return STOP;
+    }
+    int tp = trial_point(sv, S);
+    if (tp != GO_ON) return tp == STOP ? STOP : GO_ON;
+    return judge_step(sv, S);
+}
+
+/* After a first-order stop (gradient, step, precision): the second-order
+   test at x (the stopping contract in wiberg.h). GO_ON: x was left (an
+   escape, or the damping dropped): iterate on. STOP: the solve ends. */
+static int stationary_point(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    if (S->need_hess) {
+        S->st = wbi_hessian(sv, sv->x, S->w);
+        S->hevals++;
+        if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+        S->need_hess = 0;
+    }
+    double q = 0.0;
+    int so = second_order_test(sv, S->f, &S->facts, &q);
+    if (so < 0) { S->st = (wb_status)so; S->why = WB_STOP_ERROR; return STOP; }
+    S->factored = S->plain_factor = so == 1 && !S->mf; /* F = chol(H(x)) */
+    S->fact_mu = 0.0;
+    if (so == 3 && S->it >= s->max_iter) {
+        /* a saddle or a maximum, and no iteration left to leave it */
+        S->st = WB_MAXITER;
+        S->why = WB_STOP_MAXITER;
+        S->msg_set = 1;
+        wbi_set_msg(sv, "iteration limit reached at a stationary point that "
+                    "is not a minimizer (curvature %.3g along a direction; "
+                    "|g|_inf = %.3g): raise max_iter to leave it", q, S->gnorm);
+        return STOP;
+    }
+    if (so == 3) {
+        /* a saddle or a maximum: leave it along u */
+        double r0 = S->mf ? fmax(S->delta, s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x)))
+                          : s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
+        int moved = escape_step(sv, S->w, &S->f, r0);
+        if (moved < 0) { S->st = (wb_status)moved; S->why = WB_STOP_ERROR; return STOP; }
+        if (moved) {
+            if (s->verbose)
+                fprintf(stderr, "wiberg: it %4d  stationary point with "
+                        "curvature %.3e: escaped to E %.10e\n", S->it, q, S->f);
+            S->escapes++;
+            S->it++;
+            S->gnorm = wbi_norm_inf(n, sv->g);
+            S->need_hess = 1;
+            S->factored = S->plain_factor = 0;
+            S->rejected = 0;
+            S->precision_stop = 0;
+            S->fresh_pred = INFINITY;
+            S->why = WB_STOP_NONE;
+            if (S->mf) S->delta = fmax(S->delta, r0);
+            return GO_ON;
+        }
+        S->second_order = 2; /* curvature below the floor, but E cannot fall */
+        S->curvature = q;
+    } else {
+        S->second_order = so;
+    }
+    if (S->why == WB_STOP_STEP && so == 1) {
+        /* a step_tol stop is WB_OK only for a Newton-sized step: dense /
+           banded s_N = -H^-1 g on the factor just made; matrix-free an
+           interior Steihaug step */
+        double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
+        int newton;
+        if (S->mf) {
+            /* the Newton step itself, not the last (forcing-term) step:
+               CG on H s = -g with no region to relative residual 1e-6;
+               not reached (or curvature <= 0 met) is no proof */
+            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
+            int its = 0, met = 0, nc = 0;
+            sv->hg = sv->g;
+            S->st = wbi_steihaug(sv, 0.0, 1e-6 * wbi_nrm2(n, sv->g), maxit,
+                                 sv->sd, NULL, &nc, &met, &its);
+            sv->hg = NULL;
+            sv->cg_its += its;
+            if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+            sn = wbi_nrm2(n, sv->sd);
+            newton = met && !nc && sn <= bound;
+            if (!newton) S->tight = 1;
+        } else {
+            for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
+            wbi_factor_solve(sv, 1, sv->sd);
+            sn = wbi_nrm2(n, sv->sd);
+            newton = sn <= bound;
+        }
+        if (!newton && S->undamp < 3) {
+            /* damping, not the model, made the step small: drop it (or
+               widen the region) and go on */
+            S->undamp++;
+            if (S->mf) {
+                S->delta *= 4;
+            } else {
+                double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
+                S->mu = fmin(S->mu, 1e-6 * scale);
+                S->nu = 2.0;
+            }
+            S->why = WB_STOP_NONE;
+            S->it++;
+            return GO_ON;
+        }
+        if (!newton) {
+            S->st = WB_STALLED;
+            S->msg_set = 1;
+            if (S->mf)
+                wbi_set_msg(sv, "stalled: the step fell below step_tol but "
+                            "the Newton step (CG, %s) is %.3g > %.3g "
+                            "(|g|_inf = %.3g, radius %.3g): not a minimizer "
+                            "to step_tol", sn <= bound ? "not converged"
+                            : "converged", sn, bound, S->gnorm, S->delta);
+            else
+                wbi_set_msg(sv, "stalled: the damped step fell below step_tol "
+                            "but the Newton step is %.3g > %.3g (|g|_inf = "
+                            "%.3g, mu = %.3g): not a minimizer to step_tol",
+                            sn, bound, S->gnorm, S->mu);
+        }
+    }
+    return STOP;
+}
+
+/* x: the best (= last accepted) point, also on errors; the last solve's
+   record for the implicit derivatives; the message and info. */
+static wb_status finish_solve(wb_solver *sv, solve_state *S, double *x,
+                              wb_info *info) {
+    int n = sv->n;
+    wb_status st = S->st;
+    memcpy(x, sv->x, (size_t)n * sizeof(double));
+    if (st >= 0) {
+        memcpy(sv->xs, sv->x, (size_t)n * sizeof(double));
+        if (sv->p > 0 && S->w != sv->ws)
+            memcpy(sv->ws, S->w, (size_t)sv->p * sizeof(double));
+        sv->solved = 1;
+        sv->solve_status = st;
+        /* matrix-free: the operator held the caller's w pointer: re-form */
+        sv->hess_valid = !S->mf && !S->need_hess && S->hevals > 0;
+        /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
+        int identity = !sv->s.scale_damping;
+        sv->fact_valid = sv->hess_valid && S->factored && (identity || S->plain_factor);
+        sv->fact_mu = S->fact_mu;
+        sv->fact_rcond = -1.0;
+        sv->fact_sigma = -1.0;
+        sv->fs = S->f;
+        {   /* the accuracy the solve reached, for the adjoint's CG */
+            double gn = wbi_nrm2(n, sv->g);
+            sv->solve_acc = S->g0 > 0 && isfinite(gn) ? gn / S->g0 : 0.0;
+        }
+        sv->dinfo.grad_norm = S->gnorm;
+        static const char *names[] = {"", "gradient tolerance met",
+                                      "step tolerance met",
+                                      "relative energy change below f_tol",
+                                      "iteration limit reached", "stalled",
+                                      "canceled by the progress callback", "",
+                                      "converged to working precision"};
+        if (S->why != WB_STOP_STALLED && !S->precision_stop && !S->msg_set)
+            wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
+                        names[S->why], S->it, S->f, S->gnorm);
+    }
+    fill_info(info, sv, st, S->why, S->it, S->hevals, S->facts, S->f, S->gnorm,
+              S->snorm, S->mf ? S->delta : S->mu);
+    if (info) {
+        info->escapes = S->escapes;
+        info->second_order = st == WB_OK ? S->second_order : 0;
+        info->curvature = S->second_order == 2 ? S->curvature : 0.0;
+    }
+    return st;
+}
+
 /* The body of wb_solve; the caller holds sv->busy. */
 wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     if (info) memset(info, 0, sizeof *info);
@@ -421,386 +825,35 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         fill_info(info, sv, WB_EINVAL, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
         return WB_EINVAL;
     }
-    const wb_settings *s = &sv->s;
     memcpy(sv->x, x, (size_t)n * sizeof(double));
     memcpy(sv->x0, x, (size_t)n * sizeof(double));
     sv->have_x0 = 1;
 
-    double f, ft = 0.0;
-    wb_status st = wbi_eval(sv, sv->x, w, &f, sv->g);
-    if (st != WB_OK) {
-        fill_info(info, sv, st, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
-        return st;
+    solve_state S;
+    memset(&S, 0, sizeof S);
+    S.w = w;
+    S.st = wbi_eval(sv, sv->x, w, &S.f, sv->g);
+    if (S.st != WB_OK) {
+        fill_info(info, sv, S.st, WB_STOP_ERROR, 0, 0, 0, NAN, NAN, 0, 0);
+        return S.st;
     }
-    double gnorm = wbi_norm_inf(n, sv->g);
-    double mu = 0.0, nu = 2.0, snorm = 0.0;
-    int it = 0, hevals = 0, facts = 0, need_hess = 1, factored = 0;
-    int rejected = 0; /* rejected steps since the last accepted one */
-    int nonfinite_run = 0, precision_stop = 0;
-    double fresh_pred = INFINITY; /* m(0) - m(s) of the last fresh step */
-    double fact_mu = 0.0;
-    wb_stop_reason why = WB_STOP_NONE;
-    st = WB_OK;
+    S.gnorm = wbi_norm_inf(n, sv->g);
+    S.g0 = wbi_nrm2(n, sv->g);
+    S.nu = 2.0;
+    S.need_hess = 1;
+    S.fresh_pred = INFINITY;
+    S.why = WB_STOP_NONE;
     /* matrix-free: a trust region of radius delta, steps by Steihaug CG */
-    int mf = sv->kind == WB_HESS_MATRIX_FREE, boundary = 0;
-    double delta = 0.0;
+    S.mf = sv->kind == WB_HESS_MATRIX_FREE;
     sv->cg_its = 0;
-    int escapes = 0, second_order = 0, plain_factor = 0, msg_set = 0;
-    int loop_h = 0; /* Hessians formed by the iterations (not the test) */
-    int undamp = 0; /* step_tol stops undone by dropping the damping */
-    double curvature = 0.0;
 
     for (;;) { /* until a stop that is not a saddle or maximum */
-    for (;; it++) {
-        if (gnorm <= s->grad_tol) { why = WB_STOP_GRAD; break; }
-        if (it >= s->max_iter) { why = WB_STOP_MAXITER; st = WB_MAXITER; break; }
-        if (need_hess) {
-            st = wbi_hessian(sv, sv->x, w);
-            hevals++;
-            loop_h++;
-            if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-            if (mf) {
-                if (loop_h == 1)
-                    delta = s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
-            } else if (s->scale_damping) {
-                update_scaling(sv, loop_h == 1);
-            } else {
-                for (int i = 0; i < n; i++) sv->D[i] = 1.0;
-            }
-            if (loop_h == 1 && !mf) {
-                double dmax = 0.0;
-                for (int i = 0; i < n; i++)
-                    dmax = fmax(dmax, fabs(wbi_hess_diag(sv, i)));
-                double m0 = s->mu0;
-                mu = s->scale_damping ? m0
-                                      : m0 * (dmax > 0 ? dmax : 1.0);
-            }
-            need_hess = 0;
-        }
-        if (mf) {
-            /* s ~ argmin g's + 1/2 s'Hs, ||s|| <= delta; CG to a relative
-               residual min(0.5, sqrt||g||) (superlinear near x*) */
-            double gn2 = wbi_nrm2(n, sv->g);
-            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
-            int its = 0;
-            st = wbi_steihaug(sv, delta, fmin(0.5, sqrt(gn2)) * gn2, maxit,
-                              sv->sd, &boundary, &its);
-            sv->cg_its += its;
-            if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-        }
-        /* factor H + mu D, raising mu until it is positive definite */
-        for (; !mf;) {
-            facts++;
-            if (wbi_factor(sv, mu, sv->D) == 0) break;
-            factored = 0;
-            /* not positive definite: more damping (a fixed factor, so that
-               a run of failures cannot overshoot by 2^(k^2/2) as nu would) */
-            mu = (mu > 0 ? mu : s->mu0) * 4;
-            if (!(mu < MU_MAX)) break;
-        }
-        if (!mf && !(mu < MU_MAX)) {
-            why = WB_STOP_STALLED;
-            st = WB_STALLED;
-            wbi_set_msg(sv, "damping exceeded %g without a positive definite "
-                        "H + mu D", MU_MAX);
+        for (;; S.it++)
+            if (iteration(sv, &S) == STOP) break;
+        if (S.st != WB_OK || !(S.why == WB_STOP_GRAD || S.why == WB_STOP_STEP ||
+                               S.why == WB_STOP_PRECISION))
             break;
-        }
-        if (!mf) {
-            factored = 1;
-            plain_factor = 0; /* F = chol(H + mu D) */
-            fact_mu = mu;
-            /* s = -(H + mu D)^-1 g */
-            for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
-            wbi_factor_solve(sv, 1, sv->sd);
-        }
-        snorm = wbi_nrm2(n, sv->sd);
-        if (!isfinite(snorm)) {
-            why = WB_STOP_ERROR;
-            st = WB_ENONFINITE;
-            wbi_set_msg(sv, "non-finite step (mu = %g)", mu);
-            break;
-        }
-        if (snorm <= s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol)) {
-            if (rejected == 0) { /* the undamped-as-usual step is tiny */
-                why = WB_STOP_STEP;
-                /* polish: take this last Newton-like correction when it does
-                   not make things worse (one evaluation) */
-                for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
-                if (wbi_eval(sv, sv->xt, w, &ft, sv->gt) == WB_OK &&
-                    (ft < f || (ft == f && wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g)))) {
-                    memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
-                    memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
-                    f = ft;
-                    gnorm = wbi_norm_inf(n, sv->g);
-                    need_hess = 1;
-                }
-            } else if (nonfinite_run > 0) {
-                why = WB_STOP_ERROR;
-                st = WB_ENONFINITE;
-                wbi_set_msg(sv, "value_grad returned non-finite values at %d "
-                            "trial points in a row (last at evaluation %d)",
-                            nonfinite_run, sv->evals);
-            } else if (fresh_pred <= 1e3 * DBL_EPSILON * fabs(f)) {
-                /* the last fresh (near-Newton) step predicted a decrease
-                   below 1e3 eps |E|, and no step since could realize even
-                   that: a minimizer to working precision */
-                why = WB_STOP_PRECISION;
-                precision_stop = 1;
-                wbi_set_msg(sv, "converged to working precision after %d "
-                            "iterations (E = %.6g, |g|_inf = %.3g; the model "
-                            "predicts a decrease of %.3g)", it, f, gnorm,
-                            fresh_pred);
-            } else { /* tiny only because rejections inflated mu */
-                why = WB_STOP_STALLED;
-                st = WB_STALLED;
-                wbi_set_msg(sv, "stalled: after %d rejected steps the step "
-                            "(%.3g) fell below step_tol with |g|_inf = %.3g",
-                            rejected, snorm, gnorm);
-            }
-            break;
-        }
-        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
-        st = wbi_eval(sv, sv->xt, w, &ft, sv->gt);
-        if (st == WB_ENONFINITE && nonfinite_run < MAX_NONFINITE) {
-            /* E or g not finite at the trial point (overflow, outside the
-               energy's domain): reject the step and shrink, as a trust
-               region does; give up after MAX_NONFINITE in a row. */
-            nonfinite_run++;
-            if (mf) {
-                delta = 0.25 * fmin(delta, snorm);
-            } else {
-                mu *= nu;
-                nu *= 2;
-            }
-            rejected++;
-            st = WB_OK;
-            if (s->verbose)
-                fprintf(stderr, "wiberg: it %4d  non-finite E or gradient at "
-                        "the trial point: step rejected, mu %.2e\n", it, mu);
-            continue;
-        }
-        if (st != WB_OK) {
-            if (st == WB_ENONFINITE)
-                wbi_set_msg(sv, "value_grad returned non-finite values at %d "
-                            "trial points in a row (last at evaluation %d)",
-                            nonfinite_run + 1, sv->evals);
-            why = WB_STOP_ERROR;
-            break;
-        }
-        nonfinite_run = 0;
-        /* pred = m(0) - m(s) = -(g's + 1/2 s'Hs) */
-        st = wbi_hess_mul(sv, sv->sd, sv->hs);
-        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-        double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
-        double actual = f - ft;
-        double rho = pred > 0 ? actual / pred : (actual > 0 ? 1.0 : -1.0);
-        int accepted = rho > ETA && ft <= f;
-        int fresh = rejected == 0, rounding = 0;
-        if (fresh) fresh_pred = pred;
-        if (pred <= 32 * DBL_EPSILON * fabs(f) &&
-            fabs(actual) <= 32 * DBL_EPSILON * fabs(f)) {
-            /* Both reductions are at the rounding level of E: rho is noise.
-               Judge the step by the gradient instead (a Newton-like step
-               near a minimizer shrinks it). */
-            accepted = wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g);
-            rho = accepted ? 1.0 : 0.0;
-            rounding = 1;
-            if (!accepted && rejected == 0) {
-                /* A fresh (not rejection-inflated) step predicts a decrease
-                   below the rounding level of E and does not shrink the
-                   gradient: x is a minimizer to working precision. */
-                why = WB_STOP_PRECISION;
-                wbi_set_msg(sv, "converged to working precision after %d "
-                            "iterations (E = %.6g, |g|_inf = %.3g)", it + 1, f,
-                            gnorm);
-                it++;
-                precision_stop = 1;
-                break;
-            }
-        }
-        double fold = f;
-        if (accepted) {
-            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
-            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
-            f = ft;
-            gnorm = wbi_norm_inf(n, sv->g);
-            if (!mf) {
-                double t = 2 * rho - 1;
-                mu *= fmax(1.0 / 3.0, 1 - t * t * t);
-                nu = 2.0;
-            }
-            need_hess = 1;
-            factored = 0;
-            rejected = 0;
-        } else if (!mf) {
-            mu *= nu;
-            nu *= 2;
-            rejected++;
-        } else {
-            rejected++;
-        }
-        if (mf) { /* the classic radius update */
-            if (rho < 0.25) delta = 0.25 * snorm;
-            else if (rho > 0.75 && boundary) delta = fmin(2 * delta, 1e100);
-        }
-        if (s->verbose)
-            fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
-                    "rho %+.2e  %s %.2e%s\n", it, f, gnorm, snorm, rho,
-                    mf ? "radius" : "mu", mf ? delta : mu,
-                    accepted ? "" : "  (rejected)");
-        if (s->progress) {
-            wb_progress pr = {it, f, gnorm, snorm, mf ? delta : mu, accepted};
-            if (s->progress(s->progress_user, &pr) != 0) {
-                it++;
-                why = WB_STOP_CANCELED;
-                st = WB_CANCELED;
-                break;
-            }
-        }
-        /* f_tol: only a fresh step judged by rho says something about x (a
-           step shrunk by rejections changes E little anywhere) */
-        if (accepted && fresh && !rounding && s->f_tol > 0 &&
-            fabs(fold - f) <= s->f_tol * fabs(fold)) {
-            it++;
-            why = WB_STOP_F;
-            break;
-        }
+        if (stationary_point(sv, &S) == STOP) break;
     }
-
-    if (st != WB_OK || !(why == WB_STOP_GRAD || why == WB_STOP_STEP ||
-                         why == WB_STOP_PRECISION))
-        break;
-    /* A first-order stop: test second-order information at x (the
-       stopping contract in wiberg.h). */
-    if (need_hess) {
-        st = wbi_hessian(sv, sv->x, w);
-        hevals++;
-        if (st != WB_OK) { why = WB_STOP_ERROR; break; }
-        need_hess = 0;
-    }
-    double q = 0.0;
-    int so = second_order_test(sv, f, &facts, &q);
-    if (so < 0) { st = (wb_status)so; why = WB_STOP_ERROR; break; }
-    factored = plain_factor = so == 1 && !mf; /* F = chol(H(x)) */
-    fact_mu = 0.0;
-    if (so == 3 && it >= s->max_iter) {
-        /* a saddle or a maximum, and no iteration left to leave it */
-        st = WB_MAXITER;
-        why = WB_STOP_MAXITER;
-        msg_set = 1;
-        wbi_set_msg(sv, "iteration limit reached at a stationary point that "
-                    "is not a minimizer (curvature %.3g along a direction; "
-                    "|g|_inf = %.3g): raise max_iter to leave it", q, gnorm);
-        break;
-    }
-    if (so == 3) {
-        /* a saddle or a maximum: leave it along u */
-        double r0 = mf ? fmax(delta, s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x)))
-                       : s->tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
-        int moved = escape_step(sv, w, &f, r0);
-        if (moved < 0) { st = (wb_status)moved; why = WB_STOP_ERROR; break; }
-        if (moved) {
-            if (s->verbose)
-                fprintf(stderr, "wiberg: it %4d  stationary point with "
-                        "curvature %.3e: escaped to E %.10e\n", it, q, f);
-            escapes++;
-            it++;
-            gnorm = wbi_norm_inf(n, sv->g);
-            need_hess = 1;
-            factored = plain_factor = 0;
-            rejected = 0;
-            precision_stop = 0;
-            fresh_pred = INFINITY;
-            why = WB_STOP_NONE;
-            if (mf) delta = fmax(delta, r0);
-            continue;
-        }
-        second_order = 2; /* curvature below the floor, but E cannot fall */
-        curvature = q;
-    } else {
-        second_order = so;
-    }
-    if (why == WB_STOP_STEP && so == 1) {
-        /* a step_tol stop is WB_OK only for a Newton-sized step: dense /
-           banded s_N = -H^-1 g on the factor just made; matrix-free an
-           interior Steihaug step */
-        double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
-        int newton;
-        if (mf) {
-            newton = !boundary;
-        } else {
-            for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
-            wbi_factor_solve(sv, 1, sv->sd);
-            sn = wbi_nrm2(n, sv->sd);
-            newton = sn <= bound;
-        }
-        if (!newton && undamp < 3) {
-            /* damping, not the model, made the step small: drop it (or
-               widen the region) and go on */
-            undamp++;
-            if (mf) {
-                delta *= 4;
-            } else {
-                double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
-                mu = fmin(mu, 1e-6 * scale);
-                nu = 2.0;
-            }
-            why = WB_STOP_NONE;
-            it++;
-            continue;
-        }
-        if (!newton) {
-            st = WB_STALLED;
-            msg_set = 1;
-            if (mf)
-                wbi_set_msg(sv, "stalled: the step fell below step_tol on "
-                            "the trust-region boundary (radius %.3g) with "
-                            "|g|_inf = %.3g: not a minimizer to step_tol",
-                            delta, gnorm);
-            else
-                wbi_set_msg(sv, "stalled: the damped step fell below step_tol "
-                            "but the Newton step is %.3g > %.3g (|g|_inf = "
-                            "%.3g, mu = %.3g): not a minimizer to step_tol",
-                            sn, bound, gnorm, mu);
-        }
-    }
-    break;
-    }
-
-    /* x: the best (= last accepted) point; also on errors */
-    memcpy(x, sv->x, (size_t)n * sizeof(double));
-    if (st >= 0) {
-        memcpy(sv->xs, sv->x, (size_t)n * sizeof(double));
-        if (sv->p > 0 && w != sv->ws)
-            memcpy(sv->ws, w, (size_t)sv->p * sizeof(double));
-        sv->solved = 1;
-        sv->solve_status = st;
-        /* matrix-free: the operator held the caller's w pointer: re-form */
-        sv->hess_valid = !mf && !need_hess && hevals > 0;
-        /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
-        int identity = !s->scale_damping;
-        sv->fact_valid = sv->hess_valid && factored && (identity || plain_factor);
-        sv->fact_mu = fact_mu;
-        sv->fact_rcond = -1.0;
-        sv->fact_sigma = -1.0;
-        sv->fs = f;
-        sv->dinfo.grad_norm = gnorm;
-        static const char *names[] = {"", "gradient tolerance met",
-                                      "step tolerance met",
-                                      "relative energy change below f_tol",
-                                      "iteration limit reached", "stalled",
-                                      "canceled by the progress callback", "",
-                                      "converged to working precision"};
-        if (why != WB_STOP_STALLED && !precision_stop && !msg_set)
-            wbi_set_msg(sv, "%s after %d iterations (E = %.6g, |g|_inf = %.3g)",
-                        names[why], it, f, gnorm);
-    }
-    fill_info(info, sv, st, why, it, hevals, facts, f, gnorm, snorm,
-              mf ? delta : mu);
-    if (info) {
-        info->escapes = escapes;
-        info->second_order = st == WB_OK ? second_order : 0;
-        info->curvature = second_order == 2 ? curvature : 0.0;
-    }
-    return st;
+    return finish_solve(sv, &S, x, info);
 }

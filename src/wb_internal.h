@@ -128,7 +128,9 @@ struct wb_solver {
     double *cgw;   /* [4n] matrix-free: CG work vectors                   */
     double *hs;    /* [n] H s for the model decrease                      */
     double *hd;    /* [n] matrix-free: diagonal of H (Jacobi), if given   */
-    int have_hd;
+    int have_hd;   /* hd holds hess_diag at (hx, hw) (loaded on demand)   */
+    const double *hg; /* [n] matrix-free: g at hx for forward-difference
+                         products (the solve's steps), NULL: central    */
     long long cg_its; /* CG iterations in the current call            */
     /* solver state */
     double *x;     /* [n] current iterate                                */
@@ -160,6 +162,8 @@ struct wb_solver {
     double fact_rcond;
     double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
     double fs;           /* E at xs (the curvature floor's energy scale) */
+    double solve_acc;    /* ||g(xs)||_2 / ||g(x0)||_2 of the last solve
+                            (0: not known, e.g. after vjp_at)          */
     int hess_valid;      /* H holds H(xs, ws)                         */
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */
@@ -178,6 +182,7 @@ void wbi_set_msg(wb_solver *sv, const char *fmt, ...)
 #endif
     ;
 
+/* ---- callback evaluation (eval.c): below every strategy ----------------- */
 /* Energy evaluation with status mapping: callback failure -> WB_ECALLBACK,
    non-finite e or g -> WB_ENONFINITE (message set). g may be NULL. */
 wb_status wbi_eval(wb_solver *sv, const double *x, const double *w, double *e,
@@ -190,7 +195,11 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
 /* Forms H at (x, w) in sv->H (dense/banded: the callback, or differences of
    the gradient, symmetrized; matrix-free: remembers the point). */
 wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w);
-/* H_ii of the current H (matrix-free: hess_diag, or 0 when not given). */
+/* Matrix-free: evaluates hess_diag at the operator's point once (when the
+   energy gives it and it is not loaded yet): only its users call this
+   (the Jacobi preconditioner, the curvature scale), never a step. */
+wb_status wbi_hess_diag_load(wb_solver *sv);
+/* H_ii of the current H (matrix-free: hess_diag when loaded, else 0). */
 double wbi_hess_diag(const wb_solver *sv, int i);
 /* sv->F = chol(H + mu diag(d)) (d NULL: identity). Returns 0 or the LAPACK
    info (> 0: not positive definite). Dense and banded only. */
@@ -213,10 +222,26 @@ double wbi_curv_floor(const wb_solver *sv, double factor, double E,
 /* max_i |H_ii| of the current H (matrix-free: of hess_diag, or 0). */
 double wbi_hess_diag_max(const wb_solver *sv);
 
+/* ---- the damped Newton step (step_lm.c), dense and banded ----------------- */
+/* sv->D: all ones, or (scale_damping) the running maximum of |H_ii| (first:
+   restart it), floored at 1e-8 max_j D_j. */
+void wbi_lm_scaling(wb_solver *sv, int first);
+/* s[n] = -(H + mu D)^-1 g (g = sv->g), sv->F = chol(H + mu D); *mu raised
+   (x4) until the factorization succeeds, *facts counts the attempts.
+   Returns 0, or 1 when *mu reached mu_max without a positive definite
+   H + mu D. */
+int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
+                double *s);
+
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
-/* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g). */
+/* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g;
+   Delta <= 0: no region, a direction of non-positive curvature stops CG
+   at the current s). hs[n] (may be NULL) = H s from the CG recurrence;
+   *boundary = 1 when s is on the boundary or non-positive curvature was
+   met; *met = 1 when the residual ||g + H s|| reached tol (recurrence). */
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
-                       double *s, int *boundary, int *iters);
+                       double *s, double *hs, int *boundary, int *met,
+                       int *iters);
 /* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
    WB_ESINGULAR (message set) on non-positive curvature. Restarts from the
    recomputed residual when the recurrence one meets tol and the true one

@@ -345,10 +345,12 @@ static int r_create_huge(fx_t *f, const ecase_t *c) {
     (void)c;
     wb_energy e = f->e;
     e.n = 100000; /* dense n*n beyond LAPACK's int */
+    wb_settings s = f->s;
+    s.hessian = WB_HESS_DENSE; /* AUTO goes matrix-free at this n */
     wb_solver *sv = NULL;
-    wb_status st = wb_solver_create(&sv, &e, &f->s);
+    wb_status st = wb_solver_create(&sv, &e, &s);
     if (st == WB_OK) wb_solver_destroy(sv);
-    wb_solver_explain(&e, &f->s, f->msg, sizeof f->msg);
+    wb_solver_explain(&e, &s, f->msg, sizeof f->msg);
     return st;
 }
 static int r_create_nomem(fx_t *f, const ecase_t *c) {

@@ -1,0 +1,136 @@
+/* WB_HESS_AUTO chooses the Hessian's storage by cost (the rule at
+ * wb_hessian_kind in wiberg.h): dense for small n, banded whenever kd > 0,
+ * matrix-free otherwise -- for a value_grad-only energy too, with
+ * difference products, never a dense difference Hessian at large n. Each
+ * case is checked by the storage info reports, the callbacks counted, and
+ * the minimizer against its closed form. */
+#include "wb_test.h"
+
+/* E = 1/2 sum_i a_i (x_i - 1)^2 + 1/4 sum_i (x_{i+1} - x_i)^4 + 1/2 c
+   sum_i (x_{i+1} - x_i)^2,  a_i = 1 + (i mod 5): strictly convex, x* = 1
+   (every term vanishes there with its gradient), H tridiagonal. */
+typedef struct { int n; double c; int vg_calls, hess_calls; } ch_t;
+static int ch_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    (void)w;
+    ch_t *p = u;
+    int n = p->n;
+    p->vg_calls++;
+    double E = 0;
+    if (g) memset(g, 0, sizeof(double) * n);
+    for (int i = 0; i < n; i++) {
+        double a = 1 + i % 5, r = x[i] - 1;
+        E += 0.5 * a * r * r;
+        if (g) g[i] += a * r;
+    }
+    for (int i = 0; i + 1 < n; i++) {
+        double d = x[i + 1] - x[i], t = d * d * d + p->c * d;
+        E += 0.25 * d * d * d * d + 0.5 * p->c * d * d;
+        if (g) {
+            g[i + 1] += t;
+            g[i] -= t;
+        }
+    }
+    *e = E;
+    return 0;
+}
+static int ch_hess(void *u, const double *x, const double *w, double *H) {
+    (void)w;
+    ch_t *p = u;
+    int n = p->n;
+    p->hess_calls++;
+    memset(H, 0, sizeof(double) * (size_t)n * n);
+    for (int i = 0; i < n; i++) H[(size_t)i * n + i] = 1 + i % 5;
+    for (int i = 0; i + 1 < n; i++) {
+        double d = x[i + 1] - x[i], k = 3 * d * d + p->c;
+        H[(size_t)i * n + i] += k;
+        H[(size_t)(i + 1) * n + i + 1] += k;
+        H[(size_t)i * n + i + 1] -= k;
+        H[(size_t)(i + 1) * n + i] -= k;
+    }
+    return 0;
+}
+
+/* Solves from x0_i = 1 + sin(i) with AUTO; returns max_i |x_i - 1|. */
+static double ch_solve(ch_t *p, int with_hess, int kd, wb_info *info) {
+    int n = p->n;
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.user = p;
+    e.value_grad = ch_vg;
+    if (with_hess) e.hess = ch_hess;
+    e.kd = kd;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
+    double *x = malloc(sizeof(double) * n);
+    for (int i = 0; i < n; i++) x[i] = 1 + sin((double)i);
+    p->vg_calls = p->hess_calls = 0;
+    assert_int_equal(wb_solve(sv, NULL, x, info), WB_OK);
+    double dx = 0;
+    for (int i = 0; i < n; i++) dx = fmax(dx, fabs(x[i] - 1));
+    print_message("    n = %d%s%s: storage %d, %d value_grad calls, %d hess "
+                  "calls, %d iterations, max|x - 1| = %.2g\n", n,
+                  with_hess ? ", hess" : "", kd ? ", kd > 0" : "",
+                  (int)info->hessian, p->vg_calls, p->hess_calls,
+                  info->iterations, dx);
+    free(x);
+    wb_solver_destroy(sv);
+    return dx;
+}
+
+static void auto_keeps_small_problems_dense(void **st) {
+    (void)st;
+    wb_info info;
+    ch_t p = {40, 0.5, 0, 0};
+    assert_true(ch_solve(&p, 0, 0, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_DENSE); /* value_grad only, n <= 100 */
+    ch_t q = {200, 0.5, 0, 0};
+    assert_true(ch_solve(&q, 1, 0, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_DENSE); /* hess, n <= 256 */
+    assert_true(q.hess_calls >= 1);
+}
+
+static void auto_takes_the_band_when_kd_is_given_even_with_hess(void **st) {
+    (void)st;
+    wb_info info;
+    ch_t p = {300, 0.5, 0, 0};
+    /* before: hess given meant dense whatever kd said (the header said
+       banded) */
+    assert_true(ch_solve(&p, 1, 1, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_BANDED);
+    assert_int_equal(p.hess_calls, 0); /* the band by 2 (2 kd + 1) gradients */
+}
+
+static void auto_goes_matrix_free_for_value_grad_only_at_n_2000(void **st) {
+    (void)st;
+    wb_info info;
+    ch_t p = {2000, 0.5, 0, 0};
+    assert_true(ch_solve(&p, 0, 0, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
+    assert_int_equal(info.hess_approx, 1);
+    /* one dense difference Hessian alone is 2n = 4000 gradients */
+    assert_true(p.vg_calls < 2 * p.n);
+    assert_int_equal(info.evaluations, p.vg_calls);
+}
+
+static void auto_goes_matrix_free_for_hess_at_n_2000(void **st) {
+    (void)st;
+    wb_info info;
+    ch_t p = {2000, 0.5, 0, 0};
+    assert_true(ch_solve(&p, 1, 0, &info) <= 1e-8);
+    /* difference products: one gradient each, against n^2 entries for a
+       Hessian and n^3/3 flops for its factor */
+    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
+    assert_int_equal(p.hess_calls, 0);
+    assert_true(p.vg_calls < 2 * p.n);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(auto_keeps_small_problems_dense),
+        cmocka_unit_test(auto_takes_the_band_when_kd_is_given_even_with_hess),
+        cmocka_unit_test(auto_goes_matrix_free_for_value_grad_only_at_n_2000),
+        cmocka_unit_test(auto_goes_matrix_free_for_hess_at_n_2000),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
