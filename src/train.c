@@ -169,10 +169,12 @@ static void pool_run(wb_trainer *t, pool_fn fn, void *job, int count) {
 }
 
 /* Stops and joins the threads, frees the pool (any state of a failed
-   start; NULL-safe). */
+   start; NULL-safe). In a child of fork the threads do not exist and the
+   condition variables may still list the parent's waiters: only the
+   memory is freed there. */
 static void pool_stop(const wb_settings *a, struct wbi_pool *P) {
     if (!P) return;
-    if (P->sync_ok) {
+    if (P->sync_ok && P->pid == getpid()) {
         pthread_mutex_lock(&P->mu);
         P->quit = 1;
         pthread_cond_broadcast(&P->wake);

@@ -1370,8 +1370,9 @@ static void waiting_workers_take_no_cpu(void **st) {
 }
 
 /* A child of fork has none of its parent's threads: a trainer made before
-   the fork runs there serially (no wait for workers that do not exist)
-   and its step gives the w of the same step in the parent. */
+   the fork runs there serially (no wait for workers that do not exist),
+   its step gives the w of the same step in the parent, and it is
+   destroyed without joining them. */
 static void a_forked_child_runs_the_trainer_serially(void **st) {
     (void)st;
     qset_t S;
@@ -1395,6 +1396,7 @@ static void a_forked_child_runs_the_trainer_serially(void **st) {
                  wb_trainer_w(t, v) == WB_OK &&
                  wb_trainer_evaluate(t, &d, v, &mean, NULL, NULL) == WB_OK &&
                  write(fd[1], v, sizeof v) == (ssize_t)sizeof v;
+        wb_trainer_destroy(t); /* no threads to join there */
         _exit(ok ? 0 : 1);
     }
     close(fd[1]);
