@@ -739,9 +739,20 @@ typedef struct wb_train_settings {
     const double *lower;      /* [p] projection bounds on w, or NULL (none);
                                  copied at create. -INFINITY allowed        */
     const double *upper;      /* [p] or NULL. +INFINITY allowed             */
-    int threads;              /* worker threads for a batch; 0 = all cores
-                                 (OpenMP). Results are bit-identical for any
-                                 value. Default 0                           */
+    int threads;              /* threads that run a batch's (and an
+                                 evaluation's) examples, the calling thread
+                                 included: threads - 1 POSIX threads of the
+                                 trainer's own, started at create, ended at
+                                 destroy, asleep while they wait (they take
+                                 no CPU between steps or while another
+                                 thread finishes a batch). 0 = the value of
+                                 OMP_NUM_THREADS when that is a positive
+                                 integer, else the CPUs this thread may run
+                                 on (its affinity mask: taskset, cpusets),
+                                 read at create. Results are bit-identical
+                                 for any value. In a child of fork the
+                                 trainer runs on the calling thread only.
+                                 Default 0                                  */
     int warm_start;           /* 1 (default): each solve starts at the
                                  example's last minimizer; 0: always at x0   */
     wb_backward backward;     /* default WB_BACKWARD_IMPLICIT                */

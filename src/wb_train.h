@@ -10,6 +10,8 @@
 
 #include "wb_internal.h"
 
+struct wbi_pool; /* the worker threads (train.c) */
+
 struct wb_trainer {
     wb_train_settings s;   /* copy; pointers below are the trainer's own */
     wb_dataset d;
@@ -44,6 +46,8 @@ struct wb_trainer {
     wb_train_info info;
     char *ckpt_path;
     double *weval;         /* [p] wb_trainer_evaluate's copy of its w  */
+    struct wbi_pool *pool; /* the nthreads - 1 worker threads (NULL: none;
+                              train.c)                                  */
     wbi_guard busy;        /* 1 while a public call runs (WB_EBUSY)    */
     char msg[WBI_MSG_LEN];
 };

@@ -1,3 +1,6 @@
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
+#endif
 #define _POSIX_C_SOURCE 200809L
 /* The training loop: recovers a known w, is deterministic across thread
  * counts and across checkpoint/resume, refuses corrupt checkpoints, skips
@@ -5,11 +8,17 @@
  * gradient. */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+/* _GNU_SOURCE makes glibc's <sys/types.h> name a type quad_t:
+   energies.h's own goes by another name in this file */
+#include <sys/types.h>
+#define quad_t test_quad_t
 #include "energies.h"
 
 /* Example i: E_i(x; w) = 1/2 x'Q_i x - x'(C_i w + d_i) (Q_i SPD), so
@@ -1178,6 +1187,231 @@ static void overlapping_arguments_are_copied_or_refused(void **st) {
     qset_free(&S);
 }
 
+/* ---- the worker threads ------------------------------------------------- */
+
+/* The same run with 1, 2, 3 and 7 threads (7 > batch 5: some workers get
+   no example of a step) gives the same w bit for bit, and so does
+   wb_trainer_evaluate's per-example losses against the losses computed
+   from the closed form x*_i = Q_i^-1 (C_i w + d_i). */
+static void any_thread_count_gives_identical_weights_and_losses(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    const int counts[] = {1, 2, 3, 7};
+    double w0[PW] = {0.5, 0.5}, w[4][PW], loss[4][NEX];
+    for (int c = 0; c < 4; c++) {
+        wb_train_settings s;
+        base_settings(&s);
+        s.threads = counts[c];
+        s.solver.grad_tol = 1e-12;
+        wb_trainer *t = NULL;
+        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+        assert_int_equal(wb_train(t, NULL), WB_OK);
+        assert_int_equal(wb_trainer_w(t, w[c]), WB_OK);
+        double mean;
+        int failed = -1;
+        assert_int_equal(wb_trainer_evaluate(t, &d, w[c], &mean, &failed,
+                                             loss[c]), WB_OK);
+        assert_int_equal(failed, 0);
+        wb_trainer_destroy(t);
+        assert_memory_equal(w[c], w[0], sizeof w[0]);
+        assert_memory_equal(loss[c], loss[0], sizeof loss[0]);
+    }
+    for (int i = 0; i < NEX; i++) { /* the losses are right, not only equal */
+        quad_t *q = &S.q[i];
+        double x[NX], l;
+        for (int r = 0; r < NX; r++) {
+            x[r] = q->d[r];
+            for (int j = 0; j < PW; j++) x[r] += q->C[j * NX + r] * w[0][j];
+        }
+        assert_int_equal(ref_spd_solve(NX, q->A, 0.0, 1, x), 0);
+        sq_loss(NX, x, S.y[i], &l, NULL);
+        wb_assert_close(loss[0][i], l, 1e-12, 1e-8);
+    }
+    qset_free(&S);
+}
+
+#ifdef __linux__
+/* threads of this process (entries of /proc/self/task) */
+static int task_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    assert_non_null(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (e->d_name[0] != '.') n++;
+    closedir(dir);
+    return n;
+}
+
+/* trainer with the given settings.threads; after one step and an
+   evaluation: the process's threads beyond base */
+static int extra_threads(int threads, int base, wb_trainer **out) {
+    static qset_t S;
+    static int init;
+    if (!init) {
+        qset_init(&S, W_TRUE);
+        init = 1;
+    }
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = threads;
+    double w0[PW] = {0, 0}, mean;
+    assert_int_equal(wb_trainer_create(out, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_step(*out, NULL), WB_OK);
+    assert_int_equal(wb_trainer_evaluate(*out, &d, w0, &mean, NULL, NULL),
+                     WB_OK);
+    return task_count() - base;
+}
+
+/* settings.threads = T runs T - 1 threads of the trainer's own, from
+   create to destroy; 0 takes OMP_NUM_THREADS when set, else the CPUs this
+   thread may run on (its affinity mask: a process pinned to one CPU runs
+   no worker). Counted in /proc/self/task. Before: libgomp's pool took its
+   size from the CPUs at program start (2 here, whatever the mask) and its
+   threads outlived the trainer. */
+static void workers_follow_the_setting_and_end_with_the_trainer(void **st) {
+    (void)st;
+    char *omp = getenv("OMP_NUM_THREADS");
+    char saved[64] = "";
+    if (omp) snprintf(saved, sizeof saved, "%s", omp);
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    int ncpu = CPU_COUNT(&all), base = task_count();
+    wb_trainer *t = NULL;
+    assert_int_equal(extra_threads(3, base, &t), 2);
+    wb_trainer_destroy(t);
+    assert_int_equal(task_count(), base);
+    assert_int_equal(extra_threads(1, base, &t), 0);
+    wb_trainer_destroy(t);
+
+    assert_int_equal(setenv("OMP_NUM_THREADS", "4,2", 1), 0);
+    assert_int_equal(extra_threads(0, base, &t), 3);
+    wb_trainer_destroy(t);
+    unsetenv("OMP_NUM_THREADS");
+    assert_int_equal(extra_threads(0, base, &t), ncpu - 1);
+    wb_trainer_destroy(t);
+    CPU_ZERO(&one); /* pinned to its first CPU: no worker */
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    int pinned = extra_threads(0, base, &t);
+    wb_trainer_destroy(t);
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    if (omp) setenv("OMP_NUM_THREADS", saved, 1);
+    printf("    %d CPUs: threads = 0 ran %d workers; pinned to one CPU, %d\n",
+           ncpu, ncpu - 1, pinned);
+    assert_int_equal(pinned, 0);
+    assert_int_equal(task_count(), base);
+}
+#endif
+
+/* sleeps ms in the first loss callback after it is armed */
+typedef struct {
+    atomic_int armed, naps;
+    long ms;
+} nap_t;
+static void nap_once(void *arg) {
+    nap_t *z = arg;
+    if (atomic_exchange(&z->armed, 0)) {
+        struct timespec ts = {0, z->ms * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {}
+        atomic_fetch_add(&z->naps, 1);
+    }
+}
+static double cpu_s(void) {
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts), 0);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Waiting takes no CPU. A 2-thread trainer runs 30 steps of 2 examples;
+   in each, one example sleeps 5 ms in its loss callback (the other thread
+   waits for it), and the program sleeps 5 ms between steps (the worker
+   waits for work): 300 ms of waiting. The whole process uses under 60 ms of
+   CPU in them (a step's 2 solves of 3 unknowns take microseconds); waits
+   that spin use up to 300. Resource use, not time: a loaded machine cannot
+   raise it. Before: libgomp's waits spun, 227-251 ms of the 300 here. */
+static void waiting_workers_take_no_cpu(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    nap_t z = {0, 0, 5};
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 2;
+    s.batch_size = 2;
+    s.epochs = 10;
+    double w0[PW] = {0, 0};
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK); /* threads warm */
+    S.hook = nap_once;
+    S.hook_arg = &z;
+    double c0 = cpu_s();
+    for (int k = 0; k < 30; k++) {
+        atomic_store(&z.armed, 1);
+        assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+        struct timespec ts = {0, 5000000L};
+        while (nanosleep(&ts, &ts) != 0) {}
+    }
+    double used = cpu_s() - c0;
+    printf("    CPU in 300 ms of waiting: %.1f ms\n", 1e3 * used);
+    assert_int_equal(atomic_load(&z.naps), 30);
+    assert_true(used < 0.060);
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
+/* A child of fork has none of its parent's threads: a trainer made before
+   the fork runs there serially (no wait for workers that do not exist),
+   its step gives the w of the same step in the parent, and it is
+   destroyed without joining them. */
+static void a_forked_child_runs_the_trainer_serially(void **st) {
+    (void)st;
+    qset_t S;
+    qset_init(&S, W_TRUE);
+    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    base_settings(&s);
+    s.threads = 2;
+    double w0[PW] = {0, 0}, w[PW], wc[PW];
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        alarm(30); /* a hang fails the test instead of blocking it */
+        double mean, v[PW];
+        int ok = wb_trainer_step(t, NULL) == WB_OK &&
+                 wb_trainer_w(t, v) == WB_OK &&
+                 wb_trainer_evaluate(t, &d, v, &mean, NULL, NULL) == WB_OK &&
+                 write(fd[1], v, sizeof v) == (ssize_t)sizeof v;
+        wb_trainer_destroy(t); /* no threads to join there */
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    int status = 0;
+    assert_int_equal(waitpid(kid, &status, 0), kid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(read(fd[0], wc, sizeof wc), (ssize_t)sizeof wc);
+    close(fd[0]);
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    assert_memory_equal(w, wc, sizeof w);
+    wb_trainer_destroy(t);
+    qset_free(&S);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_recovers_the_generating_parameters),
@@ -1199,6 +1433,12 @@ int main(void) {
         cmocka_unit_test(version_1_checkpoint_still_loads),
         cmocka_unit_test(a_call_while_another_runs_is_refused_busy),
         cmocka_unit_test(overlapping_arguments_are_copied_or_refused),
+        cmocka_unit_test(any_thread_count_gives_identical_weights_and_losses),
+#ifdef __linux__
+        cmocka_unit_test(workers_follow_the_setting_and_end_with_the_trainer),
+#endif
+        cmocka_unit_test(waiting_workers_take_no_cpu),
+        cmocka_unit_test(a_forked_child_runs_the_trainer_serially),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
