@@ -14,6 +14,7 @@
  * d grad/d log a = grad;  d grad/d log c = a 2Dd 4 c^4 r2/(r2+c^2)^3
  * d grad/d log g = a (phi'' 2 g(dp^2+dq^2) 2Dd + phi' 2 G d), G = diag(0,0,g,g)
  */
+#define _POSIX_C_SOURCE 200809L
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
