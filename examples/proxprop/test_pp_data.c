@@ -13,42 +13,7 @@
 #include <cmocka.h>
 
 #include "pp_data.h"
-
-/* ---- a byte-counting allocator: live bytes and their peak, where a realloc
-   counts the old and the new block together (as a copying realloc holds
-   both) ---- */
-typedef struct {
-    size_t live, peak;
-    long blocks;
-} counter_t;
-
-static void *count_realloc(void *ctx, void *ptr, size_t size) {
-    counter_t *c = ctx;
-    size_t old = 0;
-    unsigned char *base = NULL;
-    if (ptr) {
-        base = (unsigned char *)ptr - 16;
-        memcpy(&old, base, sizeof old);
-    }
-    if (c->live + size > c->peak) c->peak = c->live + size;
-    unsigned char *nb = realloc(base, size + 16);
-    if (!nb) return NULL;
-    memcpy(nb, &size, sizeof size);
-    c->live = c->live - old + size;
-    if (!ptr) c->blocks++;
-    return nb + 16;
-}
-
-static void count_free(void *ctx, void *ptr) {
-    counter_t *c = ctx;
-    if (!ptr) return;
-    unsigned char *base = (unsigned char *)ptr - 16;
-    size_t old;
-    memcpy(&old, base, sizeof old);
-    c->live -= old;
-    c->blocks--;
-    free(base);
-}
+#include "pp_count.h"
 
 static void counted(pp_csv_opts *o, counter_t *c) {
     memset(c, 0, sizeof *c);

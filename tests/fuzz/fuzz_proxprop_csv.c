@@ -26,40 +26,7 @@
 #include <string.h>
 
 #include "pp_data.h"
-
-typedef struct {
-    size_t live, peak;
-    long blocks, calls, fail_at;
-} counter_t;
-
-static void *count_realloc(void *ctx, void *ptr, size_t size) {
-    counter_t *c = ctx;
-    if (++c->calls == c->fail_at) return NULL;
-    size_t old = 0;
-    unsigned char *base = NULL;
-    if (ptr) {
-        base = (unsigned char *)ptr - 16;
-        memcpy(&old, base, sizeof old);
-    }
-    if (c->live + size > c->peak) c->peak = c->live + size;
-    unsigned char *nb = realloc(base, size + 16);
-    if (!nb) return NULL;
-    memcpy(nb, &size, sizeof size);
-    c->live = c->live - old + size;
-    if (!ptr) c->blocks++;
-    return nb + 16;
-}
-
-static void count_free(void *ctx, void *ptr) {
-    counter_t *c = ctx;
-    if (!ptr) return;
-    unsigned char *base = (unsigned char *)ptr - 16;
-    size_t old;
-    memcpy(&old, base, sizeof old);
-    c->live -= old;
-    c->blocks--;
-    free(base);
-}
+#include "pp_count.h"
 
 static void check(int ok) {
     if (!ok) abort();
