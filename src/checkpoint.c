@@ -388,7 +388,7 @@ static int plausible(const wb_trainer *t, const ck_t *c, unsigned char *seen,
         IMPOSSIBLE("%lld skipped examples, %lld empty steps do not fit %lld "
                    "steps of %lld", (long long)c->skipped, (long long)c->empty,
                    (long long)c->step, batch);
-    if (c->solves < 0 || c->solves > ((int64_t)1 << 62))
+    if (c->solves < 0 || c->solves > WBI_SOLVES_MAX)
         IMPOSSIBLE("inner solves = %lld", (long long)c->solves);
     /* the best w: with a validation set, seen at a step <= step (-1: none
        yet, and then no best loss); without one, the current w's step */

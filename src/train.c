@@ -678,9 +678,11 @@ static int train_example(wb_trainer *t, int tid, int i, double *l, double *g) {
 }
 
 long long wbi_trainer_solves(const wb_trainer *t) {
+    /* solves[0] starts at a loaded count <= WBI_SOLVES_MAX, the others at 0:
+       the sum cannot overflow before 2^62 more solves, and is clamped */
     long long s = 0;
     for (int k = 0; k < t->nthreads; k++) s += t->solves[k];
-    return s;
+    return s < WBI_SOLVES_MAX ? s : WBI_SOLVES_MAX;
 }
 
 /* ---- evaluation ---------------------------------------------------------- */

@@ -67,7 +67,11 @@ int wbi_trainer_enter(const wb_trainer *t, const char *fn);
 void wbi_trainer_leave(const wb_trainer *t);
 /* wb_trainer_save without the flag (the step's automatic checkpoint). */
 wb_status wbi_trainer_save(wb_trainer *t, const char *path);
-/* Inner solves so far, over all threads. */
+/* The inner-solve count saturates here: a checkpoint holds at most this, so
+   whatever a loaded count becomes after more solves still saves and loads. */
+#define WBI_SOLVES_MAX ((long long)1 << 62)
+
+/* Inner solves so far, over all threads (at most WBI_SOLVES_MAX). */
 long long wbi_trainer_solves(const wb_trainer *t);
 
 double wbi_lr_at(const wb_train_settings *s, long long step, long long total);

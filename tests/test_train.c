@@ -946,6 +946,21 @@ static void checkpoint_with_impossible_fields_is_refused(void **st) {
     /* the good file still loads */
     put_bytes(path, good, CK_LEN);
     assert_int_equal(wb_trainer_load(t, path), WB_OK);
+    /* the largest solve count a file may hold loads, and after more steps
+       the count saturates there, so what is saved then loads too (found by
+       fuzzing: the count went past the bound and the next load refused it) */
+    const int64_t smax = (int64_t)1 << 62;
+    memcpy(b, good, CK_LEN);
+    memcpy(b + CK_SOLVES, &smax, 8);
+    fnv_fix(b, CK_LEN);
+    put_bytes(path, b, CK_LEN);
+    assert_int_equal(wb_trainer_load(t, path), WB_OK);
+    run_steps(t, 2);
+    wb_train_info ti;
+    assert_int_equal(wb_trainer_info(t, &ti), WB_OK);
+    assert_true(ti.inner_solves == smax);
+    assert_int_equal(wb_trainer_save(t, path), WB_OK);
+    assert_int_equal(wb_trainer_load(t, path), WB_OK);
     wb_trainer_destroy(t);
     remove(path);
     qset_free(&S);

@@ -214,6 +214,14 @@ static wb_status load(const uint8_t *data, size_t size) {
     return st;
 }
 
+/* a call that must succeed: says which one failed, and why, before aborting */
+static void must(wb_status st, const char *what) {
+    if (st == WB_OK) return;
+    fprintf(stderr, "fuzz_checkpoint: %s: %s: %s\n", what, wb_status_str(st),
+            wb_trainer_message(T));
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wb_status st = load(data, size);
@@ -243,9 +251,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         double w[PW], mean;
         int failed;
         get_w(w);
-        if (wb_trainer_evaluate(T, &DS, w, &mean, &failed, NULL) != WB_OK) abort();
-        if (wb_trainer_save(T, out_path) != WB_OK) abort();
-        if (wb_trainer_load(T, out_path) != WB_OK) abort();
+        must(wb_trainer_evaluate(T, &DS, w, &mean, &failed, NULL),
+             "evaluate after a load");
+        must(wb_trainer_save(T, out_path), "save after a load");
+        must(wb_trainer_load(T, out_path), "load of what was saved");
         double w2[PW];
         get_w(w2);
         if (memcmp(w, w2, sizeof w) != 0) abort();
