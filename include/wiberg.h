@@ -167,17 +167,32 @@ typedef enum wb_hessian_kind {
                                factor the derivatives reuse)
         value_grad only,       dense (a difference Hessian: 2n <= 200
           n <= 100             gradients)
-        otherwise              matrix-free: hvp, or difference products
-                               of the gradient (one gradient each in the
-                               steps); hess is not called (a product
-                               costs one gradient, a Hessian n^2 entries
-                               and its factor n^3/3 flops, and a
-                               truncated-Newton solve needs tens to
-                               hundreds of products in all).
+        hvp                    matrix-free on its products; hess is not
+                               called (a product costs about a gradient,
+                               a Hessian n^2 entries and its factor
+                               n^3/3 flops, and a truncated-Newton solve
+                               needs tens to hundreds of products)
+        otherwise (gradients   L-BFGS (WB_HESS_LBFGS): with no product
+          only, or hess at     callback every step costs gradients, and
+          n > 256)             L-BFGS's line searches took fewer of them
+                               than Steihaug CG on difference products
+                               (P1 / P2 / P4 of docs/BENCHMARKS.md at
+                               n = 1000: 51 / 53 / 48 gradients against
+                               66 / 88 / 98); hess is not called.
         wb_info.hessian reports the choice; force one with the others. */
     WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
     WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
-    WB_HESS_MATRIX_FREE = 3  /* Hessian-vector products and CG             */
+    WB_HESS_MATRIX_FREE = 3, /* Hessian-vector products and CG             */
+    WB_HESS_LBFGS = 4        /* quasi-Newton: limited-memory BFGS steps with
+        a More-Thuente (strong Wolfe) line search, one gradient per trial
+        and no Hessian or product in the steps; for energies whose Hessian
+        is dear even as products. settings.lbfgs_memory pairs (sized at
+        create), settings.lbfgs_max_iter iterations. The stopping contract
+        is wb_solve's: ||g||_inf <= grad_tol, then the second-order test
+        on Hessian-vector products (hvp, or central differences of the
+        gradient) -- so a minimizer is never claimed on the curvature
+        pairs alone; the implicit derivatives are the matrix-free ones (CG
+        on the same products) at the x* it found.                       */
 } wb_hessian_kind;
 
 /* ------------------------------------------------------------------------ */
@@ -190,7 +205,9 @@ typedef struct wb_progress {
     double energy;    /* E at the current (accepted) x                       */
     double grad_norm; /* ||grad_x E||_inf at the current x                   */
     double step_norm; /* ||s||_2 of the step just tried                     */
-    double mu;        /* damping used for the next step                      */
+    double mu;        /* damping used for the next step (matrix-free: the
+                         trust radius; L-BFGS: the line search's step
+                         length t along its direction)                       */
     int accepted;     /* 1 if the step just tried was accepted               */
 } wb_progress;
 
@@ -285,8 +302,20 @@ typedef struct wb_settings {
        product, limits what CG can attain; wb_deriv_info.cg_residual). */
     double cg_tol;
     /* Matrix-free only: initial trust-region radius, relative:
-       Delta0 = tr_radius0 * max(1, ||x0||_2). Default 1. > 0. */
+       Delta0 = tr_radius0 * max(1, ||x0||_2). Default 1. > 0. (L-BFGS:
+       the length of the first line search's first trial step.) */
     double tr_radius0;
+    /* WB_HESS_LBFGS only: the pairs (s, y) of steps and gradient changes
+       the quasi-Newton matrix is built from; memory 2 lbfgs_memory n
+       doubles, allocated at create (by an L-BFGS solver only). Default 8
+       (libLBFGS: 6; more pairs, fewer iterations at 4 lbfgs_memory n flops each).
+       In [1, 1000]. */
+    int lbfgs_memory;
+    /* WB_HESS_LBFGS only: iteration cap (one direction and one line
+       search each, ~1.1 gradients on average), in place of max_iter.
+       Default 0 = 10 max_iter (2000 by default: an L-BFGS iteration
+       gains much less than a Newton one). >= 0. */
+    int lbfgs_max_iter;
     /* 0: silent (default). 1: one line per iteration on stderr. */
     int verbose;
     /* Optional: called after every iteration; a non-zero return stops the
@@ -379,7 +408,8 @@ typedef struct wb_info {
     double energy;        /* E at the returned x                           */
     double grad_norm;     /* ||grad_x E||_inf at the returned x            */
     double step_norm;     /* ||s||_2 of the last step tried                */
-    double mu;            /* final damping of the solver                   */
+    double mu;            /* final damping of the solver (matrix-free: the
+                             trust radius; L-BFGS: the last step length)  */
     wb_stop_reason reason;
     int hess_approx;      /* 1: Hessian by finite differences              */
     int mixed_approx;     /* 1: mixed derivative B by finite differences   */
@@ -501,6 +531,25 @@ typedef struct wb_deriv_info {
     double min_curvature;   /* sigma, the smallest curvature estimate     */
     double curvature_floor; /* curv_floor * eps_H * kappa                 */
     double curvature_scale; /* kappa                                      */
+    /* The accuracy of x* and what it costs the derivative (0 when not
+       computed: an error before the curvature test):
+       x_error = ||g(x)||_2 / sigma_H, sigma_H = sigma - lambda (the
+       smallest curvature of H itself): an estimate of ||x - x*||_2, a
+       bound where E is strongly convex between x and x* with modulus
+       at least sigma_H (||g(x)|| >= sigma_H ||x - x*||). Matrix-free and
+       L-BFGS, sigma is the smallest Rayleigh quotient CG met, at or
+       above H's smallest eigenvalue, so x_error may read low (by 1.2x
+       on test_lbfgs's quadratic). The derivative is that of x, not x*: its
+       error is first order in x_error (exact where E is quadratic), so
+       a solve stopped early (L-BFGS to a loose grad_tol) shows here.
+       Infinite when sigma_H <= 0 (lambda > 0 on an indefinite H). */
+    double x_error;
+    /* Matrix-free: a bound on the relative error of the adjoint v from the
+       CG residual alone, ||v - v_exact|| / ||v|| <= kappa_CG r,
+       kappa_CG = the largest over the smallest Rayleigh quotient met,
+       r = cg_residual. Factored (dense, banded): 0 (rounding only: about
+       eps / rcond). */
+    double adjoint_error;
 } wb_deriv_info;
 
 /** Copies the report of the last implicit call. NULL-safe (no-op). While

@@ -27,14 +27,20 @@
  *                          buys exact Newton steps and a reusable factor
  *   value_grad only,       dense: a difference Hessian is 2n <= 200
  *     n <= 100             gradients, the products of a few CG steps
- *   otherwise              matrix-free (Steihaug CG): products from hvp, or
- *                          differences of the gradient (one gradient each
- *                          in a step). hess is not called then: at this n a
- *                          product is one gradient against n^2 entries for
+ *   hvp                    matrix-free (Steihaug CG) on its products:
+ *                          hess is not called then: at this n a product
+ *                          costs about a gradient against n^2 entries for
  *                          a Hessian and n^3/3 flops for its factor, and a
  *                          truncated-Newton solve needs tens to hundreds of
  *                          products in all (P1 of the benchmarks, n = 1000:
- *                          ~120 gradients vs 13 Hessians and factors).
+ *                          ~120 gradients vs 13 Hessians and factors)
+ *   otherwise (no product) L-BFGS: every step costs gradients either way,
+ *                          and L-BFGS's line searches used fewer than
+ *                          Steihaug CG on difference products (one gradient
+ *                          each) at n = 1000: P1 51 vs 66, P2 53 vs 88, P4
+ *                          (extended Rosenbrock) 48 vs 98 to the target;
+ *                          the second-order test and the derivatives use
+ *                          difference products as matrix-free does.
  */
 #define WBI_AUTO_DENSE_HESS 256
 #define WBI_AUTO_DENSE_FD 100
@@ -47,9 +53,9 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
         else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
         else if (e->hvp) k = WB_HESS_MATRIX_FREE;
         else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;
-        else k = WB_HESS_MATRIX_FREE;
+        else k = WB_HESS_LBFGS;
     }
-    if (k < WB_HESS_AUTO || k > WB_HESS_MATRIX_FREE) {
+    if (k < WB_HESS_AUTO || k > WB_HESS_LBFGS) {
         snprintf(msg, len, "settings.hessian = %d is not a wb_hessian_kind", (int)k);
         return WB_EINVAL;
     }

@@ -29,6 +29,11 @@ static wb_status curvature_test(wb_solver *sv, double sigma, double hmax) {
     di->min_curvature = sigma;
     di->curvature_floor = fl;
     di->curvature_scale = kappa;
+    /* ||x - x*||_2 <= ||g(x)||_2 / sigma_H where E is sigma_H-strongly
+       convex (||g(x) - g(x*)|| >= sigma_H ||x - x*||), sigma_H = sigma -
+       lambda the smallest curvature of H itself */
+    double sh = sigma - sv->s.lambda;
+    di->x_error = sv->gs2 == 0 ? 0.0 : sh > 0 ? sv->gs2 / sh : INFINITY;
     if (sv->s.curv_floor > 0 && !(sigma > fl)) {
         wbi_set_msg(sv, "the smallest curvature of H + lambda I at x* (%.3g) "
                     "is at the rounding level of the energy (floor %.3g = "
@@ -169,6 +174,10 @@ static wb_status adjoint_solve(wb_solver *sv, int nrhs, double *B) {
             }
         }
     }
+    /* ||v - v_exact|| / ||v|| <= cond(H + lambda I) ||r|| / ||b||, the
+       condition estimated by the extreme Rayleigh quotients met */
+    if (isfinite(rq_min) && rq_min > 0)
+        sv->dinfo.adjoint_error = rq_max / rq_min * sv->dinfo.cg_residual;
     /* sigma: the smallest Rayleigh quotient d'(H + lambda I)d / d'd met */
     if (isfinite(rq_min)) {
         double hmax = sv->have_hd ? wbi_hess_diag_max(sv) : rq_max;
@@ -421,6 +430,7 @@ static wb_status implicit_vjp_at(wb_solver *sv, const double *w, const double *x
     double f;
     wb_status st = wbi_eval(sv, sv->xs, sv->ws, &f, sv->g);
     sv->fs = f;
+    sv->gs2 = st == WB_OK ? wbi_nrm2(n, sv->g) : 0.0;
     if (st == WB_OK) {
         sv->dinfo.grad_norm = wbi_norm_inf(n, sv->g);
         sv->dinfo.x_converged = sv->dinfo.grad_norm <= sv->s.grad_tol;

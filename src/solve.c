@@ -35,6 +35,7 @@
  * Every buffer is allocated in wb_solver_create; wb_solve never allocates.
  */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +59,8 @@ void wb_solver_destroy(wb_solver *sv) {
     wb_settings s = sv->s;
     void *bufs[] = {sv->x,  sv->xt, sv->g,    sv->gt,    sv->sd, sv->H,
                     sv->F,  sv->D,  sv->g1,   sv->g2,    sv->xh, sv->wt,
-                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs, sv->x0};
+                    sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs, sv->x0,
+                    sv->lb_s, sv->lb_y, sv->lb_rho, sv->lb_a};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
     wbi_free(&s, sv);
 }
@@ -112,6 +114,9 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     memset(sv, 0, sizeof *sv);
     sv->s = st;
     sv->e = *e;
+    /* L-BFGS: its own steps, the matrix-free operator for the rest */
+    sv->lbfgs = kind == WB_HESS_LBFGS;
+    if (sv->lbfgs) kind = WB_HESS_MATRIX_FREE;
     sv->kind = kind;
     sv->kd = sv->kd_cap = kind == WB_HESS_BANDED ? e->kd : 0;
     size_t n = (size_t)e->n, p = (size_t)(e->p > 0 ? e->p : 1);
@@ -147,6 +152,12 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->x0 = zalloc(&st, n, sizeof(double), &ok);
     sv->ws = zalloc(&st, p, sizeof(double), &ok);
     sv->pbuf = zalloc(&st, p, sizeof(double), &ok);
+    sv->lb_m = sv->lbfgs ? st.lbfgs_memory : 1;
+    size_t lm = (size_t)sv->lb_m;
+    sv->lb_s = zalloc(&st, sv->lbfgs ? lm * n : 1, sizeof(double), &ok);
+    sv->lb_y = zalloc(&st, sv->lbfgs ? lm * n : 1, sizeof(double), &ok);
+    sv->lb_rho = zalloc(&st, lm, sizeof(double), &ok);
+    sv->lb_a = zalloc(&st, lm, sizeof(double), &ok);
     if (!ok) {
         wb_solver_destroy(sv);
         return wbi_fail(WB_ENOMEM, "wb_solver_create: out of memory");
@@ -197,11 +208,12 @@ static wb_status set_energy(wb_solver *sv, const wb_energy *e) {
         wbi_set_msg(sv, "wb_solver_set_energy: %s", msg);
         return WB_EINVAL;
     }
-    if (kind != sv->kind || (kind == WB_HESS_BANDED && e->kd > sv->kd_cap)) {
+    wb_hessian_kind have = sv->lbfgs ? WB_HESS_LBFGS : sv->kind;
+    if (kind != have || (kind == WB_HESS_BANDED && e->kd > sv->kd_cap)) {
         wbi_set_msg(sv, "wb_solver_set_energy: the energy needs another "
                     "Hessian storage (kind %d, kd = %d) than the solver was "
                     "created with (kind %d, kd <= %d)", (int)kind, e->kd,
-                    (int)sv->kind, sv->kd_cap);
+                    (int)have, sv->kd_cap);
         return WB_EINVAL;
     }
     if (e->n > sv->n_cap || e->p != sv->p) {
@@ -237,7 +249,7 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
     info->reason = why;
     info->hess_approx = sv->e.hess == NULL;
     info->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
-    info->hessian = sv->kind;
+    info->hessian = sv->lbfgs ? WB_HESS_LBFGS : sv->kind;
     info->cg_iterations = (int)sv->cg_its;
     if (sv->kind == WB_HESS_BANDED) info->hess_approx = sv->e.hess_band == NULL;
     if (sv->kind == WB_HESS_MATRIX_FREE) info->hess_approx = sv->e.hvp == NULL;
@@ -374,6 +386,9 @@ typedef struct solve_state {
     int loop_h;          /* Hessians formed by the iterations (not the test) */
     int undamp;          /* step_tol stops undone by dropping the damping */
     int tight;           /* matrix-free: Newton-accurate CG steps from now */
+    int qn;              /* L-BFGS steps (step_lbfgs.c)                   */
+    double qn_t;         /* L-BFGS: the last line search's step length    */
+    int max_it;          /* the iteration cap (max_iter; L-BFGS: its own) */
     wb_stop_reason why;
     wb_status st;
 } solve_state;
@@ -443,23 +458,27 @@ static int compute_step(wb_solver *sv, solve_state *S) {
     return GO_ON;
 }
 
+/* A step below step_tol, fresh: take this last Newton-like correction
+   x + t sd when it does not make things worse (one evaluation). */
+static void polish(wb_solver *sv, solve_state *S, double t) {
+    int n = sv->n;
+    for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + t * sv->sd[i];
+    if (wbi_eval(sv, sv->xt, S->w, &S->ft, sv->gt) == WB_OK &&
+        (S->ft < S->f || (S->ft == S->f &&
+                          wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g)))) {
+        memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+        memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+        S->f = S->ft;
+        S->gnorm = wbi_norm_inf(n, sv->g);
+        S->need_hess = 1;
+    }
+}
+
 /* A step below step_tol: which stop it is. */
 static void small_step_stop(wb_solver *sv, solve_state *S) {
-    int n = sv->n;
     if (S->rejected == 0) { /* the undamped-as-usual step is tiny */
         S->why = WB_STOP_STEP;
-        /* polish: take this last Newton-like correction when it does
-           not make things worse (one evaluation) */
-        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + sv->sd[i];
-        if (wbi_eval(sv, sv->xt, S->w, &S->ft, sv->gt) == WB_OK &&
-            (S->ft < S->f || (S->ft == S->f &&
-                              wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g)))) {
-            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
-            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
-            S->f = S->ft;
-            S->gnorm = wbi_norm_inf(n, sv->g);
-            S->need_hess = 1;
-        }
+        polish(sv, S, 1.0);
     } else if (S->nonfinite_run > 0) {
         S->why = WB_STOP_ERROR;
         S->st = WB_ENONFINITE;
@@ -526,6 +545,30 @@ static int trial_point(wb_solver *sv, solve_state *S) {
     return GO_ON;
 }
 
+/* The verbose line and the progress callback of an iteration (wb_progress.
+   mu: the damping, the trust radius, or L-BFGS's step length t); STOP when
+   the callback asks to. */
+static int report(wb_solver *sv, solve_state *S, double rho, int accepted) {
+    const wb_settings *s = &sv->s;
+    double mu = S->qn ? S->qn_t : S->mf ? S->delta : S->mu;
+    if (s->verbose)
+        fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
+                "%s %+.2e  %s %.2e%s\n", S->it, S->f, S->gnorm, S->snorm,
+                S->qn ? "evals" : "rho", rho,
+                S->qn ? "t" : S->mf ? "radius" : "mu", mu,
+                accepted ? "" : S->qn ? "  (memory dropped)" : "  (rejected)");
+    if (s->progress) {
+        wb_progress pr = {S->it, S->f, S->gnorm, S->snorm, mu, accepted};
+        if (s->progress(s->progress_user, &pr) != 0) {
+            S->it++;
+            S->why = WB_STOP_CANCELED;
+            S->st = WB_CANCELED;
+            return STOP;
+        }
+    }
+    return GO_ON;
+}
+
 /* The gain ratio of the trial point, acceptance, the damping or radius
    update, the report, and the stops an iteration can make. */
 static int judge_step(wb_solver *sv, solve_state *S) {
@@ -585,25 +628,63 @@ static int judge_step(wb_solver *sv, solve_state *S) {
         if (rho < 0.25) S->delta = 0.25 * S->snorm;
         else if (rho > 0.75 && S->boundary) S->delta = fmin(2 * S->delta, 1e100);
     }
-    if (s->verbose)
-        fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
-                "rho %+.2e  %s %.2e%s\n", S->it, S->f, S->gnorm, S->snorm, rho,
-                S->mf ? "radius" : "mu", S->mf ? S->delta : S->mu,
-                accepted ? "" : "  (rejected)");
-    if (s->progress) {
-        wb_progress pr = {S->it, S->f, S->gnorm, S->snorm,
-                          S->mf ? S->delta : S->mu, accepted};
-        if (s->progress(s->progress_user, &pr) != 0) {
-            S->it++;
-            S->why = WB_STOP_CANCELED;
-            S->st = WB_CANCELED;
-            return STOP;
-        }
-    }
+    if (report(sv, S, rho, accepted) == STOP) return STOP;
     /* f_tol: only a fresh step judged by rho says something about x (a
        step shrunk by rejections changes E little anywhere) */
     if (accepted && fresh && !rounding && s->f_tol > 0 &&
         fabs(fold - S->f) <= s->f_tol * fabs(fold)) {
+        S->it++;
+        S->why = WB_STOP_F;
+        return STOP;
+    }
+    return GO_ON;
+}
+
+/* One L-BFGS iteration (the strategy in step_lbfgs.c): a direction and a
+   line search; the stops it can make. */
+static int qn_iteration(wb_solver *sv, solve_state *S) {
+    const wb_settings *s = &sv->s;
+    int n = sv->n;
+    double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol);
+    wbi_qn_step q;
+    S->st = wbi_lbfgs_step(sv, S->w, S->f, bound, &q);
+    if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+    S->snorm = q.snorm;
+    S->qn_t = q.t;
+    switch (q.outcome) {
+    case WBI_QN_SMALL: /* the second-order test checks the Newton step */
+        S->why = WB_STOP_STEP;
+        polish(sv, S, q.t);
+        return STOP;
+    case WBI_QN_PRECISION:
+        S->why = WB_STOP_PRECISION;
+        S->precision_stop = 1;
+        S->it++;
+        wbi_set_msg(sv, "converged to working precision after %d "
+                    "iterations (E = %.6g, |g|_inf = %.3g; no decrease along "
+                    "-g, %.3g predicted)", S->it, S->f, S->gnorm, q.pred);
+        return STOP;
+    case WBI_QN_FAILED:
+        S->why = WB_STOP_STALLED;
+        S->st = WB_STALLED;
+        S->it++;
+        wbi_set_msg(sv, "stalled: no decrease of E along -g (|g|_inf = "
+                    "%.3g; the shortest step tried predicts %.3g, above E's "
+                    "rounding): is the gradient that of E?", S->gnorm, q.pred);
+        return STOP;
+    case WBI_QN_RESET:
+        return report(sv, S, q.trials, 0);
+    default: /* WBI_QN_MOVED */
+        break;
+    }
+    double fold = S->f;
+    memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+    memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+    S->f = q.ft;
+    S->gnorm = wbi_norm_inf(n, sv->g);
+    S->need_hess = 1; /* the second-order test's operator moves with x */
+    if (report(sv, S, q.trials, 1) == STOP) return STOP;
+    if (s->f_tol > 0 && fabs(fold - S->f) <= s->f_tol * fabs(fold)) {
         S->it++;
         S->why = WB_STOP_F;
         return STOP;
@@ -616,11 +697,12 @@ static int iteration(wb_solver *sv, solve_state *S) {
     const wb_settings *s = &sv->s;
     int n = sv->n;
     if (S->gnorm <= s->grad_tol) { S->why = WB_STOP_GRAD; return STOP; }
-    if (S->it >= s->max_iter) {
+    if (S->it >= S->max_it) {
         S->why = WB_STOP_MAXITER;
         S->st = WB_MAXITER;
         return STOP;
     }
+    if (S->qn) return qn_iteration(sv, S);
     if (S->need_hess && form_hessian(sv, S) == STOP) return STOP;
     if (compute_step(sv, S) == STOP) return STOP;
     S->snorm = wbi_nrm2(n, sv->sd);
@@ -656,7 +738,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
     if (so < 0) { S->st = (wb_status)so; S->why = WB_STOP_ERROR; return STOP; }
     S->factored = S->plain_factor = so == 1 && !S->mf; /* F = chol(H(x)) */
     S->fact_mu = 0.0;
-    if (so == 3 && S->it >= s->max_iter) {
+    if (so == 3 && S->it >= S->max_it) {
         /* a saddle or a maximum, and no iteration left to leave it */
         S->st = WB_MAXITER;
         S->why = WB_STOP_MAXITER;
@@ -686,6 +768,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             S->fresh_pred = INFINITY;
             S->why = WB_STOP_NONE;
             if (S->mf) S->delta = fmax(S->delta, r0);
+            if (S->qn) wbi_lbfgs_reset(sv); /* another region */
             return GO_ON;
         }
         S->second_order = 2; /* curvature below the floor, but E cannot fall */
@@ -699,7 +782,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
            interior Steihaug step */
         double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
         int newton;
-        if (S->mf) {
+        if (S->mf || S->qn) {
             /* the Newton step itself, not the last (forcing-term) step:
                CG on H s = -g with no region to relative residual 1e-6;
                not reached (or curvature <= 0 met) is no proof */
@@ -713,7 +796,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
             sn = wbi_nrm2(n, sv->sd);
             newton = met && !nc && sn <= bound;
-            if (!newton) S->tight = 1;
+            if (!newton && S->mf) S->tight = 1;
         } else {
             for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
             wbi_factor_solve(sv, 1, sv->sd);
@@ -724,7 +807,12 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             /* damping, not the model, made the step small: drop it (or
                widen the region) and go on */
             S->undamp++;
-            if (S->mf) {
+            if (S->qn) {
+                /* the pairs, not the energy, made the step small: start
+                   again from -g with a step of the trust radius */
+                wbi_lbfgs_reset(sv);
+                sv->lb_last = 0.0;
+            } else if (S->mf) {
                 S->delta *= 4;
             } else {
                 double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
@@ -738,12 +826,14 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
         if (!newton) {
             S->st = WB_STALLED;
             S->msg_set = 1;
-            if (S->mf)
+            if (S->mf || S->qn)
                 wbi_set_msg(sv, "stalled: the step fell below step_tol but "
                             "the Newton step (CG, %s) is %.3g > %.3g "
-                            "(|g|_inf = %.3g, radius %.3g): not a minimizer "
+                            "(|g|_inf = %.3g, %s %.3g): not a minimizer "
                             "to step_tol", sn <= bound ? "not converged"
-                            : "converged", sn, bound, S->gnorm, S->delta);
+                            : "converged", sn, bound, S->gnorm,
+                            S->qn ? "L-BFGS step" : "radius",
+                            S->qn ? S->snorm : S->delta);
             else
                 wbi_set_msg(sv, "stalled: the damped step fell below step_tol "
                             "but the Newton step is %.3g > %.3g (|g|_inf = "
@@ -768,7 +858,7 @@ static wb_status finish_solve(wb_solver *sv, solve_state *S, double *x,
         sv->solved = 1;
         sv->solve_status = st;
         /* matrix-free: the operator held the caller's w pointer: re-form */
-        sv->hess_valid = !S->mf && !S->need_hess && S->hevals > 0;
+        sv->hess_valid = !S->mf && !S->qn && !S->need_hess && S->hevals > 0;
         /* the solver's factor is reusable when it is chol(H(x*) + mu I) */
         int identity = !sv->s.scale_damping;
         sv->fact_valid = sv->hess_valid && S->factored && (identity || S->plain_factor);
@@ -778,6 +868,7 @@ static wb_status finish_solve(wb_solver *sv, solve_state *S, double *x,
         sv->fs = S->f;
         {   /* the accuracy the solve reached, for the adjoint's CG */
             double gn = wbi_nrm2(n, sv->g);
+            sv->gs2 = gn;
             sv->solve_acc = S->g0 > 0 && isfinite(gn) ? gn / S->g0 : 0.0;
         }
         sv->dinfo.grad_norm = S->gnorm;
@@ -792,7 +883,7 @@ static wb_status finish_solve(wb_solver *sv, solve_state *S, double *x,
                         names[S->why], S->it, S->f, S->gnorm);
     }
     fill_info(info, sv, st, S->why, S->it, S->hevals, S->facts, S->f, S->gnorm,
-              S->snorm, S->mf ? S->delta : S->mu);
+              S->snorm, S->qn ? S->qn_t : S->mf ? S->delta : S->mu);
     if (info) {
         info->escapes = S->escapes;
         info->second_order = st == WB_OK ? S->second_order : 0;
@@ -844,7 +935,17 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
     S.fresh_pred = INFINITY;
     S.why = WB_STOP_NONE;
     /* matrix-free: a trust region of radius delta, steps by Steihaug CG */
-    S.mf = sv->kind == WB_HESS_MATRIX_FREE;
+    /* L-BFGS: line searches on its pairs; the matrix-free operator only in
+       the second-order test and the derivatives */
+    S.qn = sv->lbfgs;
+    S.mf = sv->kind == WB_HESS_MATRIX_FREE && !S.qn;
+    S.max_it = sv->s.max_iter;
+    if (S.qn) {
+        int cap = sv->s.max_iter > INT_MAX / 10 ? INT_MAX : 10 * sv->s.max_iter;
+        S.max_it = sv->s.lbfgs_max_iter > 0 ? sv->s.lbfgs_max_iter : cap;
+        wbi_lbfgs_reset(sv);
+        sv->lb_last = 0.0;
+    }
     sv->cg_its = 0;
 
     for (;;) { /* until a stop that is not a saddle or maximum */

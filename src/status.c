@@ -64,6 +64,8 @@ void wb_settings_default(wb_settings *s) {
     s->cg_max_iter = 0;
     s->cg_tol = 1e-10;
     s->tr_radius0 = 1.0;
+    s->lbfgs_memory = 8;
+    s->lbfgs_max_iter = 0;
     s->verbose = 0;
     s->progress = NULL;
     s->progress_user = NULL;
@@ -94,12 +96,16 @@ wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len) {
         BAD("settings.min_rcond = %g must be in [0, 1)", s->min_rcond);
     if (!(s->curv_floor >= 0) || !isfinite(s->curv_floor))
         BAD("settings.curv_floor = %g must be finite and >= 0", s->curv_floor);
-    if (s->hessian < WB_HESS_AUTO || s->hessian > WB_HESS_MATRIX_FREE)
+    if (s->hessian < WB_HESS_AUTO || s->hessian > WB_HESS_LBFGS)
         BAD("settings.hessian = %d is not a wb_hessian_kind", (int)s->hessian);
     if (s->cg_max_iter < 0) BAD("settings.cg_max_iter = %d must be >= 0", s->cg_max_iter);
     if (!(s->cg_tol > 0 && s->cg_tol < 1)) BAD("settings.cg_tol = %g must be in (0, 1)", s->cg_tol);
     if (!(s->tr_radius0 > 0) || !isfinite(s->tr_radius0))
         BAD("settings.tr_radius0 = %g must be finite and > 0", s->tr_radius0);
+    if (s->lbfgs_memory < 1 || s->lbfgs_memory > 1000)
+        BAD("settings.lbfgs_memory = %d must be in [1, 1000]", s->lbfgs_memory);
+    if (s->lbfgs_max_iter < 0)
+        BAD("settings.lbfgs_max_iter = %d must be >= 0", s->lbfgs_max_iter);
     if ((s->alloc == NULL) != (s->dealloc == NULL))
         BAD("settings.alloc and settings.dealloc must be set together");
     return WB_OK;

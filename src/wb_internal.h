@@ -121,7 +121,8 @@ struct wb_solver {
     wb_settings s;
     int n, p;
     int n_cap;     /* n the buffers were sized for (>= n)                */
-    wb_hessian_kind kind; /* DENSE, BANDED or MATRIX_FREE (resolved)   */
+    wb_hessian_kind kind; /* DENSE, BANDED or MATRIX_FREE (resolved; an
+                             L-BFGS solver's operator is MATRIX_FREE)  */
     int kd, kd_cap;       /* half-bandwidth (banded)                   */
     const double *hw;     /* matrix-free: w of the current H operator  */
     double *hx;    /* [n] matrix-free: x of the current H operator       */
@@ -132,6 +133,12 @@ struct wb_solver {
     const double *hg; /* [n] matrix-free: g at hx for forward-difference
                          products (the solve's steps), NULL: central    */
     long long cg_its; /* CG iterations in the current call            */
+    /* L-BFGS steps (step_lbfgs.c): the last lb_k <= lb_m pairs, a ring */
+    int lbfgs;     /* 1: settings.hessian resolved to WB_HESS_LBFGS        */
+    int lb_m, lb_k, lb_head; /* capacity, pairs held, next slot         */
+    double *lb_s, *lb_y;     /* [lb_m*n] s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i */
+    double *lb_rho, *lb_a;   /* [lb_m] 1 / y_i's_i; two-loop coefficients */
+    double lb_last;          /* ||s|| of the last accepted step (0: none) */
     /* solver state */
     double *x;     /* [n] current iterate                                */
     double *xt;    /* [n] trial point                                    */
@@ -162,6 +169,7 @@ struct wb_solver {
     double fact_rcond;
     double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
     double fs;           /* E at xs (the curvature floor's energy scale) */
+    double gs2;          /* ||g(xs)||_2 (wb_deriv_info.x_error)        */
     double solve_acc;    /* ||g(xs)||_2 / ||g(x0)||_2 of the last solve
                             (0: not known, e.g. after vjp_at)          */
     int hess_valid;      /* H holds H(xs, ws)                         */
@@ -232,6 +240,34 @@ void wbi_lm_scaling(wb_solver *sv, int first);
    H + mu D. */
 int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
                 double *s);
+
+/* ---- limited-memory BFGS (step_lbfgs.c) ----------------------------------- */
+enum {
+    WBI_QN_MOVED = 1,     /* a new point in sv->xt, sv->gt (out->ft)        */
+    WBI_QN_SMALL,         /* the step would be below step_bound: not tried  */
+    WBI_QN_RESET,         /* nothing acceptable along H_k g: pairs dropped  */
+    WBI_QN_PRECISION,     /* nothing along -g, the decrease predicted at the
+                             shortest step tried below 1e3 eps |E|          */
+    WBI_QN_FAILED,        /* nothing along -g above the rounding level      */
+    WBI_QN_ROUNDING       /* (inside the search) a trial E cannot judge     */
+};
+typedef struct wbi_qn_step {
+    int outcome;          /* WBI_QN_*                                       */
+    int fresh;            /* the direction was -g (no pairs)                */
+    int trials;           /* line-search evaluations                        */
+    int stored;           /* the pair was kept in the memory                */
+    double t, ft;         /* step length along d, E at the new point        */
+    double snorm;         /* ||t d||_2 (SMALL: of the first trial)          */
+    double pred;          /* PRECISION / FAILED: |t g'd| at the shortest t  */
+} wbi_qn_step;
+/* Drops every pair (the next direction is -g). */
+void wbi_lbfgs_reset(wb_solver *sv);
+/* One L-BFGS step from sv->x (energy f, gradient sv->g): the direction in
+   sv->sd, a More-Thuente line search, the memory update. step_bound: a
+   first trial shorter than this is not tried (WBI_QN_SMALL). Returns
+   WB_OK (what happened in *out) or a callback's error. Uses xt, gt, g1. */
+wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
+                         double step_bound, wbi_qn_step *out);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g;

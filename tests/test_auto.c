@@ -1,7 +1,7 @@
 /* WB_HESS_AUTO chooses the Hessian's storage by cost (the rule at
  * wb_hessian_kind in wiberg.h): dense for small n, banded whenever kd > 0,
- * matrix-free otherwise -- for a value_grad-only energy too, with
- * difference products, never a dense difference Hessian at large n. Each
+ * matrix-free with hvp, L-BFGS otherwise -- for a value_grad-only energy
+ * too, never a dense difference Hessian at large n. Each
  * case is checked by the storage info reports, the callbacks counted, and
  * the minimizer against its closed form. */
 #include "wb_test.h"
@@ -101,26 +101,28 @@ static void auto_takes_the_band_when_kd_is_given_even_with_hess(void **st) {
     assert_int_equal(p.hess_calls, 0); /* the band by 2 (2 kd + 1) gradients */
 }
 
-static void auto_goes_matrix_free_for_value_grad_only_at_n_2000(void **st) {
+static void auto_takes_lbfgs_for_value_grad_only_at_n_2000(void **st) {
     (void)st;
     wb_info info;
     ch_t p = {2000, 0.5, 0, 0};
     assert_true(ch_solve(&p, 0, 0, &info) <= 1e-8);
-    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
-    assert_int_equal(info.hess_approx, 1);
+    /* no product callback: L-BFGS (its line searches took fewer gradients
+       than Steihaug CG on difference products, docs/BENCHMARKS.md) */
+    assert_int_equal(info.hessian, WB_HESS_LBFGS);
+    assert_int_equal(info.hess_approx, 1); /* the second-order test's */
     /* one dense difference Hessian alone is 2n = 4000 gradients */
     assert_true(p.vg_calls < 2 * p.n);
     assert_int_equal(info.evaluations, p.vg_calls);
 }
 
-static void auto_goes_matrix_free_for_hess_at_n_2000(void **st) {
+static void auto_takes_lbfgs_for_hess_without_products_at_n_2000(void **st) {
     (void)st;
     wb_info info;
     ch_t p = {2000, 0.5, 0, 0};
     assert_true(ch_solve(&p, 1, 0, &info) <= 1e-8);
-    /* difference products: one gradient each, against n^2 entries for a
-       Hessian and n^3/3 flops for its factor */
-    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
+    /* gradients only: L-BFGS steps, against n^2 entries for a Hessian
+       and n^3/3 flops for its factor */
+    assert_int_equal(info.hessian, WB_HESS_LBFGS);
     assert_int_equal(p.hess_calls, 0);
     assert_true(p.vg_calls < 2 * p.n);
 }
@@ -129,8 +131,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_keeps_small_problems_dense),
         cmocka_unit_test(auto_takes_the_band_when_kd_is_given_even_with_hess),
-        cmocka_unit_test(auto_goes_matrix_free_for_value_grad_only_at_n_2000),
-        cmocka_unit_test(auto_goes_matrix_free_for_hess_at_n_2000),
+        cmocka_unit_test(auto_takes_lbfgs_for_value_grad_only_at_n_2000),
+        cmocka_unit_test(auto_takes_lbfgs_for_hess_without_products_at_n_2000),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
