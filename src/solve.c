@@ -662,15 +662,17 @@ static int qn_iteration(wb_solver *sv, solve_state *S) {
         S->it++;
         wbi_set_msg(sv, "converged to working precision after %d "
                     "iterations (E = %.6g, |g|_inf = %.3g; no decrease along "
-                    "-g, %.3g predicted)", S->it, S->f, S->gnorm, q.pred);
+                    "-g, the Newton step predicts %.3g)", S->it, S->f,
+                    S->gnorm, q.pred);
         return STOP;
     case WBI_QN_FAILED:
         S->why = WB_STOP_STALLED;
         S->st = WB_STALLED;
         S->it++;
-        wbi_set_msg(sv, "stalled: no decrease of E along -g (|g|_inf = "
-                    "%.3g; the shortest step tried predicts %.3g, above E's "
-                    "rounding): is the gradient that of E?", S->gnorm, q.pred);
+        wbi_set_msg(sv, "stalled: no decrease of E along -g nor along "
+                    "Newton steps in shrinking regions (|g|_inf = %.3g; the "
+                    "last predicts %.3g): is the gradient that of E?",
+                    S->gnorm, q.pred);
         return STOP;
     case WBI_QN_RESET:
         return report(sv, S, q.trials, 0);
@@ -788,7 +790,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
                not reached (or curvature <= 0 met) is no proof */
             int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
             int its = 0, met = 0, nc = 0;
-            sv->hg = sv->g;
+            sv->hg = S->qn ? NULL : sv->g; /* L-BFGS: central products */
             S->st = wbi_steihaug(sv, 0.0, 1e-6 * wbi_nrm2(n, sv->g), maxit,
                                  sv->sd, NULL, &nc, &met, &its);
             sv->hg = NULL;

@@ -26,8 +26,12 @@
  *              below what E resolves)
  *   failure    no acceptable point: with pairs, they are dropped and the
  *              next iteration starts from -g; without (a steepest-descent
- *              search failed) the driver stops: converged to working
- *              precision at the rounding level, stalled otherwise
+ *              search failed: an ill-conditioned valley, or E at its
+ *              rounding level), one truncated-Newton step on the
+ *              matrix-free operator decides (newton_step): taken when it
+ *              decreases E, converged to working precision when its model
+ *              predicts a decrease below 1e3 eps |E|, stalled when 40
+ *              shrinking regions fail
  *   non-finite E or g at a trial: the step is shortened towards the best
  *              point so far (x4), at most WBI_LBFGS_NONFINITE in a row
  *
@@ -313,6 +317,59 @@ static wb_status search(wb_solver *sv, const double *w, double f, double dg0,
     return WB_OK;
 }
 
+/* No decrease along -g (an ill-conditioned valley, or E at its rounding
+   level): one truncated-Newton step on the matrix-free operator, s ~
+   argmin g's + 1/2 s'Hs in a region of radius r (Steihaug CG to relative
+   residual 1e-6; products from hvp or central differences of g),
+     pred = -(g's + 1/2 s'Hs) <= 1e3 eps |E| on the first step: the model
+            agrees E cannot fall: converged to working precision;
+     E(x + s) < E(x) (or, E at its rounding level, ||g|| shrinks): moved
+            (the pairs restart from this step);
+     else r = min(r, ||s||) / 4 and again, 40 times at most: stalled. */
+static wb_status newton_step(wb_solver *sv, const double *w, double f,
+                             wbi_qn_step *out) {
+    int n = sv->n;
+    wb_status st = wbi_hessian(sv, sv->x, w); /* the operator's point */
+    if (st != WB_OK) return st;
+    double r = sv->s.tr_radius0 * fmax(1.0, wbi_nrm2(n, sv->x));
+    double gn = wbi_nrm2(n, sv->g), round = 32 * DBL_EPSILON * fabs(f);
+    /* CG needs more than n steps in floating point on ill-conditioned H */
+    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : (n < 245 ? 2 * n + 10 : 500);
+    out->outcome = WBI_QN_FAILED;
+    for (int k = 0; k < 40; k++) {
+        int bd = 0, met = 0, its = 0;
+        double ft;
+        /* central difference products (sv->hg NULL): this step decides
+           the hard cases, where forward ones' sqrt(eps) error misleads */
+        st = wbi_steihaug(sv, r, 1e-6 * gn, maxit, sv->sd, sv->hs, &bd, &met, &its);
+        sv->cg_its += its;
+        if (st != WB_OK) return st;
+        double pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
+        double sn = wbi_nrm2(n, sv->sd);
+        out->t = 1.0, out->snorm = sn, out->pred = pred;
+        if (k == 0 && !(pred > 1e3 * DBL_EPSILON * fabs(f))) {
+            out->outcome = WBI_QN_PRECISION;
+            return WB_OK;
+        }
+        st = trial(sv, w, 1.0, &ft);
+        out->trials++;
+        if (st != WB_OK && st != WB_ENONFINITE) return st;
+        int ok = st == WB_OK &&
+                 (fabs(ft - f) <= round ? wbi_nrm2(n, sv->gt) < gn : ft < f);
+        if (ok) {
+            out->outcome = WBI_QN_MOVED;
+            out->ft = ft;
+            wbi_lbfgs_reset(sv);
+            out->stored = store_pair(sv, sv->x, sv->xt, sv->g, sv->gt);
+            sv->lb_last = sn;
+            return WB_OK;
+        }
+        if (!(sn > 0)) break;
+        r = 0.25 * fmin(r, sn);
+    }
+    return WB_OK;
+}
+
 wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
                          double step_bound, wbi_qn_step *out) {
     int n = sv->n;
@@ -353,19 +410,16 @@ wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
     if (st != WB_OK) return st;
     if (oc == WBI_QN_ROUNDING) /* judged by the gradient */
         oc = wbi_nrm2(n, sv->gt) < wbi_nrm2(n, sv->g) ? WBI_QN_MOVED : WBI_QN_FAILED;
-    if (oc == WBI_QN_FAILED) {
+    if (oc == WBI_QN_FAILED && !fresh) {
         /* nothing acceptable along d: drop the pairs (a quasi-Newton
-           direction gone bad); already steepest descent: converged to
-           working precision when the shortest step tried (t) predicts a
-           decrease below the rounding of E, stalled otherwise */
-        if (!fresh) wbi_lbfgs_reset(sv);
-        out->outcome = !fresh ? WBI_QN_RESET
-                       : fabs(t * dg0) <= 1e3 * DBL_EPSILON * fabs(f) ? WBI_QN_PRECISION
-                                                                     : WBI_QN_FAILED;
+           direction gone bad), the next direction is -g */
+        wbi_lbfgs_reset(sv);
+        out->outcome = WBI_QN_RESET;
         out->t = t;
-        out->pred = fabs(t * dg0);
         return WB_OK;
     }
+    if (oc == WBI_QN_FAILED) /* not even along -g: ask the Newton model */
+        return newton_step(sv, w, f, out);
     out->outcome = WBI_QN_MOVED;
     out->t = t;
     out->ft = ft;

@@ -246,9 +246,10 @@ enum {
     WBI_QN_MOVED = 1,     /* a new point in sv->xt, sv->gt (out->ft)        */
     WBI_QN_SMALL,         /* the step would be below step_bound: not tried  */
     WBI_QN_RESET,         /* nothing acceptable along H_k g: pairs dropped  */
-    WBI_QN_PRECISION,     /* nothing along -g, the decrease predicted at the
-                             shortest step tried below 1e3 eps |E|          */
-    WBI_QN_FAILED,        /* nothing along -g above the rounding level      */
+    WBI_QN_PRECISION,     /* nothing along -g, and the Newton model (CG on
+                             the matrix-free operator) predicts a decrease
+                             below 1e3 eps |E|                              */
+    WBI_QN_FAILED,        /* nothing along -g nor along Newton steps        */
     WBI_QN_ROUNDING       /* (inside the search) a trial E cannot judge     */
 };
 typedef struct wbi_qn_step {
@@ -258,14 +259,15 @@ typedef struct wbi_qn_step {
     int stored;           /* the pair was kept in the memory                */
     double t, ft;         /* step length along d, E at the new point        */
     double snorm;         /* ||t d||_2 (SMALL: of the first trial)          */
-    double pred;          /* PRECISION / FAILED: |t g'd| at the shortest t  */
+    double pred;          /* PRECISION / FAILED: the Newton model's decrease */
 } wbi_qn_step;
 /* Drops every pair (the next direction is -g). */
 void wbi_lbfgs_reset(wb_solver *sv);
 /* One L-BFGS step from sv->x (energy f, gradient sv->g): the direction in
    sv->sd, a More-Thuente line search, the memory update. step_bound: a
    first trial shorter than this is not tried (WBI_QN_SMALL). Returns
-   WB_OK (what happened in *out) or a callback's error. Uses xt, gt, g1. */
+   WB_OK (what happened in *out) or a callback's error. Uses xt, gt, g1
+   (and, for its Newton steps, hs, cgw and the operator's point hx). */
 wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
                          double step_bound, wbi_qn_step *out);
 
