@@ -176,7 +176,7 @@ typedef enum wb_hessian_kind {
           only, or hess at     callback every step costs gradients, and
           n > 256)             L-BFGS's line searches took fewer of them
                                than Steihaug CG on difference products
-                               (P1 / P2 / P4 of docs/BENCHMARKS.md at
+                               (P1 / P2 / P4 of docs/PERFORMANCE.md at
                                n = 1000: 51 / 53 / 48 gradients against
                                66 / 88 / 98); hess is not called.
         wb_info.hessian reports the choice; force one with the others. */

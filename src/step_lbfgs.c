@@ -114,8 +114,11 @@ static int store_pair(wb_solver *sv, const double *x, const double *xt,
 
 /* ---- More-Thuente ---------------------------------------------------------- */
 
-static double max3(double a, double b, double c) {
-    return fmax(fmax(fabs(a), fabs(b)), fabs(c));
+/* gamma = sqrt(theta^2 - a b), scaled by s = max(|theta|, |a|, |b|)
+   against overflow (and 0 where rounding makes the root's argument < 0) */
+static double cubic_gamma(double theta, double a, double b) {
+    double s = fmax(fmax(fabs(theta), fabs(a)), fabs(b));
+    return s * sqrt(fmax(0.0, (theta / s) * (theta / s) - (a / s) * (b / s)));
 }
 
 /* MINPACK-2 dcstep: a safeguarded step for the interval [stx, sty] (the
@@ -132,12 +135,11 @@ static double max3(double a, double b, double c) {
 static void dcstep(double *stx, double *fx, double *dx, double *sty,
                    double *fy, double *dy, double *stp, double fp, double dp,
                    int *brackt, double stpmin, double stpmax) {
-    double sgnd = dp * (*dx / fabs(*dx)), stpf, stpc, stpq, theta, s, gamma,
-           p, q, r;
+    double sgnd = dp * (*dx / fabs(*dx)), stpf, stpc, stpq, theta, gamma, p,
+           q, r;
     if (fp > *fx) {
         theta = 3.0 * (*fx - fp) / (*stp - *stx) + *dx + dp;
-        s = max3(theta, *dx, dp);
-        gamma = s * sqrt(fmax(0.0, (theta / s) * (theta / s) - (*dx / s) * (dp / s)));
+        gamma = cubic_gamma(theta, *dx, dp);
         if (*stp < *stx) gamma = -gamma;
         p = (gamma - *dx) + theta;
         q = ((gamma - *dx) + gamma) + dp;
@@ -148,8 +150,7 @@ static void dcstep(double *stx, double *fx, double *dx, double *sty,
         *brackt = 1;
     } else if (sgnd < 0.0) {
         theta = 3.0 * (*fx - fp) / (*stp - *stx) + *dx + dp;
-        s = max3(theta, *dx, dp);
-        gamma = s * sqrt(fmax(0.0, (theta / s) * (theta / s) - (*dx / s) * (dp / s)));
+        gamma = cubic_gamma(theta, *dx, dp);
         if (*stp > *stx) gamma = -gamma;
         p = (gamma - dp) + theta;
         q = ((gamma - dp) + gamma) + *dx;
@@ -160,8 +161,7 @@ static void dcstep(double *stx, double *fx, double *dx, double *sty,
         *brackt = 1;
     } else if (fabs(dp) < fabs(*dx)) {
         theta = 3.0 * (*fx - fp) / (*stp - *stx) + *dx + dp;
-        s = max3(theta, *dx, dp);
-        gamma = s * sqrt(fmax(0.0, (theta / s) * (theta / s) - (*dx / s) * (dp / s)));
+        gamma = cubic_gamma(theta, *dx, dp);
         if (*stp > *stx) gamma = -gamma;
         p = (gamma - dp) + theta;
         q = (gamma + (*dx - dp)) + gamma;
@@ -180,8 +180,7 @@ static void dcstep(double *stx, double *fx, double *dx, double *sty,
     } else {
         if (*brackt) {
             theta = 3.0 * (fp - *fy) / (*sty - *stp) + *dy + dp;
-            s = max3(theta, *dy, dp);
-            gamma = s * sqrt(fmax(0.0, (theta / s) * (theta / s) - (*dy / s) * (dp / s)));
+            gamma = cubic_gamma(theta, *dy, dp);
             if (*stp > *sty) gamma = -gamma;
             p = (gamma - dp) + theta;
             q = ((gamma - dp) + gamma) + *dy;

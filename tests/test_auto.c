@@ -107,7 +107,7 @@ static void auto_takes_lbfgs_for_value_grad_only_at_n_2000(void **st) {
     ch_t p = {2000, 0.5, 0, 0};
     assert_true(ch_solve(&p, 0, 0, &info) <= 1e-8);
     /* no product callback: L-BFGS (its line searches took fewer gradients
-       than Steihaug CG on difference products, docs/BENCHMARKS.md) */
+       than Steihaug CG on difference products, docs/PERFORMANCE.md) */
     assert_int_equal(info.hessian, WB_HESS_LBFGS);
     assert_int_equal(info.hess_approx, 1); /* the second-order test's */
     /* one dense difference Hessian alone is 2n = 4000 gradients */

@@ -29,6 +29,14 @@ static int rb_vg(void *u, const double *x, const double *w, double *e, double *g
     return 0;
 }
 
+static wb_energy rb_energy(rb_t *p) {
+    wb_energy e = {0};
+    e.n = p->n;
+    e.user = p;
+    e.value_grad = rb_vg;
+    return e;
+}
+
 static wb_settings lbfgs_settings(void) {
     wb_settings s;
     wb_settings_default(&s);
@@ -44,10 +52,7 @@ static void lbfgs_reaches_extended_rosenbrock_n1000(void **st) {
     (void)st;
     enum { N = 1000 };
     rb_t p = {N, 0, 0};
-    wb_energy e = {0};
-    e.n = N;
-    e.user = &p;
-    e.value_grad = rb_vg;
+    wb_energy e = rb_energy(&p);
     wb_settings s = lbfgs_settings();
     wb_solver *sv = NULL;
     assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
@@ -303,10 +308,7 @@ static void lbfgs_leaves_a_saddle_instead_of_reporting_it(void **st) {
 static void lbfgs_iteration_cap_is_maxiter(void **st) {
     (void)st;
     rb_t p = {10, 0, 0};
-    wb_energy e = {0};
-    e.n = 10;
-    e.user = &p;
-    e.value_grad = rb_vg;
+    wb_energy e = rb_energy(&p);
     wb_settings s = lbfgs_settings();
     s.lbfgs_max_iter = 3;
     wb_solver *sv = NULL;
@@ -323,10 +325,7 @@ static void lbfgs_iteration_cap_is_maxiter(void **st) {
 static void bad_lbfgs_settings_are_refused(void **st) {
     (void)st;
     rb_t p = {10, 0, 0};
-    wb_energy e = {0};
-    e.n = 10;
-    e.user = &p;
-    e.value_grad = rb_vg;
+    wb_energy e = rb_energy(&p);
     struct { int mem, maxit; const char *says; } bad[] = {
         {0, 0, "lbfgs_memory = 0"}, {-2, 0, "lbfgs_memory = -2"},
         {1001, 0, "lbfgs_memory = 1001"}, {8, -1, "lbfgs_max_iter = -1"}};
