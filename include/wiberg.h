@@ -282,7 +282,10 @@ typedef struct wb_settings {
        hvp, or differences of gx when hvp is NULL: forward, one gradient
        per product, h = sqrt(eps) (1 + ||x||) / ||v||, in the steps'
        CG; central, h = fd_step (1 + ||x||) / ||v||, in the second-order
-       test and the implicit derivative). */
+       test and the implicit derivative; WB_HESS_LBFGS takes its steps
+       from gradients alone and uses those central products, or hvp, in
+       its second-order test, its step-tol Newton check and the implicit
+       derivative). */
     wb_hessian_kind hessian;
     /* Matrix-free only: iteration cap of each conjugate-gradient solve.
        Default 0 = min(n, 500) for a trust-region step, 2n + 10 for the

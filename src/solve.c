@@ -551,12 +551,14 @@ static int trial_point(wb_solver *sv, solve_state *S) {
 static int report(wb_solver *sv, solve_state *S, double rho, int accepted) {
     const wb_settings *s = &sv->s;
     double mu = S->qn ? S->qn_t : S->mf ? S->delta : S->mu;
-    if (s->verbose)
+    if (s->verbose && S->qn) /* rho: the line search's evaluations */
         fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
-                "%s %+.2e  %s %.2e%s\n", S->it, S->f, S->gnorm, S->snorm,
-                S->qn ? "evals" : "rho", rho,
-                S->qn ? "t" : S->mf ? "radius" : "mu", mu,
-                accepted ? "" : S->qn ? "  (memory dropped)" : "  (rejected)");
+                "evals %2d  t %.2e%s\n", S->it, S->f, S->gnorm, S->snorm,
+                (int)rho, mu, accepted ? "" : "  (memory dropped)");
+    else if (s->verbose)
+        fprintf(stderr, "wiberg: it %4d  E %.10e  |g| %.3e  |s| %.3e  "
+                "rho %+.2e  %s %.2e%s\n", S->it, S->f, S->gnorm, S->snorm, rho,
+                S->mf ? "radius" : "mu", mu, accepted ? "" : "  (rejected)");
     if (s->progress) {
         wb_progress pr = {S->it, S->f, S->gnorm, S->snorm, mu, accepted};
         if (s->progress(s->progress_user, &pr) != 0) {

@@ -380,6 +380,33 @@ static void nan_gradients_are_handled(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* AUTO resolves a gradients-only energy at n > 100 to L-BFGS; rebinding
+   the solver keeps that kind: an energy that would resolve to another
+   (hvp given: matrix-free) is refused with the kinds named. */
+static void set_energy_keeps_the_lbfgs_kind(void **st) {
+    (void)st;
+    rb_t p = {200, 0, 0};
+    wb_energy e = rb_energy(&p);
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
+    double x[200];
+    rb_start(200, x);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    assert_int_equal(info.hessian, WB_HESS_LBFGS);
+    rb_t q = {100, 0, 0}; /* n <= 100 with value_grad only: dense */
+    wb_energy f = rb_energy(&q);
+    assert_int_equal(wb_solver_set_energy(sv, &f), WB_EINVAL);
+    assert_non_null(strstr(wb_solver_message(sv), "kind 1"));
+    q.n = 150;
+    f = rb_energy(&q);
+    assert_int_equal(wb_solver_set_energy(sv, &f), WB_OK);
+    rb_start(150, x);
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    for (int i = 0; i < 150; i++) wb_assert_close(x[i], 1.0, 1e-7, 0);
+    wb_solver_destroy(sv);
+}
+
 /* Every allocation happens in wb_solver_create: solves and derivatives
    with a counting allocator add none, and destroy frees them all. */
 static void no_allocation_after_create(void **st) {
@@ -426,6 +453,7 @@ int main(void) {
         cmocka_unit_test(lbfgs_iteration_cap_is_maxiter),
         cmocka_unit_test(bad_lbfgs_settings_are_refused),
         cmocka_unit_test(nan_gradients_are_handled),
+        cmocka_unit_test(set_energy_keeps_the_lbfgs_kind),
         cmocka_unit_test(no_allocation_after_create),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
