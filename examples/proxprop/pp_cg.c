@@ -178,22 +178,31 @@ static void step_batch(pp_cg *c, int m, const double *A, const double *D,
     memcpy(PK, RK, om * sizeof *PK);
     rowdot(out, m, Rho, RK, rr);
     for (int it = 1; it <= c->iters; it++) {
-        /* pq = pi K (pi K + pi/tau)' */
-        rowdot(out, m, PK, PK, pq);
-        rowdot(out, m, PK, Pi, al);
-        for (int r = 0; r < out; r++) pq[r] += itau * al[r];
+        /* pq = pi K (pi K + pi/tau)' (one pass over the columns) */
+        for (int r = 0; r < out; r++) pq[r] = 0.0;
+        for (int j = 0; j < m; j++) {
+            const double *pk = PK + (size_t)j * out, *pi = Pi + (size_t)j * out;
+            for (int r = 0; r < out; r++) pq[r] += pk[r] * (pk[r] + itau * pi[r]);
+        }
         step_sizes(out, rr, pq, al);
         /* Xi += alpha Pi */
         scale_rows_add(out, m, al, Pi, 1.0, Xi, 1.0);
         if (it == c->iters) break;
-        /* SK = PK K; Rho -= alpha (PK + Pi/tau); RK -= alpha (SK + PK/tau) */
+        /* SK = PK K; Rho -= alpha (PK + Pi/tau); RK -= alpha (SK + PK/tau);
+           the new rr = rowdot(Rho, RK), in one pass */
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, out, m, m, 1.0,
                     PK, out, K, m, 0.0, SK, out);
-        scale_rows_add(out, m, al, PK, -1.0, Rho, 1.0);
-        scale_rows_add(out, m, al, Pi, -itau, Rho, 1.0);
-        scale_rows_add(out, m, al, SK, -1.0, RK, 1.0);
-        scale_rows_add(out, m, al, PK, -itau, RK, 1.0);
-        rowdot(out, m, Rho, RK, pq);
+        for (int r = 0; r < out; r++) pq[r] = 0.0;
+        for (int j = 0; j < m; j++) {
+            size_t o = (size_t)j * out;
+            for (int r = 0; r < out; r++) {
+                double rho = Rho[o + r] - al[r] * (PK[o + r] + itau * Pi[o + r]);
+                double rk = RK[o + r] - al[r] * (SK[o + r] + itau * PK[o + r]);
+                Rho[o + r] = rho;
+                RK[o + r] = rk;
+                pq[r] += rho * rk;
+            }
+        }
         /* beta; Pi = Rho + beta Pi; PK = RK + beta PK */
         int active = next_directions(out, rr, pq, al, al);
         if (!active) break;
