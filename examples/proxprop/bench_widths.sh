@@ -2,10 +2,11 @@
 # Epoch time at the paper's MLP widths (3072-4000-1000-10, batch 500, one
 # core) on 2000 examples of the built-in mixture in 3072-D (CIFAR's shape;
 # 4 batches per epoch). Interleaved: each repetition runs BackProp and cg3
-# (batch form) in one process, one after the other; then cg3 in the primal
-# form (the paper's code) and the exact step (wb_prox_step) once each. The
-# load average is printed before and after.
-# Usage: sh bench_widths.sh PATH/TO/proxprop [REPETITIONS (3)]
+# (batch form) in one process, one after the other; with `all`, then cg3 in
+# the primal form (the paper's code) and the exact step (wb_prox_step) once
+# each. The load average is printed before and after. bench_pp_step times
+# single steps, interleaved more finely.
+# Usage: sh bench_widths.sh PATH/TO/proxprop [REPETITIONS (3)] [all]
 set -eu
 bin=$1
 reps=${2:-3}
@@ -23,6 +24,8 @@ while [ "$r" -le "$reps" ]; do
     run "rep $r:" --lrs 0.05 --cg 3
     r=$((r + 1))
 done
-run "primal:" --cg 3 --cg-form primal
-run "exact: " --taus 0.05
+if [ "${3:-}" = all ]; then
+    run "primal:" --cg 3 --cg-form primal
+    run "exact: " --taus 0.05
+fi
 echo "load after:  $(cat /proc/loadavg)"
