@@ -995,6 +995,8 @@ static void parse_args(int argc, char **argv, opts_t *o) {
             o->n_opts = 0;
             int seen[2] = {0, 0};
             char buf[64];
+            if (strlen(v) >= sizeof buf)
+                bad_usage("%s: '%s' must list nesterov and/or adam, once each", a, v);
             snprintf(buf, sizeof buf, "%s", v);
             for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
                 int k = !strcmp(t, "nesterov") ? OPT_NESTEROV : !strcmp(t, "adam") ? OPT_ADAM : -1;
