@@ -1,32 +1,29 @@
-/* proxprop: BackProp vs ProxProp on a small MLP, all in C.
+/* proxprop: BackProp vs ProxProp on an MLP, all in C.
  *
- * A network IN-256-128-C (ReLU, softmax cross-entropy, mean over the batch)
- * is trained from the same seeded initialization and the same mini-batch
- * order by
+ * A network IN-H1-...-Hk-C (ReLU, softmax cross-entropy, mean over the
+ * batch; pp_net.c, every product a BLAS dgemm) is trained from the same
+ * seeded initialization and the same mini-batch order by
  *
- *   BackProp  Nesterov SGD on the gradient, one run per learning rate;
+ *   BackProp  Nesterov SGD or Adam on the gradient, one run per learning
+ *             rate;
  *   ProxProp  (Frerix et al., ICLR 2018, Algorithm 2 and their code) the
- *             hidden layers take the proximal step of libwiberg's
- *             wb_prox_step,
+ *             hidden layers take the proximal step
  *               T+ = argmin_T 1/2 ||T [a; 1] - (z - dL/dz)||^2
  *                           + 1/(2 tau) ||T - T0||^2,
- *             exactly (Cholesky) or by k CG iterations, and T0 - T+ is
- *             handed to the same Nesterov SGD in place of the gradient, with
- *             learning rate 1. The last layer stays explicit (its gradient,
- *             same optimizer, same learning rate).
+ *             exactly (libwiberg's wb_prox_step, a Cholesky factorization
+ *             of A1 A1' + I/tau) or by k conjugate-gradient iterations
+ *             warm-started at T0 and matrix-free (pp_cg.c: A1 A1' is never
+ *             formed), and T0 - T+ is handed to the same optimizer in place
+ *             of the gradient. The last layer stays explicit.
  *
  * Training loss (whole training set) and validation accuracy are recorded
  * after every epoch, with the wall-clock seconds spent training (evaluation
- * excluded). A run whose loss becomes NaN/Inf, or grows beyond 100 times the
- * initial loss, is stopped and reported as diverged.
+ * excluded); the test accuracy after the last epoch. A run whose loss
+ * becomes NaN/Inf, or grows beyond 100 times the initial loss, is stopped
+ * and reported as diverged.
  *
- * The built-in data set (the default) is a seeded 10-class Gaussian mixture
- * in 64 dimensions whose structure lives in a 6-dimensional subspace: each
- * class is a mixture of 3 Gaussian clusters placed at random in that
- * subspace, embedded linearly in R^64 with isotropic noise in all 64
- * directions. Clusters of different classes interleave, so a linear
- * classifier is not enough. --csv FILE reads a real data set instead (e.g.
- * the 8x8 digits: a label and 64 features per line).
+ * Data: a seeded Gaussian mixture (the default; see make_mixture), a CSV
+ * file (--csv, e.g. the 8x8 digits), or CIFAR-10's binary files (--cifar).
  *
  * Run with --help for the flags.
  */
@@ -41,34 +38,14 @@
 
 #include "wiberg.h"
 
+#include "pp_cg.h"
+#include "pp_cifar.h"
 #include "pp_data.h"
+#include "pp_net.h"
+#include "pp_rng.h"
 
-#define NL 3       /* layers: in -> h1 -> h2 -> classes                */
 #define MAXLIST 16 /* entries of a --lrs / --taus / --cg list          */
 #define DIVERGE_FACTOR 100.0
-
-/* ------------------------------------------------------------------------ */
-/* Random numbers (splitmix64), seeded                                       */
-/* ------------------------------------------------------------------------ */
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { /* [0, 1) */
-    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rng_normal(uint64_t *s) { /* Box-Muller */
-    double u = rng_uniform(s), v = rng_uniform(s);
-    if (u < 1e-300) u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static int rng_int(uint64_t *s, int n) { return (int)(rng_uniform(s) * n); }
 
 static void shuffle(int *idx, int n, uint64_t *s) {
     for (int i = n - 1; i > 0; i--) {
@@ -106,32 +83,60 @@ static void *xcalloc(size_t n, size_t size) {
 /* Data                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static void data_alloc(pp_data *D, int n, int d, int classes) {
-    D->n = n;
-    D->d = d;
-    D->classes = classes;
-    D->X = xmalloc(sizeof(double) * (size_t)n * d);
-    D->y = xmalloc(sizeof(int) * (size_t)n);
+/* A training, validation or test set: features as doubles, or (CIFAR) as
+   bytes scaled on the way into a batch. */
+typedef struct {
+    int n, d, classes;
+    double *X;          /* [d*n] example j at X + j*d, or NULL             */
+    unsigned char *X8;  /* [d*n] bytes: feature = X8 * scale8, or NULL     */
+    double scale8;
+    int *y;             /* [n] labels in [0, classes)                      */
+} set_t;
+
+static void set_alloc(set_t *S, int n, int d, int classes, int bytes) {
+    memset(S, 0, sizeof *S);
+    S->n = n;
+    S->d = d;
+    S->classes = classes;
+    if (bytes) S->X8 = xmalloc((size_t)n * d);
+    else S->X = xmalloc(sizeof(double) * (size_t)n * d);
+    S->y = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
 }
 
-static void data_free(pp_data *D) {
-    free(D->X);
-    free(D->y);
+static void set_free(set_t *S) {
+    free(S->X);
+    free(S->X8);
+    free(S->y);
+    memset(S, 0, sizeof *S);
 }
 
-/* The built-in mixture: see the comment at the top. */
-static void make_mixture(pp_data *train, pp_data *val, int n_train, int n_val,
+static void get_example(const set_t *S, int j, double *dst) {
+    size_t o = (size_t)j * S->d;
+    if (S->X) {
+        memcpy(dst, S->X + o, sizeof(double) * (size_t)S->d);
+    } else {
+        for (int i = 0; i < S->d; i++) dst[i] = S->scale8 * S->X8[o + i];
+    }
+}
+
+/* The built-in data: a seeded 10-class Gaussian mixture in `dim`
+   dimensions whose structure lives in a 6-dimensional subspace. Each class
+   is a mixture of 3 Gaussian clusters placed at random in that subspace,
+   embedded linearly in R^dim, with isotropic noise in all dim directions;
+   clusters of different classes interleave, so a linear classifier is not
+   enough. Train, validation and test sets are drawn in that order (so a
+   test set leaves the other two as they were). */
+static void make_mixture(set_t *sets[3], const int counts[3], int dim,
                          uint64_t seed) {
-    enum { D = 64, C = 10, K = 3, LAT = 6 };
+    enum { C = 10, K = 3, LAT = 6 };
+    const int D = dim;
     const double spread = 1.0, within = 0.35, noise = 0.3;
     uint64_t s = seed * 7919u + 17u;
-    static double B[D * LAT], mu[C * K * LAT];
-    for (int k = 0; k < D * LAT; k++) B[k] = rng_normal(&s) / sqrt((double)LAT);
+    double *B = xmalloc(sizeof(double) * (size_t)D * LAT), mu[C * K * LAT];
+    for (size_t k = 0; k < (size_t)D * LAT; k++) B[k] = rng_normal(&s) / sqrt((double)LAT);
     for (int k = 0; k < C * K * LAT; k++) mu[k] = spread * rng_normal(&s);
-    pp_data *sets[2] = {train, val};
-    int counts[2] = {n_train, n_val};
-    for (int q = 0; q < 2; q++) {
-        data_alloc(sets[q], counts[q], D, C);
+    for (int q = 0; q < 3; q++) {
+        set_alloc(sets[q], counts[q], D, C, 0);
         for (int j = 0; j < counts[q]; j++) {
             int c = rng_int(&s, C), k = rng_int(&s, K);
             double u[LAT];
@@ -140,32 +145,40 @@ static void make_mixture(pp_data *train, pp_data *val, int n_train, int n_val,
             double *x = sets[q]->X + (size_t)j * D;
             for (int i = 0; i < D; i++) {
                 double v = noise * rng_normal(&s);
-                for (int t = 0; t < LAT; t++) v += B[i + t * D] * u[t];
+                for (int t = 0; t < LAT; t++) v += B[i + (size_t)t * D] * u[t];
                 x[i] = v;
             }
             sets[q]->y[j] = c;
         }
     }
+    free(B);
 }
 
-/* Seeded split of `all` into train / validation; features divided by the
+/* Seeded split of `all` into train / validation / test (fractions of the
+   examples, at least one validation example, one test example when
+   test_frac > 0, and one training example); features divided by the
    largest |value| of the training set (the paper's scaling by the maximum
    pixel value). */
-static void split_data(const pp_data *all, double val_frac, uint64_t seed,
-                       pp_data *train, pp_data *val) {
+static void split_data(const pp_data *all, double val_frac, double test_frac,
+                       uint64_t seed, set_t *train, set_t *val, set_t *test) {
     int *idx = xmalloc(sizeof(int) * (size_t)all->n);
     for (int j = 0; j < all->n; j++) idx[j] = j;
     uint64_t s = seed * 104729u + 3u;
     shuffle(idx, all->n, &s);
-    int nv = (int)lround(val_frac * all->n);
+    int nv = (int)lround(val_frac * all->n), ne = (int)lround(test_frac * all->n);
     if (nv < 1) nv = 1;
-    if (nv > all->n - 1) nv = all->n - 1;
-    int nt = all->n - nv;
-    data_alloc(train, nt, all->d, all->classes);
-    data_alloc(val, nv, all->d, all->classes);
+    if (test_frac > 0 && ne < 1) ne = 1;
+    if (nv + ne > all->n - 1) { /* keep one training example */
+        ne = test_frac > 0 ? 1 : 0;
+        nv = all->n - 1 - ne;
+    }
+    int nt = all->n - nv - ne;
+    set_alloc(train, nt, all->d, all->classes, 0);
+    set_alloc(val, nv, all->d, all->classes, 0);
+    set_alloc(test, ne, all->d, all->classes, 0);
     for (int j = 0; j < all->n; j++) {
-        pp_data *D = j < nt ? train : val;
-        int k = j < nt ? j : j - nt;
+        set_t *D = j < nt ? train : j < nt + nv ? val : test;
+        int k = j < nt ? j : j < nt + nv ? j - nt : j - nt - nv;
         memcpy(D->X + (size_t)k * all->d, all->X + (size_t)idx[j] * all->d,
                sizeof(double) * (size_t)all->d);
         D->y[k] = all->y[idx[j]];
@@ -174,230 +187,67 @@ static void split_data(const pp_data *all, double val_frac, uint64_t seed,
     for (size_t k = 0; k < (size_t)nt * all->d; k++)
         if (fabs(train->X[k]) > mx) mx = fabs(train->X[k]);
     if (mx > 0) {
-        for (size_t k = 0; k < (size_t)nt * all->d; k++) train->X[k] /= mx;
-        for (size_t k = 0; k < (size_t)nv * all->d; k++) val->X[k] /= mx;
+        set_t *sets[3] = {train, val, test};
+        for (int q = 0; q < 3; q++)
+            for (size_t k = 0; k < (size_t)sets[q]->n * all->d; k++) sets[q]->X[k] /= mx;
     }
     free(idx);
 }
 
-/* ------------------------------------------------------------------------ */
-/* The network                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Layer l maps sz[l] -> sz[l+1]; its parameters T_l = [W b] are stored like
-   wb_prox_step's T: sz[l+1] x (sz[l]+1), column-major, bias last column. */
-typedef struct {
-    int sz[NL + 1];
-    size_t off[NL + 1]; /* T_l = theta + off[l]; off[NL] = total            */
-    int cap;            /* columns (examples) the buffers hold              */
-    double *theta, *grad, *vel; /* [off[NL]] parameters, gradient, momentum */
-    double *tnew;       /* [largest layer] the proximal step's result      */
-    double *X;          /* [sz[0]*cap] input batch                          */
-    double *Z[NL];      /* [sz[l+1]*cap] pre-activations                    */
-    double *A[NL];      /* [sz[l+1]*cap] ReLU(Z) (A[NL-1]: softmax probs)   */
-    double *dZ[NL];     /* [sz[l+1]*cap] dL/dZ of the mean batch loss      */
-    double *dA;         /* [max width * cap] scratch                        */
-    double *Wt;         /* [largest W] a transposed weight matrix          */
-} net_t;
-
-static void net_alloc(net_t *N, const int sz[NL + 1], int cap) {
-    memset(N, 0, sizeof *N);
-    memcpy(N->sz, sz, sizeof N->sz);
-    N->cap = cap;
-    size_t big = 0;
-    int wmax = 0;
-    N->off[0] = 0;
-    for (int l = 0; l < NL; l++) {
-        size_t t = (size_t)sz[l + 1] * (sz[l] + 1);
-        N->off[l + 1] = N->off[l] + t;
-        if (t > big) big = t;
-    }
-    for (int l = 0; l <= NL; l++)
-        if (sz[l] > wmax) wmax = sz[l];
-    N->theta = xmalloc(sizeof(double) * N->off[NL]);
-    N->grad = xmalloc(sizeof(double) * N->off[NL]);
-    N->vel = xmalloc(sizeof(double) * N->off[NL]);
-    N->tnew = xmalloc(sizeof(double) * big);
-    N->Wt = xmalloc(sizeof(double) * big);
-    N->X = xmalloc(sizeof(double) * (size_t)sz[0] * cap);
-    for (int l = 0; l < NL; l++) {
-        N->Z[l] = xmalloc(sizeof(double) * (size_t)sz[l + 1] * cap);
-        N->A[l] = xmalloc(sizeof(double) * (size_t)sz[l + 1] * cap);
-        N->dZ[l] = xmalloc(sizeof(double) * (size_t)sz[l + 1] * cap);
-    }
-    N->dA = xmalloc(sizeof(double) * (size_t)wmax * cap);
-}
-
-static void net_free(net_t *N) {
-    free(N->theta);
-    free(N->grad);
-    free(N->vel);
-    free(N->tnew);
-    free(N->Wt);
-    free(N->X);
-    for (int l = 0; l < NL; l++) {
-        free(N->Z[l]);
-        free(N->A[l]);
-        free(N->dZ[l]);
-    }
-    free(N->dA);
-}
-
-/* PyTorch's default for nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)). */
-static void net_init(net_t *N, uint64_t seed) {
-    uint64_t s = seed * 6151u + 11u;
-    for (int l = 0; l < NL; l++) {
-        double r = 1.0 / sqrt((double)N->sz[l]);
-        double *T = N->theta + N->off[l];
-        for (size_t k = 0; k < N->off[l + 1] - N->off[l]; k++)
-            T[k] = r * (2 * rng_uniform(&s) - 1);
-    }
-}
-
-/* C[M x Nc] = A[M x K] * B, B(k, c) = B[k*brs + c*bcs], all column-major.
-   Two columns of C at a time, four columns of A per pass: the inner loop
-   runs down contiguous columns and every load of A feeds two outputs. */
-static void matmul(int M, int Nc, int K, const double *A, const double *B,
-                   size_t brs, size_t bcs, double *C) {
-    int c = 0;
-    for (; c + 2 <= Nc; c += 2) {
-        double *c0 = C + (size_t)c * M, *c1 = c0 + M;
-        const double *p0 = B + (size_t)c * bcs, *p1 = p0 + bcs;
-        for (int i = 0; i < M; i++) c0[i] = c1[i] = 0.0;
-        int k = 0;
-        for (; k + 4 <= K; k += 4) {
-            size_t k0 = (size_t)k * brs, k1 = k0 + brs, k2 = k1 + brs, k3 = k2 + brs;
-            double b00 = p0[k0], b10 = p0[k1], b20 = p0[k2], b30 = p0[k3];
-            double b01 = p1[k0], b11 = p1[k1], b21 = p1[k2], b31 = p1[k3];
-            const double *a0 = A + (size_t)k * M, *a1 = a0 + M, *a2 = a1 + M,
-                         *a3 = a2 + M;
-            for (int i = 0; i < M; i++) {
-                double x0 = a0[i], x1 = a1[i], x2 = a2[i], x3 = a3[i];
-                c0[i] += x0 * b00 + x1 * b10 + x2 * b20 + x3 * b30;
-                c1[i] += x0 * b01 + x1 * b11 + x2 * b21 + x3 * b31;
-            }
-        }
-        for (; k < K; k++) {
-            double b0 = p0[(size_t)k * brs], b1 = p1[(size_t)k * brs];
-            const double *a = A + (size_t)k * M;
-            for (int i = 0; i < M; i++) {
-                c0[i] += a[i] * b0;
-                c1[i] += a[i] * b1;
-            }
-        }
-    }
-    for (; c < Nc; c++) {
-        double *cc = C + (size_t)c * M;
-        const double *bc = B + (size_t)c * bcs;
-        for (int i = 0; i < M; i++) cc[i] = 0.0;
-        for (int k = 0; k < K; k++) {
-            double b = bc[(size_t)k * brs];
-            const double *a = A + (size_t)k * M;
-            for (int i = 0; i < M; i++) cc[i] += a[i] * b;
-        }
-    }
-}
-
-/* Forward pass on m examples in N->X; returns the mean cross-entropy of the
-   labels y[m] and (when correct != NULL) counts the correct predictions. */
-static double forward(net_t *N, int m, const int *y, int *correct) {
-    const double *in = N->X;
-    for (int l = 0; l < NL; l++) {
-        int o = N->sz[l + 1], i = N->sz[l];
-        const double *T = N->theta + N->off[l], *b = T + (size_t)o * i;
-        /* Z = W A + b 1' */
-        matmul(o, m, i, T, in, 1, (size_t)i, N->Z[l]);
-        for (int j = 0; j < m; j++) {
-            double *z = N->Z[l] + (size_t)j * o, *a = N->A[l] + (size_t)j * o;
-            for (int r = 0; r < o; r++) {
-                z[r] += b[r];
-                a[r] = z[r] > 0 ? z[r] : 0.0;
-            }
-        }
-        in = N->A[l];
-    }
-    /* softmax cross-entropy, stable: log sum exp (z - max) */
-    int C = N->sz[NL], ok = 0;
-    double loss = 0;
-    for (int j = 0; j < m; j++) {
-        const double *z = N->Z[NL - 1] + (size_t)j * C;
-        double *p = N->A[NL - 1] + (size_t)j * C;
-        double zmax = z[0];
-        int arg = 0;
-        for (int c = 1; c < C; c++)
-            if (z[c] > zmax) zmax = z[c], arg = c;
-        double s = 0;
-        for (int c = 0; c < C; c++) s += (p[c] = exp(z[c] - zmax));
-        for (int c = 0; c < C; c++) p[c] /= s;
-        loss += log(s) + zmax - z[y[j]];
-        ok += arg == y[j];
-    }
-    if (correct) *correct = ok;
-    return loss / m;
-}
-
-/* Backward pass after forward(): dZ of every layer (old weights), and the
-   explicit gradient of the last layer in N->grad (all layers when
-   all_layers). */
-static void backward(net_t *N, int m, const int *y, int all_layers) {
-    int C = N->sz[NL];
-    /* dL/dz_last = (P - onehot(y)) / m */
-    for (int j = 0; j < m; j++) {
-        const double *p = N->A[NL - 1] + (size_t)j * C;
-        double *d = N->dZ[NL - 1] + (size_t)j * C;
-        for (int c = 0; c < C; c++) d[c] = p[c] / m;
-        d[y[j]] -= 1.0 / m;
-    }
-    for (int l = NL - 1; l >= 0; l--) {
-        int o = N->sz[l + 1], i = N->sz[l];
-        const double *Ain = l > 0 ? N->A[l - 1] : N->X;
-        if (all_layers || l == NL - 1) {
-            /* dW = dZ A', db = dZ 1 */
-            double *g = N->grad + N->off[l], *gb = g + (size_t)o * i;
-            matmul(o, i, m, N->dZ[l], Ain, (size_t)i, 1, g);
-            for (int r = 0; r < o; r++) gb[r] = 0.0;
-            for (int j = 0; j < m; j++) {
-                const double *d = N->dZ[l] + (size_t)j * o;
-                for (int r = 0; r < o; r++) gb[r] += d[r];
-            }
-        }
-        if (l == 0) break;
-        /* dA_in = W' dZ (W transposed once: the inner loop stays
-           contiguous), then through the ReLU: dZ_in = dA_in [z_in > 0] */
-        const double *W = N->theta + N->off[l];
-        for (int c = 0; c < i; c++)
-            for (int r = 0; r < o; r++) N->Wt[c + (size_t)r * i] = W[r + (size_t)c * o];
-        matmul(i, m, o, N->Wt, N->dZ[l], 1, (size_t)o, N->dA);
-        for (size_t k = 0; k < (size_t)i * m; k++)
-            N->dZ[l - 1][k] = N->Z[l - 1][k] > 0 ? N->dA[k] : 0.0;
-    }
+/* CIFAR-10 as in the paper's code: the last tenth of the training records
+   (the last 5000 of 50000) is the validation set, test_batch.bin the test
+   set; pixels divided by the largest pixel value of the training part. */
+static void split_cifar(const pp_cifar_set *all, const pp_cifar_set *tst,
+                        set_t *train, set_t *val, set_t *test) {
+    int nv = all->n / 10;
+    if (nv < 1) nv = 1;
+    int nt = all->n - nv;
+    const int d = PP_CIFAR_PIXELS;
+    set_alloc(train, nt, d, PP_CIFAR_CLASSES, 1);
+    set_alloc(val, nv, d, PP_CIFAR_CLASSES, 1);
+    set_alloc(test, tst->n, d, PP_CIFAR_CLASSES, 1);
+    memcpy(train->X8, all->X, (size_t)nt * d);
+    memcpy(val->X8, all->X + (size_t)nt * d, (size_t)nv * d);
+    memcpy(test->X8, tst->X, (size_t)tst->n * d);
+    memcpy(train->y, all->y, sizeof(int) * (size_t)nt);
+    memcpy(val->y, all->y + nt, sizeof(int) * (size_t)nv);
+    memcpy(test->y, tst->y, sizeof(int) * (size_t)tst->n);
+    int mx = 0;
+    for (size_t k = 0; k < (size_t)nt * d; k++)
+        if (train->X8[k] > mx) mx = train->X8[k];
+    double sc = mx > 0 ? 1.0 / mx : 1.0;
+    train->scale8 = val->scale8 = test->scale8 = sc;
 }
 
 /* Mean loss and accuracy of a whole data set, in chunks of N->cap. */
-static void evaluate(net_t *N, const pp_data *D, double *loss, double *acc) {
+static void evaluate(pp_net *N, const set_t *D, double *loss, double *acc) {
     double L = 0;
     long ok = 0;
     for (int j0 = 0; j0 < D->n; j0 += N->cap) {
         int m = D->n - j0 < N->cap ? D->n - j0 : N->cap, c;
-        memcpy(N->X, D->X + (size_t)j0 * D->d, sizeof(double) * (size_t)m * D->d);
-        L += forward(N, m, D->y + j0, &c) * m;
+        for (int j = 0; j < m; j++) get_example(D, j0 + j, N->X + (size_t)j * D->d);
+        L += pp_net_forward(N, m, D->y + j0, &c) * m;
         ok += c;
     }
-    *loss = L / D->n;
-    *acc = (double)ok / D->n;
+    *loss = D->n ? L / D->n : NAN;
+    *acc = D->n ? (double)ok / D->n : NAN;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Methods and runs                                                          */
 /* ------------------------------------------------------------------------ */
 
+typedef enum { OPT_NESTEROV = 0, OPT_ADAM = 1 } opt_kind;
+static const char *OPT_NAMES[] = {"nesterov", "adam"};
+
 typedef struct {
-    char name[48];
+    char name[64];
     int prox;          /* 0: BackProp; 1: ProxProp                         */
-    double lr;         /* Nesterov learning rate                           */
+    opt_kind opt;      /* the optimizer                                    */
+    double lr;         /* its learning rate                                */
     double tau;        /* ProxProp: tau_theta                              */
-    wb_prox_mode mode; /* ProxProp: exact or CG                            */
-    int cg;            /* ProxProp CG: iterations                          */
+    int cg;            /* ProxProp: 0 the exact step (wb_prox_step), k > 0
+                          k matrix-free CG iterations (pp_cg)              */
 } method_t;
 
 typedef struct {
@@ -405,51 +255,59 @@ typedef struct {
                                  NAN after a divergence                   */
     int diverged;             /* 1: stopped                               */
     int div_epoch;            /* epoch (1-based) in which it diverged     */
-    char why[160];
+    char why[200];
     double seconds;           /* training wall-clock                      */
-    double final_loss, final_acc;
+    double final_loss, final_acc, test_acc;
 } result_t;
 
 typedef struct {
-    const char *csv, *json, *plot;
+    const char *csv, *cifar, *json, *plot;
     int label_last;
-    double val_frac;
-    int n_train, n_val, epochs, batch, h1, h2;
-    double momentum, tau, prox_lr;
-    double lrs[MAXLIST];
-    int n_lrs;
-    double taus[MAXLIST];
-    int n_taus;
-    int cgs[MAXLIST];
-    int n_cgs;
+    double val_frac, test_frac;
+    int n_train, n_val, n_test, mix_dim, epochs, batch;
+    int hidden[PP_MAX_HIDDEN], n_hidden;
+    double momentum, tau, prox_lr, adam_prox_lr;
+    double lrs[MAXLIST], adam_lrs[MAXLIST], taus[MAXLIST];
+    int n_lrs, n_adam_lrs, n_taus;
+    int cgs[MAXLIST], n_cgs;
+    int opts[2], n_opts;
+    pp_cg_form form;
     unsigned long long seed;
-    int verbose;
+    int verbose, paper;
 } opts_t;
 
 static void prox_settings(const method_t *me, wb_prox_settings *ps) {
     wb_prox_settings_default(ps);
     ps->tau = me->tau;
-    ps->mode = me->mode;
-    ps->cg_iters = me->cg > 0 ? me->cg : 1;
+    ps->mode = WB_PROX_EXACT;
 }
 
 /* Every proximal layer of every ProxProp run is created (and freed) before
-   any training, so that layer sizes or settings the library refuses, or
-   memory it cannot have, stop the program with the library's reason before
-   the BackProp runs rather than after them. Returns 0, or 1 with a message. */
-static int check_prox_layers(const int sz[NL + 1], const method_t *ms, int nm) {
+   any training, so that layer sizes or settings that cannot run, or memory
+   that is not there, stop the program with the reason before the BackProp
+   runs rather than after them. Returns 0, or 1 with a message. */
+static int check_prox_layers(int nl, const int *sz, const method_t *ms, int nm,
+                             int max_m, pp_cg_form form) {
     for (int k = 0; k < nm; k++) {
         if (!ms[k].prox) continue;
-        wb_prox_settings ps;
-        prox_settings(&ms[k], &ps);
-        for (int l = 0; l < NL - 1; l++) {
-            wb_prox *p = NULL;
-            wb_status st = wb_prox_create(&p, sz[l + 1], sz[l], &ps);
-            wb_prox_destroy(p);
-            if (st != WB_OK) {
+        for (int l = 0; l < nl - 1; l++) {
+            char why[256] = "";
+            if (ms[k].cg == 0) {
+                wb_prox_settings ps;
+                prox_settings(&ms[k], &ps);
+                wb_prox *p = NULL;
+                if (wb_prox_create(&p, sz[l + 1], sz[l], &ps) != WB_OK)
+                    snprintf(why, sizeof why, "%s", wb_last_error());
+                wb_prox_destroy(p);
+            } else {
+                pp_cg *c = pp_cg_create(sz[l + 1], sz[l], max_m, ms[k].tau,
+                                        ms[k].cg, form, why, sizeof why);
+                pp_cg_destroy(c);
+                if (c) why[0] = '\0';
+            }
+            if (why[0]) {
                 fprintf(stderr, "proxprop: %s cannot run: layer %d (%d -> %d): "
-                                "%s\n", ms[k].name, l + 1, sz[l], sz[l + 1],
-                        wb_last_error());
+                                "%s\n", ms[k].name, l + 1, sz[l], sz[l + 1], why);
                 return 1;
             }
         }
@@ -498,9 +356,38 @@ static int max_features(int h1) {
     return lo;
 }
 
-static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
-                       const pp_data *va, net_t *N, result_t *R) {
+/* The proximal step of every hidden layer, in N->grad: g = T0 - T+. Returns
+   0, or -1 with the reason in why. */
+static int prox_steps(pp_net *N, int m, wb_prox **px, pp_cg **cg, double *tnew,
+                      char *why, size_t whylen) {
+    for (int l = 0; l < N->nl - 1; l++) {
+        int ou = N->sz[l + 1], in = N->sz[l];
+        const double *Ain = l > 0 ? N->A[l - 1] : N->X;
+        double *T = N->theta + N->off[l], *g = N->grad + N->off[l];
+        if (cg) {
+            char err[160];
+            if (pp_cg_step(cg[l], m, Ain, N->dZ[l], g, err, sizeof err) != 0) {
+                snprintf(why, whylen, "layer %d: %s", l + 1, err);
+                return -1;
+            }
+            continue;
+        }
+        /* T+ = prox(A_in, Z - dL/dZ, T); g = T - T+ */
+        double *target = N->dA; /* free now */
+        for (size_t k = 0; k < (size_t)ou * m; k++) target[k] = N->Z[l][k] - N->dZ[l][k];
+        if (wb_prox_step(px[l], m, Ain, target, T, tnew) != WB_OK) {
+            snprintf(why, whylen, "layer %d: %s", l + 1, wb_prox_message(px[l]));
+            return -1;
+        }
+        for (size_t k = 0; k < (size_t)ou * (in + 1); k++) g[k] = T[k] - tnew[k];
+    }
+    return 0;
+}
+
+static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
+                       const set_t *va, const set_t *te, pp_net *N, result_t *R) {
     int E = o->epochs;
+    const int nh = N->nl - 1;
     R->loss = xmalloc(sizeof(double) * (size_t)(E + 1));
     R->acc = xmalloc(sizeof(double) * (size_t)(E + 1));
     R->sec = xmalloc(sizeof(double) * (size_t)(E + 1));
@@ -508,20 +395,35 @@ static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
     R->diverged = 0;
     R->div_epoch = 0;
     R->why[0] = '\0';
+    R->test_acc = NAN;
 
-    net_init(N, o->seed);
-    memset(N->vel, 0, sizeof(double) * N->off[NL]);
-    wb_prox *px[NL - 1] = {NULL};
+    pp_net_init(N, o->seed);
+    wb_prox *px[PP_MAX_LAYERS] = {NULL};
+    pp_cg *cgs[PP_MAX_LAYERS] = {NULL};
+    double *tnew = NULL;
     if (me->prox) {
-        wb_prox_settings ps;
-        prox_settings(me, &ps);
-        for (int l = 0; l < NL - 1; l++) {
-            wb_status st = wb_prox_create(&px[l], N->sz[l + 1], N->sz[l], &ps);
-            if (st != WB_OK) { /* check_prox_layers passed: out of memory */
-                fprintf(stderr, "proxprop: %s: %s\n", me->name, wb_last_error());
-                exit(1);
+        size_t big = 0;
+        for (int l = 0; l < nh; l++) {
+            char err[256];
+            size_t t = N->off[l + 1] - N->off[l];
+            if (t > big) big = t;
+            if (me->cg) {
+                cgs[l] = pp_cg_create(N->sz[l + 1], N->sz[l], o->batch, me->tau,
+                                      me->cg, o->form, err, sizeof err);
+                if (!cgs[l]) { /* check_prox_layers passed: out of memory */
+                    fprintf(stderr, "proxprop: %s: %s\n", me->name, err);
+                    exit(1);
+                }
+            } else {
+                wb_prox_settings ps;
+                prox_settings(me, &ps);
+                if (wb_prox_create(&px[l], N->sz[l + 1], N->sz[l], &ps) != WB_OK) {
+                    fprintf(stderr, "proxprop: %s: %s\n", me->name, wb_last_error());
+                    exit(1);
+                }
             }
         }
+        if (!me->cg) tnew = xmalloc(sizeof(double) * big);
     }
     double l0, a0;
     evaluate(N, tr, &R->loss[0], &a0);
@@ -534,8 +436,6 @@ static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
     for (int j = 0; j < tr->n; j++) order[j] = j;
     uint64_t shuffle_state = o->seed * 31337u + 5u; /* same for all methods */
     double seconds = 0;
-    const double mu = o->momentum, lr = me->lr;
-    const size_t np = N->off[NL];
 
     for (int e = 1; e <= E && !R->diverged; e++) {
         shuffle(order, tr->n, &shuffle_state);
@@ -543,43 +443,23 @@ static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
         for (int j0 = 0; j0 < tr->n && !R->diverged; j0 += o->batch) {
             int m = tr->n - j0 < o->batch ? tr->n - j0 : o->batch;
             for (int j = 0; j < m; j++) {
-                memcpy(N->X + (size_t)j * tr->d, tr->X + (size_t)order[j0 + j] * tr->d,
-                       sizeof(double) * (size_t)tr->d);
+                get_example(tr, order[j0 + j], N->X + (size_t)j * tr->d);
                 yb[j] = tr->y[order[j0 + j]];
             }
-            double loss = forward(N, m, yb, NULL);
+            double loss = pp_net_forward(N, m, yb, NULL);
             if (!isfinite(loss) || loss > limit) {
                 R->diverged = 1;
                 snprintf(R->why, sizeof R->why, "batch loss %g", loss);
                 break;
             }
-            backward(N, m, yb, !me->prox);
-            if (me->prox) {
-                /* hidden layers: T+ = prox(A_in, Z - dL/dZ, T); grad = T - T+ */
-                for (int l = 0; l < NL - 1; l++) {
-                    int ou = N->sz[l + 1], in = N->sz[l];
-                    double *target = N->dA; /* free now: Z - dZ */
-                    for (size_t k = 0; k < (size_t)ou * m; k++)
-                        target[k] = N->Z[l][k] - N->dZ[l][k];
-                    const double *Ain = l > 0 ? N->A[l - 1] : N->X;
-                    double *T = N->theta + N->off[l], *g = N->grad + N->off[l];
-                    wb_status st = wb_prox_step(px[l], m, Ain, target, T, N->tnew);
-                    if (st != WB_OK) {
-                        R->diverged = 1;
-                        snprintf(R->why, sizeof R->why, "layer %d: %s", l + 1,
-                                 wb_prox_message(px[l]));
-                        break;
-                    }
-                    for (size_t k = 0; k < (size_t)ou * (in + 1); k++)
-                        g[k] = T[k] - N->tnew[k];
-                }
-                if (R->diverged) break;
+            pp_net_backward(N, m, yb, !me->prox);
+            if (me->prox && prox_steps(N, m, px, me->cg ? cgs : NULL, tnew, R->why,
+                                       sizeof R->why) != 0) {
+                R->diverged = 1;
+                break;
             }
-            /* Nesterov (PyTorch's form): v = mu v + g; theta -= lr (g + mu v) */
-            for (size_t k = 0; k < np; k++) {
-                N->vel[k] = mu * N->vel[k] + N->grad[k];
-                N->theta[k] -= lr * (N->grad[k] + mu * N->vel[k]);
-            }
+            if (me->opt == OPT_ADAM) pp_net_adam(N, me->lr);
+            else pp_net_nesterov(N, me->lr, o->momentum);
         }
         seconds += now_seconds() - t0;
         if (R->diverged) {
@@ -597,13 +477,18 @@ static void run_method(const method_t *me, const opts_t *o, const pp_data *tr,
             R->loss[e] = R->acc[e] = NAN;
         }
         if (o->verbose)
-            fprintf(stderr, "  %-24s epoch %2d  loss %.4f  val acc %.4f  %.2f s\n",
+            fprintf(stderr, "  %-28s epoch %2d  loss %.4f  val acc %.4f  %.2f s\n",
                     me->name, e, R->loss[e], R->acc[e], seconds);
     }
     R->seconds = seconds;
     R->final_loss = R->diverged ? NAN : R->loss[E];
     R->final_acc = R->diverged ? NAN : R->acc[E];
-    for (int l = 0; l < NL - 1; l++) wb_prox_destroy(px[l]);
+    if (!R->diverged && te->n > 0) evaluate(N, te, &l0, &R->test_acc);
+    for (int l = 0; l < nh; l++) {
+        wb_prox_destroy(px[l]);
+        pp_cg_destroy(cgs[l]);
+    }
+    free(tnew);
     free(order);
     free(yb);
 }
@@ -628,8 +513,9 @@ static void json_str(FILE *f, const char *s) {
 }
 
 static int write_json(const char *path, const opts_t *o, const char *dataset,
-                      const pp_data *tr, const pp_data *va, const method_t *ms,
-                      const result_t *rs, int nm) {
+                      const set_t *tr, const set_t *va, const set_t *te,
+                      const pp_net *N, const method_t *ms, const result_t *rs,
+                      int nm) {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "proxprop: cannot write %s: %s\n", path, strerror(errno));
@@ -638,12 +524,14 @@ static int write_json(const char *path, const opts_t *o, const char *dataset,
     fprintf(f, "{\n  \"dataset\": ");
     json_str(f, dataset);
     fprintf(f, ",\n  \"train_examples\": %d, \"val_examples\": %d, "
-               "\"features\": %d, \"classes\": %d,\n",
-            tr->n, va->n, tr->d, tr->classes);
-    fprintf(f, "  \"network\": [%d, %d, %d, %d], \"epochs\": %d, \"batch\": %d, "
-               "\"momentum\": %g, \"seed\": %llu,\n",
-            tr->d, o->h1, o->h2, tr->classes, o->epochs, o->batch, o->momentum,
-            o->seed);
+               "\"test_examples\": %d, \"features\": %d, \"classes\": %d,\n",
+            tr->n, va->n, te->n, tr->d, tr->classes);
+    fprintf(f, "  \"network\": [");
+    for (int l = 0; l <= N->nl; l++) fprintf(f, "%s%d", l ? ", " : "", N->sz[l]);
+    fprintf(f, "], \"epochs\": %d, \"batch\": %d, \"momentum\": %g, "
+               "\"cg_form\": \"%s\", \"seed\": %llu,\n",
+            o->epochs, o->batch, o->momentum,
+            o->form == PP_CG_BATCH ? "batch" : "primal", o->seed);
     fprintf(f, "  \"methods\": [\n");
     for (int k = 0; k < nm; k++) {
         const method_t *m = &ms[k];
@@ -654,15 +542,21 @@ static int write_json(const char *path, const opts_t *o, const char *dataset,
         json_num(f, r->final_loss);
         fprintf(f, ", \"val_accuracy\": ");
         json_num(f, r->final_acc);
-        fprintf(f, ", \"seconds\": %.4f,\n      \"method\": \"%s\", \"lr\": %g",
-                r->seconds, m->prox ? "proxprop" : "backprop", m->lr);
+        fprintf(f, ", \"test_accuracy\": ");
+        json_num(f, r->test_acc);
+        fprintf(f, ", \"seconds\": %.4f, \"diverged\": %s,\n      \"method\": "
+                   "\"%s\", \"optimizer\": \"%s\", \"lr\": %g",
+                r->seconds, r->diverged ? "true" : "false",
+                m->prox ? "proxprop" : "backprop", OPT_NAMES[m->opt], m->lr);
         if (m->prox) {
             fprintf(f, ", \"tau\": %g, \"solver\": \"", m->tau);
-            if (m->mode == WB_PROX_EXACT) fprintf(f, "exact\"");
+            if (m->cg == 0) fprintf(f, "exact\"");
             else fprintf(f, "cg%d\"", m->cg);
         }
-        fprintf(f, ", \"diverged\": %s", r->diverged ? "true" : "false");
-        if (r->diverged) fprintf(f, ", \"diverged_epoch\": %d", r->div_epoch);
+        if (r->diverged) {
+            fprintf(f, ", \"diverged_epoch\": %d, \"diverged_why\": ", r->div_epoch);
+            json_str(f, r->why);
+        }
         const char *keys[3] = {"train_loss", "val_acc", "epoch_seconds"};
         const double *vals[3] = {r->loss, r->acc, r->sec};
         for (int q = 0; q < 3; q++) {
@@ -826,6 +720,7 @@ static int write_svg(const char *dir, const char *file, const char *title,
     return 0;
 }
 
+
 /* ------------------------------------------------------------------------ */
 /* Command line                                                              */
 /* ------------------------------------------------------------------------ */
@@ -834,13 +729,14 @@ static void usage(FILE *f) {
     fprintf(f,
 "Usage: proxprop [options]\n"
 "\n"
-"Trains an MLP IN-H1-H2-C (ReLU, softmax cross-entropy) with BackProp\n"
-"(Nesterov SGD, a learning-rate sweep) and with ProxProp (proximal steps on\n"
-"the hidden layers through libwiberg's wb_prox_step: exact, and k CG\n"
-"iterations; a tau sweep), all from the same initialization and batch order,\n"
-"and prints final training loss, validation accuracy and training seconds.\n"
+"Trains an MLP IN-H1-...-Hk-C (ReLU, softmax cross-entropy) with BackProp\n"
+"(a learning-rate sweep) and with ProxProp (proximal steps on the hidden\n"
+"layers: exact through libwiberg's wb_prox_step, and k matrix-free CG\n"
+"iterations), with Nesterov SGD and/or Adam, all from the same\n"
+"initialization and batch order, and prints final training loss,\n"
+"validation and test accuracy and training seconds.\n"
 "\n"
-"Data (default: a seeded 10-class Gaussian mixture in 64-D, see README.md):\n"
+"Data (default: a seeded 10-class Gaussian mixture, see README.md):\n"
 "  --csv FILE        read a data set: one example per line, comma-separated,\n"
 "                    the integer label (>= 0) then the features; blank lines\n"
 "                    and lines starting with '#' are skipped. Features are\n"
@@ -850,25 +746,45 @@ static void usage(FILE *f) {
 "  --label-last      with --csv: the label is the last field instead (the\n"
 "                    layout of scikit-learn's digits.csv)\n"
 "  --val-frac F      with --csv: fraction held out for validation (0.2)\n"
+"  --test-frac F     with --csv: fraction held out for testing, may be 0 (0.2)\n"
+"  --cifar DIR       CIFAR-10's binary files: DIR/data_batch_1.bin ..\n"
+"                    data_batch_5.bin (the last tenth, 5000 of 50000, for\n"
+"                    validation) and DIR/test_batch.bin; pixels / the largest\n"
 "  --train N         built-in data: training examples (2000)\n"
 "  --val N           built-in data: validation examples (1000)\n"
+"  --test N          built-in data: test examples, may be 0 (1000)\n"
+"  --mix-dim D       built-in data: dimension (64; 3072 has CIFAR's shape)\n"
 "\n"
 "Training:\n"
 "  --epochs N        passes over the training set (10)\n"
 "  --batch N         mini-batch size (100)\n"
-"  --hidden H1,H2    hidden widths (256,128)\n"
+"  --hidden LIST     hidden widths, 1 to 16 of them (256,128)\n"
+"  --optimizers LIST nesterov and/or adam: every method runs with each (nesterov)\n"
 "  --momentum M      Nesterov momentum, both methods, in [0, 1) (0.9)\n"
-"  --lrs LIST        BackProp learning rates (0.01,0.1,0.5,2,10)\n"
-"  --taus LIST       ProxProp tau_theta sweep, exact solve (0.01,0.1,1,10)\n"
+"  --lrs LIST        BackProp learning rates, Nesterov (0.01,0.1,0.5,2,10)\n"
+"  --adam-lrs LIST   BackProp learning rates, Adam (0.0001,0.001,0.01)\n"
+"  --taus LIST       ProxProp tau_theta sweep, exact step (0.01,0.1,1,10)\n"
 "  --tau T           tau_theta of the CG runs (0.1)\n"
 "  --cg LIST         ProxProp CG iteration counts (1,3,10)\n"
-"  --prox-lr L       ProxProp's Nesterov learning rate, all layers (1)\n"
+"  --cg-form F       batch (CG in the batch's coordinates: cheaper when the\n"
+"                    batch is smaller than the layer's input) or primal (the\n"
+"                    paper's code: forward and adjoint products); the same\n"
+"                    iterates (batch)\n"
+"  --prox-lr L       ProxProp's Nesterov learning rate (1)\n"
+"  --adam-prox-lr L  ProxProp's Adam learning rate (0.001)\n"
+"  --paper           the paper's CIFAR-10 MLP settings: --hidden\n"
+"                    4000,1000,4000 --batch 500 --epochs 50 --momentum 0.95\n"
+"                    --lrs 0.05 --taus 0.05 --tau 0.05 --cg 3,5,10 --prox-lr 1\n"
+"                    (Nesterov), --adam-lrs 0.001 --adam-prox-lr 0.001 (its\n"
+"                    ConvNet's Adam); other flags override these\n"
 "  --seed S          data, initialization and batch order (1)\n"
+"A list may be 'none' (no such runs).\n"
 "\n"
 "Output:\n"
 "  --json FILE       write {\"methods\": [{\"name\", \"final_train_loss\",\n"
-"                    \"val_accuracy\", \"seconds\", ...}]} (null for a diverged\n"
-"                    run's loss and accuracy)\n"
+"                    \"val_accuracy\", \"test_accuracy\", \"seconds\",\n"
+"                    \"diverged\", ...}]} (null for a diverged run's loss\n"
+"                    and accuracies, and for a missing test set)\n"
 "  --plot DIR        write SVG plots into the existing directory DIR:\n"
 "                    loss_epoch.svg, loss_seconds.svg, val_acc_epoch.svg,\n"
 "                    val_acc_seconds.svg\n"
@@ -877,7 +793,8 @@ static void usage(FILE *f) {
 "\n"
 "A run whose loss turns NaN/Inf or exceeds %g times its initial value is\n"
 "stopped and reported as diverged. Exit status: 0 ok, 1 a run-time error\n"
-"(unreadable or malformed file), 2 a bad command line.\n", DIVERGE_FACTOR);
+"(unreadable or malformed file, a layer that cannot run), 2 a bad command\n"
+"line.\n", DIVERGE_FACTOR);
 }
 
 static void bad_usage(const char *fmt, const char *a, const char *b) {
@@ -910,8 +827,9 @@ static long parse_long(const char *flag, const char *s, long lo, long hi) {
     return v;
 }
 
-/* "a,b,c" -> up to MAXLIST positive numbers */
+/* "a,b,c" -> up to MAXLIST positive numbers; "none" -> 0 of them */
 static int parse_list(const char *flag, const char *list, double *out) {
+    if (!strcmp(list, "none")) return 0;
     int n = 0;
     char buf[64];
     const char *s = list;
@@ -935,27 +853,78 @@ static int parse_list(const char *flag, const char *list, double *out) {
     return n;
 }
 
-static void parse_args(int argc, char **argv, opts_t *o) {
+/* a list of positive integers up to hi */
+static int parse_int_list(const char *flag, const char *list, int *out, double hi) {
+    double v[MAXLIST];
+    int n = parse_list(flag, list, v);
+    for (int k = 0; k < n; k++) {
+        if (v[k] != floor(v[k]) || v[k] > hi)
+            bad_usage("%s: '%s' must list positive integers", flag, list);
+        out[k] = (int)v[k];
+    }
+    return n;
+}
+
+static void set_list(double *dst, int *n, const double *src, int k) {
+    memcpy(dst, src, sizeof(double) * (size_t)k);
+    *n = k;
+}
+
+static void defaults(opts_t *o, int paper) {
     memset(o, 0, sizeof *o);
     o->val_frac = 0.2;
+    o->test_frac = 0.2;
     o->n_train = 2000;
     o->n_val = 1000;
+    o->n_test = 1000;
+    o->mix_dim = 64;
     o->epochs = 10;
     o->batch = 100;
-    o->h1 = 256;
-    o->h2 = 128;
+    o->n_hidden = 2;
+    o->hidden[0] = 256;
+    o->hidden[1] = 128;
     o->momentum = 0.9;
     o->tau = 0.1;
     o->prox_lr = 1.0;
+    o->adam_prox_lr = 1e-3;
     o->seed = 1;
-    const double lrs[] = {0.01, 0.1, 0.5, 2, 10}, taus[] = {0.01, 0.1, 1, 10};
+    o->form = PP_CG_BATCH;
+    o->n_opts = 1;
+    o->opts[0] = OPT_NESTEROV;
+    const double lrs[] = {0.01, 0.1, 0.5, 2, 10}, taus[] = {0.01, 0.1, 1, 10},
+                 alrs[] = {1e-4, 1e-3, 1e-2};
+    set_list(o->lrs, &o->n_lrs, lrs, 5);
+    set_list(o->taus, &o->n_taus, taus, 4);
+    set_list(o->adam_lrs, &o->n_adam_lrs, alrs, 3);
     const int cgs[] = {1, 3, 10};
-    o->n_lrs = 5;
-    memcpy(o->lrs, lrs, sizeof lrs);
-    o->n_taus = 4;
-    memcpy(o->taus, taus, sizeof taus);
-    o->n_cgs = 3;
     memcpy(o->cgs, cgs, sizeof cgs);
+    o->n_cgs = 3;
+    if (paper) { /* paper_experiments.sh, MLP (and the ConvNet's Adam) */
+        o->paper = 1;
+        o->n_hidden = 3;
+        o->hidden[0] = 4000;
+        o->hidden[1] = 1000;
+        o->hidden[2] = 4000;
+        o->batch = 500;
+        o->epochs = 50;
+        o->momentum = 0.95;
+        const double plr[] = {0.05}, ptau[] = {0.05}, palr[] = {1e-3};
+        set_list(o->lrs, &o->n_lrs, plr, 1);
+        set_list(o->taus, &o->n_taus, ptau, 1);
+        set_list(o->adam_lrs, &o->n_adam_lrs, palr, 1);
+        o->tau = 0.05;
+        o->prox_lr = 1.0;
+        o->adam_prox_lr = 1e-3;
+        const int pcg[] = {3, 5, 10};
+        memcpy(o->cgs, pcg, sizeof pcg);
+        o->n_cgs = 3;
+    }
+}
+
+static void parse_args(int argc, char **argv, opts_t *o) {
+    int paper = 0;
+    for (int i = 1; i < argc; i++) paper |= !strcmp(argv[i], "--paper");
+    defaults(o, paper);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -971,10 +940,13 @@ static void parse_args(int argc, char **argv, opts_t *o) {
             o->verbose = 1;
             continue;
         }
+        if (!strcmp(a, "--paper")) continue;
         static const char *with_value[] = {
-            "--csv", "--val-frac", "--train", "--val", "--epochs", "--batch",
-            "--hidden", "--momentum", "--lrs", "--taus", "--tau", "--cg",
-            "--prox-lr", "--seed", "--json", "--plot"};
+            "--csv", "--val-frac", "--test-frac", "--train", "--val", "--test",
+            "--mix-dim", "--epochs", "--batch", "--hidden", "--momentum", "--lrs",
+            "--adam-lrs", "--taus", "--tau", "--cg", "--cg-form", "--prox-lr",
+            "--adam-prox-lr", "--optimizers", "--seed", "--json", "--plot",
+            "--cifar"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -982,14 +954,21 @@ static void parse_args(int argc, char **argv, opts_t *o) {
         if (i + 1 >= argc) bad_usage("%s needs a value%s", a, "");
         const char *v = argv[++i];
         if (!strcmp(a, "--csv")) o->csv = v;
+        else if (!strcmp(a, "--cifar")) o->cifar = v;
         else if (!strcmp(a, "--json")) o->json = v;
         else if (!strcmp(a, "--plot")) o->plot = v;
         else if (!strcmp(a, "--val-frac")) {
             o->val_frac = parse_double(a, v);
             if (!(o->val_frac > 0 && o->val_frac < 1))
                 bad_usage("%s: %s must be in (0, 1)", a, v);
+        } else if (!strcmp(a, "--test-frac")) {
+            o->test_frac = parse_double(a, v);
+            if (!(o->test_frac >= 0 && o->test_frac < 1))
+                bad_usage("%s: %s must be in [0, 1)", a, v);
         } else if (!strcmp(a, "--train")) o->n_train = (int)parse_long(a, v, 10, 10000000);
         else if (!strcmp(a, "--val")) o->n_val = (int)parse_long(a, v, 1, 10000000);
+        else if (!strcmp(a, "--test")) o->n_test = (int)parse_long(a, v, 0, 10000000);
+        else if (!strcmp(a, "--mix-dim")) o->mix_dim = (int)parse_long(a, v, 6, 100000);
         else if (!strcmp(a, "--epochs")) o->epochs = (int)parse_long(a, v, 1, 100000);
         else if (!strcmp(a, "--batch")) o->batch = (int)parse_long(a, v, 1, 100000);
         else if (!strcmp(a, "--seed")) o->seed = (unsigned long long)parse_long(a, v, 0, 2147483647L);
@@ -1000,130 +979,198 @@ static void parse_args(int argc, char **argv, opts_t *o) {
         } else if (!strcmp(a, "--tau")) {
             o->tau = parse_double(a, v);
             if (!(o->tau > 0)) bad_usage("%s: %s must be > 0", a, v);
-        } else if (!strcmp(a, "--prox-lr")) {
-            o->prox_lr = parse_double(a, v);
-            if (!(o->prox_lr > 0)) bad_usage("%s: %s must be > 0", a, v);
+        } else if (!strcmp(a, "--prox-lr") || !strcmp(a, "--adam-prox-lr")) {
+            double x = parse_double(a, v);
+            if (!(x > 0)) bad_usage("%s: %s must be > 0", a, v);
+            *(!strcmp(a, "--prox-lr") ? &o->prox_lr : &o->adam_prox_lr) = x;
         } else if (!strcmp(a, "--lrs")) o->n_lrs = parse_list(a, v, o->lrs);
+        else if (!strcmp(a, "--adam-lrs")) o->n_adam_lrs = parse_list(a, v, o->adam_lrs);
         else if (!strcmp(a, "--taus")) o->n_taus = parse_list(a, v, o->taus);
-        else if (!strcmp(a, "--cg")) {
-            double c[MAXLIST];
-            o->n_cgs = parse_list(a, v, c);
-            for (int k = 0; k < o->n_cgs; k++) {
-                if (c[k] != floor(c[k]) || c[k] > 100000)
-                    bad_usage("%s: '%s' must list positive integers", a, v);
-                o->cgs[k] = (int)c[k];
+        else if (!strcmp(a, "--cg")) o->n_cgs = parse_int_list(a, v, o->cgs, 100000);
+        else if (!strcmp(a, "--cg-form")) {
+            if (!strcmp(v, "batch")) o->form = PP_CG_BATCH;
+            else if (!strcmp(v, "primal")) o->form = PP_CG_PRIMAL;
+            else bad_usage("%s: '%s' is neither batch nor primal", a, v);
+        } else if (!strcmp(a, "--optimizers")) {
+            o->n_opts = 0;
+            int seen[2] = {0, 0};
+            char buf[64];
+            if (strlen(v) >= sizeof buf)
+                bad_usage("%s: '%s' must list nesterov and/or adam, once each", a, v);
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+                int k = !strcmp(t, "nesterov") ? OPT_NESTEROV : !strcmp(t, "adam") ? OPT_ADAM : -1;
+                if (k < 0 || seen[k])
+                    bad_usage("%s: '%s' must list nesterov and/or adam, once each", a, v);
+                seen[k] = 1;
+                o->opts[o->n_opts++] = k;
             }
+            if (o->n_opts == 0) bad_usage("%s: empty list%s", a, "");
         } else if (!strcmp(a, "--hidden")) {
-            double h[MAXLIST];
-            int nh = parse_list(a, v, h);
-            if (nh != 2 || h[0] != floor(h[0]) || h[1] != floor(h[1]) ||
-                h[0] > 100000 || h[1] > 100000)
-                bad_usage("%s: '%s' must be two positive integers H1,H2", a, v);
-            o->h1 = (int)h[0];
-            o->h2 = (int)h[1];
+            int nh = parse_int_list(a, v, o->hidden, 100000);
+            if (nh < 1) bad_usage("%s: '%s' must be 1 to 16 positive integers", a, v);
+            o->n_hidden = nh;
         }
     }
+    if (o->csv && o->cifar) bad_usage("--csv and --cifar: choose one data set%s%s", "", "");
 }
 
 /* ------------------------------------------------------------------------ */
+
+/* Every (optimizer, method) pair the options ask for, in table order. */
+static int make_methods(const opts_t *o, method_t *ms) {
+    int nm = 0;
+    for (int q = 0; q < o->n_opts; q++) {
+        opt_kind opt = (opt_kind)o->opts[q];
+        const char *on = opt == OPT_ADAM ? "adam " : "";
+        int nl = opt == OPT_ADAM ? o->n_adam_lrs : o->n_lrs;
+        const double *lrs = opt == OPT_ADAM ? o->adam_lrs : o->lrs;
+        double plr = opt == OPT_ADAM ? o->adam_prox_lr : o->prox_lr;
+        for (int k = 0; k < nl; k++, nm++) {
+            ms[nm] = (method_t){.prox = 0, .opt = opt, .lr = lrs[k]};
+            snprintf(ms[nm].name, sizeof ms[nm].name, "backprop %slr=%g", on, lrs[k]);
+        }
+        for (int k = 0; k < o->n_taus; k++, nm++) {
+            ms[nm] = (method_t){.prox = 1, .opt = opt, .lr = plr, .tau = o->taus[k]};
+            snprintf(ms[nm].name, sizeof ms[nm].name, "proxprop %sexact tau=%g", on,
+                     o->taus[k]);
+        }
+        for (int k = 0; k < o->n_cgs; k++, nm++) {
+            ms[nm] = (method_t){.prox = 1, .opt = opt, .lr = plr, .tau = o->tau,
+                                .cg = o->cgs[k]};
+            snprintf(ms[nm].name, sizeof ms[nm].name, "proxprop %scg%d tau=%g", on,
+                     o->cgs[k], o->tau);
+        }
+    }
+    return nm;
+}
+
+/* Loads the data the options name into tr / va / te and describes it in
+   dataset[len]. Returns 0, or 1 with a message. */
+static int load_data(const opts_t *o, set_t *tr, set_t *va, set_t *te,
+                     char *dataset, size_t len) {
+    char err[1024];
+    if (o->csv) {
+        /* the widest line the network takes: the label and the features a
+           first hidden layer of h1 units can take */
+        int maxf = max_features(o->hidden[0]);
+        char why[160];
+        snprintf(why, sizeof why, "the label and %d features: the most a first "
+                 "hidden layer of %d units takes", maxf, o->hidden[0]);
+        pp_csv_opts co;
+        pp_csv_opts_default(&co);
+        co.label_last = o->label_last;
+        co.max_columns = maxf + 1;
+        co.max_columns_why = why;
+        pp_data all;
+        if (pp_csv_load(o->csv, &co, &all, err, sizeof err) != 0) {
+            fprintf(stderr, "proxprop: %s\n", err);
+            return 1;
+        }
+        split_data(&all, o->val_frac, o->test_frac, o->seed, tr, va, te);
+        pp_data_free(&all, NULL);
+        snprintf(dataset, len, "%s", o->csv);
+    } else if (o->cifar) {
+        pp_cifar_set all, tst;
+        if (pp_cifar_load(o->cifar, 1000000, &all, &tst, err, sizeof err) != 0) {
+            fprintf(stderr, "proxprop: %s\n", err);
+            return 1;
+        }
+        if (all.n < 2) {
+            fprintf(stderr, "proxprop: %s: %d training record(s); at least 2 are "
+                            "needed (training and validation)\n", o->cifar, all.n);
+            pp_cifar_free(&all);
+            pp_cifar_free(&tst);
+            return 1;
+        }
+        split_cifar(&all, &tst, tr, va, te);
+        pp_cifar_free(&all);
+        pp_cifar_free(&tst);
+        snprintf(dataset, len, "CIFAR-10 binary files in %s", o->cifar);
+    } else {
+        set_t *sets[3] = {tr, va, te};
+        int counts[3] = {o->n_train, o->n_val, o->n_test};
+        make_mixture(sets, counts, o->mix_dim, o->seed);
+        snprintf(dataset, len, "built-in 10-class Gaussian mixture in %d-D (seed %llu)",
+                 o->mix_dim, o->seed);
+    }
+    return 0;
+}
 
 int main(int argc, char **argv) {
     opts_t o;
     parse_args(argc, argv, &o);
 
-    pp_data tr, va;
-    char dataset[512];
-    if (o.csv) {
-        /* the widest line the network takes: the label and the features a
-           first hidden layer of h1 units can take */
-        int maxf = max_features(o.h1);
-        char why[160], err[512];
-        snprintf(why, sizeof why, "the label and %d features: the most a first "
-                 "hidden layer of %d units takes", maxf, o.h1);
-        pp_csv_opts co;
-        pp_csv_opts_default(&co);
-        co.label_last = o.label_last;
-        co.max_columns = maxf + 1;
-        co.max_columns_why = why;
-        pp_data all;
-        if (pp_csv_load(o.csv, &co, &all, err, sizeof err) != 0) {
-            fprintf(stderr, "proxprop: %s\n", err);
-            return 1;
-        }
-        split_data(&all, o.val_frac, o.seed, &tr, &va);
-        data_free(&all);
-        snprintf(dataset, sizeof dataset, "%s", o.csv);
-    } else {
-        make_mixture(&tr, &va, o.n_train, o.n_val, o.seed);
-        snprintf(dataset, sizeof dataset,
-                 "built-in 10-class Gaussian mixture in 64-D (seed %llu)", o.seed);
-    }
-
-    /* the methods */
-    int nm_max = o.n_lrs + o.n_taus + o.n_cgs, nm = 0;
-    method_t *ms = xcalloc((size_t)nm_max, sizeof *ms);
-    result_t *rs = xcalloc((size_t)nm_max, sizeof *rs);
-    for (int k = 0; k < o.n_lrs; k++, nm++) {
-        ms[nm].prox = 0;
-        ms[nm].lr = o.lrs[k];
-        snprintf(ms[nm].name, sizeof ms[nm].name, "backprop lr=%g", o.lrs[k]);
-    }
-    for (int k = 0; k < o.n_taus; k++, nm++) {
-        ms[nm].prox = 1;
-        ms[nm].lr = o.prox_lr;
-        ms[nm].tau = o.taus[k];
-        ms[nm].mode = WB_PROX_EXACT;
-        snprintf(ms[nm].name, sizeof ms[nm].name, "proxprop exact tau=%g", o.taus[k]);
-    }
-    for (int k = 0; k < o.n_cgs; k++, nm++) {
-        ms[nm].prox = 1;
-        ms[nm].lr = o.prox_lr;
-        ms[nm].tau = o.tau;
-        ms[nm].mode = WB_PROX_CG;
-        ms[nm].cg = o.cgs[k];
-        snprintf(ms[nm].name, sizeof ms[nm].name, "proxprop cg%d tau=%g", o.cgs[k], o.tau);
-    }
-
-    int sz[NL + 1] = {tr.d, o.h1, o.h2, tr.classes};
-    if (check_prox_layers(sz, ms, nm) != 0) {
+    method_t *ms = xcalloc((size_t)2 * 3 * MAXLIST, sizeof *ms);
+    int nm = make_methods(&o, ms);
+    if (nm == 0) {
         free(ms);
-        free(rs);
-        data_free(&tr);
-        data_free(&va);
+        bad_usage("no runs: every list of methods is 'none'%s%s", "", "");
+    }
+
+    set_t tr, va, te;
+    char dataset[4200];
+    if (load_data(&o, &tr, &va, &te, dataset, sizeof dataset) != 0) {
+        free(ms);
         return 1;
     }
 
-    printf("data: %s\n      %d train / %d validation examples, %d features, "
-           "%d classes\n", dataset, tr.n, va.n, tr.d, tr.classes);
-    printf("net:  %d-%d-%d-%d ReLU, softmax cross-entropy; %d epochs, batch %d, "
-           "Nesterov momentum %g, seed %llu\n",
-           tr.d, o.h1, o.h2, tr.classes, o.epochs, o.batch, o.momentum, o.seed);
-    printf("ProxProp: hidden layers proximal (wb_prox_step), last layer "
-           "explicit, Nesterov lr %g\n\n", o.prox_lr);
+    int nl = o.n_hidden + 1, sz[PP_MAX_LAYERS + 1];
+    sz[0] = tr.d;
+    for (int l = 0; l < o.n_hidden; l++) sz[l + 1] = o.hidden[l];
+    sz[nl] = tr.classes;
+    int rc = check_prox_layers(nl, sz, ms, nm, o.batch, o.form);
+    int cap = o.batch > 256 ? o.batch : 256, adam = 0;
+    for (int k = 0; k < nm; k++) adam |= ms[k].opt == OPT_ADAM;
+    pp_net N;
+    if (rc == 0 && pp_net_alloc(&N, nl, sz, cap, adam) != 0) {
+        fprintf(stderr, "proxprop: out of memory for the network\n");
+        rc = 1;
+    }
+    if (rc != 0) {
+        free(ms);
+        set_free(&tr);
+        set_free(&va);
+        set_free(&te);
+        return 1;
+    }
+    result_t *rs = xcalloc((size_t)nm, sizeof *rs);
 
-    int cap = o.batch > 256 ? o.batch : 256;
-    net_t N;
-    net_alloc(&N, sz, cap);
-    printf("%-24s %12s %10s %9s\n", "method", "train loss", "val acc", "seconds");
-    printf("%-24s %12s %10s %9s\n", "------------------------", "----------",
-           "-------", "-------");
+    printf("data: %s\n      %d train / %d validation / %d test examples, %d "
+           "features, %d classes\n", dataset, tr.n, va.n, te.n, tr.d, tr.classes);
+    printf("net:  ");
+    for (int l = 0; l <= nl; l++) printf("%s%d", l ? "-" : "", sz[l]);
+    printf(" ReLU, softmax cross-entropy; %d epochs, batch %d, seed %llu%s\n",
+           o.epochs, o.batch, o.seed, o.paper ? " (--paper)" : "");
+    printf("      Nesterov momentum %g; Adam beta 0.9, 0.999\n", o.momentum);
+    printf("ProxProp: hidden layers proximal (exact: wb_prox_step; cgK: K "
+           "matrix-free CG iterations, %s form), last layer explicit; "
+           "learning rate %g (Nesterov), %g (Adam)\n\n",
+           o.form == PP_CG_BATCH ? "batch" : "primal", o.prox_lr, o.adam_prox_lr);
+    printf("%-30s %12s %10s %10s %9s\n", "method", "train loss", "val acc",
+           "test acc", "seconds");
+    printf("%-30s %12s %10s %10s %9s\n", "------------------------------",
+           "----------", "-------", "--------", "-------");
     fflush(stdout);
     for (int k = 0; k < nm; k++) {
-        run_method(&ms[k], &o, &tr, &va, &N, &rs[k]);
+        run_method(&ms[k], &o, &tr, &va, &te, &N, &rs[k]);
         if (rs[k].diverged) {
             char what[64];
             snprintf(what, sizeof what, "diverged in epoch %d", rs[k].div_epoch);
-            printf("%-24s %23s %9.2f   (%s)\n", ms[k].name, what, rs[k].seconds,
+            printf("%-30s %34s %9.2f   (%s)\n", ms[k].name, what, rs[k].seconds,
                    rs[k].why);
         } else {
-            printf("%-24s %12.4f %9.2f%% %9.2f\n", ms[k].name, rs[k].final_loss,
-                   100 * rs[k].final_acc, rs[k].seconds);
+            char test[16] = "-";
+            if (isfinite(rs[k].test_acc))
+                snprintf(test, sizeof test, "%.2f%%", 100 * rs[k].test_acc);
+            printf("%-30s %12.4f %9.2f%% %10s %9.2f\n", ms[k].name, rs[k].final_loss,
+                   100 * rs[k].final_acc, test, rs[k].seconds);
         }
         fflush(stdout);
     }
 
-    int rc = 0;
-    if (o.json && write_json(o.json, &o, dataset, &tr, &va, ms, rs, nm) != 0) rc = 1;
+    if (o.json && write_json(o.json, &o, dataset, &tr, &va, &te, &N, ms, rs, nm) != 0)
+        rc = 1;
     if (o.plot) {
         rc |= write_svg(o.plot, "loss_epoch.svg", "Training loss per epoch",
                         "epoch", "training loss (log scale)", 1, ms, rs, nm,
@@ -1146,8 +1193,9 @@ int main(int argc, char **argv) {
     }
     free(ms);
     free(rs);
-    net_free(&N);
-    data_free(&tr);
-    data_free(&va);
+    pp_net_free(&N);
+    set_free(&tr);
+    set_free(&va);
+    set_free(&te);
     return rc;
 }

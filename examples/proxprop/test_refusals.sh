@@ -47,12 +47,54 @@ expect hidden_50000 1 \
 # a NUL byte, named with its line
 printf '0,1,2\n1,2\0,3\n' >"$dir/nul.csv"
 expect nul_byte 1 "nul.csv:2: NUL byte at byte 4 of the line" --csv "$dir/nul.csv"
-# and the small file trains (the refusals are not everything)
-if ! OPENBLAS_NUM_THREADS=1 "$bin" --csv "$dir/small.csv" --epochs 1 \
-        --lrs 0.1 --taus 0.1 --cg 1 --hidden 8,4 >"$dir/out" 2>&1 ||
-        ! grep -q '^proxprop cg1 tau=0.1 ' "$dir/out"; then
-    echo "FAIL small_file trains:"
+# CIFAR-10 binary files, generated: 1 label byte + 3072 pixel bytes per
+# record, every pixel of a record (label*25 + 3)
+record() {
+    printf "\\$(printf '%03o' "$1")"
+    head -c 3072 /dev/zero | tr '\0' "\\$(printf '%03o' $(($1 * 25 + 3)))"
+}
+k=0
+while [ $k -lt 10 ]; do record $k >"$dir/rec$k"; k=$((k + 1)); done
+cifar_file() { # FILE: 20 records, labels 0..9 twice
+    cat "$dir"/rec[0-9] "$dir"/rec[0-9] >"$1"
+}
+mkdir "$dir/cifar"
+for b in 1 2 3 4 5; do cifar_file "$dir/cifar/data_batch_$b.bin"; done
+cifar_file "$dir/cifar/test_batch.bin"
+# a file cut short, and a missing one, stop it before any training
+cp -r "$dir/cifar" "$dir/short"
+head -c 10000 "$dir/cifar/data_batch_2.bin" >"$dir/short/data_batch_2.bin"
+expect cifar_short_file 1 \
+    "short/data_batch_2.bin: 10000 bytes is not a whole, nonzero number of 3073-byte records" \
+    --cifar "$dir/short"
+rm "$dir/short/test_batch.bin"
+cp "$dir/cifar/data_batch_2.bin" "$dir/short/"
+expect cifar_missing_file 1 "short/test_batch.bin: cannot open" --cifar "$dir/short"
+expect csv_and_cifar 2 "choose one data set" --cifar "$dir/cifar" --csv "$dir/small.csv"
+expect no_methods 2 "no runs" --lrs none --taus none --cg none
+# and the data trains (the refusals are not everything): the small CSV file
+# with three hidden layers and both optimizers, CIFAR's 90/10/20 split
+check_trains() { # NAME ROW-PATTERN ARGS...
+    name=$1 row=$2
+    shift 2
+    if ! OPENBLAS_NUM_THREADS=1 "$bin" "$@" --json "$dir/out.json" >"$dir/out" 2>&1 ||
+            ! grep -q "$row" "$dir/out" ||
+            ! grep -q '"test_accuracy": [0-9]' "$dir/out.json"; then
+        echo "FAIL $name trains:"
+        cat "$dir/out"
+        fail=1
+    else
+        echo "ok   $name trains"
+    fi
+}
+check_trains small_file '^proxprop adam cg1 tau=0.1 ' --csv "$dir/small.csv" \
+    --test-frac 0.2 --epochs 1 --lrs 0.1 --adam-lrs 0.01 --taus 0.1 --cg 1 \
+    --hidden 8,6,4 --optimizers nesterov,adam
+check_trains cifar '^proxprop cg2 tau=0.1 ' --cifar "$dir/cifar" --epochs 1 \
+    --batch 10 --lrs 0.1 --taus 0.1 --cg 2 --hidden 8,4
+grep -q '90 train / 10 validation / 20 test examples, 3072 features' "$dir/out" || {
+    echo "FAIL cifar split:"
     cat "$dir/out"
     fail=1
-fi
+}
 exit $fail
