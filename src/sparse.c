@@ -14,8 +14,9 @@
  *               gradients a colour. Both H_ij (from column j) and H_ji
  *               (from column i) are estimated; the stored value is their
  *               mean (symmetrized, as the dense and banded differences)
- *   analysis    cholmod_analyze once per pattern (fill-reducing ordering,
- *               simplicial or supernodal by CHOLMOD's flop rule)
+ *   analysis    cholmod_analyze once per pattern (fill-reducing ordering:
+ *               AMD, or METIS when AMD fills much; simplicial LDL' or
+ *               supernodal LL' by flops per entry of L, switch at 200)
  *   factor      cholmod_factorize_p per step, numeric only:
  *                 H + mu I      beta = mu (the implicit derivative: lambda)
  *                 H + mu D      the values copied with mu d_i added on the
@@ -241,6 +242,14 @@ wb_status wbi_sparse_create(wb_solver *sv, char *msg, size_t len) {
     P->c.error_handler = NULL;
     P->c.final_ll = 0;         /* leave LDL' as is: its D is checked */
     P->c.quick_return_if_not_posdef = 1;
+    /* simplicial (LDL', one thread, no BLAS) below 200 flops per entry of
+       L, supernodal (BLAS-3, CHOLMOD's compiled-in OpenMP threads) above:
+       measured on a shared 2-core machine, smoothed-TV grids of 32^2 to
+       400^2 (flops/nnz(L) 20 to 200), the supernodal factor took 2-15x
+       the simplicial one up to 256^2 (ratio 133) and broke even at 400^2
+       (ratio 200); CHOLMOD's default switch (40) assumes free cores for
+       its threads, which a trainer running solvers on every core has not */
+    P->c.supernodal_switch = 200;
     copy_pattern(P, &sv->e);
     return analyse(sv, msg, len);
 }

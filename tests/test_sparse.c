@@ -398,30 +398,61 @@ static void not_positive_definite_is_damped_and_refused(void **state) {
 }
 
 /* CHOLMOD's factor of H + mu I and H + mu D, simplicial (LDL', checked
-   pivot by pivot) and supernodal (LL', L->minor): H - 2I (indefinite: H's
-   smallest eigenvalue is 1) is refused, H - 0.5 I is factored, and a
-   solve on it has a small residual computed with the pattern's product. */
+   pivot by pivot) and supernodal (LL', L->minor): H - 2I is refused, H -
+   0.5 I is factored (both matrices have eigenvalues in [1, 2)), and a
+   solve on it has a small residual computed with the pattern's product.
+   Simplicial: a 6 x 6 TV grid; supernodal: a dense pattern of order 450
+   (flops / nnz(L) ~ 2n/3 = 300 > 200). */
+static int rq_hess_sparse(void *u, const double *x, const double *w, double *v) {
+    (void)x, (void)w;
+    rq_t *q = u;
+    memcpy(v, q->ax, sizeof(double) * q->nnz);
+    return 0;
+}
 static void factor_detects_indefinite_matrices_in_both_factor_kinds(void **state) {
     (void)state;
-    int sizes[] = {6, 80}, kinds_seen[2] = {0, 0};
+    int kinds_seen[2] = {0, 0};
+    tv_t T;
+    assert_int_equal(tv_init(&T, 6, 0.1, 9), 0);
+    int nq = 450;
+    rq_t q = {nq, 0, malloc(sizeof(int) * (nq + 1)), malloc(sizeof(int) * nq * (nq + 1) / 2),
+              malloc(sizeof(double) * nq * (nq + 1) / 2)};
+    uint64_t seed = 3;
+    for (int j = 0; j < nq; j++) { /* diag 1.5, |off-diagonal row sums| <= 0.25 */
+        q.cp[j] = q.nnz;
+        for (int i = j; i < nq; i++) {
+            q.ri[q.nnz] = i;
+            q.ax[q.nnz++] = i == j ? 1.5 : 0.25 / nq * (wb_test_rand(&seed) - 0.5);
+        }
+    }
+    q.cp[nq] = q.nnz;
     for (int t = 0; t < 2; t++) {
-        tv_t T;
-        assert_int_equal(tv_init(&T, sizes[t], 0.1, 9), 0);
-        int n = T.n;
-        wb_energy e = tv_energy(&T, 1);
+        wb_energy e;
+        if (t == 0) {
+            e = tv_energy(&T, 1);
+        } else {
+            memset(&e, 0, sizeof e);
+            e.n = nq;
+            e.user = &q;
+            e.value_grad = rq_vg;
+            e.hess_nnz = q.nnz;
+            e.hess_colptr = q.cp;
+            e.hess_rowidx = q.ri;
+            e.hess_sparse = rq_hess_sparse;
+        }
+        int n = e.n;
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
         int sup = wbi_sparse_supernodal(sv, NULL);
-        assert_true(sup == 0 || sup == 1);
+        assert_int_equal(sup, t);
         kinds_seen[sup] = 1;
-        assert_int_equal(wbi_hessian(sv, T.y, W), WB_OK);
+        assert_int_equal(wbi_hessian(sv, t ? q.ax : T.y, W), WB_OK);
         int info = wbi_factor(sv, -2.0, NULL);
         assert_true(info > 0 && info <= n);
         double *d = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * n),
                *x = malloc(sizeof(double) * n), *r = malloc(sizeof(double) * n);
         for (int i = 0; i < n; i++) d[i] = 1.0;
         assert_true(wbi_factor(sv, -2.0, d) > 0); /* the same, through D */
-        for (int i = 0; i < n; i++) d[i] = 0.5 + (i % 2); /* H - 0.5 D > 0? */
         assert_int_equal(wbi_factor(sv, -0.5, NULL), 0);
         for (int i = 0; i < n; i++) b[i] = x[i] = sin(1.0 + i);
         wbi_factor_solve(sv, 1, x);
@@ -430,6 +461,7 @@ static void factor_detects_indefinite_matrices_in_both_factor_kinds(void **state
         for (int i = 0; i < n; i++) worst = fmax(worst, fabs(r[i] - 0.5 * x[i] - b[i]));
         assert_true(worst < 1e-10);
         /* H + 0.25 D with D = diag(0.5 or 1.5): the shifted copy */
+        for (int i = 0; i < n; i++) d[i] = 0.5 + (i % 2);
         assert_int_equal(wbi_factor(sv, 0.25, d), 0);
         for (int i = 0; i < n; i++) x[i] = b[i];
         wbi_factor_solve(sv, 1, x);
@@ -439,9 +471,10 @@ static void factor_detects_indefinite_matrices_in_both_factor_kinds(void **state
         assert_true(worst < 1e-10);
         free(d), free(b), free(x), free(r);
         wb_solver_destroy(sv);
-        tv_free(&T);
     }
     assert_true(kinds_seen[0] && kinds_seen[1]);
+    free(q.cp), free(q.ri), free(q.ax);
+    tv_free(&T);
 }
 
 /* set_energy: the same pattern keeps its analysis; a smaller grid's
