@@ -136,6 +136,24 @@ static int rq_vg(void *u, const double *x, const double *w, double *e, double *g
     *e = E;
     return 0;
 }
+static int rq_hess_sparse(void *u, const double *x, const double *w, double *v) {
+    (void)x, (void)w;
+    rq_t *q = u;
+    memcpy(v, q->ax, sizeof(double) * q->nnz);
+    return 0;
+}
+static wb_energy rq_energy(rq_t *q, int with_values) {
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = q->n;
+    e.user = q;
+    e.value_grad = rq_vg;
+    e.hess_nnz = q->nnz;
+    e.hess_colptr = q->cp;
+    e.hess_rowidx = q->ri;
+    if (with_values) e.hess_sparse = rq_hess_sparse;
+    return e;
+}
 static void coloured_differences_are_exact_on_a_random_sparse_quadratic(void **state) {
     (void)state;
     int n = 60;
@@ -153,14 +171,7 @@ static void coloured_differences_are_exact_on_a_random_sparse_quadratic(void **s
             }
     }
     q.cp[n] = q.nnz;
-    wb_energy e;
-    memset(&e, 0, sizeof e);
-    e.n = n;
-    e.user = &q;
-    e.value_grad = rq_vg;
-    e.hess_nnz = q.nnz;
-    e.hess_colptr = q.cp;
-    e.hess_rowidx = q.ri;
+    wb_energy e = rq_energy(&q, 0);
     wb_solver *sv = NULL;
     assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
     double *x = malloc(sizeof(double) * n);
@@ -403,12 +414,6 @@ static void not_positive_definite_is_damped_and_refused(void **state) {
    solve on it has a small residual computed with the pattern's product.
    Simplicial: a 6 x 6 TV grid; supernodal: a dense pattern of order 450
    (flops / nnz(L) ~ 2n/3 = 300 > 200). */
-static int rq_hess_sparse(void *u, const double *x, const double *w, double *v) {
-    (void)x, (void)w;
-    rq_t *q = u;
-    memcpy(v, q->ax, sizeof(double) * q->nnz);
-    return 0;
-}
 static void factor_detects_indefinite_matrices_in_both_factor_kinds(void **state) {
     (void)state;
     int kinds_seen[2] = {0, 0};
@@ -427,19 +432,7 @@ static void factor_detects_indefinite_matrices_in_both_factor_kinds(void **state
     }
     q.cp[nq] = q.nnz;
     for (int t = 0; t < 2; t++) {
-        wb_energy e;
-        if (t == 0) {
-            e = tv_energy(&T, 1);
-        } else {
-            memset(&e, 0, sizeof e);
-            e.n = nq;
-            e.user = &q;
-            e.value_grad = rq_vg;
-            e.hess_nnz = q.nnz;
-            e.hess_colptr = q.cp;
-            e.hess_rowidx = q.ri;
-            e.hess_sparse = rq_hess_sparse;
-        }
+        wb_energy e = t == 0 ? tv_energy(&T, 1) : rq_energy(&q, 1);
         int n = e.n;
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
