@@ -77,6 +77,9 @@ wb_status wbi_sparse_pattern_check(const wb_energy *e, char *msg, size_t len) {
     }
     if (!cp || !ri)
         BAD("energy.hess_nnz = %d but hess_colptr or hess_rowidx is NULL", nnz);
+    if ((double)nnz * 2 - n > 2147483647.0)
+        BAD("energy.hess_nnz = %d: the symmetric pattern's 2 nnz - n entries "
+            "exceed int", nnz);
     if (cp[0] != 0) BAD("energy.hess_colptr[0] = %d must be 0", cp[0]);
     if (cp[n] != nnz)
         BAD("energy.hess_colptr[n = %d] = %d must equal hess_nnz = %d", n,
@@ -426,6 +429,11 @@ int wbi_sparse_factor(wb_solver *sv, double mu, const double *d) {
     struct wbi_sparse *P = sv->sp;
     int n = sv->n;
     double beta[2] = {0.0, 0.0};
+    if (!P->L) { /* a failed re-analysis (wb_solver_set_energy) */
+        wbi_set_msg(sv, "the sparse pattern is not analysed (the last "
+                    "wb_solver_set_energy failed): set an energy again");
+        return WB_EINVAL;
+    }
     if (d) {
         /* S = H + mu diag(d): the diagonal is each column's first entry */
         memcpy(P->S, sv->H, (size_t)P->nnz * sizeof(double));
