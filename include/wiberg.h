@@ -178,7 +178,7 @@ typedef struct wb_energy {
        triangle). NULL: coloured central differences of gx (Curtis-Powell-
        Reid): the columns are split into groups that share no row of the
        symmetric pattern (greedy distance-2 colouring) and each group costs
-       2 gradient calls (5 groups for a 5-point grid stencil, whatever n). */
+       2 gradient calls (7 groups for a 5-point grid stencil, whatever n). */
     int (*hess_sparse)(void *user, const double *x, const double *w,
                        double *vals);
 } wb_energy;
