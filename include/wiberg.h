@@ -577,6 +577,12 @@ typedef struct wb_check_report {
     int hess_band_worst;   /* column-major index into the n x n H    */
     int hvp_worst;
     int hess_diag_worst;
+    /* the sparse pattern (hess_nnz > 0) over H's lower triangle: entries
+       in it hold hess_sparse's values (judged only when hess_sparse is
+       given), entries outside it 0, so a pattern that misses a non-zero of
+       H reads as a large error; -1 without a pattern */
+    double hess_sparse_err;
+    int hess_sparse_worst; /* column-major index into the n x n H    */
 } wb_check_report;
 
 /** Compares the energy's callbacks at (x[n], w[p]) against central
@@ -584,7 +590,7 @@ typedef struct wb_check_report {
  *  energy typically shows errors below 1e-6 (differences lose accuracy on
  *  entries much smaller than the largest, and at large |x|, where the step
  *  is fd_step |x|). It forms the dense n x n difference Hessian when any
- *  second-order callback is given: a tool for moderate n, not a hot path
+ *  second-order callback or a sparse pattern is given: a tool for moderate n, not a hot path
  *  (it allocates). An error's sentence is in wb_last_error().
  *  Every output buffer handed to a callback is pre-filled with a
  *  signalling-NaN pattern: a callback that leaves entries unwritten (which

@@ -500,6 +500,51 @@ static void set_energy_reanalyses_only_a_new_pattern(void **state) {
     tv_free(&A), tv_free(&B), tv_free(&C);
 }
 
+/* wb_check_energy judges the pattern and hess_sparse against differences:
+   right ones read ~0; a pattern without the vertical edges, or a value
+   off by 1 %, read large, at the entry that is wrong. */
+static int tv_hess_sparse_off(void *u, const double *x, const double *w, double *v) {
+    tv_t *T = u;
+    tv_hess_sparse(u, x, w, v);
+    v[T->colptr[7] + 1] *= 1.01; /* H(8,7) */
+    return 0;
+}
+static void checker_judges_the_pattern_and_the_sparse_values(void **state) {
+    (void)state;
+    tv_t T;
+    assert_int_equal(tv_init(&T, 5, 0.3, 4), 0); /* n = 25 */
+    wb_check_report r;
+    wb_energy e = tv_energy(&T, 1);
+    assert_int_equal(wb_check_energy(&e, NULL, T.y, W, &r), WB_OK);
+    assert_true(r.hess_sparse_err >= 0 && r.hess_sparse_err < 1e-6);
+    e.hess_sparse = tv_hess_sparse_off;
+    assert_int_equal(wb_check_energy(&e, NULL, T.y, W, &r), WB_OK);
+    assert_true(r.hess_sparse_err > 1e-3);
+    assert_int_equal(r.hess_sparse_worst, 7 * 25 + 8);
+    /* a horizontal-only pattern (no rows k + m): misses H(k+5, k) */
+    int cp[26], ri[75], q = 0;
+    for (int k = 0; k < 25; k++) {
+        cp[k] = q;
+        ri[q++] = k;
+        if (k % 5 + 1 < 5) ri[q++] = k + 1;
+    }
+    cp[25] = q;
+    wb_energy h = tv_energy(&T, 0);
+    h.hess_nnz = q;
+    h.hess_colptr = cp;
+    h.hess_rowidx = ri;
+    assert_int_equal(wb_check_energy(&h, NULL, T.y, W, &r), WB_OK);
+    assert_true(r.hess_sparse_err > 0.99); /* |0 - H_ij| / |H_ij| */
+    assert_int_equal(r.hess_sparse_worst % 25 - r.hess_sparse_worst / 25, 5);
+    /* no pattern: -1 */
+    wb_energy d = tv_energy(&T, 0);
+    d.hess_nnz = 0, d.hess_colptr = d.hess_rowidx = NULL;
+    d.hvp = tv_hvp;
+    assert_int_equal(wb_check_energy(&d, NULL, T.y, W, &r), WB_OK);
+    assert_true(r.hess_sparse_err == -1 && r.hess_sparse_worst == -1);
+    tv_free(&T);
+}
+
 /* The k-th allocation of create failing: WB_ENOMEM, nothing leaked. */
 static void allocation_failures_at_create_leak_nothing(void **state) {
     (void)state;
@@ -542,6 +587,7 @@ int main(void) {
         cmocka_unit_test(not_positive_definite_is_damped_and_refused),
         cmocka_unit_test(factor_detects_indefinite_matrices_in_both_factor_kinds),
         cmocka_unit_test(set_energy_reanalyses_only_a_new_pattern),
+        cmocka_unit_test(checker_judges_the_pattern_and_the_sparse_values),
         cmocka_unit_test(allocation_failures_at_create_leak_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
