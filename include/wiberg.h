@@ -590,8 +590,8 @@ typedef struct wb_check_report {
  *  energy typically shows errors below 1e-6 (differences lose accuracy on
  *  entries much smaller than the largest, and at large |x|, where the step
  *  is fd_step |x|). It forms the dense n x n difference Hessian when any
- *  second-order callback or a sparse pattern is given: a tool for moderate n, not a hot path
- *  (it allocates). An error's sentence is in wb_last_error().
+ *  second-order callback or a sparse pattern is given: a tool for moderate
+ *  n, not a hot path (it allocates). An error's sentence is in wb_last_error().
  *  Every output buffer handed to a callback is pre-filled with a
  *  signalling-NaN pattern: a callback that leaves entries unwritten (which
  *  the solver would read as whatever memory held) is WB_ECALLBACK, and
