@@ -218,7 +218,13 @@ typedef enum wb_hessian_kind {
                                 SuiteSparse's process-wide malloc, not
                                 settings.alloc (its hooks take no
                                 context): the one exception to "never
-                                allocates after create". */
+                                allocates after create". Threads: a
+                                simplicial factor (below 200 flops per
+                                entry of L: 2-D grids up to ~400^2) runs on
+                                the calling thread; a supernodal one also
+                                runs CHOLMOD's OpenMP loops (4 threads,
+                                compiled into Debian's CHOLMOD; bound them
+                                with OMP_THREAD_LIMIT). */
 } wb_hessian_kind;
 
 /* ------------------------------------------------------------------------ */
