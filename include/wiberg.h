@@ -155,11 +155,40 @@ typedef struct wb_energy {
        per stop). The solver's steps (Steihaug CG) never call it. NULL: no
        preconditioner. */
     int (*hess_diag)(void *user, const double *x, const double *w, double *d);
+
+    /* ---- sparse Hessian (optional; factored by CHOLMOD) ---- */
+    /* The pattern of H's LOWER triangle in compressed sparse columns (the
+       same arrays are the upper triangle in compressed sparse rows):
+       hess_nnz > 0 entries; hess_colptr[n+1] with hess_colptr[0] = 0,
+       non-decreasing, hess_colptr[n] = hess_nnz; column j's rows are
+       hess_rowidx[hess_colptr[j] .. hess_colptr[j+1] - 1], strictly
+       increasing, each in [j, n - 1], the first one j: every diagonal
+       entry is in the pattern. A pattern that breaks a rule is refused
+       (WB_EINVAL) with the rule and the column in the message. Copied at
+       create (the arrays may be freed after). A pattern selects
+       WB_HESS_SPARSE under WB_HESS_AUTO (see wb_hessian_kind): a sparse
+       Cholesky factorization (CHOLMOD, fill-reducing ordering) analysed
+       once per pattern, numerically refactored per step. Leave hess_nnz
+       0 and the pointers NULL for no pattern. */
+    int hess_nnz;
+    const int *hess_colptr; /* [n+1] */
+    const int *hess_rowidx; /* [hess_nnz] */
+    /* optional, with the pattern: vals[hess_nnz] = H at the pattern's
+       entries, in the pattern's order (H_ij for row i of column j, lower
+       triangle). NULL: coloured central differences of gx (Curtis-Powell-
+       Reid): the columns are split into groups that share no row of the
+       symmetric pattern (greedy distance-2 colouring) and each group costs
+       2 gradient calls (7 groups for a 5-point grid stencil, whatever n). */
+    int (*hess_sparse)(void *user, const double *x, const double *w,
+                       double *vals);
 } wb_energy;
 
 /* How the solver stores and factors H (wb_settings.hessian). */
 typedef enum wb_hessian_kind {
     WB_HESS_AUTO = 0,        /* by cost, from what the energy gives and n:
+        hess_nnz > 0           sparse (a pattern says more than a band:
+                               CHOLMOD's fill-reducing ordering costs no
+                               more than the band and far less on grids)
         kd > 0                 banded (hess_band, or 2(2kd+1) gradients
                                per band; hess is not called)
         hess, n <= 256         dense (one Hessian + n^3/3 flops an
@@ -183,7 +212,7 @@ typedef enum wb_hessian_kind {
     WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
     WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
     WB_HESS_MATRIX_FREE = 3, /* Hessian-vector products and CG             */
-    WB_HESS_LBFGS = 4        /* quasi-Newton: limited-memory BFGS steps with
+    WB_HESS_LBFGS = 4,       /* quasi-Newton: limited-memory BFGS steps with
         a More-Thuente (strong Wolfe) line search, one gradient per trial
         and no Hessian or product in the steps; for energies whose Hessian
         is dear even as products. settings.lbfgs_memory pairs (sized at
@@ -193,6 +222,24 @@ typedef enum wb_hessian_kind {
         gradient) -- so a minimizer is never claimed on the curvature
         pairs alone; the implicit derivatives are the matrix-free ones (CG
         on the same products) at the x* it found.                       */
+    WB_HESS_SPARSE = 5       /* the pattern's nnz values, sparse Cholesky
+                                (CHOLMOD: analysed at create, and again by
+                                wb_solver_set_energy only when the pattern
+                                changes; one numeric factorization per
+                                trust-region step; the implicit derivative
+                                reuses the factor at x*). Needs hess_nnz
+                                > 0. CHOLMOD allocates inside each
+                                factorization and the first solve through
+                                SuiteSparse's process-wide malloc, not
+                                settings.alloc (its hooks take no
+                                context): the one exception to "never
+                                allocates after create". Threads: a
+                                simplicial factor (below 200 flops per
+                                entry of L: 2-D grids up to ~400^2) runs on
+                                the calling thread; a supernodal one also
+                                runs CHOLMOD's OpenMP loops (4 threads,
+                                compiled into Debian's CHOLMOD; bound them
+                                with OMP_THREAD_LIMIT). */
 } wb_hessian_kind;
 
 /* ------------------------------------------------------------------------ */
@@ -441,7 +488,8 @@ typedef struct wb_solver wb_solver; /* opaque */
  *  *out = NULL and the status says why (WB_EINVAL, WB_ENOMEM); the sentence
  *  is in wb_last_error() (and wb_solver_explain gives it again on demand,
  *  from any thread). Requirements: n >= 1,
- *  p >= 0, value_grad given, 0 <= kd < n, every setting in its range. */
+ *  p >= 0, value_grad given, 0 <= kd < n, a sparse pattern (hess_nnz > 0)
+ *  that keeps its rules, every setting in its range. */
 WB_API wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
                            const wb_settings *s);
 
@@ -472,7 +520,9 @@ WB_API const char *wb_solver_message(const wb_solver *sv);
 
 /** Rebinds the solver to another energy with e->n <= the n it was created
  *  for and the same p (e.g. the next example of a data set), without
- *  allocating. Forgets the last solve. WB_EBUSY while the solver is in use
+ *  allocating (WB_HESS_SPARSE: the same pattern keeps its analysis; another
+ *  one with hess_nnz <= the created one's is copied and analysed anew,
+ *  which CHOLMOD allocates for). Forgets the last solve. WB_EBUSY while the solver is in use
  *  by another call. */
 WB_API wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e);
 
@@ -585,6 +635,12 @@ typedef struct wb_check_report {
     int hess_band_worst;   /* column-major index into the n x n H    */
     int hvp_worst;
     int hess_diag_worst;
+    /* the sparse pattern (hess_nnz > 0) over H's lower triangle: entries
+       in it hold hess_sparse's values (judged only when hess_sparse is
+       given), entries outside it 0, so a pattern that misses a non-zero of
+       H reads as a large error; -1 without a pattern */
+    double hess_sparse_err;
+    int hess_sparse_worst; /* column-major index into the n x n H    */
 } wb_check_report;
 
 /** Compares the energy's callbacks at (x[n], w[p]) against central
@@ -592,8 +648,8 @@ typedef struct wb_check_report {
  *  energy typically shows errors below 1e-6 (differences lose accuracy on
  *  entries much smaller than the largest, and at large |x|, where the step
  *  is fd_step |x|). It forms the dense n x n difference Hessian when any
- *  second-order callback is given: a tool for moderate n, not a hot path
- *  (it allocates). An error's sentence is in wb_last_error().
+ *  second-order callback or a sparse pattern is given: a tool for moderate
+ *  n, not a hot path (it allocates). An error's sentence is in wb_last_error().
  *  Every output buffer handed to a callback is pre-filled with a
  *  signalling-NaN pattern: a callback that leaves entries unwritten (which
  *  the solver would read as whatever memory held) is WB_ECALLBACK, and

@@ -2,7 +2,7 @@
 # Installs the Debian packages libwiberg needs to build and test, if missing.
 # Usage: sh scripts/deps.sh [extra-package ...]
 set -eu
-pkgs="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev $*"
+pkgs="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev libsuitesparse-dev $*"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -172,6 +172,8 @@ wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
         rep->mixed_worst = -1;
     rep->hess_band_err = rep->hvp_err = rep->hess_diag_err = -1;
     rep->hess_band_worst = rep->hvp_worst = rep->hess_diag_worst = -1;
+    rep->hess_sparse_err = -1;
+    rep->hess_sparse_worst = -1;
 
     int n = e->n, p = e->p;
     size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
@@ -218,7 +220,8 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
     }
     rep->value_grad_err = worst_err((size_t)n, g, gfd, rg, &rep->value_grad_worst);
 
-    int second = e->hess || (e->kd > 0 && e->hess_band) || e->hvp || e->hess_diag;
+    int second = e->hess || (e->kd > 0 && e->hess_band) || e->hvp ||
+                 e->hess_diag || e->hess_nnz > 0;
     if (second) {
         /* Hfd[:,j] = (g(x + h e_j) - g(x - h e_j)) / 2h, rounding likewise */
         for (int j = 0; j < n; j++) {
@@ -287,6 +290,43 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
             }
         rep->hess_band_err = worst;
         rep->hess_band_worst = wm;
+    }
+    if (e->hess_nnz > 0) {
+        /* the sparse pattern (and hess_sparse's values) against Hfd's lower
+           triangle: an entry outside the pattern is predicted 0, so a
+           pattern that misses a non-zero of H reads as a large error; with
+           no hess_sparse only those entries are judged. Values go into
+           H's space (nnz <= n(n+1)/2) */
+        const int *cp = e->hess_colptr, *ri = e->hess_rowidx;
+        if (e->hess_sparse) {
+            mark((size_t)e->hess_nnz, H);
+            if ((st = cb(e->hess_sparse(e->user, x, w, H), "hess_sparse")) != WB_OK)
+                return st;
+            if ((st = out_ok("hess_sparse", "vals", (size_t)e->hess_nnz, H, 0)) != WB_OK)
+                return st;
+        }
+        double fmaxabs = 0.0, worst = 0.0;
+        int wm = -1;
+        for (int j = 0; j < n; j++)
+            for (int i = j; i < n; i++) fmaxabs = fmax(fmaxabs, fabs(Hfd[(size_t)j * n + i]));
+        for (int j = 0; j < n; j++) {
+            int k = cp[j];
+            for (int i = j; i < n; i++) {
+                size_t q = (size_t)j * n + i;
+                int in = k < cp[j + 1] && ri[k] == i;
+                double pred = in ? (e->hess_sparse ? H[k] : Hfd[q]) : 0.0;
+                if (in) k++;
+                double den = fmax(fmax(fabs(Hfd[q]), 1e-6 * fmaxabs),
+                                  fmax(RES * rH[q], DBL_MIN));
+                double err = fabs(pred - Hfd[q]) / den;
+                if (!(err <= worst)) {
+                    worst = err;
+                    wm = (int)q;
+                }
+            }
+        }
+        rep->hess_sparse_err = worst;
+        rep->hess_sparse_worst = wm;
     }
     if (e->hvp || e->hess_diag) {
         for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);

@@ -1,10 +1,11 @@
 /* The Hessian operator behind the solver and the implicit derivatives, in
- * one of three representations:
+ * one of four representations:
  *
  *   dense        H[n*n]; Cholesky (dpotrf)                O(n^3)
  *   banded       lower band AB[(kd+1)*n]; dpbtrf          O(n kd^2)
  *   matrix-free  H v from the hvp callback (or differences of the gradient);
  *                solves by conjugate gradients            O(n) per product
+ *   sparse       the pattern's values; CHOLMOD (sparse.c) O(fill)
  *
  * Missing second derivatives come from central differences of the gradient:
  * dense column by column (2n gradient calls), banded by colouring (columns
@@ -19,6 +20,10 @@
 
 /* WB_HESS_AUTO, by cost (the rule documented at wb_hessian_kind):
  *
+ *   hess_nnz > 0           sparse: the energy knows H's structure; a
+ *                          fill-reducing sparse Cholesky costs at most what
+ *                          the band does and O(n^1.5) on a 2-D grid (a band
+ *                          of a 2-D grid costs n kd^2 = O(n^2))
  *   kd > 0                 banded: a factor costs n kd^2, a band 2(2kd+1)
  *                          gradients at most (hess_band, or differences),
  *                          whatever else the energy gives
@@ -49,14 +54,20 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
                            wb_hessian_kind *kind, char *msg, size_t len) {
     wb_hessian_kind k = s->hessian;
     if (k == WB_HESS_AUTO) {
-        if (e->kd > 0) k = WB_HESS_BANDED;
+        if (e->hess_nnz > 0) k = WB_HESS_SPARSE;
+        else if (e->kd > 0) k = WB_HESS_BANDED;
         else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
         else if (e->hvp) k = WB_HESS_MATRIX_FREE;
         else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;
         else k = WB_HESS_LBFGS;
     }
-    if (k < WB_HESS_AUTO || k > WB_HESS_LBFGS) {
+    if (k < WB_HESS_AUTO || k > WB_HESS_SPARSE) {
         snprintf(msg, len, "settings.hessian = %d is not a wb_hessian_kind", (int)k);
+        return WB_EINVAL;
+    }
+    if (k == WB_HESS_SPARSE && e->hess_nnz <= 0) {
+        snprintf(msg, len, "sparse Hessian requested but energy.hess_nnz = %d "
+                 "(no pattern)", e->hess_nnz);
         return WB_EINVAL;
     }
     if (k == WB_HESS_BANDED && e->kd <= 0) {
@@ -194,6 +205,8 @@ wb_status wbi_hessian(wb_solver *sv, const double *x, const double *w) {
     switch (sv->kind) {
     case WB_HESS_BANDED:
         return band_hessian(sv, x, w);
+    case WB_HESS_SPARSE:
+        return wbi_sparse_hessian(sv, x, w);
     case WB_HESS_MATRIX_FREE:
         /* the operator is the point: products are made on demand, and
            hess_diag only when a user of it asks (wbi_hess_diag_load) */
@@ -228,6 +241,7 @@ double wbi_hess_diag(const wb_solver *sv, int i) {
     switch (sv->kind) {
     case WB_HESS_BANDED: return sv->H[(size_t)i * ((size_t)sv->kd + 1)];
     case WB_HESS_MATRIX_FREE: return sv->have_hd ? sv->hd[i] : 0.0;
+    case WB_HESS_SPARSE: return wbi_sparse_diag(sv, i);
     default: return sv->H[(size_t)i * (size_t)sv->n + (size_t)i];
     }
 }
@@ -235,6 +249,7 @@ double wbi_hess_diag(const wb_solver *sv, int i) {
 /* ---- factor, solve, multiply ----------------------------------------------- */
 
 int wbi_factor(wb_solver *sv, double mu, const double *d) {
+    if (sv->kind == WB_HESS_SPARSE) return wbi_sparse_factor(sv, mu, d);
     if (sv->kind == WB_HESS_BANDED) {
         wbi_band_shift_copy(sv->n, sv->kd, sv->H, mu, d, sv->F);
         return wbi_band_chol(sv->n, sv->kd, sv->F);
@@ -244,6 +259,10 @@ int wbi_factor(wb_solver *sv, double mu, const double *d) {
 }
 
 void wbi_factor_solve(wb_solver *sv, int nrhs, double *B) {
+    if (sv->kind == WB_HESS_SPARSE) {
+        wbi_sparse_solve(sv, nrhs, B);
+        return;
+    }
     if (sv->kind == WB_HESS_BANDED) wbi_band_chol_solve(sv->n, sv->kd, sv->F, nrhs, B);
     else wbi_chol_solve(sv->n, sv->F, nrhs, B);
 }
@@ -287,8 +306,9 @@ static double inv_norm1_estimate(wb_solver *sv) {
 double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm) {
     double rc = 0.0;
     int info;
-    if (sv->kind == WB_HESS_BANDED) {
-        double an = wbi_band_norm1(sv->n, sv->kd, sv->H, mu);
+    if (sv->kind == WB_HESS_BANDED || sv->kind == WB_HESS_SPARSE) {
+        double an = sv->kind == WB_HESS_SPARSE ? wbi_sparse_norm1(sv, mu)
+                    : wbi_band_norm1(sv->n, sv->kd, sv->H, mu);
         double inv = inv_norm1_estimate(sv);
         if (anorm) *anorm = an;
         return (an > 0 && inv > 0 && isfinite(inv)) ? 1.0 / (an * inv) : 0.0;
@@ -304,10 +324,14 @@ double wbi_factor_rcond(wb_solver *sv, double mu, double *anorm) {
    block A11 (order k-1, factored: L11 in F) and a = A(k, 1:k-1),
      z = [-A11^-1 a; 1; 0],   z'Az = A_kk - a'A11^-1 a = d_k <= 0
    (the Schur complement the factorization found non-positive; More and
-   Sorensen 1983). A11^-1 a = L11^-T (L11^-1 a): two triangular solves. */
+   Sorensen 1983). A11^-1 a = L11^-T (L11^-1 a): two triangular solves.
+   Sparse: z = 0 (CHOLMOD's partial factor is in its permuted order and
+   its leading block cannot be solved with): the caller's CG search for
+   negative curvature takes over. */
 void wbi_chol_fail_direction(wb_solver *sv, int info, double *z) {
     int n = sv->n, k = info - 1; /* 0-based failing column */
     memset(z, 0, (size_t)n * sizeof(double));
+    if (sv->kind == WB_HESS_SPARSE) return;
     if (k < 0 || k >= n) return;
     z[k] = 1.0;
     if (k == 0) return;
@@ -338,9 +362,7 @@ double wbi_hess_diag_max(const wb_solver *sv) {
    fd_step^2 (rounding + truncation of central differences) otherwise. */
 double wbi_curv_floor(const wb_solver *sv, double factor, double E,
                       const double *x, double hmax, double *kappa) {
-    int approx = sv->kind == WB_HESS_BANDED       ? sv->e.hess_band == NULL
-                 : sv->kind == WB_HESS_MATRIX_FREE ? sv->e.hvp == NULL
-                                                   : sv->e.hess == NULL;
+    int approx = wbi_hess_is_approx(sv);
     double h = sv->s.fd_step;
     double eps_h = approx ? DBL_EPSILON / h + h * h : DBL_EPSILON;
     double t = fmax(1.0, wbi_norm_inf(sv->n, x));
@@ -350,9 +372,21 @@ double wbi_curv_floor(const wb_solver *sv, double factor, double E,
     return factor * eps_h * k;
 }
 
+int wbi_hess_is_approx(const wb_solver *sv) {
+    switch (sv->kind) {
+    case WB_HESS_BANDED: return sv->e.hess_band == NULL;
+    case WB_HESS_MATRIX_FREE: return sv->e.hvp == NULL;
+    case WB_HESS_SPARSE: return sv->e.hess_sparse == NULL;
+    default: return sv->e.hess == NULL;
+    }
+}
+
 wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
     int n = sv->n;
     switch (sv->kind) {
+    case WB_HESS_SPARSE:
+        wbi_sparse_mul(sv, v, out);
+        return WB_OK;
     case WB_HESS_BANDED:
         wbi_band_symv(n, sv->kd, sv->H, v, out);
         return WB_OK;

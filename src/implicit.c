@@ -51,9 +51,7 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
     wb_deriv_info *di = &sv->dinfo;
     di->lambda = lambda;
     di->reused_factor = 0;
-    di->hess_approx = sv->kind == WB_HESS_BANDED       ? sv->e.hess_band == NULL
-                      : sv->kind == WB_HESS_MATRIX_FREE ? sv->e.hvp == NULL
-                                                        : sv->e.hess == NULL;
+    di->hess_approx = wbi_hess_is_approx(sv);
     di->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
     if (sv->kind == WB_HESS_MATRIX_FREE) {
         /* no factor: the operator at (x, w), solved by CG per right side */
@@ -78,6 +76,7 @@ static wb_status factor_at(wb_solver *sv, const double *x, const double *w) {
             sv->hess_valid = 1;
         }
         int info = wbi_factor(sv, lambda, NULL);
+        if (info < 0) return (wb_status)info; /* CHOLMOD: message set */
         if (info != 0) {
             /* the figures of the floor, with no curvature estimate (0) */
             curvature_test(sv, 0.0, wbi_hess_diag_max(sv));

@@ -62,6 +62,7 @@ void wb_solver_destroy(wb_solver *sv) {
                     sv->B,  sv->v,  sv->work, sv->iwork, sv->xs, sv->ws, sv->pbuf, sv->hx, sv->hd, sv->cgw, sv->hs, sv->x0,
                     sv->lb_s, sv->lb_y, sv->lb_rho, sv->lb_a};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(&s, bufs[i]);
+    wbi_sparse_destroy(sv);
     wbi_free(&s, sv);
 }
 
@@ -122,7 +123,9 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     size_t n = (size_t)e->n, p = (size_t)(e->p > 0 ? e->p : 1);
     size_t hsize = kind == WB_HESS_DENSE    ? n * n
                    : kind == WB_HESS_BANDED ? ((size_t)sv->kd + 1) * n
+                   : kind == WB_HESS_SPARSE ? (size_t)e->hess_nnz
                                             : 1;
+    size_t fsize = kind == WB_HESS_SPARSE ? 1 : hsize; /* CHOLMOD holds L */
     size_t mf = kind == WB_HESS_MATRIX_FREE ? n : 1;
     sv->n = e->n;
     sv->n_cap = e->n;
@@ -134,7 +137,7 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     sv->gt = zalloc(&st, n, sizeof(double), &ok);
     sv->sd = zalloc(&st, n, sizeof(double), &ok);
     sv->H = zalloc(&st, hsize, sizeof(double), &ok);
-    sv->F = zalloc(&st, hsize, sizeof(double), &ok);
+    sv->F = zalloc(&st, fsize, sizeof(double), &ok);
     sv->hx = zalloc(&st, mf, sizeof(double), &ok);
     sv->hs = zalloc(&st, n, sizeof(double), &ok);
     sv->hd = zalloc(&st, mf, sizeof(double), &ok);
@@ -161,6 +164,13 @@ wb_status wb_solver_create(wb_solver **out, const wb_energy *e,
     if (!ok) {
         wb_solver_destroy(sv);
         return wbi_fail(WB_ENOMEM, "wb_solver_create: out of memory");
+    }
+    if (kind == WB_HESS_SPARSE) { /* the pattern's analysis (sparse.c) */
+        wb_status r = wbi_sparse_create(sv, msg, sizeof msg);
+        if (r != WB_OK) {
+            wb_solver_destroy(sv);
+            return wbi_fail(r, "wb_solver_create: %.200s", msg);
+        }
     }
     sv->msg[0] = '\0';
     wbi_guard_init(&sv->busy);
@@ -224,6 +234,10 @@ static wb_status set_energy(wb_solver *sv, const wb_energy *e) {
     }
     /* the buffers are contiguous: an n x n matrix with leading dimension n
        fits in the n_cap x n_cap space */
+    if (kind == WB_HESS_SPARSE) {
+        wb_status r = wbi_sparse_set_pattern(sv, e);
+        if (r != WB_OK) return r;
+    }
     sv->e = *e;
     sv->n = e->n;
     if (kind == WB_HESS_BANDED) sv->kd = e->kd;
@@ -247,12 +261,10 @@ static void fill_info(wb_info *info, const wb_solver *sv, wb_status st,
     info->step_norm = snorm;
     info->mu = mu;
     info->reason = why;
-    info->hess_approx = sv->e.hess == NULL;
+    info->hess_approx = wbi_hess_is_approx(sv);
     info->mixed_approx = sv->e.mixed_vjp == NULL && sv->e.mixed == NULL;
     info->hessian = sv->lbfgs ? WB_HESS_LBFGS : sv->kind;
     info->cg_iterations = (int)sv->cg_its;
-    if (sv->kind == WB_HESS_BANDED) info->hess_approx = sv->e.hess_band == NULL;
-    if (sv->kind == WB_HESS_MATRIX_FREE) info->hess_approx = sv->e.hvp == NULL;
 }
 
 /* The second-order test at a stationary point sv->x with energy f (the
@@ -276,6 +288,7 @@ static int second_order_test(wb_solver *sv, double f, int *facts, double *q) {
         (*facts)++;
         int info = wbi_factor(sv, 0.0, NULL); /* H = L L' ? */
         if (info == 0) return 1;
+        if (info < 0) return info; /* sparse: CHOLMOD failed */
         /* the More-Sorensen direction of the failed pivot */
         wbi_chol_fail_direction(sv, info, sv->sd);
         wb_status st = wbi_hess_mul(sv, sv->sd, sv->hs);
@@ -444,7 +457,14 @@ static int compute_step(wb_solver *sv, solve_state *S) {
         if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
         return GO_ON;
     }
-    if (wbi_lm_step(sv, &S->mu, MU_MAX, &S->facts, sv->sd) != 0) {
+    int lm = wbi_lm_step(sv, &S->mu, MU_MAX, &S->facts, sv->sd);
+    if (lm < 0) { /* sparse: CHOLMOD failed (message set) */
+        S->factored = 0;
+        S->st = (wb_status)lm;
+        S->why = WB_STOP_ERROR;
+        return STOP;
+    }
+    if (lm != 0) {
         S->factored = 0;
         S->why = WB_STOP_STALLED;
         S->st = WB_STALLED;

@@ -96,7 +96,7 @@ wb_status wbi_settings_check(const wb_settings *s, char *msg, size_t len) {
         BAD("settings.min_rcond = %g must be in [0, 1)", s->min_rcond);
     if (!(s->curv_floor >= 0) || !isfinite(s->curv_floor))
         BAD("settings.curv_floor = %g must be finite and >= 0", s->curv_floor);
-    if (s->hessian < WB_HESS_AUTO || s->hessian > WB_HESS_LBFGS)
+    if (s->hessian < WB_HESS_AUTO || s->hessian > WB_HESS_SPARSE)
         BAD("settings.hessian = %d is not a wb_hessian_kind", (int)s->hessian);
     if (s->cg_max_iter < 0) BAD("settings.cg_max_iter = %d must be >= 0", s->cg_max_iter);
     if (!(s->cg_tol > 0 && s->cg_tol < 1)) BAD("settings.cg_tol = %g must be in (0, 1)", s->cg_tol);
@@ -117,7 +117,7 @@ wb_status wbi_energy_check(const wb_energy *e, char *msg, size_t len) {
     if (!e->value_grad) BAD("energy.value_grad is required (NULL given)");
     if (e->kd < 0 || e->kd >= e->n)
         BAD("energy.kd = %d must be in [0, n - 1 = %d]", e->kd, e->n - 1);
-    return WB_OK;
+    return wbi_sparse_pattern_check(e, msg, len);
 }
 
 void *wbi_alloc(const wb_settings *s, size_t count, size_t size) {

@@ -1,5 +1,5 @@
-/* The damped Newton (Levenberg-Marquardt) step strategy of the dense and
- * banded storages:
+/* The damped Newton (Levenberg-Marquardt) step strategy of the dense,
+ * banded and sparse storages:
  *
  *   (H + mu D) s = -g      Cholesky of H + mu D (wbi_factor); a failed
  *                          factorization (H indefinite) raises mu by a fixed
@@ -42,7 +42,9 @@ int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
     /* factor H + mu D, raising mu until it is positive definite */
     for (;;) {
         (*facts)++;
-        if (wbi_factor(sv, *mu, sv->D) == 0) break;
+        int info = wbi_factor(sv, *mu, sv->D);
+        if (info == 0) break;
+        if (info < 0) return info; /* sparse: CHOLMOD failed, message set */
         /* not positive definite: more damping (a fixed factor, so that a
            run of failures cannot overshoot by 2^(k^2/2) as nu would) */
         *mu = (*mu > 0 ? *mu : sv->s.mu0) * 4;

@@ -177,6 +177,9 @@ struct wb_solver {
     int evals;           /* value_grad calls in the current call      */
     char msg[WBI_MSG_LEN];
     wbi_guard busy;      /* taken by every public call (WB_EBUSY)     */
+    struct wbi_sparse *sp; /* WB_HESS_SPARSE: the pattern, its colouring
+                              and CHOLMOD's analysis and factor (sparse.c);
+                              H holds the pattern's values then          */
 };
 
 /* The bodies of wb_solve and wb_implicit_jacobian, for a caller that holds
@@ -210,7 +213,8 @@ wb_status wbi_hess_diag_load(wb_solver *sv);
 /* H_ii of the current H (matrix-free: hess_diag when loaded, else 0). */
 double wbi_hess_diag(const wb_solver *sv, int i);
 /* sv->F = chol(H + mu diag(d)) (d NULL: identity). Returns 0 or the LAPACK
-   info (> 0: not positive definite). Dense and banded only. */
+   info (> 0: not positive definite). Dense, banded and sparse (the factor
+   in sv->sp; < 0: a wb_status, CHOLMOD failed, message set). */
 int wbi_factor(wb_solver *sv, double mu, const double *d);
 /* B[n x nrhs] = (H + mu D)^-1 B with the factor in sv->F. */
 void wbi_factor_solve(wb_solver *sv, int nrhs, double *B);
@@ -227,17 +231,52 @@ void wbi_chol_fail_direction(wb_solver *sv, int info, double *z);
    kappa, kappa = max(2|E| / max(1, ||x||_inf)^2, hmax); *kappa set. */
 double wbi_curv_floor(const wb_solver *sv, double factor, double E,
                       const double *x, double hmax, double *kappa);
+/* 1 when H comes from differences of the gradient (no hess / hess_band /
+   hvp / hess_sparse callback for the storage in use). */
+int wbi_hess_is_approx(const wb_solver *sv);
 /* max_i |H_ii| of the current H (matrix-free: of hess_diag, or 0). */
 double wbi_hess_diag_max(const wb_solver *sv);
 
-/* ---- the damped Newton step (step_lm.c), dense and banded ----------------- */
+/* ---- sparse storage (sparse.c): lower-triangle CSC pattern, CHOLMOD ----- */
+/* The rules of wb_energy.hess_nnz / hess_colptr / hess_rowidx /
+   hess_sparse; WB_EINVAL with the broken rule in msg[len]. */
+wb_status wbi_sparse_pattern_check(const wb_energy *e, char *msg, size_t len);
+/* Copies sv->e's pattern, colours it, starts CHOLMOD and analyses the
+   pattern into sv->sp (allocated with sv->s's allocator). WB_ENOMEM /
+   WB_EINVAL (CHOLMOD refused), the sentence in msg[len]. */
+wb_status wbi_sparse_create(wb_solver *sv, char *msg, size_t len);
+void wbi_sparse_destroy(wb_solver *sv); /* NULL-safe, sv->sp NULL after */
+/* wb_solver_set_energy: keeps the analysis when e's pattern is the one
+   held, else copies it (hess_nnz <= the capacity) and analyses it anew. */
+wb_status wbi_sparse_set_pattern(wb_solver *sv, const wb_energy *e);
+/* sv->H[nnz] = H(x, w) at the pattern: hess_sparse, or coloured central
+   differences of the gradient. */
+wb_status wbi_sparse_hessian(wb_solver *sv, const double *x, const double *w);
+/* Numeric factorization of H + mu diag(d) (d NULL: H + mu I). 0 ok; > 0 not
+   positive definite (the failed pivot, 1-based, in CHOLMOD's order); < 0 a
+   wb_status (CHOLMOD out of memory), message set. */
+int wbi_sparse_factor(wb_solver *sv, double mu, const double *d);
+/* B[n x nrhs] := (H + mu D)^-1 B on the factor. */
+void wbi_sparse_solve(wb_solver *sv, int nrhs, double *B);
+/* out[n] = H v. */
+void wbi_sparse_mul(const wb_solver *sv, const double *v, double *out);
+double wbi_sparse_diag(const wb_solver *sv, int i); /* H_ii */
+/* ||H + mu I||_1; uses sv->work[n]. */
+double wbi_sparse_norm1(wb_solver *sv, double mu);
+/* The number of colours (groups of columns) of the difference Hessian. */
+int wbi_sparse_colours(const wb_solver *sv);
+/* 1: CHOLMOD chose a supernodal factor, 0 simplicial (LDL'), -1 none;
+   *lnz (may be NULL) = nnz(L) predicted by the analysis. */
+int wbi_sparse_supernodal(const wb_solver *sv, double *lnz);
+
+/* ---- the damped Newton step (step_lm.c), dense, banded and sparse -------- */
 /* sv->D: all ones, or (scale_damping) the running maximum of |H_ii| (first:
    restart it), floored at 1e-8 max_j D_j. */
 void wbi_lm_scaling(wb_solver *sv, int first);
 /* s[n] = -(H + mu D)^-1 g (g = sv->g), sv->F = chol(H + mu D); *mu raised
    (x4) until the factorization succeeds, *facts counts the attempts.
    Returns 0, or 1 when *mu reached mu_max without a positive definite
-   H + mu D. */
+   H + mu D, or a negative wb_status (sparse: CHOLMOD failed; message set). */
 int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,
                 double *s);
 
