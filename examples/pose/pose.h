@@ -162,6 +162,34 @@ typedef struct pose_problem {
 /* n = K + 4 */
 int pose_n(const pose_model *m);
 
+/* A shape model in the form the energy uses: P = mean + W z, W[POSE_D*K]
+   (column k at [k*POSE_D], not necessarily orthogonal). A PPCA model is
+   W = basis diag(sd). */
+typedef struct pose_shape {
+    int K;
+    const double *mean; /* [POSE_D] */
+    const double *W;    /* [POSE_D * K] */
+} pose_shape;
+
+/* The energy of frame fr under shape sh at x[K+4] and w (its first POSE_P
+   entries): any output may be NULL. v[K+4] with bv[POSE_P] = B'v over the
+   energy weights and dsh[POSE_D*(K+1)] = d(v' grad_x E)/d(mean, W) (mean
+   first, then W's columns). Returns 0 (1 when a joint lies behind a camera
+   and e was not asked for; then e = +inf when it was). */
+int pose_shape_energy_eval(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
+                           const double *x, const double *w, double *e, double *g, double *H,
+                           const double *v, double *bv, double *dsh);
+/* World joints [POSE_D] of x under sh. */
+void pose_shape_predict(const pose_shape *sh, const double *x, double *joints);
+/* The smooth MPJPE of x under sh; dl_dx[K+4] and dl_dsh[POSE_D*(K+1)] (the
+   direct derivative in the mean and W, laid out as dsh above) when not
+   NULL. */
+double pose_shape_loss(const pose_shape *sh, const pose_frame *fr, const double *x,
+                       double *dl_dx, double *dl_dsh);
+/* pose_starts for a shape (w: its first POSE_P entries; NULL: default). */
+int pose_shape_starts(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
+                      const double *w, int sweep, int nstarts, double *x0);
+
 /* The energy of one frame: value_grad, hess (exact), mixed and mixed_vjp
    (exact), all analytic. */
 wb_energy pose_energy(const pose_problem *pb);
