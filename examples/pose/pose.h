@@ -33,7 +33,10 @@ enum {
     POSE_KMAX = 25,         /* most PCA bases                            */
     POSE_P = POSE_J + 2,    /* learnable parameters                      */
     POSE_W_PRIOR = POSE_J,  /* index of kappa in w                       */
-    POSE_W_WIDTH = POSE_J + 1 /* index of h in w                         */
+    POSE_W_WIDTH = POSE_J + 1, /* index of h in w                        */
+    POSE_ACTIONS = 4,       /* activities of the synthetic data          */
+    POSE_GMAX = 6,          /* most mixture components                   */
+    POSE_MKMAX = 12         /* most bases of a mixture component         */
 };
 
 #define POSE_PI 3.14159265358979323846
@@ -75,6 +78,10 @@ void pose_sym_eig(int n, double *A, double *ev, double *V);
    with the given bone lengths [POSE_J] (bone parent(j) -> j, length[0]
    unused). */
 void pose_kinematic_sample(uint64_t *rng, const double *bone, double *pose);
+/* The same for one action (0 .. POSE_ACTIONS-1: Walking, Sitting, Greeting,
+   Phoning; -1: the generic model above). */
+void pose_kinematic_action(uint64_t *rng, const double *bone, int action, double *pose);
+extern const char *const pose_action_name[POSE_ACTIONS];
 
 /* Mean bone lengths of the kinematic model [POSE_J]. */
 extern const double pose_bone_mm[POSE_J];
@@ -113,6 +120,7 @@ typedef struct pose_frame {
     unsigned char outlier[POSE_C][POSE_J]; /* 1: a gross outlier              */
     double yaw, scale;        /* ground-truth yaw (rad) and scale             */
     int subject, sequence, index;
+    int action;               /* 0 .. POSE_ACTIONS-1                         */
 } pose_frame;
 
 typedef struct pose_config {
@@ -121,8 +129,11 @@ typedef struct pose_config {
     int population;      /* kinematic poses the PPCA is fitted to. 3000     */
     int train_subjects;  /* 1 .. 5 (S1 S5 S6 S7 S8). Default 5               */
     int test_subjects;   /* 1 .. 2 (S9 S11). Default 2                       */
-    int sequences;       /* per subject. Default 2                          */
-    int frames;          /* per sequence. Default 12                        */
+    int actions;         /* actions each subject performs, 1 .. 4. Default 4 */
+    int sequences;       /* per subject and action. Default 1               */
+    int frames;          /* per sequence. Default 8                         */
+    int mix_components;  /* G, components of the PPCA mixture. Default 3    */
+    int mix_basis;       /* bases of each component. Default 6              */
     double noise_min_px, noise_max_px; /* per-joint 2-D noise sd. 2, 5       */
     double outlier_rate; /* mean fraction of gross outliers. 0.07            */
     double missing_rate; /* fraction of missing joints. 0.05                 */
@@ -132,10 +143,21 @@ typedef struct pose_config {
 
 void pose_config_default(pose_config *c);
 
+/* A mixture of G PPCA shape models: component g is P = mean[g] + W[g] z,
+   W[g] column k at [k*POSE_D] (maximum-likelihood scaled basis). */
+typedef struct pose_mixture {
+    int G, K;
+    double mean[POSE_GMAX][POSE_D];
+    double W[POSE_GMAX][POSE_D * POSE_MKMAX];
+    double noise_var[POSE_GMAX]; /* mm^2, each component's residual variance */
+    int count[POSE_GMAX];        /* poses assigned to each component         */
+} pose_mixture;
+
 typedef struct pose_data {
     pose_config cfg;
     pose_camera cam[POSE_C];
     pose_model model;      /* the generic PPCA shape model                  */
+    pose_mixture mix;      /* the generic mixture (same population)         */
     int ntrain, ntest;
     pose_frame *train;     /* [ntrain] frames of the training subjects      */
     pose_frame *test;      /* [ntest] frames of the held-out subjects        */
@@ -280,6 +302,116 @@ int pose_train(const pose_set *s, double *w, const pose_train_opts *o,
 
 /* Steps a training run will take. */
 int pose_train_steps(int count, const pose_train_opts *o);
+
+/* ---- the mixture of PPCA models (pose_mix.c) ------------------------------ */
+
+/* Fits a mixture of G PPCA models with K bases each to count poses
+   [count*POSE_D]: k-means (k-means++ seeding from seed), then the PPCA
+   maximum-likelihood fit of each cluster (Tipping & Bishop: sigma^2 the mean
+   discarded eigenvalue, W = U_K (L_K - sigma^2 I)^1/2). 0 ok, -1 bad
+   arguments, an under-populated cluster or out of memory (msg). */
+int pose_mix_fit(const double *poses, int count, int G, int K, unsigned long long seed,
+                 pose_mixture *mx, char *msg, size_t len);
+
+/* Parameters of the mixture energy: w = [w_j (17), kappa, h, then per
+   component g: mean (POSE_D), W (POSE_D*K)]. */
+int pose_mix_p(int G, int K);
+int pose_mix_offset(int K, int g);              /* index of component g's mean */
+void pose_mix_pack(const pose_mixture *mx, const double *wglob, double *w);
+pose_shape pose_mix_shape(int K, int g, const double *w); /* views into w */
+
+/* One frame under component g. */
+typedef struct pose_mix_problem {
+    const pose_camera *cam; /* [POSE_C] */
+    const pose_frame *frame;
+    int G, K, g;
+} pose_mix_problem;
+
+/* value_grad, hess (exact) and mixed_vjp (exact, over all p parameters;
+   zero outside the energy weights and component g's block). */
+wb_energy pose_mix_energy(const pose_mix_problem *mp);
+
+typedef struct pose_mix_eval {
+    double mpjpe, pa_mpjpe;            /* mean over the frames (mm)         */
+    double action_mpjpe[POSE_ACTIONS]; /* per action (NAN: no frame)       */
+    double action_pa[POSE_ACTIONS];
+    int action_frames[POSE_ACTIONS];
+    int component_frames[POSE_GMAX];   /* frames won by each component     */
+    int failed;                        /* frames whose every solve failed  */
+    int unconverged;                   /* solves that stopped on a positive
+                                          status (their best point is used) */
+    char first_error[240];
+    long long solves;
+    double seconds;
+} pose_mix_eval;
+
+/* Solves every frame under every component from the nstarts best yaws of a
+   12-angle sweep, keeps the lowest energy, measures MPJPE and PA-MPJPE
+   overall and per action. pred[count*POSE_D] may be NULL. 0 ok, else a
+   wb_status (msg). */
+int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int count, int G, int K,
+                      const double *w, int nstarts, int threads, pose_mix_eval *out,
+                      double *pred, char *msg, size_t len);
+
+enum { /* parameter groups (pose_mix_opts.learn) */
+    POSE_LEARN_WEIGHTS = 1, /* w_j, kappa, h                                */
+    POSE_LEARN_MEAN = 2,    /* every component's mean pose                 */
+    POSE_LEARN_BASIS = 4,   /* every component's basis W                    */
+    POSE_LEARN_ALL = 7
+};
+
+typedef struct pose_mix_opts {
+    double lambda;     /* implicit-derivative damping                        */
+    double lr;         /* Adam rate of the energy weights (cosine to lr/10)  */
+    double lr_shape;   /* Adam rate of the mean and basis entries (mm)       */
+    int epochs, batch, threads;
+    unsigned long long seed;
+    unsigned learn;    /* POSE_LEARN_* bits                                  */
+    int starts;        /* sweep starts per component in training (besides
+                          the component's last minimizer)                   */
+    double *trace;     /* optional: the POSE_P energy weights after every
+                          step, [(trace_max) * POSE_P], row 0 = the start   */
+    int trace_max;     /* rows trace holds                                  */
+} pose_mix_opts;
+
+void pose_mix_opts_default(pose_mix_opts *o);
+int pose_mix_train_steps(int count, const pose_mix_opts *o);
+/* Parameters in the groups of learn. */
+int pose_mix_learned_count(int G, int K, unsigned learn);
+
+typedef struct pose_mix_result {
+    double seconds;
+    long long inner_solves, steps;
+    long long skipped;   /* examples whose every solve failed                 */
+    long long refused;   /* examples whose derivative was refused
+                            (WB_ESINGULAR: H + lambda I not positive definite
+                            or too ill-conditioned)                          */
+    long long unconverged;
+    double final_loss;   /* mean training loss of the last epoch (mm)        */
+    int trace_rows;      /* rows written to opts.trace                        */
+} pose_mix_result;
+
+/* Trains w[pose_mix_p(G, K)] (in: the start, out: learned) on the frames:
+   Adam on the mean loss of a batch, dL/dw = dL/dw|_x - B'(H + lambda I)^-1
+   dL/dx at each frame's winning component and minimizer. Results do not
+   depend on the thread count. 0 ok, else a wb_status (msg). */
+int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, int G, int K,
+                   double *w, const pose_mix_opts *o, pose_mix_result *res, char *msg,
+                   size_t len);
+
+/* The experiment of the binary's default mode (pose_mixrun.c). */
+typedef struct pose_mix_run_opts {
+    pose_config cfg;
+    pose_mix_opts train;
+    int starts;          /* yaw starts per component in evaluation         */
+    int ablate;          /* lambda sweep and parameter groups              */
+    const char *json;    /* NULL: none                                      */
+    const char *svg_dir; /* NULL: none (must exist)                         */
+} pose_mix_run_opts;
+
+void pose_mix_run_opts_default(pose_mix_run_opts *o);
+/* Runs and prints it; 0 ok, 1 failed (message on stderr). */
+int pose_mix_run(const pose_mix_run_opts *o);
 
 /* ---- pictures ------------------------------------------------------------ */
 
