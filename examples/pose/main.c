@@ -27,6 +27,7 @@ typedef struct {
     const char *svg_dir;
     int single;          /* --model ppca: the single-PPCA weights experiment */
     double lr_shape;     /* mixture: Adam rate of the mean and basis (mm)    */
+    double prior_weight; /* mixture: kappa before training                   */
 } options;
 
 typedef struct {
@@ -56,6 +57,8 @@ static void usage(FILE *f) {
         "  --basis K           ppca: bases of the single model, 1..25 (25)\n"
         "data\n"
         "  --seed N            seed of the data and of the shuffling (1)\n"
+        "  --cameras N         cameras that see the subject (the first N of 4; 1 =\n"
+        "                      monocular), 1..4 (4)\n"
         "  --actions N         actions each subject performs (Walking, Sitting,\n"
         "                      Greeting, Phoning), 1..4 (4)\n"
         "  --train-subjects N  training subjects S1 S5 S6 S7 S8, 1..5 (5)\n"
@@ -73,6 +76,7 @@ static void usage(FILE *f) {
         "  --batch N           frames per step (8)\n"
         "  --lr X              Adam learning rate of the energy weights, cosine-decayed\n"
         "                      to lr/10 (0.05)\n"
+        "  --prior-weight X    mix: the prior weight kappa before training, >= 1e-3 (1)\n"
         "  --lr-shape X        mix: Adam rate of the mean and basis entries, mm (1)\n"
         "  --lambda X          damping of the implicit derivative, >= 0 (0.01)\n"
         "  --threads N         worker threads, 0 = all cores (0)\n"
@@ -112,7 +116,7 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
 static int takes_value(const char *a) {
     static const char *const FLAGS[] = {
         "--seed", "--basis", "--model", "--components", "--mix-basis", "--actions",
-        "--lr-shape", "--train-subjects", "--test-subjects", "--sequences",
+        "--lr-shape", "--cameras", "--prior-weight", "--train-subjects", "--test-subjects", "--sequences",
         "--frames", "--noise-min", "--noise-max", "--outliers", "--missing", "--bone-sd",
         "--height-spread", "--epochs", "--batch", "--lr", "--lambda", "--threads",
         "--starts", "--json", "--plot"};
@@ -131,6 +135,7 @@ static int parse(int argc, char **argv, options *o) {
     o->svg_dir = NULL;
     o->single = 0;
     o->lr_shape = 1.0;
+    o->prior_weight = 1.0;
     int epochs_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -159,6 +164,9 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--components"))
             bad = parse_int(v, 1, POSE_GMAX, &o->cfg.mix_components);
         else if (!strcmp(a, "--mix-basis")) bad = parse_int(v, 1, POSE_MKMAX, &o->cfg.mix_basis);
+        else if (!strcmp(a, "--prior-weight"))
+            bad = parse_double(v, 1e-3, 1e6, &o->prior_weight);
+        else if (!strcmp(a, "--cameras")) bad = parse_int(v, 1, POSE_C, &o->cfg.cameras);
         else if (!strcmp(a, "--actions")) bad = parse_int(v, 1, POSE_ACTIONS, &o->cfg.actions);
         else if (!strcmp(a, "--lr-shape")) bad = parse_double(v, 1e-12, 1e6, &o->lr_shape);
         else if (!strcmp(a, "--train-subjects")) bad = parse_int(v, 1, 5, &o->cfg.train_subjects);
@@ -655,6 +663,7 @@ int main(int argc, char **argv) {
     m.train.threads = o.train.threads;
     m.train.seed = o.train.seed;
     m.starts = o.starts;
+    m.prior_weight = o.prior_weight;
     m.ablate = o.ablate;
     m.json = o.json;
     m.svg_dir = o.svg_dir;

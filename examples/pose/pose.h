@@ -130,6 +130,8 @@ typedef struct pose_config {
     int train_subjects;  /* 1 .. 5 (S1 S5 S6 S7 S8). Default 5               */
     int test_subjects;   /* 1 .. 2 (S9 S11). Default 2                       */
     int actions;         /* actions each subject performs, 1 .. 4. Default 4 */
+    int cameras;         /* cameras that see the frames (the first of the 4,
+                            the rest's joints all missing), 1 .. 4. 4     */
     int sequences;       /* per subject and action. Default 1               */
     int frames;          /* per sequence. Default 8                         */
     int mix_components;  /* G, components of the PPCA mixture. Default 3    */
@@ -389,6 +391,11 @@ typedef struct pose_mix_result {
     long long unconverged;
     double final_loss;   /* mean training loss of the last epoch (mm)        */
     int trace_rows;      /* rows written to opts.trace                        */
+    /* the smallest curvature of H + lambda I at the derivatives taken
+       (wb_deriv_info.min_curvature, within sqrt(n) of the smallest
+       eigenvalue): its minimum and the sum of its logs over curv_n */
+    double min_curvature, curv_logsum;
+    long long curv_n;
 } pose_mix_result;
 
 /* Trains w[pose_mix_p(G, K)] (in: the start, out: learned) on the frames:
@@ -404,6 +411,7 @@ typedef struct pose_mix_run_opts {
     pose_config cfg;
     pose_mix_opts train;
     int starts;          /* yaw starts per component in evaluation         */
+    double prior_weight; /* kappa before training (1)                       */
     int ablate;          /* lambda sweep and parameter groups              */
     const char *json;    /* NULL: none                                      */
     const char *svg_dir; /* NULL: none (must exist)                         */

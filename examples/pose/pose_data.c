@@ -22,6 +22,7 @@ void pose_config_default(pose_config *c) {
     c->train_subjects = 5;
     c->test_subjects = 2;
     c->actions = POSE_ACTIONS;
+    c->cameras = POSE_C;
     c->sequences = 1;
     c->frames = 8;
     c->mix_components = 3;
@@ -137,7 +138,7 @@ static void make_sequence(const pose_data *d, uint64_t *rng, const double *bone,
             for (int j = 0; j < POSE_J; j++) {
                 double u[2];
                 pose_project(&d->cam[cam], f->gt + 3 * j, u);
-                f->vis[cam][j] = pose_rand(rng) >= c->missing_rate;
+                f->vis[cam][j] = pose_rand(rng) >= c->missing_rate && cam < c->cameras;
                 if (pose_rand(rng) < d->outlier_p[j]) {
                     /* a gross outlier: 30 .. 150 px off in any direction */
                     double rad = 30.0 + 120.0 * pose_rand(rng);
@@ -169,6 +170,7 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
     else if (c->train_subjects < 1 || c->train_subjects > 5) bad = "train subjects must be in 1 .. 5";
     else if (c->test_subjects < 1 || c->test_subjects > 2) bad = "test subjects must be in 1 .. 2";
     else if (c->sequences < 1 || c->frames < 1) bad = "sequences and frames must be >= 1";
+    else if (c->cameras < 1 || c->cameras > POSE_C) bad = "cameras must be in 1 .. 4";
     else if (c->actions < 1 || c->actions > POSE_ACTIONS) bad = "actions must be in 1 .. 4";
     else if (c->mix_components < 1 || c->mix_components > POSE_GMAX)
         bad = "mixture components must be in 1 .. 6";

@@ -390,6 +390,48 @@ static int triangulate(const pose_camera *cams, const pose_frame *fr, int j, dou
     return 1;
 }
 
+/* One view only (fewer than 3 joints triangulated): the depth from the
+   size, d = f s3 / s2 (s2 the rms 2-D spread of the joints the camera with
+   the most of them sees, s3 the rms 3-D spread of the mean pose), along the
+   ray through their 2-D centroid; the pelvis below that point by the mean
+   pose's centroid height. Returns 1 when no camera sees 2 joints. */
+static int mono_start(const pose_camera *cams, const pose_frame *fr, const pose_shape *sh,
+                      double *t) {
+    int best = -1, nb = 1;
+    for (int c = 0; c < POSE_C; c++) {
+        int k = 0;
+        for (int j = 0; j < POSE_J; j++) k += fr->vis[c][j] != 0;
+        if (k > nb) {
+            nb = k;
+            best = c;
+        }
+    }
+    if (best < 0) return 1;
+    const pose_camera *cam = &cams[best];
+    double mu[2] = {0, 0}, s2 = 0.0, m3[3] = {0, 0, 0}, s3 = 0.0;
+    for (int j = 0; j < POSE_J; j++) {
+        for (int i = 0; i < 3; i++) m3[i] += sh->mean[3 * j + i] / POSE_J;
+        if (!fr->vis[best][j]) continue;
+        mu[0] += fr->uv[best][j][0] / nb;
+        mu[1] += fr->uv[best][j][1] / nb;
+    }
+    for (int j = 0; j < POSE_J; j++) {
+        for (int i = 0; i < 3; i++)
+            s3 += (sh->mean[3 * j + i] - m3[i]) * (sh->mean[3 * j + i] - m3[i]) / POSE_J;
+        if (!fr->vis[best][j]) continue;
+        for (int i = 0; i < 2; i++) s2 += (fr->uv[best][j][i] - mu[i]) * (fr->uv[best][j][i] - mu[i]) / nb;
+    }
+    if (!(s2 > 0)) return 1;
+    /* 2-D spread of a 3-D cloud seen side-on: about sqrt(2/3) of its 3-D rms */
+    double d = cam->f * sqrt(s3 * 2.0 / 3.0) / sqrt(s2);
+    double dc[3] = {(mu[0] - cam->cx) / cam->f, (mu[1] - cam->cy) / cam->f, 1.0};
+    for (int i = 0; i < 3; i++) {
+        double X = cam->C[i] + d * (cam->R[i] * dc[0] + cam->R[3 + i] * dc[1] + cam->R[6 + i] * dc[2]);
+        t[i] = (X - (i == 2 ? m3[2] : 0.0)) / POSE_T_MM;
+    }
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -431,10 +473,12 @@ int pose_shape_starts(const pose_camera *cam, const pose_frame *fr, const pose_s
         cnt++;
     }
     double t[3] = {0.0, 0.0, 1.0};
-    if (cnt > 0) {
+    if (cnt >= 3) {
         t[0] = median(cx, cnt) / POSE_T_MM;
         t[1] = median(cy, cnt) / POSE_T_MM;
         t[2] = (median(cz, cnt) - median(mz, POSE_J)) / POSE_T_MM;
+    } else if (mono_start(cam, fr, sh, t)) {
+        return 0;
     }
     /* yaw: rank a sweep by the energy at the mean pose */
     double xe[POSE_KMAX + 4], en[64];

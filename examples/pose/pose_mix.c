@@ -441,6 +441,7 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
     double *grad = calloc((size_t)B * p, sizeof(double));
     double *lossv = calloc((size_t)B, sizeof(double));
     int *used = calloc((size_t)B, sizeof(int)); /* 1 used, 0 skipped, -1 refused */
+    double *curv = calloc((size_t)B, sizeof(double)); /* sigma of H + lambda I */
     double *warm = calloc((size_t)count * G * n, sizeof(double));
     int *warm_ok = calloc((size_t)count * G, sizeof(int));
     int *order = malloc((size_t)count * sizeof(int));
@@ -448,7 +449,7 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
     double *gsum = calloc((size_t)p, sizeof(double));
     wb_solver **sv = calloc((size_t)nth, sizeof(wb_solver *));
     int rc = WB_OK;
-    if (!grad || !lossv || !used || !warm || !warm_ok || !order || !m1 || !m2 || !gsum || !sv) {
+    if (!grad || !lossv || !used || !curv || !warm || !warm_ok || !order || !m1 || !m2 || !gsum || !sv) {
         snprintf(msg, len, "pose_mix_train: out of memory");
         rc = WB_ENOMEM;
         goto done;
@@ -526,6 +527,9 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
                 if (r == WB_OK || r > 0) {
                     for (int k = 0; k < p; k++) gb[k] += iv[k];
                     used[b] = 1;
+                    wb_deriv_info di;
+                    wb_solver_deriv_info(s, &di);
+                    curv[b] = di.min_curvature;
                 } else if (r == WB_ESINGULAR) {
                     used[b] = -1; /* refused: H + lambda I singular or indefinite */
                 }
@@ -540,6 +544,11 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
                 if (used[b] == 0) res->skipped++;
                 if (used[b] < 0) res->refused++;
                 if (used[b] != 1) continue;
+                if (curv[b] > 0) {
+                    res->min_curvature = res->curv_n ? fmin(res->min_curvature, curv[b]) : curv[b];
+                    res->curv_logsum += log(curv[b]);
+                    res->curv_n++;
+                }
                 nu++;
                 lsum += lossv[b];
                 for (int k = 0; k < p; k++) gsum[k] += grad[(size_t)b * p + k];
@@ -576,6 +585,7 @@ done:
     free(grad);
     free(lossv);
     free(used);
+    free(curv);
     free(warm);
     free(warm_ok);
     free(order);

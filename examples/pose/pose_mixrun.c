@@ -20,14 +20,16 @@ typedef struct {
     long long solves, skipped, refused; /* -1: no training */
     int learned;        /* parameters learned (0: none) */
     double train_loss;  /* last epoch's mean training loss (NAN: none) */
+    double curv_min, curv_gmean; /* smallest curvature of H + lambda I at the
+                                    derivatives: minimum, geometric mean */
     int other_component; /* held-out frames whose winning component differs
                             from the untrained run's (-1: not counted) */
 } mrow;
 
 static void print_header(void) {
-    printf("%-40s %7s %8s %7s %7s %7s %7s %7s\n", "method (held-out S9, S11)", "MPJPE",
-           "PA-MPJPE", "train s", "solves", "skipped", "refused", "learned");
-    printf("%-40s %7s %8s\n", "", "mm", "mm");
+    printf("%-36s %7s %8s %7s %6s %7s %7s %7s %9s\n", "method (held-out S9, S11)", "MPJPE",
+           "PA-MPJPE", "train s", "solves", "skipped", "refused", "learned", "min curv");
+    printf("%-36s %7s %8s\n", "", "mm", "mm");
 }
 
 static void print_row(const mrow *r) {
@@ -36,8 +38,10 @@ static void print_row(const mrow *r) {
     if (r->solves >= 0) snprintf(sol, sizeof sol, "%lld", r->solves);
     if (r->skipped >= 0) snprintf(sk, sizeof sk, "%lld", r->skipped);
     if (r->refused >= 0) snprintf(rf, sizeof rf, "%lld", r->refused);
-    printf("%-40s %7.2f %8.2f %7s %7s %7s %7s %7d\n", r->name, r->mpjpe, r->pa, sec, sol, sk, rf,
-           r->learned);
+    char cv[32] = "-";
+    if (isfinite(r->curv_min)) snprintf(cv, sizeof cv, "%.2g", r->curv_min);
+    printf("%-36s %7.2f %8.2f %7s %6s %7s %7s %7d %9s\n", r->name, r->mpjpe, r->pa, sec, sol, sk,
+           rf, r->learned, cv);
     fflush(stdout);
 }
 
@@ -108,6 +112,8 @@ static int train_into(const ctx_t *c, const char *name, const char *group, const
     r->skipped = res.skipped;
     r->refused = res.refused;
     r->train_loss = res.final_loss;
+    r->curv_min = res.curv_n ? res.min_curvature : NAN;
+    r->curv_gmean = res.curv_n ? exp(res.curv_logsum / res.curv_n) : NAN;
     r->learned = pose_mix_learned_count(c->G, c->K, learn);
     return eval_into(c, name, w, r, pred);
 }
@@ -118,6 +124,7 @@ static void plain_row(mrow *r, const char *name, const char *group) {
     snprintf(r->group, sizeof r->group, "%s", group);
     r->lambda = NAN;
     r->seconds = NAN;
+    r->train_loss = r->curv_min = r->curv_gmean = NAN;
     r->solves = r->skipped = r->refused = -1;
 }
 
@@ -163,6 +170,7 @@ static int write_json(const char *path, const mrow *ru, const mrow *rf, const mr
         json_num(f, "mpjpe_mm", sweep[i].mpjpe, ", ");
         json_num(f, "pa_mpjpe_mm", sweep[i].pa, ", ");
         json_num(f, "seconds", sweep[i].seconds, ", ");
+        json_num(f, "min_curvature", sweep[i].curv_min, ", ");
         fprintf(f, "\"refused\": %lld, \"skipped\": %lld}", sweep[i].refused, sweep[i].skipped);
     }
     fprintf(f, "%s], \"ablations\": [", nsweep ? "\n" : "");
@@ -206,6 +214,7 @@ void pose_mix_run_opts_default(pose_mix_run_opts *o) {
     pose_config_default(&o->cfg);
     pose_mix_opts_default(&o->train);
     o->starts = 4;
+    o->prior_weight = 1.0;
     o->ablate = 0;
     o->json = NULL;
     o->svg_dir = NULL;
@@ -265,6 +274,7 @@ int pose_mix_run(const pose_mix_run_opts *o) {
 
     double wg[POSE_P];
     pose_w_default(wg);
+    wg[POSE_W_PRIOR] = o->prior_weight;
     pose_mix_pack(&data.mix, wg, w0);
     /* the baseline: the mixture re-fitted by maximum likelihood on the
        training subjects' true poses (canonical frame) */
@@ -277,22 +287,23 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     pose_mix_pack(refit, wg, wr);
 
     mrow ru, rf, rt;
-    plain_row(&ru, "untrained (generic mixture, w_j = 1)", "untrained");
-    plain_row(&rf, "ML refit on the training poses", "refit");
+    plain_row(&ru, "generic mixture (untrained)", "untrained");
+    plain_row(&rf, "ML refit on training poses", "refit");
     if (eval_into(&c, ru.name, w0, &ru, pred_u) || eval_into(&c, rf.name, wr, &rf, NULL))
         goto done;
     int trows = 0;
     char tn[64];
-    snprintf(tn, sizeof tn, "trained (all, lambda %g)", o->train.lambda);
-    if (train_into(&c, tn, "trained", w0, o->train.lambda, POSE_LEARN_ALL, trace, max_steps + 1,
+    snprintf(tn, sizeof tn, "ML refit + trained (lambda %g)", o->train.lambda);
+    if (train_into(&c, tn, "trained", wr, o->train.lambda, POSE_LEARN_ALL, trace, max_steps + 1,
                    w, &rt, pred_t, &trows))
         goto done;
     print_header();
     print_row(&ru);
     print_row(&rf);
     print_row(&rt);
-    printf("(trained / untrained MPJPE: %.3f; trained / ML refit: %.3f)\n", rt.mpjpe / ru.mpjpe,
-           rt.mpjpe / rf.mpjpe);
+    printf("(trained / untrained MPJPE: %.3f; trained / ML refit: %.3f; hand-set energy "
+           "weights w_j = 1, kappa %g, h 3 in the first two)\n", rt.mpjpe / ru.mpjpe,
+           rt.mpjpe / rf.mpjpe, o->prior_weight);
     const mrow *pa[3] = {&ru, &rf, &rt};
     print_actions(pa, 3);
     printf("\nlearned energy weights (untrained: all 1, kappa 1, h 3):\n");
@@ -304,22 +315,22 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     for (int g = 0; g < c.G; g++) {
         int off = pose_mix_offset(c.K, g);
         for (int k = 0; k < POSE_D; k++) {
-            dm += (w[off + k] - w0[off + k]) * (w[off + k] - w0[off + k]);
-            nm += w0[off + k] * w0[off + k];
+            dm += (w[off + k] - wr[off + k]) * (w[off + k] - wr[off + k]);
+            nm += wr[off + k] * wr[off + k];
         }
         for (int k = POSE_D; k < POSE_D * (c.K + 1); k++) {
-            dw += (w[off + k] - w0[off + k]) * (w[off + k] - w0[off + k]);
-            nw += w0[off + k] * w0[off + k];
+            dw += (w[off + k] - wr[off + k]) * (w[off + k] - wr[off + k]);
+            nw += wr[off + k] * wr[off + k];
         }
     }
-    printf("  the means moved by %.1f%% of their norm, the bases by %.1f%%\n",
+    printf("  from the ML refit, the means moved by %.1f%% of their norm, the bases by %.1f%%\n",
            100.0 * sqrt(dm / nm), 100.0 * sqrt(dw / nw));
     fflush(stdout);
     sweep[nsweep++] = rt;
 
     if (o->ablate) {
         static const double LAMBDAS[] = {0.0, 1e-6, 1e-4, 1e-2, 1.0};
-        printf("\nlambda sweep (all parameters learned)\n");
+        printf("\nlambda sweep (all parameters learned from the ML refit)\n");
         print_header();
         nsweep = 0;
         for (size_t k = 0; k < sizeof LAMBDAS / sizeof LAMBDAS[0]; k++) {
@@ -329,14 +340,14 @@ int pose_mix_run(const pose_mix_run_opts *o) {
             if (LAMBDAS[k] == o->train.lambda) {
                 r = rt;
                 snprintf(r.name, sizeof r.name, "%s", nm2);
-            } else if (train_into(&c, nm2, "lambda", w0, LAMBDAS[k], POSE_LEARN_ALL, NULL, 0, wa,
+            } else if (train_into(&c, nm2, "lambda", wr, LAMBDAS[k], POSE_LEARN_ALL, NULL, 0, wa,
                                   &r, NULL, NULL))
                 goto done;
             snprintf(r.group, sizeof r.group, "lambda");
             sweep[nsweep++] = r;
             print_row(&r);
         }
-        printf("\nparameter groups (lambda %g)\n", o->train.lambda);
+        printf("\nparameter groups learned from the ML refit (lambda %g)\n", o->train.lambda);
         print_header();
         static const struct { const char *name; unsigned learn; } GR[] = {
             {"energy weights only", POSE_LEARN_WEIGHTS},
@@ -346,19 +357,14 @@ int pose_mix_run(const pose_mix_run_opts *o) {
             {"weights and mean poses", POSE_LEARN_WEIGHTS | POSE_LEARN_MEAN}};
         for (size_t k = 0; k < sizeof GR / sizeof GR[0]; k++) {
             mrow r;
-            if (train_into(&c, GR[k].name, "groups", w0, o->train.lambda, GR[k].learn, NULL, 0,
+            if (train_into(&c, GR[k].name, "groups", wr, o->train.lambda, GR[k].learn, NULL, 0,
                            wa, &r, NULL, NULL))
                 goto done;
             abl[nabl++] = r;
             print_row(&r);
         }
         mrow r;
-        if (train_into(&c, "ML refit + energy weights trained", "refit", wr, o->train.lambda,
-                       POSE_LEARN_WEIGHTS, NULL, 0, wa, &r, NULL, NULL))
-            goto done;
-        abl[nabl++] = r;
-        print_row(&r);
-        if (train_into(&c, "ML refit + all trained", "refit", wr, o->train.lambda,
+        if (train_into(&c, "generic mixture + all trained", "generic", w0, o->train.lambda,
                        POSE_LEARN_ALL, NULL, 0, wa, &r, NULL, NULL))
             goto done;
         abl[nabl++] = r;
