@@ -406,6 +406,35 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
                    double *w, const pose_mix_opts *o, pose_mix_result *res, char *msg,
                    size_t len);
 
+/* ---- real-format input (pose_io.c; layout in README.md, "Real data") ---- */
+
+enum { POSE_REAL_ACTIONS = 32 };
+
+typedef struct pose_real {
+    pose_camera cam[POSE_C];
+    int count;            /* frames: one per (subject, action, frame) key  */
+    pose_frame *frames;   /* sorted by subject, action, frame; subject 0 ..
+                             6 = S1 S5 S6 S7 S8 S9 S11, action an index into
+                             action_name, index = the frame number; gt NaN
+                             where there is no truth                       */
+    int with_truth;       /* frames with 3-D truth (gt, canon, yaw set)     */
+    int nactions;
+    char action_name[POSE_REAL_ACTIONS][32];
+} pose_real;
+
+/* Reads cameras.csv, detections.csv and (truth may be NULL) truth.csv. A
+   detection with confidence < min_conf is a missing joint. 0 ok; -1 with
+   "file:line: what" in msg (nothing to free). */
+int pose_read_csv(const char *cameras, const char *detections, const char *truth,
+                  double min_conf, pose_real *out, char *msg, size_t len);
+void pose_real_free(pose_real *r);
+/* Writes frames in that layout (frame number = sequence * 100000 + index,
+   confidence 0.9 for a visible joint and 0 for a missing one); truth may
+   be NULL. 0 ok, -1 on an I/O error (errno). */
+int pose_write_csv(const char *cameras, const char *detections, const char *truth,
+                   const pose_camera *cam, const pose_frame *frames, int count,
+                   const char *const *action_names);
+
 /* The experiment of the binary's default mode (pose_mixrun.c). */
 typedef struct pose_mix_run_opts {
     pose_config cfg;

@@ -2,7 +2,11 @@
  * exact, the loss's direct derivative is exact, the total derivative the
  * training uses matches differences of L(x*(w), w), the ML fit is the PPCA
  * closed form, and training lowers the training loss. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "wb_test.h"
+
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "pose.h"
 
@@ -259,6 +263,163 @@ static void training_lowers_the_training_loss(void **st) {
     pose_data_free(&d);
 }
 
+/* ---- the CSV reader ------------------------------------------------------ */
+
+static char tmpdir[64];
+
+static void path_in(char *out, size_t n, const char *name) {
+    snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+static void write_text(const char *name, const char *text) {
+    char p[128];
+    path_in(p, sizeof p, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void csv_round_trip_of_generated_frames(void **st) {
+    (void)st;
+    pose_config c;
+    small_config(&c);
+    pose_data d;
+    char msg[256], pc[128], pd[128], pt[128];
+    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_pose_csvXXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    path_in(pc, sizeof pc, "cameras.csv");
+    path_in(pd, sizeof pd, "detections.csv");
+    path_in(pt, sizeof pt, "truth.csv");
+    assert_int_equal(pose_write_csv(pc, pd, pt, d.cam, d.test, d.ntest, pose_action_name), 0);
+    pose_real r;
+    int rc = pose_read_csv(pc, pd, pt, 0.5, &r, msg, sizeof msg);
+    if (rc) fail_msg("%s", msg);
+    assert_int_equal(r.count, d.ntest);
+    assert_int_equal(r.with_truth, d.ntest);
+    for (int k = 0; k < POSE_C; k++) {
+        assert_true(r.cam[k].f == d.cam[k].f && r.cam[k].cx == d.cam[k].cx);
+        for (int i = 0; i < 9; i++) assert_true(r.cam[k].R[i] == d.cam[k].R[i]);
+        for (int i = 0; i < 3; i++) assert_true(r.cam[k].C[i] == d.cam[k].C[i]);
+    }
+    /* every generated frame is found once, with its observations, its truth
+       and its canonical pose (yaw from the hips: the generator's up to the
+       pose's own hip angle) */
+    for (int i = 0; i < d.ntest; i++) {
+        const pose_frame *g = &d.test[i];
+        int found = 0;
+        for (int q = 0; q < r.count; q++) {
+            const pose_frame *f = &r.frames[q];
+            if (f->subject != g->subject || f->index != g->sequence * 100000 + g->index ||
+                strcmp(r.action_name[f->action], pose_action_name[g->action]))
+                continue;
+            found++;
+            for (int k = 0; k < POSE_C; k++)
+                for (int j = 0; j < POSE_J; j++) {
+                    assert_int_equal(f->vis[k][j], g->vis[k][j]);
+                    assert_true(f->uv[k][j][0] == g->uv[k][j][0]);
+                    assert_true(fabs(f->uv[k][j][1] - g->uv[k][j][1]) < 1e-9);
+                }
+            for (int j = 0; j < POSE_D; j++) assert_true(f->gt[j] == g->gt[j]);
+            /* the canonical pose has the pose's shape: PA-MPJPE 0 */
+            assert_true(pose_pa_mpjpe(f->canon, g->canon) < 1e-6);
+            assert_true(fabs(f->canon[4] - -f->canon[13]) < 1e-9); /* hips on the y axis */
+            assert_true(fabs(f->canon[3]) < 1e-9 && fabs(f->canon[12]) < 1e-9);
+        }
+        assert_int_equal(found, 1);
+    }
+    pose_real_free(&r);
+    /* without the truth */
+    rc = pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.with_truth, 0);
+    assert_true(isnan(r.frames[0].gt[0]));
+    pose_real_free(&r);
+    pose_data_free(&d);
+}
+
+/* every bad file is refused with file:line and the reason */
+static void csv_errors_name_file_and_line(void **st) {
+    (void)st;
+    char pc[128], pd[128], pt[128], msg[300];
+    path_in(pc, sizeof pc, "cameras.csv");
+    path_in(pd, sizeof pd, "bad.csv");
+    path_in(pt, sizeof pt, "badtruth.csv");
+    static const struct { const char *text, *want; } DET[] = {
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,0,3,1,2\n",
+         "bad.csv:2: expected 8 fields"},
+        {"# a comment\nsubject,action,frame,camera,joint,u,v,confidence\n\nS2,Walking,0,0,3,1,2,1\n",
+         "bad.csv:4: subject must be one of"},
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,4,3,1,2,1\n",
+         "bad.csv:2: camera must be 0 .. 3"},
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,0,17,1,2,1\n",
+         "bad.csv:2: joint must be 0 .. 16"},
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,0,1,nan,2,1\n",
+         "bad.csv:2: u, v and confidence must be finite"},
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,0,1,1,2,1.5\n",
+         "bad.csv:2: confidence must be in [0, 1]"},
+        {"subject,action,frame,camera,joint,u,v,confidence\nS9,Walking,0,0,1,1,2,1\n"
+         "S9,Walking,1,0,1,1,2,1\nS9,Walking,0,0,1,1,2,1\n", "bad.csv:4: camera 0, joint 1 of "
+         "S9 Walking frame 0 already given on line 2"},
+        {"subject,action,frame,camera,joint,u,v\n", "bad.csv:1: the header must be"},
+        {"", "bad.csv: empty"},
+        {"subject,action,frame,camera,joint,u,v,confidence\n", "bad.csv: no detections"}};
+    for (size_t k = 0; k < sizeof DET / sizeof DET[0]; k++) {
+        write_text("bad.csv", DET[k].text);
+        pose_real r;
+        assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
+        if (!strstr(msg, DET[k].want)) fail_msg("case %zu: '%s' lacks '%s'", k, msg, DET[k].want);
+    }
+    /* the truth: an unknown frame, a duplicate joint, a frame lacking one */
+    write_text("bad.csv", "subject,action,frame,camera,joint,u,v,confidence\n"
+                          "S9,Walking,0,0,1,1,2,1\n");
+    static const struct { const char *text, *want; } TR[] = {
+        {"subject,action,frame,joint,x,y,z\nS9,Walking,5,0,1,2,3\n",
+         "badtruth.csv:2: S9 Walking frame 5 has no detections"},
+        {"subject,action,frame,joint,x,y,z\nS9,Walking,0,0,1,2,3\nS9,Walking,0,0,1,2,3\n",
+         "badtruth.csv:3: joint 0 of S9 Walking frame 0 already given on line 2"},
+        {"subject,action,frame,joint,x,y,z\nS9,Walking,0,0,1,2,3\nS9,Walking,0,1,1,2,3\n",
+         "badtruth.csv:2: S9 Walking frame 0 lacks joint 2 (r_knee)"}};
+    for (size_t k = 0; k < sizeof TR / sizeof TR[0]; k++) {
+        write_text("badtruth.csv", TR[k].text);
+        pose_real r;
+        assert_int_equal(pose_read_csv(pc, pd, pt, 0.5, &r, msg, sizeof msg), -1);
+        if (!strstr(msg, TR[k].want)) fail_msg("truth case %zu: '%s' lacks '%s'", k, msg, TR[k].want);
+    }
+    /* cameras: not a rotation, a missing camera */
+    write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
+                              "0,1000,1000,500,500,1,0,0,0,1,0,0,0,2,0,0,0\n");
+    pose_real r;
+    assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "cameras.csv:2: r11 .. r33 is not a rotation"));
+    write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
+                              "0,1000,1000,500,500,1,0,0,0,1,0,0,0,1,0,0,0\n");
+    assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "camera 1 is missing"));
+    /* fy != fx: v is rescaled onto the fx model */
+    write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
+               "0,1000,1010,500,400,1,0,0,0,1,0,0,0,1,0,0,0\n1,1,1,0,0,1,0,0,0,1,0,0,0,1,0,0,0\n"
+               "2,1,1,0,0,1,0,0,0,1,0,0,0,1,0,0,0\n3,1,1,0,0,1,0,0,0,1,0,0,0,1,0,0,0\n");
+    write_text("bad.csv", "subject,action,frame,camera,joint,u,v,confidence\n"
+                          "S11,Sitting,7,0,1,600,602,1\n");
+    assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), 0);
+    /* a point at Y = (100, 202, 1000) projects to v = 400 + 1010 * 0.202 =
+       604.02 with fy, and to 400 + 1000 * 0.202 = 602 with fx */
+    assert_true(fabs(r.frames[0].uv[0][1][1] - (400 + (602 - 400) * 1000.0 / 1010.0)) < 1e-12);
+    assert_int_equal(r.frames[0].subject, 6);
+    assert_int_equal(r.frames[0].index, 7);
+    pose_real_free(&r);
+    const char *names[] = {"cameras.csv", "detections.csv", "truth.csv", "bad.csv",
+                           "badtruth.csv"};
+    for (int k = 0; k < 5; k++) {
+        char p[128];
+        path_in(p, sizeof p, names[k]);
+        remove(p);
+    }
+    rmdir(tmpdir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mixed_vjp_matches_five_point_differences),
@@ -266,6 +427,8 @@ int main(void) {
         cmocka_unit_test(loss_shape_derivative_matches_differences),
         cmocka_unit_test(one_component_fit_is_the_ppca_closed_form),
         cmocka_unit_test(training_lowers_the_training_loss),
+        cmocka_unit_test(csv_round_trip_of_generated_frames),
+        cmocka_unit_test(csv_errors_name_file_and_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
