@@ -53,7 +53,7 @@ static void usage(FILE *f) {
         "  --model M           mix (default): the PPCA mixture; ppca: one PPCA model,\n"
         "                      only the energy weights learned (the earlier experiment)\n"
         "  --components G      mixture components, 1..6 (3)\n"
-        "  --mix-basis K       bases of each component, 1..12 (6)\n"
+        "  --mix-basis K       bases of each component, 1..25 (6)\n"
         "  --basis K           ppca: bases of the single model, 1..25 (25)\n"
         "data\n"
         "  --seed N            seed of the data and of the shuffling (1)\n"

@@ -36,7 +36,7 @@ enum {
     POSE_W_WIDTH = POSE_J + 1, /* index of h in w                        */
     POSE_ACTIONS = 4,       /* activities of the synthetic data          */
     POSE_GMAX = 6,          /* most mixture components                   */
-    POSE_MKMAX = 12         /* most bases of a mixture component         */
+    POSE_MKMAX = 25         /* most bases of a mixture component         */
 };
 
 #define POSE_PI 3.14159265358979323846

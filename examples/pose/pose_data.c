@@ -175,7 +175,7 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
     else if (c->mix_components < 1 || c->mix_components > POSE_GMAX)
         bad = "mixture components must be in 1 .. 6";
     else if (c->mix_basis < 1 || c->mix_basis > POSE_MKMAX)
-        bad = "mixture bases must be in 1 .. 12";
+        bad = "mixture bases must be in 1 .. 25";
     else if (!(c->noise_min_px >= 0 && c->noise_max_px >= c->noise_min_px))
         bad = "need 0 <= noise min <= noise max";
     else if (!(c->outlier_rate >= 0 && c->outlier_rate <= 0.5)) bad = "outlier rate must be in [0, 0.5]";
