@@ -421,16 +421,8 @@ static int run(const options *o) {
         goto done;
     }
     /* the data */
-    int outl = 0, miss = 0, tot = 0;
-    for (int i = 0; i < data.ntrain + data.ntest; i++) {
-        const pose_frame *f = i < data.ntrain ? &data.train[i] : &data.test[i - data.ntrain];
-        for (int c = 0; c < POSE_C; c++)
-            for (int j = 0; j < POSE_J; j++) {
-                tot++;
-                miss += !f->vis[c][j];
-                outl += f->vis[c][j] && f->outlier[c][j];
-            }
-    }
+    double miss, outl;
+    pose_data_rates(&data, &miss, &outl);
     printf("pose: 17 joints, 4 cameras 90 deg apart; PPCA shape model with %d bases "
            "(%.2f%% of the kinematic model's variance)\n", data.model.K,
            100.0 * data.model.explained);
@@ -441,7 +433,7 @@ static int run(const options *o) {
     printf("(%d frames)\n", data.ntest);
     printf("  2-D: %g-%g px noise, %.1f%% missing, %.1f%% of the rest gross outliers; "
            "unknowns n = %d, parameters p = %d\n", o->cfg.noise_min_px, o->cfg.noise_max_px,
-           100.0 * miss / tot, tot > miss ? 100.0 * outl / (tot - miss) : 0.0,
+           100.0 * miss, 100.0 * outl,
            pose_n(&data.model), POSE_P);
     printf("  training: Adam lr %g (cosine), %d epochs, batch %d, lambda %g; evaluation: "
            "best of %d yaw starts\n\n", o->train.lr, o->train.epochs, o->train.batch,
@@ -576,29 +568,10 @@ static int run(const options *o) {
 
     if (o->svg_dir) {
         char path[1024];
-        /* the held-out frame that training improved most */
-        int best = 0;
-        double gain = -INFINITY;
-        for (int i = 0; i < data.ntest; i++) {
-            double gi = pose_mpjpe(pred_u + (size_t)i * POSE_D, data.test[i].gt) -
-                        pose_mpjpe(pred_t + (size_t)i * POSE_D, data.test[i].gt);
-            if (gi > gain) {
-                gain = gi;
-                best = i;
-            }
-        }
-        const char *names[3] = {"pose_skeleton.svg", "pose_joint_error.svg", "pose_weights.svg"};
-        for (int k = 0; k < 3; k++) {
-            snprintf(path, sizeof path, "%s/%s", o->svg_dir, names[k]);
-            int bad = k == 0 ? pose_svg_skeleton(path, &data.test[best],
-                                                 pred_u + (size_t)best * POSE_D,
-                                                 pred_t + (size_t)best * POSE_D)
-                    : k == 1 ? pose_svg_joint_error(path, eu.joint_err, et.joint_err)
-                             : pose_svg_weights(path, trace, trows);
-            if (bad) {
-                fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
-                goto done;
-            }
+        if (pose_svg_all(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace, trows, path,
+                         sizeof path) != 0) {
+            fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
+            goto done;
         }
         printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
     }

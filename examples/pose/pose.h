@@ -172,6 +172,9 @@ typedef struct pose_data {
 int pose_data_create(pose_data *d, const pose_config *cfg, char *msg,
                      size_t len);
 void pose_data_free(pose_data *d);
+/* The fraction of missing observations, and of gross outliers among the
+   rest, over all frames. */
+void pose_data_rates(const pose_data *d, double *missing, double *outliers);
 /* "S1", "S5", ... for subject index s (train first, then test). */
 const char *pose_subject_name(int s);
 
@@ -460,5 +463,12 @@ int pose_svg_joint_error(const char *path, const double *untrained,
                          const double *trained);
 /* Parameters over training steps: trace[rows*POSE_P]. */
 int pose_svg_weights(const char *path, const double *trace, int rows);
+/* All three into dir (pose_skeleton.svg of the frame that training improved
+   most, pose_joint_error.svg from the per-frame errors, pose_weights.svg):
+   pred_u, pred_t [count*POSE_D] (NaN rows: failed frames). 0 ok, -1 with the
+   failed path in path (errno set). */
+int pose_svg_all(const char *dir, const pose_frame *frames, int count, const double *pred_u,
+                 const double *pred_t, const double *trace, int rows, char *path,
+                 size_t plen);
 
 #endif

@@ -255,6 +255,21 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
     return 0;
 }
 
+void pose_data_rates(const pose_data *d, double *missing, double *outliers) {
+    long miss = 0, outl = 0, tot = 0;
+    for (int i = 0; i < d->ntrain + d->ntest; i++) {
+        const pose_frame *f = i < d->ntrain ? &d->train[i] : &d->test[i - d->ntrain];
+        for (int c = 0; c < POSE_C; c++)
+            for (int j = 0; j < POSE_J; j++) {
+                tot++;
+                miss += !f->vis[c][j];
+                outl += f->vis[c][j] && f->outlier[c][j];
+            }
+    }
+    *missing = tot ? (double)miss / tot : 0.0;
+    *outliers = tot > miss ? (double)outl / (tot - miss) : 0.0;
+}
+
 void pose_data_free(pose_data *d) {
     if (!d) return;
     free(d->train);

@@ -242,16 +242,8 @@ int pose_mix_run(const pose_mix_run_opts *o) {
         fprintf(stderr, "pose: out of memory\n");
         goto done;
     }
-    int outl = 0, miss = 0, tot = 0;
-    for (int i = 0; i < data.ntrain + data.ntest; i++) {
-        const pose_frame *f = i < data.ntrain ? &data.train[i] : &data.test[i - data.ntrain];
-        for (int cc = 0; cc < POSE_C; cc++)
-            for (int j = 0; j < POSE_J; j++) {
-                tot++;
-                miss += !f->vis[cc][j];
-                outl += f->vis[cc][j] && f->outlier[cc][j];
-            }
-    }
+    double miss, outl;
+    pose_data_rates(&data, &miss, &outl);
     printf("pose: 17 joints, 4 cameras 90 deg apart; a mixture of %d PPCA models with %d bases "
            "each, fitted to %d generic kinematic poses (components of %d",
            c.G, c.K, o->cfg.population, data.mix.count[0]);
@@ -264,7 +256,7 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     for (int a = 0; a < o->cfg.actions; a++) printf(" %s", pose_action_name[a]);
     printf("\n  2-D: %g-%g px noise, %.1f%% missing, %.1f%% of the rest gross outliers; "
            "unknowns n = %d per component, parameters p = %d\n", o->cfg.noise_min_px,
-           o->cfg.noise_max_px, 100.0 * miss / tot, tot > miss ? 100.0 * outl / (tot - miss) : 0.0,
+           o->cfg.noise_max_px, 100.0 * miss, 100.0 * outl,
            c.K + 4, c.p);
     printf("  training: Adam lr %g (weights) and %g mm (mean, basis), cosine, %d epochs, batch "
            "%d, lambda %g,\n  %d sweep start + the last minimizer per component; evaluation: "
@@ -373,44 +365,10 @@ int pose_mix_run(const pose_mix_run_opts *o) {
 
     if (o->svg_dir) {
         char path[1024];
-        int best = 0;
-        double gain = -INFINITY, ju[POSE_J] = {0}, jt[POSE_J] = {0}, e[POSE_J];
-        int nu = 0, nt = 0;
-        for (int i = 0; i < data.ntest; i++) {
-            const double *pu = pred_u + (size_t)i * POSE_D, *pt = pred_t + (size_t)i * POSE_D;
-            if (isfinite(pu[0])) {
-                pose_joint_errors(pu, data.test[i].gt, e);
-                for (int j = 0; j < POSE_J; j++) ju[j] += e[j];
-                nu++;
-            }
-            if (isfinite(pt[0])) {
-                pose_joint_errors(pt, data.test[i].gt, e);
-                for (int j = 0; j < POSE_J; j++) jt[j] += e[j];
-                nt++;
-            }
-            if (!isfinite(pu[0]) || !isfinite(pt[0])) continue;
-            double gi = pose_mpjpe(pu, data.test[i].gt) - pose_mpjpe(pt, data.test[i].gt);
-            if (gi > gain) {
-                gain = gi;
-                best = i;
-            }
-        }
-        for (int j = 0; j < POSE_J; j++) {
-            ju[j] /= nu > 0 ? nu : 1;
-            jt[j] /= nt > 0 ? nt : 1;
-        }
-        const char *names[3] = {"pose_skeleton.svg", "pose_joint_error.svg", "pose_weights.svg"};
-        for (int k = 0; k < 3; k++) {
-            snprintf(path, sizeof path, "%s/%s", o->svg_dir, names[k]);
-            int bad = k == 0 ? pose_svg_skeleton(path, &data.test[best],
-                                                 pred_u + (size_t)best * POSE_D,
-                                                 pred_t + (size_t)best * POSE_D)
-                    : k == 1 ? pose_svg_joint_error(path, ju, jt)
-                             : pose_svg_weights(path, trace, trows);
-            if (bad) {
-                fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
-                goto done;
-            }
+        if (pose_svg_all(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace, trows, path,
+                         sizeof path) != 0) {
+            fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
+            goto done;
         }
         printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
     }

@@ -339,6 +339,19 @@ static void csv_round_trip_of_generated_frames(void **st) {
     pose_data_free(&d);
 }
 
+/* writes text into `file` and expects the reader to refuse with `want` in
+   its message */
+static void expect_refused(const char *file, const char *text, const char *truth,
+                           const char *want) {
+    char pc[128], pd[128], msg[300];
+    path_in(pc, sizeof pc, "cameras.csv");
+    path_in(pd, sizeof pd, "bad.csv");
+    write_text(file, text);
+    pose_real r;
+    assert_int_equal(pose_read_csv(pc, pd, truth, 0.5, &r, msg, sizeof msg), -1);
+    if (!strstr(msg, want)) fail_msg("'%s' lacks '%s'", msg, want);
+}
+
 /* every bad file is refused with file:line and the reason */
 static void csv_errors_name_file_and_line(void **st) {
     (void)st;
@@ -365,12 +378,8 @@ static void csv_errors_name_file_and_line(void **st) {
         {"subject,action,frame,camera,joint,u,v\n", "bad.csv:1: the header must be"},
         {"", "bad.csv: empty"},
         {"subject,action,frame,camera,joint,u,v,confidence\n", "bad.csv: no detections"}};
-    for (size_t k = 0; k < sizeof DET / sizeof DET[0]; k++) {
-        write_text("bad.csv", DET[k].text);
-        pose_real r;
-        assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
-        if (!strstr(msg, DET[k].want)) fail_msg("case %zu: '%s' lacks '%s'", k, msg, DET[k].want);
-    }
+    for (size_t k = 0; k < sizeof DET / sizeof DET[0]; k++)
+        expect_refused("bad.csv", DET[k].text, NULL, DET[k].want);
     /* the truth: an unknown frame, a duplicate joint, a frame lacking one */
     write_text("bad.csv", "subject,action,frame,camera,joint,u,v,confidence\n"
                           "S9,Walking,0,0,1,1,2,1\n");
@@ -381,22 +390,15 @@ static void csv_errors_name_file_and_line(void **st) {
          "badtruth.csv:3: joint 0 of S9 Walking frame 0 already given on line 2"},
         {"subject,action,frame,joint,x,y,z\nS9,Walking,0,0,1,2,3\nS9,Walking,0,1,1,2,3\n",
          "badtruth.csv:2: S9 Walking frame 0 lacks joint 2 (r_knee)"}};
-    for (size_t k = 0; k < sizeof TR / sizeof TR[0]; k++) {
-        write_text("badtruth.csv", TR[k].text);
-        pose_real r;
-        assert_int_equal(pose_read_csv(pc, pd, pt, 0.5, &r, msg, sizeof msg), -1);
-        if (!strstr(msg, TR[k].want)) fail_msg("truth case %zu: '%s' lacks '%s'", k, msg, TR[k].want);
-    }
+    for (size_t k = 0; k < sizeof TR / sizeof TR[0]; k++)
+        expect_refused("badtruth.csv", TR[k].text, pt, TR[k].want);
     /* cameras: not a rotation, a missing camera */
-    write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
-                              "0,1000,1000,500,500,1,0,0,0,1,0,0,0,2,0,0,0\n");
+    expect_refused("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
+                   "0,1000,1000,500,500,1,0,0,0,1,0,0,0,2,0,0,0\n", NULL,
+                   "cameras.csv:2: r11 .. r33 is not a rotation");
+    expect_refused("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
+                   "0,1000,1000,500,500,1,0,0,0,1,0,0,0,1,0,0,0\n", NULL, "camera 1 is missing");
     pose_real r;
-    assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
-    assert_non_null(strstr(msg, "cameras.csv:2: r11 .. r33 is not a rotation"));
-    write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
-                              "0,1000,1000,500,500,1,0,0,0,1,0,0,0,1,0,0,0\n");
-    assert_int_equal(pose_read_csv(pc, pd, NULL, 0.5, &r, msg, sizeof msg), -1);
-    assert_non_null(strstr(msg, "camera 1 is missing"));
     /* fy != fx: v is rescaled onto the fx model */
     write_text("cameras.csv", "camera,fx,fy,cx,cy,r11,r12,r13,r21,r22,r23,r31,r32,r33,Cx,Cy,Cz\n"
                "0,1000,1010,500,400,1,0,0,0,1,0,0,0,1,0,0,0\n1,1,1,0,0,1,0,0,0,1,0,0,0,1,0,0,0\n"
