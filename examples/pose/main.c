@@ -28,6 +28,9 @@ typedef struct {
     int single;          /* --model ppca: the single-PPCA weights experiment */
     double lr_shape;     /* mixture: Adam rate of the mean and basis (mm)    */
     double prior_weight; /* mixture: kappa before training                   */
+    const char *data_dir; /* mixture: real-format input (pose_io.c)          */
+    const char *write_dir;
+    double min_conf;
 } options;
 
 typedef struct {
@@ -56,6 +59,12 @@ static void usage(FILE *f) {
         "  --mix-basis K       bases of each component, 1..25 (6)\n"
         "  --basis K           ppca: bases of the single model, 1..25 (25)\n"
         "data\n"
+        "  --data DIR          mix: real-format input instead of the synthetic world:\n"
+        "                      DIR/cameras.csv, DIR/detections.csv, DIR/truth.csv\n"
+        "                      (layout in README.md); S1 S5 S6 S7 S8 train, S9 S11 held out\n"
+        "  --min-conf X        with --data: detections below X are missing (0.1)\n"
+        "  --write-csv DIR     mix: write the synthetic frames into DIR (which must\n"
+        "                      exist) in that layout, then run\n"
         "  --seed N            seed of the data and of the shuffling (1)\n"
         "  --cameras N         cameras that see the subject (the first N of 4; 1 =\n"
         "                      monocular), 1..4 (4)\n"
@@ -116,7 +125,7 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
 static int takes_value(const char *a) {
     static const char *const FLAGS[] = {
         "--seed", "--basis", "--model", "--components", "--mix-basis", "--actions",
-        "--lr-shape", "--cameras", "--prior-weight", "--train-subjects", "--test-subjects", "--sequences",
+        "--lr-shape", "--cameras", "--prior-weight", "--data", "--min-conf", "--write-csv", "--train-subjects", "--test-subjects", "--sequences",
         "--frames", "--noise-min", "--noise-max", "--outliers", "--missing", "--bone-sd",
         "--height-spread", "--epochs", "--batch", "--lr", "--lambda", "--threads",
         "--starts", "--json", "--plot"};
@@ -136,6 +145,9 @@ static int parse(int argc, char **argv, options *o) {
     o->single = 0;
     o->lr_shape = 1.0;
     o->prior_weight = 1.0;
+    o->data_dir = NULL;
+    o->write_dir = NULL;
+    o->min_conf = 0.1;
     int epochs_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -164,6 +176,9 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--components"))
             bad = parse_int(v, 1, POSE_GMAX, &o->cfg.mix_components);
         else if (!strcmp(a, "--mix-basis")) bad = parse_int(v, 1, POSE_MKMAX, &o->cfg.mix_basis);
+        else if (!strcmp(a, "--data")) o->data_dir = v;
+        else if (!strcmp(a, "--write-csv")) o->write_dir = v;
+        else if (!strcmp(a, "--min-conf")) bad = parse_double(v, 0, 1, &o->min_conf);
         else if (!strcmp(a, "--prior-weight"))
             bad = parse_double(v, 1e-3, 1e6, &o->prior_weight);
         else if (!strcmp(a, "--cameras")) bad = parse_int(v, 1, POSE_C, &o->cfg.cameras);
@@ -624,6 +639,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pose: cannot create %s: %s\n", o.svg_dir, strerror(errno));
         return 1;
     }
+    if (o.single && (o.data_dir || o.write_dir)) {
+        fprintf(stderr, "pose: --data and --write-csv need --model mix\n");
+        return 2;
+    }
     if (o.single) return run(&o);
     pose_mix_run_opts m;
     pose_mix_run_opts_default(&m);
@@ -637,6 +656,9 @@ int main(int argc, char **argv) {
     m.train.seed = o.train.seed;
     m.starts = o.starts;
     m.prior_weight = o.prior_weight;
+    m.data_dir = o.data_dir;
+    m.write_dir = o.write_dir;
+    m.min_conf = o.min_conf;
     m.ablate = o.ablate;
     m.json = o.json;
     m.svg_dir = o.svg_dir;

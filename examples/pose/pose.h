@@ -35,6 +35,7 @@ enum {
     POSE_W_PRIOR = POSE_J,  /* index of kappa in w                       */
     POSE_W_WIDTH = POSE_J + 1, /* index of h in w                        */
     POSE_ACTIONS = 4,       /* activities of the synthetic data          */
+    POSE_REAL_ACTIONS = 32, /* most actions of a data set (pose_io.c)    */
     POSE_GMAX = 6,          /* most mixture components                   */
     POSE_MKMAX = 25         /* most bases of a mixture component         */
 };
@@ -338,9 +339,9 @@ wb_energy pose_mix_energy(const pose_mix_problem *mp);
 
 typedef struct pose_mix_eval {
     double mpjpe, pa_mpjpe;            /* mean over the frames (mm)         */
-    double action_mpjpe[POSE_ACTIONS]; /* per action (NAN: no frame)       */
-    double action_pa[POSE_ACTIONS];
-    int action_frames[POSE_ACTIONS];
+    double action_mpjpe[POSE_REAL_ACTIONS]; /* per action (NAN: no frame)  */
+    double action_pa[POSE_REAL_ACTIONS];
+    int action_frames[POSE_REAL_ACTIONS];
     int component_frames[POSE_GMAX];   /* frames won by each component     */
     int failed;                        /* frames whose every solve failed  */
     int unconverged;                   /* solves that stopped on a positive
@@ -411,8 +412,6 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
 
 /* ---- real-format input (pose_io.c; layout in README.md, "Real data") ---- */
 
-enum { POSE_REAL_ACTIONS = 32 };
-
 typedef struct pose_real {
     pose_camera cam[POSE_C];
     int count;            /* frames: one per (subject, action, frame) key  */
@@ -447,6 +446,12 @@ typedef struct pose_mix_run_opts {
     int ablate;          /* lambda sweep and parameter groups              */
     const char *json;    /* NULL: none                                      */
     const char *svg_dir; /* NULL: none (must exist)                         */
+    const char *data_dir;/* NULL: synthetic; else DIR/cameras.csv,
+                            DIR/detections.csv, DIR/truth.csv (pose_io.c):
+                            S1 S5 S6 S7 S8 train, S9 S11 held out          */
+    double min_conf;     /* detections below it are missing (0.1)          */
+    const char *write_dir; /* NULL: none; else the synthetic frames are
+                            written there in that layout first            */
 } pose_mix_run_opts;
 
 void pose_mix_run_opts_default(pose_mix_run_opts *o);

@@ -355,7 +355,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
         free(ok);
         return err;
     }
-    int good = 0, na[POSE_ACTIONS] = {0};
+    int good = 0, na[POSE_REAL_ACTIONS] = {0};
     for (int i = 0; i < count; i++) {
         if (!ok[i]) {
             out->failed++;
@@ -366,7 +366,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
         out->mpjpe += mp[2 * i];
         out->pa_mpjpe += mp[2 * i + 1];
         int a = frames[i].action;
-        if (a >= 0 && a < POSE_ACTIONS) {
+        if (a >= 0 && a < POSE_REAL_ACTIONS) {
             na[a]++;
             out->action_mpjpe[a] += mp[2 * i];
             out->action_pa[a] += mp[2 * i + 1];
@@ -374,7 +374,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
     }
     out->mpjpe = good ? out->mpjpe / good : NAN;
     out->pa_mpjpe = good ? out->pa_mpjpe / good : NAN;
-    for (int a = 0; a < POSE_ACTIONS; a++) {
+    for (int a = 0; a < POSE_REAL_ACTIONS; a++) {
         out->action_frames[a] = na[a];
         out->action_mpjpe[a] = na[a] ? out->action_mpjpe[a] / na[a] : NAN;
         out->action_pa[a] = na[a] ? out->action_pa[a] / na[a] : NAN;

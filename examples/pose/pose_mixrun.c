@@ -15,7 +15,7 @@ typedef struct {
     char group[16];
     double lambda;      /* NAN: not a training run */
     double mpjpe, pa;
-    double action_mpjpe[POSE_ACTIONS], action_pa[POSE_ACTIONS];
+    double action_mpjpe[POSE_REAL_ACTIONS], action_pa[POSE_REAL_ACTIONS];
     double seconds;     /* NAN: no training */
     long long solves, skipped, refused; /* -1: no training */
     int learned;        /* parameters learned (0: none) */
@@ -57,7 +57,7 @@ static void report(const char *name, const pose_mix_eval *ev) {
 static void fill_eval(mrow *r, const pose_mix_eval *ev) {
     r->mpjpe = ev->mpjpe;
     r->pa = ev->pa_mpjpe;
-    for (int a = 0; a < POSE_ACTIONS; a++) {
+    for (int a = 0; a < POSE_REAL_ACTIONS; a++) {
         r->action_mpjpe[a] = ev->action_mpjpe[a];
         r->action_pa[a] = ev->action_pa[a];
     }
@@ -133,10 +133,16 @@ static void json_num(FILE *f, const char *key, double v, const char *sep) {
     else fprintf(f, "\"%s\": null%s", key, sep);
 }
 
-static void json_actions(FILE *f, const char *key, const mrow *r) {
+/* the actions' names and count: the synthetic ones or a data set's */
+typedef struct {
+    const char *name[POSE_REAL_ACTIONS];
+    int n;
+} actions_t;
+
+static void json_actions(FILE *f, const char *key, const mrow *r, const actions_t *an) {
     fprintf(f, "\"%s\": [", key);
-    for (int a = 0; a < POSE_ACTIONS; a++) {
-        fprintf(f, "%s{\"action\": \"%s\", ", a ? ", " : "", pose_action_name[a]);
+    for (int a = 0; a < an->n; a++) {
+        fprintf(f, "%s{\"action\": \"%s\", ", a ? ", " : "", an->name[a]);
         json_num(f, "mpjpe_mm", r->action_mpjpe[a], ", ");
         json_num(f, "pa_mpjpe_mm", r->action_pa[a], "}");
     }
@@ -144,7 +150,8 @@ static void json_actions(FILE *f, const char *key, const mrow *r) {
 }
 
 static int write_json(const char *path, const mrow *ru, const mrow *rf, const mrow *rt,
-                      const mrow *sweep, int nsweep, const mrow *abl, int nabl, const double *w) {
+                      const mrow *sweep, int nsweep, const mrow *abl, int nabl, const double *w,
+                      const actions_t *an) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "{\"model\": \"mixture\", ");
@@ -156,9 +163,9 @@ static int write_json(const char *path, const mrow *ru, const mrow *rf, const mr
     json_num(f, "refit_pa_mpjpe_mm", rf->pa, ", ");
     json_num(f, "train_seconds", rt->seconds, ", ");
     fprintf(f, "\"learned_parameters\": %d, ", rt->learned);
-    json_actions(f, "per_action", rt);
-    json_actions(f, "per_action_untrained", ru);
-    json_actions(f, "per_action_refit", rf);
+    json_actions(f, "per_action", rt, an);
+    json_actions(f, "per_action_untrained", ru, an);
+    json_actions(f, "per_action_refit", rf, an);
     fprintf(f, "\"trained_w\": {\"joint_weights\": [");
     for (int j = 0; j < POSE_J; j++) fprintf(f, "%s%.6g", j ? ", " : "", w[j]);
     fprintf(f, "], \"prior_weight\": %.6g, \"robust_width\": %.6g}, ", w[POSE_W_PRIOR],
@@ -194,16 +201,16 @@ static int write_json(const char *path, const mrow *ru, const mrow *rf, const mr
     return (fclose(f) != 0 || bad) ? -1 : 0;
 }
 
-static void print_actions(const mrow *const *rows, int nr) {
+static void print_actions(const mrow *const *rows, int nr, const actions_t *an) {
     printf("\nper action (held-out S9, S11): MPJPE / PA-MPJPE, mm\n%-28s", "");
-    for (int a = 0; a < POSE_ACTIONS; a++) printf(" %15s", pose_action_name[a]);
+    for (int a = 0; a < an->n; a++) printf(" %15s", an->name[a]);
     printf("\n");
     for (int i = 0; i < nr; i++) {
         char nm[64];
         snprintf(nm, sizeof nm, "%s", rows[i]->name);
         nm[28] = 0;
         printf("%-28s", nm);
-        for (int a = 0; a < POSE_ACTIONS; a++)
+        for (int a = 0; a < an->n; a++)
             printf("   %6.2f /%5.1f", rows[i]->action_mpjpe[a], rows[i]->action_pa[a]);
         printf("\n");
     }
@@ -218,6 +225,75 @@ void pose_mix_run_opts_default(pose_mix_run_opts *o) {
     o->ablate = 0;
     o->json = NULL;
     o->svg_dir = NULL;
+    o->data_dir = NULL;
+    o->min_conf = 0.1;
+    o->write_dir = NULL;
+}
+
+/* the synthetic frames (training, then held out) in the CSV layout */
+static int write_synthetic(const pose_data *d, const char *dir) {
+    char pc[1024], pd[1024], pt[1024];
+    snprintf(pc, sizeof pc, "%s/cameras.csv", dir);
+    snprintf(pd, sizeof pd, "%s/detections.csv", dir);
+    snprintf(pt, sizeof pt, "%s/truth.csv", dir);
+    pose_frame *all = malloc((size_t)(d->ntrain + d->ntest) * sizeof *all);
+    if (!all) return -1;
+    memcpy(all, d->train, (size_t)d->ntrain * sizeof *all);
+    memcpy(all + d->ntrain, d->test, (size_t)d->ntest * sizeof *all);
+    int rc = pose_write_csv(pc, pd, pt, d->cam, all, d->ntrain + d->ntest, pose_action_name);
+    free(all);
+    if (rc != 0) fprintf(stderr, "pose: cannot write %s/*.csv: %s\n", dir, strerror(errno));
+    return rc;
+}
+
+/* Replaces the synthetic frames and cameras of d by the files of dir: the
+   frames with truth of S1 S5 S6 S7 S8 train, those of S9 S11 are held out.
+   0 ok. */
+static int load_real(pose_data *d, const char *dir, double min_conf, pose_real *real,
+                     actions_t *an) {
+    char pc[1024], pd[1024], pt[1024], msg[512];
+    snprintf(pc, sizeof pc, "%s/cameras.csv", dir);
+    snprintf(pd, sizeof pd, "%s/detections.csv", dir);
+    snprintf(pt, sizeof pt, "%s/truth.csv", dir);
+    if (pose_read_csv(pc, pd, pt, min_conf, real, msg, sizeof msg) != 0) {
+        fprintf(stderr, "pose: %s\n", msg);
+        return -1;
+    }
+    int ntr = 0, nte = 0;
+    for (int i = 0; i < real->count; i++) {
+        if (!isfinite(real->frames[i].gt[0])) continue;
+        if (real->frames[i].subject < 5) ntr++;
+        else nte++;
+    }
+    if (ntr == 0 || nte == 0) {
+        fprintf(stderr, "pose: %s: need frames with truth of training subjects (S1 S5 S6 S7 S8: "
+                "%d) and of held-out ones (S9 S11: %d)\n", dir, ntr, nte);
+        return -1;
+    }
+    pose_frame *tr = calloc((size_t)ntr, sizeof *tr), *te = calloc((size_t)nte, sizeof *te);
+    if (!tr || !te) {
+        free(tr);
+        free(te);
+        fprintf(stderr, "pose: out of memory\n");
+        return -1;
+    }
+    ntr = nte = 0;
+    for (int i = 0; i < real->count; i++) {
+        const pose_frame *f = &real->frames[i];
+        if (!isfinite(f->gt[0])) continue;
+        if (f->subject < 5) tr[ntr++] = *f;
+        else te[nte++] = *f;
+    }
+    free(d->train);
+    free(d->test);
+    d->train = tr;
+    d->test = te;
+    d->ntrain = ntr;
+    d->ntest = nte;
+    memcpy(d->cam, real->cam, sizeof d->cam);
+    an->n = real->nactions;
+    for (int a = 0; a < an->n; a++) an->name[a] = real->action_name[a];
+    return 0;
 }
 
 int pose_mix_run(const pose_mix_run_opts *o) {
@@ -225,6 +301,22 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     pose_data data;
     if (pose_data_create(&data, &o->cfg, msg, sizeof msg) != 0) {
         fprintf(stderr, "pose: %s\n", msg);
+        return 1;
+    }
+    actions_t an;
+    an.n = o->cfg.actions;
+    for (int a = 0; a < POSE_ACTIONS; a++) an.name[a] = pose_action_name[a];
+    pose_real real = {0};
+    if (o->write_dir) {
+        if (write_synthetic(&data, o->write_dir) != 0) {
+            pose_data_free(&data);
+            return 1;
+        }
+        printf("wrote %s/{cameras,detections,truth}.csv\n", o->write_dir);
+    }
+    if (o->data_dir && load_real(&data, o->data_dir, o->min_conf, &real, &an) != 0) {
+        pose_real_free(&real);
+        pose_data_free(&data);
         return 1;
     }
     ctx_t c = {&data, o, data.mix.G, data.mix.K, pose_mix_p(data.mix.G, data.mix.K)};
@@ -244,6 +336,10 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     }
     double miss, outl;
     pose_data_rates(&data, &miss, &outl);
+    if (o->data_dir)
+        printf("pose: data from %s: %d training and %d held-out frames with 3-D truth, "
+               "%d actions (the synthetic world below is not used)\n", o->data_dir,
+               data.ntrain, data.ntest, an.n);
     printf("pose: 17 joints, 4 cameras 90 deg apart; a mixture of %d PPCA models with %d bases "
            "each, fitted to %d generic kinematic poses (components of %d",
            c.G, c.K, o->cfg.population, data.mix.count[0]);
@@ -297,7 +393,7 @@ int pose_mix_run(const pose_mix_run_opts *o) {
            "weights w_j = 1, kappa %g, h 3 in the first two)\n", rt.mpjpe / ru.mpjpe,
            rt.mpjpe / rf.mpjpe, o->prior_weight);
     const mrow *pa[3] = {&ru, &rf, &rt};
-    print_actions(pa, 3);
+    print_actions(pa, 3, &an);
     printf("\nlearned energy weights (untrained: all 1, kappa 1, h 3):\n");
     for (int j = 0; j < POSE_J; j++)
         printf("  %-10s %6.3f%s", pose_joint_name[j], w[j], j % 4 == 3 ? "\n" : "");
@@ -373,7 +469,7 @@ int pose_mix_run(const pose_mix_run_opts *o) {
         printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
     }
     if (o->json) {
-        if (write_json(o->json, &ru, &rf, &rt, sweep, nsweep, abl, nabl, w) != 0) {
+        if (write_json(o->json, &ru, &rf, &rt, sweep, nsweep, abl, nabl, w, &an) != 0) {
             fprintf(stderr, "pose: cannot write %s: %s\n", o->json, strerror(errno));
             goto done;
         }
@@ -390,6 +486,7 @@ done:
     free(pred_u);
     free(pred_t);
     free(trace);
+    pose_real_free(&real);
     pose_data_free(&data);
     return rc;
 }
