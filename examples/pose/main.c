@@ -1,12 +1,14 @@
-/* pose: learn the weights of a multi-view pose-lifting energy.
+/* pose: learn a multi-view pose-lifting energy.
  *
  * A synthetic version of the multi-view experiment of Wibergian learning
- * (Toso et al. 2019, on Human3.6M): a PPCA shape model, 4 calibrated cameras,
- * noisy 2-D joints with outliers and missing joints. Per frame the pose
- * (PCA coefficients, yaw, translation) minimizes a robust reprojection
- * energy; the per-joint weights, the prior weight and the robust width are
- * learned through the damped implicit derivative with libwiberg's trainer,
- * and judged on held-out subjects. Run with --help for the flags.
+ * (Toso et al. 2019, on Human3.6M): 4 calibrated cameras, noisy 2-D joints
+ * with outliers and missing joints. Per frame the pose (shape coefficients,
+ * yaw, translation) minimizes a robust reprojection energy. By default the
+ * shape model is a mixture of PPCA models (pose_mixrun.c: the energy
+ * weights, mean poses and bases are learned); --model ppca runs the single
+ * PPCA experiment below (the per-joint weights, the prior weight and the
+ * robust width learned with libwiberg's trainer). Judged on held-out
+ * subjects. Run with --help for the flags.
  */
 #include <errno.h>
 #include <math.h>

@@ -1,9 +1,12 @@
 /* pose_lib: the pieces of the multi-view pose-lifting example.
  *
- * A synthetic Human3.6M-like world: a 17-joint skeleton, a probabilistic-PCA
- * shape model fitted to a seeded kinematic skeleton model, subjects with
- * their own bone lengths, sequences of frames seen by 4 calibrated cameras
- * 90 degrees apart, with 2-D noise, gross outliers and missing joints.
+ * A synthetic Human3.6M-like world: a 17-joint skeleton, a seeded kinematic
+ * model of 4 actions, subjects with their own bone lengths, sequences of
+ * frames seen by up to 4 calibrated cameras 90 degrees apart, with 2-D
+ * noise, gross outliers and missing joints; or real-format CSV input
+ * (pose_io.c). Two shape models: one probabilistic PCA (pose_train.c, only
+ * the energy weights learned) and a mixture of PPCA models whose mean
+ * poses and bases are learned too (pose_mix.c).
  *
  * Per frame the unknowns are x = [z (K whitened PCA coefficients), yaw,
  * t (3, metres)] and the energy is
@@ -13,7 +16,8 @@
  *
  * r_cj the reprojection error of joint j in camera c (pixels), s = POSE_PX
  * pixels, w = [w_0 .. w_16 (per-joint weights), kappa (prior weight),
- * h (pseudo-Huber width, in units of s)]: p = 19.
+ * h (pseudo-Huber width, in units of s)]: p = 19. The mixture appends each
+ * component's mean and basis to w.
  *
  * Lengths are millimetres unless said otherwise. Joint arrays are [17*3],
  * joint j at [3j .. 3j+2].
