@@ -211,6 +211,12 @@ typedef struct pose_shape {
 int pose_shape_energy_eval(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
                            const double *x, const double *w, double *e, double *g, double *H,
                            const double *v, double *bv, double *dsh);
+/* dE/dw at fixed x: ew[POSE_P] over the energy weights and
+   esh[POSE_D*(K+1)] over the mean and W (laid out as dsh). At a minimizer
+   x*(w) this is the derivative of the minimum E(x*(w); w) (the envelope
+   theorem: grad_x E = 0 there). e may be NULL. Returns as above. */
+int pose_shape_energy_dw(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
+                         const double *x, const double *w, double *e, double *ew, double *esh);
 /* World joints [POSE_D] of x under sh. */
 void pose_shape_predict(const pose_shape *sh, const double *x, double *joints);
 /* The smooth MPJPE of x under sh; dl_dx[K+4] and dl_dsh[POSE_D*(K+1)] (the
@@ -379,12 +385,24 @@ typedef struct pose_mix_opts {
     unsigned learn;    /* POSE_LEARN_* bits                                  */
     int starts;        /* sweep starts per component in training (besides
                           the component's last minimizer)                   */
+    double soft_t;     /* 0: the loss at the hard minimum over components;
+                          T > 0: sum_g pi_g L_g, pi = softmax(-E*_g/T) over
+                          the components' minima (pose_mix.c)               */
     double *trace;     /* optional: the POSE_P energy weights after every
                           step, [(trace_max) * POSE_P], row 0 = the start   */
     int trace_max;     /* rows trace holds                                  */
 } pose_mix_opts;
 
 void pose_mix_opts_default(pose_mix_opts *o);
+/* The gradient gb[pose_mix_p(G, K)] of one frame's loss (*loss) from the
+   components' minimizers xg[G*(K+4)] and minima eg[G] (INFINITY: none) and
+   the winner gbest, with the solver sv (its lambda): T = 0 the hard
+   minimum's, T > 0 the soft minimum's (pose_mix_opts.soft_t). iv[p] is
+   scratch. Returns 1, 0 when a derivative failed, -1 when it was refused
+   (WB_ESINGULAR); *curv the smallest curvature of H + lambda I met. */
+int pose_mix_frame_grad(wb_solver *sv, const pose_camera *cam, const pose_frame *fr, int G,
+                        int K, const double *w, double T, const double *xg, const double *eg,
+                        int gbest, double *gb, double *iv, double *loss, double *curv);
 int pose_mix_train_steps(int count, const pose_mix_opts *o);
 /* Parameters in the groups of learn. */
 int pose_mix_learned_count(int G, int K, unsigned learn);

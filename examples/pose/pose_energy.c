@@ -115,10 +115,11 @@ void pose_shape_predict(const pose_shape *sh, const double *x, double *joints) {
    rejects such a trial point), or 1 when e was not asked for. */
 static int core_shape(const pose_camera *cams, const pose_frame *fr, const pose_shape *sh,
                       const double *x, const double *w, double *e, double *g, double *H,
-                      double *B, const double *v, double *bv, double *dsh) {
+                      double *B, const double *v, double *bv, double *dsh, double *ew,
+                      double *esh) {
     const int K = sh->K, n = K + 4, ith = K;
     const double kappa = w[POSE_W_PRIOR], h = w[POSE_W_WIDTH], h2 = h * h;
-    const int deriv = g || H || B || bv || dsh;
+    const int deriv = g || H || B || bv || dsh || ew || esh;
     double P[POSE_D], R[9], R1[9], R2[9], t[3];
     canonical(sh, x, P);
     rot(x[ith], R, R1, R2);
@@ -128,6 +129,8 @@ static int core_shape(const pose_camera *cams, const pose_frame *fr, const pose_
     if (B) memset(B, 0, (size_t)n * POSE_P * sizeof(double));
     if (bv) memset(bv, 0, POSE_P * sizeof(double));
     if (dsh) memset(dsh, 0, (size_t)POSE_D * (K + 1) * sizeof(double));
+    if (ew) memset(ew, 0, POSE_P * sizeof(double));
+    if (esh) memset(esh, 0, (size_t)POSE_D * (K + 1) * sizeof(double));
     double E = 0.0;
     double A[3 * (POSE_KMAX + 4)], QA[3 * (POSE_KMAX + 4)], Jr[POSE_KMAX + 4];
     for (int c = 0; c < POSE_C; c++) {
@@ -161,6 +164,18 @@ static int core_shape(const pose_camera *cams, const pose_frame *fr, const pose_
             /* gY = D' r */
             double gY[3] = {fs * inv * r0, fs * inv * r1,
                             -fs * inv2 * (Y[0] * r0 + Y[1] * r1)};
+            if (ew) { /* dE/dw_j = h^2 (S - 1); d/dh h^2 (S - 1) = 2h (S - 1) - q/(h S) */
+                ew[j] += h2 * (S - 1.0);
+                ew[POSE_W_WIDTH] += wj * (2.0 * h * (S - 1.0) - q / (h * S));
+            }
+            if (esh) { /* dE/dP_j = M' dE/dY, dE/dY = 2 w psi_q gY; P = mu + W z */
+                double ge = 2.0 * wj * psi_q;
+                for (int i = 0; i < 3; i++) {
+                    double d = ge * (M[i] * gY[0] + M[3 + i] * gY[1] + M[6 + i] * gY[2]);
+                    esh[3 * j + i] += d;
+                    for (int k = 0; k < K; k++) esh[POSE_D * (k + 1) + 3 * j + i] += d * x[k];
+                }
+            }
             /* A = dY/dx: columns z_k, theta, t */
             for (int k = 0; k < K; k++) mv3(M, sh->W + k * POSE_D + 3 * j, A + 3 * k);
             mv3(M1, P + 3 * j, A + 3 * ith);
@@ -246,6 +261,7 @@ static int core_shape(const pose_camera *cams, const pose_frame *fr, const pose_
         if (B) B[POSE_W_PRIOR * n + k] = x[k];
     }
     if (bv) bv[POSE_W_PRIOR] = zv;
+    if (ew) ew[POSE_W_PRIOR] = 0.5 * zz;
     E += 0.5 * kappa * zz;
     if (H)
         for (int cb = 0; cb < n; cb++)
@@ -258,13 +274,18 @@ static int core(const pose_problem *pb, const double *x, const double *w, double
                 double *g, double *H, double *B, const double *v, double *bv) {
     double W[POSE_D * POSE_KMAX];
     pose_shape sh = model_shape(pb->model, W);
-    return core_shape(pb->cam, pb->frame, &sh, x, w, e, g, H, B, v, bv, NULL);
+    return core_shape(pb->cam, pb->frame, &sh, x, w, e, g, H, B, v, bv, NULL, NULL, NULL);
 }
 
 int pose_shape_energy_eval(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
                            const double *x, const double *w, double *e, double *g, double *H,
                            const double *v, double *bv, double *dsh) {
-    return core_shape(cam, fr, sh, x, w, e, g, H, NULL, v, bv, dsh);
+    return core_shape(cam, fr, sh, x, w, e, g, H, NULL, v, bv, dsh, NULL, NULL);
+}
+
+int pose_shape_energy_dw(const pose_camera *cam, const pose_frame *fr, const pose_shape *sh,
+                         const double *x, const double *w, double *e, double *ew, double *esh) {
+    return core_shape(cam, fr, sh, x, w, e, NULL, NULL, NULL, NULL, NULL, NULL, ew, esh);
 }
 
 static int cb_value_grad(void *u, const double *x, const double *w, double *e, double *g) {
@@ -487,7 +508,7 @@ int pose_shape_starts(const pose_camera *cam, const pose_frame *fr, const pose_s
     for (int i = 0; i < 3; i++) xe[K + 1 + i] = t[i];
     for (int k = 0; k < sweep; k++) {
         xe[K] = -POSE_PI + 2.0 * POSE_PI * k / sweep;
-        core_shape(cam, fr, sh, xe, w, &en[k], NULL, NULL, NULL, NULL, NULL, NULL);
+        core_shape(cam, fr, sh, xe, w, &en[k], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
         if (!isfinite(en[k])) en[k] = INFINITY;
         idx[k] = k;
     }

@@ -217,11 +217,13 @@ wb_energy pose_mix_energy(const pose_mix_problem *mp) {
    *ebest receive the winner. warm (may be NULL) is updated to each
    component's best minimizer. Returns 0, or -1 when every solve failed (the
    first failure's message in msg, when msg is still empty). *solves and
-   *unconv (solves stopped on a positive status) are counted. */
+   *unconv (solves stopped on a positive status) are counted. With warm,
+   eg[G] (may be NULL) receives each component's lowest energy of this call
+   (INFINITY: every solve failed), its minimizer being warm[g]. */
 static int solve_frame(wb_solver *sv, const pose_camera *cam, const pose_frame *fr, int G,
                        int K, const double *w, int nstarts, double *warm, int *warm_ok,
-                       double *x, int *gbest, double *ebest, long long *solves, int *unconv,
-                       char *msg, size_t len) {
+                       double *eg_out, double *x, int *gbest, double *ebest, long long *solves,
+                       int *unconv, char *msg, size_t len) {
     int n = K + 4;
     double x0[9 * (POSE_MKMAX + 4)], xs[POSE_MKMAX + 4];
     *ebest = INFINITY;
@@ -267,6 +269,7 @@ static int solve_frame(wb_solver *sv, const pose_camera *cam, const pose_frame *
                 memcpy(x, xs, (size_t)n * sizeof(double));
             }
         }
+        if (eg_out) eg_out[g] = eg;
     }
     return *gbest >= 0 ? 0 : -1;
 }
@@ -325,7 +328,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
             int g;
             double e;
             emsg[0] = 0;
-            int r = solve_frame(sv, cam, &frames[i], G, K, w, nstarts, NULL, NULL, x, &g, &e,
+            int r = solve_frame(sv, cam, &frames[i], G, K, w, nstarts, NULL, NULL, NULL, x, &g, &e,
                                 &solves, &unconverged, emsg, sizeof emsg);
             if (emsg[0]) {
 #ifdef _OPENMP
@@ -389,6 +392,71 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
 
 /* ---- training -------------------------------------------------------------- */
 
+/* The gradient gb[p] of one frame's loss (*loss), given each component's
+ * minimizer xg[g*n] and minimum eg[g] (INFINITY: none) and the winner
+ * gbest. Hard minimum (T = 0): the winner's dL/dw|_x - B'(H + lambda I)^-1
+ * dL/dx. Soft minimum (T > 0) over the components' minima:
+ *
+ *   L = sum_g pi_g L_g,   pi = softmax(-E*_g / T),
+ *   dL/dw = sum_g pi_g dL_g/dw - (1/T) sum_g pi_g (L_g - L) dE*_g/dw,
+ *
+ * dE*_g/dw = dE_g/dw at x_g* (the envelope theorem: grad_x E_g = 0 there).
+ * iv[p] is scratch. Returns 1 (used), 0 (skipped: a derivative failed) or
+ * -1 (refused: WB_ESINGULAR); *curv the smallest curvature of H + lambda I
+ * met. */
+int pose_mix_frame_grad(wb_solver *s, const pose_camera *cam, const pose_frame *fr, int G, int K,
+                        const double *w, double T, const double *xg, const double *eg, int gbest,
+                        double *gb, double *iv, double *loss, double *curv) {
+    const int n = K + 4, p = pose_mix_p(G, K), nb = POSE_D * (K + 1);
+    double pi[POSE_GMAX] = {0}, Lg[POSE_GMAX] = {0}, dl[POSE_MKMAX + 4];
+    double dsh[POSE_D * (POSE_MKMAX + 1)], ew[POSE_P];
+    if (T > 0) { /* softmax, shifted by the lowest energy */
+        double z = 0.0;
+        for (int g = 0; g < G; g++) {
+            pi[g] = isfinite(eg[g]) ? exp(-(eg[g] - eg[gbest]) / T) : 0.0;
+            z += pi[g];
+        }
+        for (int g = 0; g < G; g++) pi[g] /= z;
+    } else {
+        pi[gbest] = 1.0;
+    }
+    memset(gb, 0, (size_t)p * sizeof(double));
+    *loss = 0.0;
+    *curv = INFINITY;
+    for (int g = 0; g < G; g++) {
+        if (pi[g] < 1e-12) continue;
+        const double *x = xg + (size_t)g * n;
+        pose_shape sh = pose_mix_shape(K, g, w);
+        pose_mix_problem mp = {cam, fr, G, K, g};
+        wb_energy en = pose_mix_energy(&mp);
+        Lg[g] = pose_shape_loss(&sh, fr, x, dl, dsh);
+        *loss += pi[g] * Lg[g];
+        wb_status r = wb_solver_set_energy(s, &en);
+        if (r == WB_OK) r = wb_implicit_vjp_at(s, w, x, dl, iv);
+        if (r == WB_ESINGULAR) return -1;
+        if (r < 0) return 0;
+        wb_deriv_info di;
+        wb_solver_deriv_info(s, &di);
+        if (di.min_curvature > 0) *curv = fmin(*curv, di.min_curvature);
+        double *blk = gb + pose_mix_offset(K, g);
+        for (int k = 0; k < p; k++) gb[k] += pi[g] * iv[k];
+        for (int k = 0; k < nb; k++) blk[k] += pi[g] * dsh[k];
+    }
+    if (T > 0)
+        for (int g = 0; g < G; g++) {
+            if (pi[g] < 1e-12) continue;
+            pose_shape sh = pose_mix_shape(K, g, w);
+            if (pose_shape_energy_dw(cam, fr, &sh, xg + (size_t)g * n, w, NULL, ew, dsh) != 0)
+                return 0;
+            double c = -pi[g] * (Lg[g] - *loss) / T;
+            double *blk = gb + pose_mix_offset(K, g);
+            for (int k = 0; k < POSE_P; k++) gb[k] += c * ew[k];
+            for (int k = 0; k < nb; k++) blk[k] += c * dsh[k];
+        }
+    if (!isfinite(*curv)) *curv = 0.0;
+    return 1;
+}
+
 void pose_mix_opts_default(pose_mix_opts *o) {
     o->lambda = 1e-2;
     o->lr = 0.05;
@@ -399,6 +467,7 @@ void pose_mix_opts_default(pose_mix_opts *o) {
     o->seed = 1;
     o->learn = POSE_LEARN_ALL;
     o->starts = 1;
+    o->soft_t = 0.0;
     o->trace = NULL;
     o->trace_max = 0;
 }
@@ -428,7 +497,7 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
     msg[0] = 0;
     const int n = K + 4, p = pose_mix_p(G, K);
     if (count < 1 || G < 1 || G > POSE_GMAX || K < 1 || K > POSE_MKMAX || o->batch < 1 ||
-        o->epochs < 1 || !(o->lambda >= 0) || !(o->lr > 0) || !(o->lr_shape > 0)) {
+        o->epochs < 1 || !(o->lambda >= 0) || !(o->soft_t >= 0) || !(o->lr > 0) || !(o->lr_shape > 0)) {
         snprintf(msg, len, "pose_mix_train: bad arguments");
         return WB_EINVAL;
     }
@@ -504,35 +573,18 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
 #endif
                 int i = order[s0 + b], g;
                 const pose_frame *fr = &frames[i];
-                double x[POSE_MKMAX + 4], e, dl[POSE_MKMAX + 4];
-                double *gb = grad + (size_t)b * p;
+                double x[POSE_MKMAX + 4], e, eg[POSE_GMAX];
                 char em[200] = "";
                 used[b] = 0;
                 if (solve_frame(s, cam, fr, G, K, w, o->starts, warm + (size_t)i * G * n,
-                                warm_ok + (size_t)i * G, x, &g, &e, &solves, &unconv, em,
+                                warm_ok + (size_t)i * G, eg, x, &g, &e, &solves, &unconv, em,
                                 sizeof em) != 0)
                     continue; /* skipped: every start failed */
-                pose_shape sh = pose_mix_shape(K, g, w);
-                pose_mix_problem mp = {cam, fr, G, K, g};
-                wb_energy en = pose_mix_energy(&mp);
-                double *direct = gb + pose_mix_offset(K, g);
-                memset(gb, 0, (size_t)p * sizeof(double));
-                lossv[b] = pose_shape_loss(&sh, fr, x, dl, direct);
-                /* the direct part is in gb; the implicit part -B'v goes to
-                   a scratch row first (vjp_at writes all p entries) */
                 double *iv = malloc((size_t)p * sizeof(double));
                 if (!iv) continue;
-                wb_status r = wb_solver_set_energy(s, &en);
-                if (r == WB_OK) r = wb_implicit_vjp_at(s, w, x, dl, iv);
-                if (r == WB_OK || r > 0) {
-                    for (int k = 0; k < p; k++) gb[k] += iv[k];
-                    used[b] = 1;
-                    wb_deriv_info di;
-                    wb_solver_deriv_info(s, &di);
-                    curv[b] = di.min_curvature;
-                } else if (r == WB_ESINGULAR) {
-                    used[b] = -1; /* refused: H + lambda I singular or indefinite */
-                }
+                used[b] = pose_mix_frame_grad(s, cam, fr, G, K, w, o->soft_t,
+                                              warm + (size_t)i * G * n, eg, g,
+                                              grad + (size_t)b * p, iv, &lossv[b], &curv[b]);
                 free(iv);
             }
             res->inner_solves += solves;

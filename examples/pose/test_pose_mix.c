@@ -160,6 +160,131 @@ static void total_derivative_matches_differences_of_the_solution(void **st) {
     pose_data_free(&d);
 }
 
+/* dE/dw at fixed x (ew, esh) against central differences of E */
+static void energy_w_derivative_matches_differences(void **st) {
+    (void)st;
+    pose_config c;
+    small_config(&c);
+    pose_data d;
+    char msg[256];
+    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    const int p = pose_mix_p(G, K), g = 1;
+    double *w = malloc((size_t)p * sizeof(double)), *esh = malloc(POSE_D * (K + 1) * sizeof(double));
+    assert_non_null(w);
+    assert_non_null(esh);
+    uint64_t rng = 21;
+    double x[K + 4], ew[POSE_P], e0;
+    setup(&d, 0, g, &rng, x, w);
+    pose_shape sh = pose_mix_shape(K, g, w);
+    assert_int_equal(pose_shape_energy_dw(d.cam, &d.train[0], &sh, x, w, &e0, ew, esh), 0);
+    int off = pose_mix_offset(K, g);
+    for (int k = 0; k < POSE_P + POSE_D * (K + 1); k++) {
+        int idx = k < POSE_P ? k : off + k - POSE_P;
+        double keep = w[idx], h = 1e-4 * fmax(fabs(keep), 1.0), ep, em;
+        w[idx] = keep + h;
+        assert_int_equal(pose_shape_energy_dw(d.cam, &d.train[0], &sh, x, w, &ep, NULL, NULL), 0);
+        w[idx] = keep - h;
+        assert_int_equal(pose_shape_energy_dw(d.cam, &d.train[0], &sh, x, w, &em, NULL, NULL), 0);
+        w[idx] = keep;
+        double fd = (ep - em) / (2 * h), an = k < POSE_P ? ew[k] : esh[k - POSE_P];
+        if (!(fabs(fd - an) <= 1e-5 * fmax(fabs(fd), 1.0)))
+            fail_msg("dE/dw[%d]: %.10g, differences %.10g", idx, an, fd);
+    }
+    free(w);
+    free(esh);
+    pose_data_free(&d);
+}
+
+/* The soft minimum's gradient against central differences of
+   L(w) = sum_g softmax(-E*_g/T)_g L_g(x*_g(w), w), every component
+   re-solved from its minimizer at w +- h e_k */
+static double soft_loss(wb_solver *sv, const pose_data *d, int frame, const double *w,
+                        double *xg, double T) {
+    double eg[G], Lg[G], z = 0.0, L = 0.0;
+    for (int g = 0; g < G; g++) {
+        pose_mix_problem mp = {d->cam, &d->train[frame], G, K, g};
+        wb_energy en = pose_mix_energy(&mp);
+        assert_int_equal(wb_solver_set_energy(sv, &en), WB_OK);
+        wb_info info;
+        assert_true(wb_solve(sv, w, xg + g * (K + 4), &info) >= 0);
+        eg[g] = info.energy;
+        pose_shape sh = pose_mix_shape(K, g, w);
+        Lg[g] = pose_shape_loss(&sh, &d->train[frame], xg + g * (K + 4), NULL, NULL);
+    }
+    double emin = fmin(eg[0], eg[1]);
+    for (int g = 0; g < G; g++) z += exp(-(eg[g] - emin) / T);
+    for (int g = 0; g < G; g++) L += exp(-(eg[g] - emin) / T) / z * Lg[g];
+    return L;
+}
+
+static void soft_minimum_gradient_matches_differences(void **st) {
+    (void)st;
+    pose_config c;
+    small_config(&c);
+    pose_data d;
+    char msg[256];
+    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    const int n = K + 4, p = pose_mix_p(G, K), frame = 2;
+    double *w = malloc((size_t)p * sizeof(double)), *ww = malloc((size_t)p * sizeof(double));
+    double *gb = malloc((size_t)p * sizeof(double)), *iv = malloc((size_t)p * sizeof(double));
+    assert_non_null(w);
+    assert_non_null(ww);
+    assert_non_null(gb);
+    assert_non_null(iv);
+    uint64_t rng = 8;
+    double xg[G * (K + 4)], x0[G * (K + 4)], eg[G];
+    for (int g = 0; g < G; g++) setup(&d, frame, g, &rng, xg + g * n, w);
+    double wg[POSE_P];
+    pose_w_default(wg);
+    pose_mix_pack(&d.mix, wg, w);
+    pose_mix_problem p0 = {d.cam, &d.train[frame], G, K, 0};
+    wb_energy e0 = pose_mix_energy(&p0);
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = 1e-10;
+    s.max_iter = 200;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e0, &s), WB_OK);
+    /* the minima at w; a temperature that mixes the two components */
+    int gbest = 0;
+    for (int g = 0; g < G; g++) {
+        pose_mix_problem mp = {d.cam, &d.train[frame], G, K, g};
+        wb_energy en = pose_mix_energy(&mp);
+        assert_int_equal(wb_solver_set_energy(sv, &en), WB_OK);
+        wb_info info;
+        assert_int_equal(wb_solve(sv, w, xg + g * n, &info), WB_OK);
+        eg[g] = info.energy;
+        if (eg[g] < eg[gbest]) gbest = g;
+    }
+    double T = fmax(fabs(eg[1] - eg[0]), 1.0), loss, curv;
+    printf("    component minima %.3f, %.3f; T = %.3f\n", eg[0], eg[1], T);
+    assert_int_equal(pose_mix_frame_grad(sv, d.cam, &d.train[frame], G, K, w, T, xg, eg, gbest,
+                                         gb, iv, &loss, &curv), 1);
+    memcpy(x0, xg, sizeof x0);
+    assert_true(fabs(soft_loss(sv, &d, frame, w, x0, T) - loss) < 1e-9 * loss);
+    const int idx[6] = {3, POSE_W_PRIOR, POSE_W_WIDTH, pose_mix_offset(K, 0) + 3 * 12,
+                        pose_mix_offset(K, 1) + 3 * 5 + 2, pose_mix_offset(K, 1) + POSE_D + 40};
+    for (int q = 0; q < 6; q++) {
+        int k = idx[q];
+        double h = k < POSE_P ? 1e-3 * fmax(fabs(w[k]), 1.0) : 1e-2, L[2];
+        for (int sg = 0; sg < 2; sg++) {
+            memcpy(ww, w, (size_t)p * sizeof(double));
+            ww[k] += sg ? -h : h;
+            memcpy(x0, xg, sizeof x0);
+            L[sg] = soft_loss(sv, &d, frame, ww, x0, T);
+        }
+        double fd = (L[0] - L[1]) / (2 * h);
+        printf("    soft dL/dw[%d]: %.8e  differences %.8e\n", k, gb[k], fd);
+        assert_true(fabs(fd - gb[k]) <= 1e-4 * fmax(fabs(fd), 1e-3));
+    }
+    wb_solver_destroy(sv);
+    free(w);
+    free(ww);
+    free(gb);
+    free(iv);
+    pose_data_free(&d);
+}
+
 static void loss_shape_derivative_matches_differences(void **st) {
     (void)st;
     pose_config c;
@@ -426,6 +551,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mixed_vjp_matches_five_point_differences),
         cmocka_unit_test(total_derivative_matches_differences_of_the_solution),
+        cmocka_unit_test(energy_w_derivative_matches_differences),
+        cmocka_unit_test(soft_minimum_gradient_matches_differences),
         cmocka_unit_test(loss_shape_derivative_matches_differences),
         cmocka_unit_test(one_component_fit_is_the_ppca_closed_form),
         cmocka_unit_test(training_lowers_the_training_loss),
