@@ -32,6 +32,7 @@ typedef struct {
     double prior_weight; /* mixture: kappa before training                   */
     const char *data_dir; /* mixture: real-format input (pose_io.c)          */
     const char *write_dir;
+    double soft_t;       /* mixture: soft-minimum temperature (0: hard)      */
     double min_conf;
 } options;
 
@@ -87,6 +88,8 @@ static void usage(FILE *f) {
         "  --batch N           frames per step (8)\n"
         "  --lr X              Adam learning rate of the energy weights, cosine-decayed\n"
         "                      to lr/10 (0.05)\n"
+        "  --soft-min T        mix: train on the soft minimum over the components'\n"
+        "                      minima, weights softmax(-E/T); 0 = the hard minimum (0)\n"
         "  --prior-weight X    mix: the prior weight kappa before training, >= 1e-3 (1)\n"
         "  --lr-shape X        mix: Adam rate of the mean and basis entries, mm (1)\n"
         "  --lambda X          damping of the implicit derivative, >= 0 (0.01)\n"
@@ -127,7 +130,7 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
 static int takes_value(const char *a) {
     static const char *const FLAGS[] = {
         "--seed", "--basis", "--model", "--components", "--mix-basis", "--actions",
-        "--lr-shape", "--cameras", "--prior-weight", "--data", "--min-conf", "--write-csv", "--train-subjects", "--test-subjects", "--sequences",
+        "--lr-shape", "--cameras", "--prior-weight", "--data", "--min-conf", "--write-csv", "--soft-min", "--train-subjects", "--test-subjects", "--sequences",
         "--frames", "--noise-min", "--noise-max", "--outliers", "--missing", "--bone-sd",
         "--height-spread", "--epochs", "--batch", "--lr", "--lambda", "--threads",
         "--starts", "--json", "--plot"};
@@ -149,6 +152,7 @@ static int parse(int argc, char **argv, options *o) {
     o->prior_weight = 1.0;
     o->data_dir = NULL;
     o->write_dir = NULL;
+    o->soft_t = 0.0;
     o->min_conf = 0.1;
     int epochs_set = 0;
     for (int i = 1; i < argc; i++) {
@@ -180,6 +184,7 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--mix-basis")) bad = parse_int(v, 1, POSE_MKMAX, &o->cfg.mix_basis);
         else if (!strcmp(a, "--data")) o->data_dir = v;
         else if (!strcmp(a, "--write-csv")) o->write_dir = v;
+        else if (!strcmp(a, "--soft-min")) bad = parse_double(v, 0, 1e9, &o->soft_t);
         else if (!strcmp(a, "--min-conf")) bad = parse_double(v, 0, 1, &o->min_conf);
         else if (!strcmp(a, "--prior-weight"))
             bad = parse_double(v, 1e-3, 1e6, &o->prior_weight);
@@ -652,6 +657,7 @@ int main(int argc, char **argv) {
     m.train.lambda = o.train.lambda;
     m.train.lr = o.train.lr;
     m.train.lr_shape = o.lr_shape;
+    m.train.soft_t = o.soft_t;
     m.train.epochs = o.train.epochs;
     m.train.batch = o.train.batch;
     m.train.threads = o.train.threads;

@@ -27,9 +27,9 @@ typedef struct {
 } mrow;
 
 static void print_header(void) {
-    printf("%-36s %7s %8s %7s %6s %7s %7s %7s %9s\n", "method (held-out S9, S11)", "MPJPE",
+    printf("%-40s %7s %8s %7s %6s %7s %7s %7s %9s\n", "method (held-out S9, S11)", "MPJPE",
            "PA-MPJPE", "train s", "solves", "skipped", "refused", "learned", "min curv");
-    printf("%-36s %7s %8s\n", "", "mm", "mm");
+    printf("%-40s %7s %8s\n", "", "mm", "mm");
 }
 
 static void print_row(const mrow *r) {
@@ -40,7 +40,7 @@ static void print_row(const mrow *r) {
     if (r->refused >= 0) snprintf(rf, sizeof rf, "%lld", r->refused);
     char cv[32] = "-";
     if (isfinite(r->curv_min)) snprintf(cv, sizeof cv, "%.2g", r->curv_min);
-    printf("%-36s %7.2f %8.2f %7s %6s %7s %7s %7d %9s\n", r->name, r->mpjpe, r->pa, sec, sol, sk,
+    printf("%-40s %7.2f %8.2f %7s %6s %7s %7s %7d %9s\n", r->name, r->mpjpe, r->pa, sec, sol, sk,
            rf, r->learned, cv);
     fflush(stdout);
 }
@@ -381,7 +381,11 @@ int pose_mix_run(const pose_mix_run_opts *o) {
         goto done;
     int trows = 0;
     char tn[64];
-    snprintf(tn, sizeof tn, "ML refit + trained (lambda %g)", o->train.lambda);
+    if (o->train.soft_t > 0)
+        snprintf(tn, sizeof tn, "ML refit + trained (lambda %g, T %g)", o->train.lambda,
+                 o->train.soft_t);
+    else
+        snprintf(tn, sizeof tn, "ML refit + trained (lambda %g)", o->train.lambda);
     if (train_into(&c, tn, "trained", wr, o->train.lambda, POSE_LEARN_ALL, trace, max_steps + 1,
                    w, &rt, pred_t, &trows))
         goto done;
@@ -454,6 +458,19 @@ int pose_mix_run(const pose_mix_run_opts *o) {
         mrow r;
         if (train_into(&c, "generic mixture + all trained", "generic", w0, o->train.lambda,
                        POSE_LEARN_ALL, NULL, 0, wa, &r, NULL, NULL))
+            goto done;
+        abl[nabl++] = r;
+        print_row(&r);
+        /* the other minimum: soft where the run was hard, hard where soft */
+        pose_mix_run_opts o2 = *o;
+        o2.train.soft_t = o->train.soft_t > 0 ? 0.0 : 100.0;
+        ctx_t c2 = c;
+        c2.o = &o2;
+        char sn[64];
+        if (o2.train.soft_t > 0) snprintf(sn, sizeof sn, "soft minimum, T = %g", o2.train.soft_t);
+        else snprintf(sn, sizeof sn, "hard minimum");
+        if (train_into(&c2, sn, "minimum", wr, o->train.lambda, POSE_LEARN_ALL, NULL, 0, wa, &r,
+                       NULL, NULL))
             goto done;
         abl[nabl++] = r;
         print_row(&r);
