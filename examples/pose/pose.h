@@ -267,6 +267,9 @@ void pose_set_free(pose_set *s);
    untrained w: the start callback does not see w), loss (smooth MPJPE). */
 wb_dataset pose_dataset(pose_set *s);
 
+/* Wall-clock seconds (timespec_get). */
+double pose_now_s(void);
+
 /* The inner solver's settings used throughout the example. */
 void pose_solver_settings(wb_settings *s);
 

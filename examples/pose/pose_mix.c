@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,12 +37,6 @@
 #include "pose.h"
 
 #define SWEEP 12 /* yaw angles ranked for the starts */
-
-static double now_s(void) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int pose_mix_p(int G, int K) { return POSE_P + G * POSE_D * (K + 1); }
 
@@ -285,7 +278,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
         snprintf(msg, len, "pose_mix_evaluate: empty set, nstarts < 1 or bad G, K");
         return WB_EINVAL;
     }
-    double t0 = now_s();
+    double t0 = pose_now_s();
     double *mp = calloc((size_t)count * 2, sizeof(double));
     int *ok = calloc((size_t)count, sizeof(int));
     if (!mp || !ok) {
@@ -384,7 +377,7 @@ int pose_mix_evaluate(const pose_camera *cam, const pose_frame *frames, int coun
     }
     out->solves = solves;
     out->unconverged = unconverged;
-    out->seconds = now_s() - t0;
+    out->seconds = pose_now_s() - t0;
     free(mp);
     free(ok);
     return WB_OK;
@@ -546,7 +539,7 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
         memcpy(o->trace, w, POSE_P * sizeof(double));
         res->trace_rows = 1;
     }
-    double t0 = now_s(), epoch_loss = 0.0;
+    double t0 = pose_now_s(), epoch_loss = 0.0;
     int epoch_used = 0;
     long long step = 0;
     for (int ep = 0; ep < o->epochs; ep++) {
@@ -629,7 +622,7 @@ int pose_mix_train(const pose_camera *cam, const pose_frame *frames, int count, 
     }
     res->steps = step;
     res->final_loss = epoch_used ? epoch_loss / epoch_used : NAN;
-    res->seconds = now_s() - t0;
+    res->seconds = pose_now_s() - t0;
 done:
     if (sv)
         for (int t = 0; t < nth; t++) wb_solver_destroy(sv[t]);
