@@ -1,12 +1,14 @@
-/* pose: learn the weights of a multi-view pose-lifting energy.
+/* pose: learn a multi-view pose-lifting energy.
  *
  * A synthetic version of the multi-view experiment of Wibergian learning
- * (Toso et al. 2019, on Human3.6M): a PPCA shape model, 4 calibrated cameras,
- * noisy 2-D joints with outliers and missing joints. Per frame the pose
- * (PCA coefficients, yaw, translation) minimizes a robust reprojection
- * energy; the per-joint weights, the prior weight and the robust width are
- * learned through the damped implicit derivative with libwiberg's trainer,
- * and judged on held-out subjects. Run with --help for the flags.
+ * (Toso et al. 2019, on Human3.6M): 4 calibrated cameras, noisy 2-D joints
+ * with outliers and missing joints. Per frame the pose (shape coefficients,
+ * yaw, translation) minimizes a robust reprojection energy. By default the
+ * shape model is a mixture of PPCA models (pose_mixrun.c: the energy
+ * weights, mean poses and bases are learned); --model ppca runs the single
+ * PPCA experiment below (the per-joint weights, the prior weight and the
+ * robust width learned with libwiberg's trainer). Judged on held-out
+ * subjects. Run with --help for the flags.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,6 +27,13 @@ typedef struct {
     int ablate;
     const char *json;
     const char *svg_dir;
+    int single;          /* --model ppca: the single-PPCA weights experiment */
+    double lr_shape;     /* mixture: Adam rate of the mean and basis (mm)    */
+    double prior_weight; /* mixture: kappa before training                   */
+    const char *data_dir; /* mixture: real-format input (pose_io.c)          */
+    const char *write_dir;
+    double soft_t;       /* mixture: soft-minimum temperature (0: hard)      */
+    double min_conf;
 } options;
 
 typedef struct {
@@ -40,16 +49,34 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: pose [options]\n"
-        "Learns per-joint reprojection weights, a prior weight and a robust width of a\n"
-        "multi-view pose-lifting energy (synthetic Human3.6M-like data) and reports\n"
-        "MPJPE / Procrustes-aligned MPJPE (mm) on held-out subjects.\n\n"
+        "Learns a multi-view pose-lifting energy (synthetic Human3.6M-like data: 4\n"
+        "actions, subjects S1 S5 S6 S7 S8 for training, S9 S11 held out) and reports\n"
+        "MPJPE / Procrustes-aligned MPJPE (mm) on the held-out subjects, overall and\n"
+        "per action. Default model: a mixture of PPCA shape models with an unknown\n"
+        "yaw, whose energy weights, mean poses and bases are learned, against the\n"
+        "mixture re-fitted by maximum likelihood on the training poses.\n\n"
+        "model\n"
+        "  --model M           mix (default): the PPCA mixture; ppca: one PPCA model,\n"
+        "                      only the energy weights learned (the earlier experiment)\n"
+        "  --components G      mixture components, 1..6 (3)\n"
+        "  --mix-basis K       bases of each component, 1..25 (6)\n"
+        "  --basis K           ppca: bases of the single model, 1..25 (25)\n"
         "data\n"
+        "  --data DIR          mix: real-format input instead of the synthetic world:\n"
+        "                      DIR/cameras.csv, DIR/detections.csv, DIR/truth.csv\n"
+        "                      (layout in README.md); S1 S5 S6 S7 S8 train, S9 S11 held out\n"
+        "  --min-conf X        with --data: detections below X are missing (0.1)\n"
+        "  --write-csv DIR     mix: write the synthetic frames into DIR (which must\n"
+        "                      exist) in that layout, then run\n"
         "  --seed N            seed of the data and of the shuffling (1)\n"
-        "  --basis K           PCA bases of the shape model, 1..25 (25)\n"
+        "  --cameras N         cameras that see the subject (the first N of 4; 1 =\n"
+        "                      monocular), 1..4 (4)\n"
+        "  --actions N         actions each subject performs (Walking, Sitting,\n"
+        "                      Greeting, Phoning), 1..4 (4)\n"
         "  --train-subjects N  training subjects S1 S5 S6 S7 S8, 1..5 (5)\n"
         "  --test-subjects N   held-out subjects S9 S11, 1..2 (2)\n"
-        "  --sequences N       sequences per subject (2)\n"
-        "  --frames N          frames per sequence (12)\n"
+        "  --sequences N       sequences per subject and action (1)\n"
+        "  --frames N          frames per sequence (8)\n"
         "  --noise-min PX      2-D noise sd of the best joints, pixels (2)\n"
         "  --noise-max PX      2-D noise sd of the worst joints, pixels (5)\n"
         "  --outliers F        mean fraction of gross 2-D outliers (0.07)\n"
@@ -57,15 +84,22 @@ static void usage(FILE *f) {
         "  --bone-sd X         log-sd of each subject's bone lengths (0.04)\n"
         "  --height-spread X   subject heights are 1 +- X times the model's (0.05)\n"
         "training\n"
-        "  --epochs N          epochs (12)\n"
+        "  --epochs N          epochs (mix 8, ppca 12)\n"
         "  --batch N           frames per step (8)\n"
-        "  --lr X              Adam learning rate, cosine-decayed to lr/10 (0.05)\n"
+        "  --lr X              Adam learning rate of the energy weights, cosine-decayed\n"
+        "                      to lr/10 (0.05)\n"
+        "  --soft-min T        mix: train on the soft minimum over the components'\n"
+        "                      minima, weights softmax(-E/T); 0 = the hard minimum (0)\n"
+        "  --prior-weight X    mix: the prior weight kappa before training, >= 1e-3 (1)\n"
+        "  --lr-shape X        mix: Adam rate of the mean and basis entries, mm (1)\n"
         "  --lambda X          damping of the implicit derivative, >= 0 (0.01)\n"
         "  --threads N         worker threads, 0 = all cores (0)\n"
         "evaluation and output\n"
-        "  --starts S          yaw starts solved per held-out frame, best energy kept,\n"
-        "                      1..8 (4)\n"
-        "  --ablate            also run the ablations: lambda sweep, one parameter\n"
+        "  --starts S          yaw starts solved per held-out frame (and component),\n"
+        "                      best energy kept, 1..8 (4)\n"
+        "  --ablate            also run the ablations: mix: lambda sweep (0, 1e-6 .. 1)\n"
+        "                      with refused and skipped derivatives, parameter groups,\n"
+        "                      the ML refit trained; ppca: lambda sweep, one parameter\n"
         "                      group at a time, grid search with an equal budget of\n"
         "                      inner solves, PCA basis re-fitted to the training poses\n"
         "  --json FILE         write the results as JSON\n"
@@ -95,7 +129,8 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
 
 static int takes_value(const char *a) {
     static const char *const FLAGS[] = {
-        "--seed", "--basis", "--train-subjects", "--test-subjects", "--sequences",
+        "--seed", "--basis", "--model", "--components", "--mix-basis", "--actions",
+        "--lr-shape", "--cameras", "--prior-weight", "--data", "--min-conf", "--write-csv", "--soft-min", "--train-subjects", "--test-subjects", "--sequences",
         "--frames", "--noise-min", "--noise-max", "--outliers", "--missing", "--bone-sd",
         "--height-spread", "--epochs", "--batch", "--lr", "--lambda", "--threads",
         "--starts", "--json", "--plot"};
@@ -112,6 +147,14 @@ static int parse(int argc, char **argv, options *o) {
     o->ablate = 0;
     o->json = NULL;
     o->svg_dir = NULL;
+    o->single = 0;
+    o->lr_shape = 1.0;
+    o->prior_weight = 1.0;
+    o->data_dir = NULL;
+    o->write_dir = NULL;
+    o->soft_t = 0.0;
+    o->min_conf = 0.1;
+    int epochs_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -132,6 +175,22 @@ static int parse(int argc, char **argv, options *o) {
             o->cfg.seed = o->train.seed = s;
         }
         else if (!strcmp(a, "--basis")) bad = parse_int(v, 1, POSE_KMAX, &o->cfg.basis);
+        else if (!strcmp(a, "--model")) {
+            bad = strcmp(v, "mix") && strcmp(v, "ppca");
+            o->single = !strcmp(v, "ppca");
+        }
+        else if (!strcmp(a, "--components"))
+            bad = parse_int(v, 1, POSE_GMAX, &o->cfg.mix_components);
+        else if (!strcmp(a, "--mix-basis")) bad = parse_int(v, 1, POSE_MKMAX, &o->cfg.mix_basis);
+        else if (!strcmp(a, "--data")) o->data_dir = v;
+        else if (!strcmp(a, "--write-csv")) o->write_dir = v;
+        else if (!strcmp(a, "--soft-min")) bad = parse_double(v, 0, 1e9, &o->soft_t);
+        else if (!strcmp(a, "--min-conf")) bad = parse_double(v, 0, 1, &o->min_conf);
+        else if (!strcmp(a, "--prior-weight"))
+            bad = parse_double(v, 1e-3, 1e6, &o->prior_weight);
+        else if (!strcmp(a, "--cameras")) bad = parse_int(v, 1, POSE_C, &o->cfg.cameras);
+        else if (!strcmp(a, "--actions")) bad = parse_int(v, 1, POSE_ACTIONS, &o->cfg.actions);
+        else if (!strcmp(a, "--lr-shape")) bad = parse_double(v, 1e-12, 1e6, &o->lr_shape);
         else if (!strcmp(a, "--train-subjects")) bad = parse_int(v, 1, 5, &o->cfg.train_subjects);
         else if (!strcmp(a, "--test-subjects")) bad = parse_int(v, 1, 2, &o->cfg.test_subjects);
         else if (!strcmp(a, "--sequences")) bad = parse_int(v, 1, 1000, &o->cfg.sequences);
@@ -142,7 +201,10 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--missing")) bad = parse_double(v, 0, 0.5, &o->cfg.missing_rate);
         else if (!strcmp(a, "--bone-sd")) bad = parse_double(v, 0, 0.5, &o->cfg.bone_sd);
         else if (!strcmp(a, "--height-spread")) bad = parse_double(v, 0, 0.5, &o->cfg.height_spread);
-        else if (!strcmp(a, "--epochs")) bad = parse_int(v, 1, 100000, &o->train.epochs);
+        else if (!strcmp(a, "--epochs")) {
+            bad = parse_int(v, 1, 100000, &o->train.epochs);
+            epochs_set = 1;
+        }
         else if (!strcmp(a, "--batch")) bad = parse_int(v, 1, 100000, &o->train.batch);
         else if (!strcmp(a, "--lr")) bad = parse_double(v, 1e-12, 1e6, &o->train.lr);
         else if (!strcmp(a, "--lambda")) bad = parse_double(v, 0, 1e12, &o->train.lambda);
@@ -160,6 +222,7 @@ static int parse(int argc, char **argv, options *o) {
         }
         i += used;
     }
+    if (!o->single && !epochs_set) o->train.epochs = 8;
     if (o->cfg.noise_max_px < o->cfg.noise_min_px) {
         fprintf(stderr, "pose: --noise-max must be >= --noise-min\n");
         return 2;
@@ -380,16 +443,8 @@ static int run(const options *o) {
         goto done;
     }
     /* the data */
-    int outl = 0, miss = 0, tot = 0;
-    for (int i = 0; i < data.ntrain + data.ntest; i++) {
-        const pose_frame *f = i < data.ntrain ? &data.train[i] : &data.test[i - data.ntrain];
-        for (int c = 0; c < POSE_C; c++)
-            for (int j = 0; j < POSE_J; j++) {
-                tot++;
-                miss += !f->vis[c][j];
-                outl += f->vis[c][j] && f->outlier[c][j];
-            }
-    }
+    double miss, outl;
+    pose_data_rates(&data, &miss, &outl);
     printf("pose: 17 joints, 4 cameras 90 deg apart; PPCA shape model with %d bases "
            "(%.2f%% of the kinematic model's variance)\n", data.model.K,
            100.0 * data.model.explained);
@@ -400,7 +455,7 @@ static int run(const options *o) {
     printf("(%d frames)\n", data.ntest);
     printf("  2-D: %g-%g px noise, %.1f%% missing, %.1f%% of the rest gross outliers; "
            "unknowns n = %d, parameters p = %d\n", o->cfg.noise_min_px, o->cfg.noise_max_px,
-           100.0 * miss / tot, tot > miss ? 100.0 * outl / (tot - miss) : 0.0,
+           100.0 * miss, 100.0 * outl,
            pose_n(&data.model), POSE_P);
     printf("  training: Adam lr %g (cosine), %d epochs, batch %d, lambda %g; evaluation: "
            "best of %d yaw starts\n\n", o->train.lr, o->train.epochs, o->train.batch,
@@ -535,29 +590,10 @@ static int run(const options *o) {
 
     if (o->svg_dir) {
         char path[1024];
-        /* the held-out frame that training improved most */
-        int best = 0;
-        double gain = -INFINITY;
-        for (int i = 0; i < data.ntest; i++) {
-            double gi = pose_mpjpe(pred_u + (size_t)i * POSE_D, data.test[i].gt) -
-                        pose_mpjpe(pred_t + (size_t)i * POSE_D, data.test[i].gt);
-            if (gi > gain) {
-                gain = gi;
-                best = i;
-            }
-        }
-        const char *names[3] = {"pose_skeleton.svg", "pose_joint_error.svg", "pose_weights.svg"};
-        for (int k = 0; k < 3; k++) {
-            snprintf(path, sizeof path, "%s/%s", o->svg_dir, names[k]);
-            int bad = k == 0 ? pose_svg_skeleton(path, &data.test[best],
-                                                 pred_u + (size_t)best * POSE_D,
-                                                 pred_t + (size_t)best * POSE_D)
-                    : k == 1 ? pose_svg_joint_error(path, eu.joint_err, et.joint_err)
-                             : pose_svg_weights(path, trace, trows);
-            if (bad) {
-                fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
-                goto done;
-            }
+        if (pose_svg_all(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace, trows, path,
+                         sizeof path) != 0) {
+            fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
+            goto done;
         }
         printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
     }
@@ -610,5 +646,29 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pose: cannot create %s: %s\n", o.svg_dir, strerror(errno));
         return 1;
     }
-    return run(&o);
+    if (o.single && (o.data_dir || o.write_dir)) {
+        fprintf(stderr, "pose: --data and --write-csv need --model mix\n");
+        return 2;
+    }
+    if (o.single) return run(&o);
+    pose_mix_run_opts m;
+    pose_mix_run_opts_default(&m);
+    m.cfg = o.cfg;
+    m.train.lambda = o.train.lambda;
+    m.train.lr = o.train.lr;
+    m.train.lr_shape = o.lr_shape;
+    m.train.soft_t = o.soft_t;
+    m.train.epochs = o.train.epochs;
+    m.train.batch = o.train.batch;
+    m.train.threads = o.train.threads;
+    m.train.seed = o.train.seed;
+    m.starts = o.starts;
+    m.prior_weight = o.prior_weight;
+    m.data_dir = o.data_dir;
+    m.write_dir = o.write_dir;
+    m.min_conf = o.min_conf;
+    m.ablate = o.ablate;
+    m.json = o.json;
+    m.svg_dir = o.svg_dir;
+    return pose_mix_run(&m);
 }

@@ -21,8 +21,12 @@ void pose_config_default(pose_config *c) {
     c->population = 3000;
     c->train_subjects = 5;
     c->test_subjects = 2;
-    c->sequences = 2;
-    c->frames = 12;
+    c->actions = POSE_ACTIONS;
+    c->cameras = POSE_C;
+    c->sequences = 1;
+    c->frames = 8;
+    c->mix_components = 3;
+    c->mix_basis = 6;
     c->noise_min_px = 2.0;
     c->noise_max_px = 5.0;
     c->outlier_rate = 0.07;
@@ -92,22 +96,19 @@ static int joint_class(int j) {
     }
 }
 
+/* One sequence of subject `subject` performing `action`: every frame is a
+   draw of the kinematic model of the action with the subject's bone lengths
+   (times a per-frame scale), at a yaw and a position that drift from frame
+   to frame. */
 static void make_sequence(const pose_data *d, uint64_t *rng, const double *bone,
-                          double height, int subject, int seq, pose_frame *out) {
-    const pose_model *m = &d->model;
+                          double height, int subject, int action, int seq, pose_frame *out) {
     const pose_config *c = &d->cfg;
-    double z[POSE_KMAX];
-    for (int k = 0; k < m->K; k++) z[k] = pose_randn(rng);
     double yaw = POSE_PI * (2.0 * pose_rand(rng) - 1.0);
-    double T[3] = {1200.0 * pose_rand(rng) - 600.0, 1200.0 * pose_rand(rng) - 600.0,
-                   950.0 * height};
+    double T[3] = {1200.0 * pose_rand(rng) - 600.0, 1200.0 * pose_rand(rng) - 600.0, 0.0};
     for (int t = 0; t < c->frames; t++) {
         pose_frame *f = &out[t];
         memset(f, 0, sizeof *f);
         if (t > 0) {
-            /* AR(1) in the model's coefficients: every frame is a draw from
-               the model, neighbours are correlated */
-            for (int k = 0; k < m->K; k++) z[k] = 0.8 * z[k] + 0.6 * pose_randn(rng);
             yaw += 0.3 * pose_randn(rng);
             for (int i = 0; i < 2; i++) {
                 T[i] += 100.0 * pose_randn(rng);
@@ -115,16 +116,17 @@ static void make_sequence(const pose_data *d, uint64_t *rng, const double *bone,
                 if (T[i] < -800.0) T[i] = -800.0;
             }
         }
-        double draw[POSE_D];
-        double sn = sqrt(m->noise_var);
-        for (int i = 0; i < POSE_D; i++) {
-            double v = m->mean[i];
-            for (int k = 0; k < m->K; k++) v += m->basis[k * POSE_D + i] * m->sd[k] * z[k];
-            draw[i] = v + (i >= 3 ? sn * pose_randn(rng) : 0.0);
-        }
         f->scale = height * (1.0 + 0.02 * pose_randn(rng));
+        double b[POSE_J];
+        for (int j = 0; j < POSE_J; j++) b[j] = f->scale * bone[j];
+        pose_kinematic_action(rng, b, action, f->canon);
+        /* the pelvis at 950 mm when standing; lower when sitting (the
+           feet on the floor: the lowest ankle at 80 mm) */
+        double low = INFINITY;
+        for (int j = 0; j < POSE_J; j++)
+            if (f->canon[3 * j + 2] < low) low = f->canon[3 * j + 2];
+        T[2] = 80.0 - low;
         f->yaw = atan2(sin(yaw), cos(yaw));
-        pose_retarget(draw, bone, f->scale, f->canon);
         double cy = cos(f->yaw), sy = sin(f->yaw);
         for (int j = 0; j < POSE_J; j++) {
             const double *p = f->canon + 3 * j;
@@ -136,7 +138,7 @@ static void make_sequence(const pose_data *d, uint64_t *rng, const double *bone,
             for (int j = 0; j < POSE_J; j++) {
                 double u[2];
                 pose_project(&d->cam[cam], f->gt + 3 * j, u);
-                f->vis[cam][j] = pose_rand(rng) >= c->missing_rate;
+                f->vis[cam][j] = pose_rand(rng) >= c->missing_rate && cam < c->cameras;
                 if (pose_rand(rng) < d->outlier_p[j]) {
                     /* a gross outlier: 30 .. 150 px off in any direction */
                     double rad = 30.0 + 120.0 * pose_rand(rng);
@@ -154,6 +156,7 @@ static void make_sequence(const pose_data *d, uint64_t *rng, const double *bone,
         f->subject = subject;
         f->sequence = seq;
         f->index = t;
+        f->action = action;
     }
 }
 
@@ -167,6 +170,12 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
     else if (c->train_subjects < 1 || c->train_subjects > 5) bad = "train subjects must be in 1 .. 5";
     else if (c->test_subjects < 1 || c->test_subjects > 2) bad = "test subjects must be in 1 .. 2";
     else if (c->sequences < 1 || c->frames < 1) bad = "sequences and frames must be >= 1";
+    else if (c->cameras < 1 || c->cameras > POSE_C) bad = "cameras must be in 1 .. 4";
+    else if (c->actions < 1 || c->actions > POSE_ACTIONS) bad = "actions must be in 1 .. 4";
+    else if (c->mix_components < 1 || c->mix_components > POSE_GMAX)
+        bad = "mixture components must be in 1 .. 6";
+    else if (c->mix_basis < 1 || c->mix_basis > POSE_MKMAX)
+        bad = "mixture bases must be in 1 .. 25";
     else if (!(c->noise_min_px >= 0 && c->noise_max_px >= c->noise_min_px))
         bad = "need 0 <= noise min <= noise max";
     else if (!(c->outlier_rate >= 0 && c->outlier_rate <= 0.5)) bad = "outlier rate must be in [0, 0.5]";
@@ -203,13 +212,17 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
         pose_kinematic_sample(&rng, bone, pop + (size_t)i * POSE_D);
     }
     int rc = pose_pca_fit(pop, c->population, c->basis, &d->model);
-    free(pop);
     if (rc != 0) {
+        free(pop);
         snprintf(msg, len, "PCA fit failed");
         return -1;
     }
+    rc = pose_mix_fit(pop, c->population, c->mix_components, c->mix_basis, c->seed, &d->mix,
+                      msg, len);
+    free(pop);
+    if (rc != 0) return -1;
 
-    int per = c->sequences * c->frames;
+    int per = c->actions * c->sequences * c->frames;
     d->ntrain = c->train_subjects * per;
     d->ntest = c->test_subjects * per;
     d->train = calloc((size_t)d->ntrain, sizeof(pose_frame));
@@ -234,10 +247,27 @@ int pose_data_create(pose_data *d, const pose_config *cfg, char *msg, size_t len
         }
         pose_frame *dst = s < c->train_subjects ? d->train + (size_t)s * per
                                                 : d->test + (size_t)(s - c->train_subjects) * per;
-        for (int q = 0; q < c->sequences; q++)
-            make_sequence(d, &r, bone, height, id, q, dst + (size_t)q * c->frames);
+        for (int a = 0; a < c->actions; a++)
+            for (int q = 0; q < c->sequences; q++)
+                make_sequence(d, &r, bone, height, id, a, q,
+                              dst + ((size_t)a * c->sequences + q) * c->frames);
     }
     return 0;
+}
+
+void pose_data_rates(const pose_data *d, double *missing, double *outliers) {
+    long miss = 0, outl = 0, tot = 0;
+    for (int i = 0; i < d->ntrain + d->ntest; i++) {
+        const pose_frame *f = i < d->ntrain ? &d->train[i] : &d->test[i - d->ntrain];
+        for (int c = 0; c < POSE_C; c++)
+            for (int j = 0; j < POSE_J; j++) {
+                tot++;
+                miss += !f->vis[c][j];
+                outl += f->vis[c][j] && f->outlier[c][j];
+            }
+    }
+    *missing = tot ? (double)miss / tot : 0.0;
+    *outliers = tot > miss ? (double)outl / (tot - miss) : 0.0;
 }
 
 void pose_data_free(pose_data *d) {

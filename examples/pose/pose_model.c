@@ -76,7 +76,14 @@ static void put_joint(double *pose, int j, int parent, const double *dir, double
 /* Canonical frame: x forward, y left, z up, pelvis at the origin. A gait
    phase couples the legs (anti-phase) and the arms (opposite to the legs);
    some poses crouch, some raise an arm. */
+const char *const pose_action_name[POSE_ACTIONS] = {"Walking", "Sitting", "Greeting",
+                                                    "Phoning"};
+
 void pose_kinematic_sample(uint64_t *rng, const double *bone, double *pose) {
+    pose_kinematic_action(rng, bone, -1, pose);
+}
+
+void pose_kinematic_action(uint64_t *rng, const double *bone, int action, double *pose) {
     double g = pose_randn(rng);
     double crouch = pose_rand(rng) < 0.3 ? pose_rand(rng) : 0.0;
     double hip_r = 0.35 * g + 0.15 * pose_randn(rng) + 1.2 * crouch;
@@ -94,6 +101,63 @@ void pose_kinematic_sample(uint64_t *rng, const double *bone, double *pose) {
     double raise = pose_rand(rng);
     if (raise < 0.08) sh_r = 1.0 + 1.8 * pose_rand(rng);
     else if (raise < 0.16) sh_l = 1.0 + 1.8 * pose_rand(rng);
+    /* an action re-draws the angles it is about (extra draws; the generic
+       model's stream is unchanged) */
+    if (action == 0) { /* Walking: a wide gait, upright, arms swinging */
+        double gw = 1.4 * (g > 0 ? 0.6 + 0.4 * g : -0.6 + 0.4 * g);
+        hip_r = 0.35 * gw + 0.1 * pose_randn(rng);
+        hip_l = -0.35 * gw + 0.1 * pose_randn(rng);
+        knee_r = fabs(0.5 + 0.3 * gw + 0.2 * pose_randn(rng));
+        knee_l = fabs(0.5 - 0.3 * gw + 0.2 * pose_randn(rng));
+        sh_r = -0.5 * gw + 0.15 * pose_randn(rng);
+        sh_l = 0.5 * gw + 0.15 * pose_randn(rng);
+        lean = 0.08 + 0.05 * pose_randn(rng);
+    } else if (action == 1) { /* Sitting: hips and knees flexed near 90 deg,
+                                 leaning forward, hands on the lap */
+        double c = 0.75 + 0.25 * pose_rand(rng);
+        hip_r = 1.35 * c + 0.12 * pose_randn(rng);
+        hip_l = 1.35 * c + 0.12 * pose_randn(rng);
+        knee_r = 1.5 * c + 0.15 * pose_randn(rng);
+        knee_l = 1.5 * c + 0.15 * pose_randn(rng);
+        lean = 0.25 + 0.15 * pose_randn(rng);
+        sh_r = 0.3 + 0.2 * pose_randn(rng);
+        sh_l = 0.3 + 0.2 * pose_randn(rng);
+        el_r = 1.1 + 0.25 * pose_randn(rng);
+        el_l = 1.1 + 0.25 * pose_randn(rng);
+    } else if (action == 2) { /* Greeting: standing, one arm raised and
+                                 waving */
+        double up = 2.0 + 0.5 * pose_rand(rng), bend = fabs(0.3 + 0.4 * pose_randn(rng));
+        if (pose_rand(rng) < 0.5) {
+            sh_r = up;
+            el_r = bend;
+            sa_r = 0.4 + 0.3 * pose_rand(rng);
+        } else {
+            sh_l = up;
+            el_l = bend;
+            sa_l = 0.4 + 0.3 * pose_rand(rng);
+        }
+        hip_r = 0.15 * pose_randn(rng);
+        hip_l = 0.15 * pose_randn(rng);
+        knee_r = fabs(0.15 + 0.1 * pose_randn(rng));
+        knee_l = fabs(0.15 + 0.1 * pose_randn(rng));
+    } else if (action == 3) { /* Phoning: standing, one hand at the ear
+                                 (elbow flexed about 140 deg), head tilted */
+        double fl = 0.5 + 0.2 * pose_randn(rng), el = 2.3 + 0.15 * pose_randn(rng);
+        if (pose_rand(rng) < 0.7) {
+            sh_r = fl;
+            el_r = el;
+            sa_r = 0.5 + 0.2 * pose_rand(rng);
+        } else {
+            sh_l = fl;
+            el_l = el;
+            sa_l = 0.5 + 0.2 * pose_rand(rng);
+        }
+        head = 0.3 + 0.1 * pose_randn(rng);
+        hip_r = 0.1 * pose_randn(rng);
+        hip_l = 0.1 * pose_randn(rng);
+        knee_r = fabs(0.1 + 0.1 * pose_randn(rng));
+        knee_l = fabs(0.1 + 0.1 * pose_randn(rng));
+    }
 
     double I[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, Rz[9], Rx[9], Ry[9], T[9], Rt[9];
     rot_z(twist, Rz);

@@ -232,3 +232,44 @@ int pose_svg_weights(const char *path, const double *trace, int rows) {
           "prior weight kappa, robust width h (log)", 1);
     return close_svg(f);
 }
+
+int pose_svg_all(const char *dir, const pose_frame *frames, int count, const double *pred_u,
+                 const double *pred_t, const double *trace, int rows, char *path,
+                 size_t plen) {
+    int best = 0, nu = 0, nt = 0;
+    double gain = -INFINITY, ju[POSE_J] = {0}, jt[POSE_J] = {0}, e[POSE_J];
+    for (int i = 0; i < count; i++) {
+        const double *pu = pred_u + (size_t)i * POSE_D, *pt = pred_t + (size_t)i * POSE_D;
+        if (isfinite(pu[0])) {
+            pose_joint_errors(pu, frames[i].gt, e);
+            for (int j = 0; j < POSE_J; j++) ju[j] += e[j];
+            nu++;
+        }
+        if (isfinite(pt[0])) {
+            pose_joint_errors(pt, frames[i].gt, e);
+            for (int j = 0; j < POSE_J; j++) jt[j] += e[j];
+            nt++;
+        }
+        if (!isfinite(pu[0]) || !isfinite(pt[0])) continue;
+        double gi = pose_mpjpe(pu, frames[i].gt) - pose_mpjpe(pt, frames[i].gt);
+        if (gi > gain) {
+            gain = gi;
+            best = i;
+        }
+    }
+    for (int j = 0; j < POSE_J; j++) {
+        ju[j] /= nu > 0 ? nu : 1;
+        jt[j] /= nt > 0 ? nt : 1;
+    }
+    static const char *const NAMES[3] = {"pose_skeleton.svg", "pose_joint_error.svg",
+                                         "pose_weights.svg"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, plen, "%s/%s", dir, NAMES[k]);
+        int bad = k == 0 ? pose_svg_skeleton(path, &frames[best], pred_u + (size_t)best * POSE_D,
+                                             pred_t + (size_t)best * POSE_D)
+                : k == 1 ? pose_svg_joint_error(path, ju, jt)
+                         : pose_svg_weights(path, trace, rows);
+        if (bad) return -1;
+    }
+    return 0;
+}

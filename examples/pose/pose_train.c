@@ -13,7 +13,7 @@
 
 #define SWEEP 12 /* yaw angles ranked for the starts */
 
-static double now_s(void) {
+double pose_now_s(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -80,7 +80,7 @@ int pose_evaluate(const pose_set *s, const double *w, int nstarts, int threads,
         snprintf(msg, len, "pose_evaluate: empty set or nstarts < 1");
         return WB_EINVAL;
     }
-    double t0 = now_s();
+    double t0 = pose_now_s();
     int n = pose_n(s->pb[0].model);
     double *mp = calloc((size_t)s->count * 2, sizeof(double));
     double *je = calloc((size_t)s->count * POSE_J, sizeof(double));
@@ -208,7 +208,7 @@ int pose_evaluate(const pose_set *s, const double *w, int nstarts, int threads,
     }
     out->solves = solves;
     out->unconverged = unconverged;
-    out->seconds = now_s() - t0;
+    out->seconds = pose_now_s() - t0;
     free(mp);
     free(je);
     free(ok);

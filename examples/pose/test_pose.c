@@ -9,8 +9,8 @@ static void small_config(pose_config *c) {
     pose_config_default(c);
     c->train_subjects = 3;
     c->test_subjects = 2;
-    c->sequences = 2;
-    c->frames = 6;
+    c->sequences = 1;
+    c->frames = 3;
     c->population = 1500;
 }
 
