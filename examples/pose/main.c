@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "pose.h"
+#include "../wb_mpi_example.h" /* -DWIBERG_MPI=ON: mpirun -np N pose */
 
 typedef struct {
     pose_config cfg;
@@ -605,10 +606,22 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (p == 2) return 2;
+#ifdef WIBERG_MPI
+    /* every trainer across the ranks; rank 0 prints and writes */
+    const char **outs[2] = {&o.json, &o.svg_dir};
+    if (wbx_mpi_begin(&argc, &argv, outs, 2) < 0) return 1;
+#endif
     /* the figures' directory first: no long run that cannot save its output */
     if (o.svg_dir && mkdir(o.svg_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "pose: cannot create %s: %s\n", o.svg_dir, strerror(errno));
         return 1;
     }
-    return run(&o);
+    int rc = run(&o);
+#ifdef WIBERG_MPI
+    if (rc == 0 && wbx_mpi_json_ranks(o.json) != 0) {
+        fprintf(stderr, "pose: cannot write %s\n", o.json);
+        rc = 1;
+    }
+#endif
+    return rc;
 }
