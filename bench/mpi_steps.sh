@@ -12,16 +12,17 @@ build=$1 tracks=$2 truth=$3 reps=${4:-3} epochs=${5:-1} batch=${6:-8}
 prog=$build/tests/mpi/mpi_train
 flags="--oversubscribe --mca btl self,vader"
 [ "$(id -u)" = 0 ] && flags="$flags --allow-run-as-root"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(getconf _NPROCESSORS_ONLN) cores"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 for rep in $(seq 1 "$reps"); do
     for np in 1 2 4; do
         # shellcheck disable=SC2086
         out=$(mpirun -np "$np" $flags --bind-to none "$prog" --tracks "$tracks" \
               --truth "$truth" --epochs "$epochs" --batch "$batch" --threads 1 --times)
         per=$(echo "$out" | sed -n 's/.*wall .* s, \([0-9.]*\) ms per step/\1/p')
-        echo "rep $rep ranks $np: $per ms per step  (load $(cut -d' ' -f1 /proc/loadavg))"
-        echo "$out" | sed -n '/^times/,/^  wall/p' | sed 's/^/    /'
+        cpu=$(echo "$out" | sed -n "s/.*ranks: \([0-9.]*\) \/.*/\1/p")
+        echo "rep $rep ranks $np: $per ms per step, max cpu $cpu ms per step  (load $(cut -d' ' -f1 /proc/loadavg))"
+        echo "$out" | sed -n '/^times/,/^  cpu of/p' | sed 's/^/    /'
         echo "$out" | grep '^w:' | sed 's/^/    /'
     done
 done

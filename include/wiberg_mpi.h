@@ -12,8 +12,8 @@
  * rank receives every example's loss and gradient and sums them in batch
  * order, exactly as one process does. So w after any number of steps is
  * bit-identical for any number of ranks and threads, and equal to the run
- * of one process without MPI. The share of each rank balances the sizes n
- * of the batch's examples (largest first onto the least-loaded rank); the
+ * of one process without MPI. The shares balance the sizes n of the
+ * batch's examples (largest first onto the least-loaded rank); the
  * warm start of an example is sent from the rank that last solved it to
  * the rank that solves it next (point to point, only when it moved).
  * Validation and wb_trainer_evaluate are shared out too (a block of the
@@ -33,6 +33,11 @@
  * Faults: a rank that dies takes the job down (MPI's default error
  * handler, MPI_ERRORS_ARE_FATAL, which this layer keeps: mpirun reports the
  * rank and stops the others); restart from the last checkpoint.
+ *
+ * Waiting: a rank whose share is done waits for the others asleep (a
+ * non-blocking collective polled with sleeps of up to 50 us), not spinning
+ * as MPI's own waits do, so it leaves its core to the ranks and threads
+ * still working (and to other people's work on a shared machine).
  *
  * Threads: the trainer calls MPI only from the thread that called it (its
  * worker threads never do): MPI_Init is enough when that is the main
@@ -83,9 +88,13 @@ typedef struct wb_mpi_times {
                                threads (training, validation, evaluation)   */
     double adjoint_s;       /* wall time in the implicit adjoint, summed over
                                this rank's threads                          */
-    double exchange_s;      /* wall time in the training steps' MPI calls:
-                               warm starts moved, every result to every
-                               rank. Includes the wait for slower ranks     */
+    double gather_s;        /* wall time in the steps' exchange of results
+                               (every slot's loss and gradient to every
+                               rank): the wait, asleep, for the slowest
+                               rank's share, then the transfer              */
+    double warm_s;          /* wall time waiting for warm starts to arrive
+                               from other ranks (after this rank's own
+                               examples are done)                           */
     double exchange_bytes;  /* bytes this rank received in those calls     */
 } wb_mpi_times;
 

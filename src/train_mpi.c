@@ -3,22 +3,22 @@
  *
  * Every rank holds the whole training state. A step:
  *   1. assigns the batch's slots to ranks, the same way on every rank:
- *      slots by the size n_i of their example, largest first (ties: lower
- *      slot), each onto the rank with the least total n so far (ties:
- *      lower rank) -- longest-processing-time-first, with n_i as the cost;
+ *      slots by the expected cost n_i + 64 of their example, largest first
+ *      (ties: lower slot), each onto the rank with the least expected load
+ *      so far (ties: lower rank) -- longest-processing-time-first;
  *   2. moves warm starts: example i's last minimizer lives on holder[i]
  *      (-1: on every rank, after create or load); when the slot's rank is
  *      another one, holder[i] sends x_i to it (point to point);
  *   3. solves and differentiates the rank's slots on its threads
  *      (wbi_trainer_run_slots: the same per-example code as one process);
- *   4. one MPI_Allgatherv gives every rank every slot's (ok, L_b, g_b),
+ *   4. one MPI_Iallgatherv gives every rank every slot's (ok, L_b, g_b),
  *      bytes as computed, plus each rank's inner-solve count;
  * then train.c sums g_b in slot order on every rank, as one process does:
  *   g = (sum_{b = 0..nb-1, ok_b} g_b) / used    (left to right)
  * so w is bit-identical for any number of ranks and threads.
  *
  * Evaluation: rank r takes the examples [cnt r / R, cnt (r + 1) / R) and an
- * MPI_Allgatherv gives every rank every loss; the mean is then summed in
+ * MPI_Iallgatherv gives every rank every loss; the mean is then summed in
  * example order (train.c).
  *
  * Checkpoints: rank 0 gathers the warm starts held elsewhere (MPI_Gatherv,
@@ -28,10 +28,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <mpi.h>
 
@@ -54,9 +56,43 @@ struct wbi_mpi {
     MPI_Request *req;       /* [2 * batch]                                  */
     double *xsbuf;          /* [total_n] warm starts on their way to rank 0 */
     double *tsec;           /* [2 * nthreads] solve, adjoint s per thread   */
+    double *cost;           /* [batch] the slots' expected costs (scratch)  */
     long long steps, examples;
-    double exchange_s, exchange_bytes;
+    double gather_s, warm_s, exchange_bytes;
 };
+
+/* ---- waiting without taking a core ----------------------------------------
+ *
+ * A rank that finishes its share first waits for the others. MPI libraries
+ * wait by polling (Open MPI's shared-memory transport spins): on a machine
+ * whose cores are shared -- with other ranks, the trainer's threads, or
+ * other people's work -- that spinning takes the CPU from the ranks still
+ * computing. So the trainer posts its collectives non-blocking and polls
+ * them with growing sleeps (spinning only the first 50 us, then sleeping
+ * 2 us doubling up to 50 us). The cost: a round of a collective (log2 R
+ * of them for the small messages here) may start up to 50 us late, and a
+ * waiting rank wakes 20000 times a second (a few % of a core).
+ */
+static void wait_asleep(int n, MPI_Request *rq) {
+    double t0 = MPI_Wtime();
+    long ns = 2000;
+    for (;;) {
+        int done = 0;
+        MPI_Testall(n, rq, &done, MPI_STATUSES_IGNORE);
+        if (done) return;
+        if (MPI_Wtime() - t0 < 50e-6) continue;
+        struct timespec d = {0, ns};
+        nanosleep(&d, NULL);
+        ns = ns < 25000 ? 2 * ns : 50000;
+    }
+}
+
+/* every rank of the trainer's communicator has arrived (asleep) */
+static void barrier_asleep(struct wbi_mpi *M) {
+    MPI_Request rq;
+    MPI_Ibarrier(M->comm, &rq);
+    wait_asleep(1, &rq);
+}
 
 /* ---- the process-wide default communicator -------------------------- */
 
@@ -100,7 +136,8 @@ static void mpi_release(wb_trainer *t, struct wbi_mpi *M) {
     MPI_Finalized(&fin);
     if (!fin && M->comm != MPI_COMM_NULL) MPI_Comm_free(&M->comm);
     void *bufs[] = {M->holder, M->owner, M->order, M->mine, M->load, M->cnt,
-                    M->disp, M->rsolves, M->pk, M->req, M->xsbuf, M->tsec};
+                    M->disp, M->rsolves, M->pk, M->req, M->xsbuf, M->tsec,
+                    M->cost};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wbi_free(a, bufs[i]);
     wbi_free(a, M);
 }
@@ -196,6 +233,7 @@ static wb_status attach(wb_trainer *t, MPI_Comm comm) {
         M->req = zalloc(a, 2 * B, sizeof(MPI_Request), &ok);
         M->xsbuf = zalloc(a, t->total_n, sizeof(double), &ok);
         M->tsec = zalloc(a, 2 * (size_t)t->nthreads, sizeof(double), &ok);
+        M->cost = zalloc(a, B, sizeof(double), &ok);
         /* MPI counts are int: the largest message must fit */
         if (B * M->rec + 8 * R > (size_t)INT_MAX || t->total_n > (size_t)INT_MAX)
             ok = -1;
@@ -282,7 +320,8 @@ wb_status wb_trainer_mpi_times(const wb_trainer *t, wb_mpi_times *out) {
             out->solve_s += M->tsec[2 * k];
             out->adjoint_s += M->tsec[2 * k + 1];
         }
-        out->exchange_s = M->exchange_s;
+        out->gather_s = M->gather_s;
+        out->warm_s = M->warm_s;
         out->exchange_bytes = M->exchange_bytes;
     }
     wbi_trainer_leave(t);
@@ -310,16 +349,22 @@ static void others_from(wb_trainer *t) {
     t->solves_other = o;
 }
 
-/* Slots to ranks, identically on every rank (see the top of the file).
-   Cost of a slot: n_i + 64 (a fixed part per example: callbacks, the
-   small factorizations). */
+/* Slots to ranks, identically on every rank (see the top of the file):
+   largest expected cost first, each onto the least-loaded rank. The cost
+   of example i: n_i + 64 (64: a fixed part per example, callbacks and
+   small factorizations). Which rank solves a slot never changes a result,
+   only the time. (The CPU time an example took the last time it was
+   trained was tried as the cost: on OTB-100 it balanced worse than n, see
+   docs/PERFORMANCE.md.) */
 static void assign(wb_trainer *t, int nb) {
     struct wbi_mpi *M = t->mpi;
     const int *ex = t->perm + t->pos;
-    /* insertion sort of the slots by n descending, slot ascending */
+    double *c = M->cost;
+    /* insertion sort of the slots by cost descending, slot ascending */
     for (int b = 0; b < nb; b++) {
-        int n = t->n_of[ex[b]], k = b;
-        while (k > 0 && t->n_of[ex[M->order[k - 1]]] < n) {
+        int k = b;
+        c[b] = (double)t->n_of[ex[b]] + 64.0;
+        while (k > 0 && c[M->order[k - 1]] < c[b]) {
             M->order[k] = M->order[k - 1];
             k--;
         }
@@ -331,27 +376,37 @@ static void assign(wb_trainer *t, int nb) {
         for (int r = 1; r < M->size; r++)
             if (M->load[r] < M->load[best]) best = r;
         M->owner[b] = best;
-        M->load[best] += (double)t->n_of[ex[b]] + 64.0;
+        M->load[best] += c[b];
     }
 }
 
-/* Sends each warm start from its holder to the rank of its slot. */
-static void move_warm_starts(wb_trainer *t, int nb) {
+/* Posts the moves of warm starts from their holders to the ranks of their
+   slots: receives in M->req[0 .. *nrecv), sends in M->req[batch ..
+   batch + *nsend). */
+static void move_warm_starts(wb_trainer *t, int nb, int *nrecv, int *nsend) {
     struct wbi_mpi *M = t->mpi;
+    *nrecv = *nsend = 0;
     if (!t->s.warm_start) return;
-    int nreq = 0;
+    MPI_Request *sends = M->req + t->batch;
     for (int b = 0; b < nb; b++) {
         int i = t->perm[t->pos + b], src = M->holder[i], dst = M->owner[b];
         if (!t->has_x[i] || src < 0 || src == dst) continue;
         double *x = t->xs + t->off[i];
         if (M->rank == src)
-            MPI_Isend(x, t->n_of[i], MPI_DOUBLE, dst, b, M->comm, &M->req[nreq++]);
+            MPI_Isend(x, t->n_of[i], MPI_DOUBLE, dst, b, M->comm, &sends[(*nsend)++]);
         else if (M->rank == dst) {
-            MPI_Irecv(x, t->n_of[i], MPI_DOUBLE, src, b, M->comm, &M->req[nreq++]);
+            MPI_Irecv(x, t->n_of[i], MPI_DOUBLE, src, b, M->comm, &M->req[(*nrecv)++]);
             M->exchange_bytes += (double)t->n_of[i] * sizeof(double);
         }
     }
-    if (nreq) MPI_Waitall(nreq, M->req, MPI_STATUSES_IGNORE);
+}
+
+/* 1 when slot b's warm start comes from another rank this step */
+static int arriving(const wb_trainer *t, int b) {
+    const struct wbi_mpi *M = t->mpi;
+    int i = t->perm[t->pos + b];
+    return t->s.warm_start && t->has_x[i] && M->holder[i] >= 0 &&
+           M->holder[i] != M->owner[b];
 }
 
 void wbi_mpi_batch(wb_trainer *t, int nb) {
@@ -359,13 +414,21 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
     int p = t->p, R = M->size, me = M->rank;
     size_t rec = M->rec, P = (size_t)p * sizeof(double);
     assign(t, nb);
-    double t0 = MPI_Wtime();
-    move_warm_starts(t, nb);
-    M->exchange_s += MPI_Wtime() - t0;
-    int nm = 0;
+    int nrecv, nsend;
+    move_warm_starts(t, nb, &nrecv, &nsend);
+    /* this rank's slots: first those whose warm start is here, while the
+       others' arrive; then those (the order changes no result) */
+    int nm = 0, ready = 0;
     for (int b = 0; b < nb; b++)
-        if (M->owner[b] == me) M->mine[nm++] = b;
-    wbi_trainer_run_slots(t, M->mine, nm);
+        if (M->owner[b] == me && !arriving(t, b)) M->mine[nm++] = b;
+    ready = nm;
+    for (int b = 0; b < nb; b++)
+        if (M->owner[b] == me && arriving(t, b)) M->mine[nm++] = b;
+    wbi_trainer_run_slots(t, M->mine, ready);
+    double t0 = MPI_Wtime();
+    if (nrecv) wait_asleep(nrecv, M->req);
+    M->warm_s += MPI_Wtime() - t0;
+    wbi_trainer_run_slots(t, M->mine + ready, nm - ready);
     M->examples += nm;
     M->steps++;
     /* each rank's block: its slots in increasing order, (ok, L, g) each,
@@ -389,10 +452,15 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
     }
     long long mys = local_solves(t);
     memcpy(at, &mys, 8);
+    /* one collective, waited for asleep: it ends when the slowest share
+       is done and sent */
     t0 = MPI_Wtime();
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, M->pk, M->cnt, M->disp,
-                   MPI_BYTE, M->comm);
-    M->exchange_s += MPI_Wtime() - t0;
+    MPI_Request rq;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, M->pk, M->cnt, M->disp,
+                    MPI_BYTE, M->comm, &rq);
+    wait_asleep(1, &rq);
+    M->gather_s += MPI_Wtime() - t0;
+    if (nsend) wait_asleep(nsend, M->req + t->batch); /* long received */
     M->exchange_bytes += (double)(off - M->cnt[me]);
     for (int r = 0; r < R; r++) {
         at = M->pk + M->disp[r];
@@ -433,8 +501,10 @@ void wbi_mpi_eval(wb_trainer *t, const wb_dataset *d, const double *w,
         M->disp[r] = lo;
     }
     wbi_trainer_run_eval(t, d, w, losses, M->disp[M->rank], M->cnt[M->rank]);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, losses, M->cnt, M->disp,
-                   MPI_DOUBLE, M->comm);
+    MPI_Request rq;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, losses, M->cnt, M->disp,
+                    MPI_DOUBLE, M->comm, &rq);
+    wait_asleep(1, &rq);
     long long mys = local_solves(t);
     MPI_Allgather(&mys, 1, MPI_LONG_LONG, M->rsolves, 1, MPI_LONG_LONG, M->comm);
     others_from(t);
@@ -482,6 +552,7 @@ wb_status wbi_mpi_save(wb_trainer *t, const char *path) {
         }
     }
     int st = me == 0 ? (int)wbi_trainer_save_file(t, path) : 0;
+    barrier_asleep(M); /* while rank 0 writes and flushes */
     MPI_Bcast(&st, 1, MPI_INT, 0, M->comm);
     MPI_Bcast(t->msg, WBI_MSG_LEN, MPI_CHAR, 0, M->comm);
     return (wb_status)st;
@@ -508,6 +579,7 @@ wb_status wbi_mpi_load(wb_trainer *t, const char *path) {
             hdr[0] = WB_EFORMAT;
         }
     }
+    barrier_asleep(M); /* while rank 0 reads */
     MPI_Bcast(hdr, 2, MPI_LONG_LONG, 0, M->comm);
     wb_status st = (wb_status)hdr[0];
     if (st != WB_OK) {

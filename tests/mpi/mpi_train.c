@@ -55,6 +55,8 @@ static void usage(FILE *f) {
         "output:\n"
         "  --w-out FILE      w as hexadecimal floats, one a line (rank 0)\n"
         "  --times           the time per step and its parts, per rank\n"
+        "  --costs FILE      each training solve's CPU time: example,n,seconds (with\n"
+        "                    --local and --threads 1)\n"
         "  --help            this text\n");
 }
 
@@ -85,8 +87,38 @@ typedef struct {
         delay_ms, times;
     double lr, val_fraction;
     unsigned long long seed;
-    const char *tracks, *truth, *ckpt, *pid_file, *w_out;
+    const char *tracks, *truth, *ckpt, *pid_file, *w_out, *costs;
 } opts_t;
+
+/* --costs: the training set wrapped so that each solve's CPU time (from
+   the energy callback, which starts it, to the loss callback, which
+   follows it) is written as "example,n,seconds" (one thread, --local) */
+static wb_dataset costs_inner;
+static FILE *costs_f;
+static double costs_t0;
+static double thread_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static int c_energy(void *u, int i, wb_energy *e) {
+    (void)u;
+    costs_t0 = thread_cpu();
+    return costs_inner.energy(costs_inner.user, i, e);
+}
+static int c_start(void *u, int i, double *x) {
+    (void)u;
+    return costs_inner.start(costs_inner.user, i, x);
+}
+static int c_loss(void *u, int i, const double *x, double *l, double *dl) {
+    (void)u;
+    if (dl && costs_f) {
+        wb_energy e;
+        costs_inner.energy(costs_inner.user, i, &e);
+        fprintf(costs_f, "%d,%d,%.9f\n", i, e.n, thread_cpu() - costs_t0);
+    }
+    return costs_inner.loss(costs_inner.user, i, x, l, dl);
+}
 
 /* 0 ok, 1 help, 2 bad */
 static int parse(int argc, char **argv, opts_t *o) {
@@ -133,6 +165,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--step-delay")) bad = inum(a, v, &o->delay_ms);
         else if (!strcmp(a, "--pid-file")) o->pid_file = v;
         else if (!strcmp(a, "--w-out")) o->w_out = v;
+        else if (!strcmp(a, "--costs")) o->costs = v;
         else { fprintf(stderr, "mpi_train: unknown option '%s' (see --help)\n", a); return 2; }
         if (bad) return 2;
         i += used;
@@ -140,7 +173,8 @@ static int parse(int argc, char **argv, opts_t *o) {
     if (o->sequences < 4 || o->fmin < 10 || o->fmax < o->fmin || o->epochs < 1 ||
         o->batch < 1 || o->threads < 0 || o->every < 0 || o->delay_ms < 0 ||
         !(o->lr > 0) || !(o->val_fraction > 0 && o->val_fraction < 1) ||
-        (o->resume && !o->ckpt) || (!o->tracks != !o->truth)) {
+        (o->resume && !o->ckpt) || (!o->tracks != !o->truth) ||
+        (o->costs && (!o->local || o->threads != 1))) {
         fprintf(stderr, "mpi_train: an option is out of range or missing its partner "
                 "(--tracks with --truth, --resume with --checkpoint; see --help)\n");
         return 2;
@@ -157,18 +191,19 @@ static void over_ranks(double v, double *mx, double *mean) {
     *mean /= R;
 }
 
-static void report_times(const wb_trainer *t, long long steps_run, double wall,
+static void report_times(const wb_trainer *t, long long steps_run, double wall, double cpu,
                          int rank, int ranks) {
     wb_mpi_times tm;
     if (wb_trainer_mpi_times(t, &tm) != WB_OK) return;
-    double v[6] = {tm.step_s, tm.solve_s, tm.adjoint_s, tm.exchange_s,
+    double v[7] = {tm.step_s, tm.solve_s, tm.adjoint_s, tm.gather_s, tm.warm_s,
                    tm.exchange_bytes, (double)tm.examples};
-    const char *name[6] = {"step (all)", "solve", "adjoint", "exchange", "bytes in", "examples"};
-    double mx[6], mean[6];
-    for (int k = 0; k < 6; k++) over_ranks(v[k], &mx[k], &mean[k]);
+    const char *name[7] = {"step (all)", "solve", "adjoint", "gather", "warm starts",
+                           "bytes in", "examples"};
+    double mx[7], mean[7];
+    for (int k = 0; k < 7; k++) over_ranks(v[k], &mx[k], &mean[k]);
     /* the pure cost of the step's Allgatherv without waiting: the same
        message size after a barrier, 200 times */
-    double sz = steps_run > 0 ? mean[4] / (double)steps_run : 0, comm = 0;
+    double sz = steps_run > 0 ? mean[5] / (double)steps_run : 0, comm = 0;
     if (ranks > 1 && steps_run > 0) {
         int bytes = (int)(sz / (ranks - 1)) + 1;
         int *cnt = malloc(sizeof(int) * (size_t)ranks), *disp = malloc(sizeof(int) * (size_t)ranks);
@@ -191,25 +226,30 @@ static void report_times(const wb_trainer *t, long long steps_run, double wall,
         free(disp);
         free(buf);
     }
+    double cmx, cmean;
+    over_ranks(cpu, &cmx, &cmean);
     if (rank != 0) return;
     printf("times over %lld steps on %d ranks (max / mean over ranks, per step, ms):\n",
            steps_run, ranks);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         printf("  %-11s %9.3f / %9.3f\n", name[k], 1e3 * mx[k] / (double)steps_run,
                1e3 * mean[k] / (double)steps_run);
-    printf("  %-11s %9.0f / %9.0f bytes per step\n", name[4], mx[4] / (double)steps_run,
-           mean[4] / (double)steps_run);
-    printf("  %-11s %9.2f / %9.2f per step\n", name[5], mx[5] / (double)steps_run,
+    printf("  %-11s %9.0f / %9.0f bytes per step\n", name[5], mx[5] / (double)steps_run,
            mean[5] / (double)steps_run);
+    printf("  %-11s %9.2f / %9.2f per step\n", name[6], mx[6] / (double)steps_run,
+           mean[6] / (double)steps_run);
     printf("  allgather alone (after a barrier, max over ranks): %.4f ms\n", 1e3 * comm);
     printf("  wall %.3f s, %.3f ms per step\n", wall, 1e3 * wall / (double)steps_run);
+    printf("  cpu of the training loop, max / mean over ranks: %.3f / %.3f ms per step\n",
+           1e3 * cmx / (double)steps_run, 1e3 * cmean / (double)steps_run);
 }
 
-static double now_s(void) {
+static double clock_s(clockid_t c) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 static int run(const opts_t *o, int rank, int ranks) {
     tf_data all, train, val;
@@ -259,6 +299,15 @@ static int run(const opts_t *o, int rank, int ranks) {
     ts.lower = lo;
     ts.upper = hi;
     wb_trainer *t = NULL;
+    if (o->costs) {
+        costs_inner = dtr;
+        dtr = (wb_dataset){train.count, NULL, c_energy, c_start, c_loss};
+        costs_f = fopen(o->costs, "w");
+        if (!costs_f) {
+            fprintf(stderr, "mpi_train: cannot write %s\n", o->costs);
+            goto out;
+        }
+    }
     if (wb_trainer_create(&t, &dtr, w0, &ts) != WB_OK) {
         fprintf(stderr, "mpi_train: wb_trainer_create: %s\n", wb_last_error());
         goto out;
@@ -283,7 +332,7 @@ static int run(const opts_t *o, int rank, int ranks) {
     wb_train_info info;
     wb_trainer_info(t, &info);
     long long first = info.step;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     wb_status st;
     do {
         st = wb_trainer_step(t, &info);
@@ -292,7 +341,7 @@ static int run(const opts_t *o, int rank, int ranks) {
             nanosleep(&d, NULL);
         }
     } while (st == WB_OK);
-    double wall = now_s() - t0;
+    double wall = now_s() - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     if (st != WB_DONE) {
         fprintf(stderr, "mpi_train: step: %s: %s\n", wb_status_str(st), wb_trainer_message(t));
         goto out;
@@ -300,7 +349,7 @@ static int run(const opts_t *o, int rank, int ranks) {
     double w[TF_MAX_TRACKERS + 2], bw[TF_MAX_TRACKERS + 2], best;
     wb_trainer_w(t, w);
     wb_trainer_best_w(t, bw, &best);
-    if (o->times && !o->local) report_times(t, info.step - first, wall, rank, ranks);
+    if (o->times && !o->local) report_times(t, info.step - first, wall, cpu, rank, ranks);
     if (rank == 0) {
         printf("%d train, %d validation videos; %lld steps (%lld here), %d ranks%s\n",
                train.count, val.count, info.step, info.step - first, o->local ? 1 : ranks,
@@ -326,6 +375,8 @@ static int run(const opts_t *o, int rank, int ranks) {
     }
     rc = 0;
 out:
+    if (costs_f && fclose(costs_f) != 0) rc = 1;
+    costs_f = NULL;
     wb_trainer_destroy(t);
     tf_split_free(&train);
     tf_split_free(&val);
