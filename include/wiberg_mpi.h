@@ -92,9 +92,8 @@ typedef struct wb_mpi_times {
                                (every slot's loss and gradient to every
                                rank): the wait, asleep, for the slowest
                                rank's share, then the transfer              */
-    double warm_s;          /* wall time waiting for warm starts to arrive
-                               from other ranks (after this rank's own
-                               examples are done)                           */
+    double warm_s;          /* wall time waiting, at the start of a step,
+                               for warm starts sent by other ranks          */
     double exchange_bytes;  /* bytes this rank received in those calls     */
 } wb_mpi_times;
 
