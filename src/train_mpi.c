@@ -69,9 +69,10 @@ struct wbi_mpi {
  * other people's work -- that spinning takes the CPU from the ranks still
  * computing. So the trainer posts its collectives non-blocking and polls
  * them with growing sleeps (spinning only the first 50 us, then sleeping
- * 2 us doubling up to 50 us). The cost: a round of a collective (log2 R
- * of them for the small messages here) may start up to 50 us late, and a
- * waiting rank wakes 20000 times a second (a few % of a core).
+ * 2 us doubling up to 50 us, or 1/20 of the wait so far when that is
+ * longer, up to 1 ms). The cost: a round of a collective (log2 R of them
+ * for the small messages here) may start up to 50 us late (5 % of the
+ * wait in a long one).
  */
 static void wait_asleep(int n, MPI_Request *rq) {
     double t0 = MPI_Wtime();
@@ -80,10 +81,15 @@ static void wait_asleep(int n, MPI_Request *rq) {
         int done = 0;
         MPI_Testall(n, rq, &done, MPI_STATUSES_IGNORE);
         if (done) return;
-        if (MPI_Wtime() - t0 < 50e-6) continue;
+        double waited = MPI_Wtime() - t0;
+        if (waited < 50e-6) continue;
         struct timespec d = {0, ns};
         nanosleep(&d, NULL);
-        ns = ns < 25000 ? 2 * ns : 50000;
+        /* 2 us doubling to 50 us; in a long wait up to 1/20 of the time
+           waited so far (at most 5 % later, fewer wake-ups), 1 ms at most */
+        long cap = (long)(waited * 1e9 / 20);
+        cap = cap < 50000 ? 50000 : cap > 1000000 ? 1000000 : cap;
+        ns = 2 * ns < cap ? 2 * ns : cap;
     }
 }
 
