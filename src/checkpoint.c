@@ -209,6 +209,13 @@ static int sync_dir(const char *path, char *buf, size_t len) {
 }
 
 wb_status wbi_trainer_save(wb_trainer *t, const char *path) {
+#ifdef WIBERG_MPI
+    if (t->mpi && path) return wbi_mpi_save(t, path); /* rank 0 writes */
+#endif
+    return wbi_trainer_save_file(t, path);
+}
+
+wb_status wbi_trainer_save_file(wb_trainer *t, const char *path) {
     if (!path) {
         wbi_tmsg(t, "wb_trainer_save: path is NULL");
         return WB_EINVAL;
@@ -415,38 +422,39 @@ wb_status wb_trainer_save(const wb_trainer *tc, const char *path) {
     return st;
 }
 
-static wb_status load_locked(wb_trainer *t, const char *path) {
-    if (!path) {
-        wbi_tmsg(t, "wb_trainer_load: path is NULL");
-        return WB_EINVAL;
-    }
+size_t wbi_ckpt_bufsize(const wb_trainer *t) {
+    wbuf_t want = {NULL, 0, 0, 0};
+    serialize(t, &want); /* the exact size this trainer's state needs */
+    /* the file (one byte more tells a longer one) and count bytes of scratch */
+    return want.len + 8 + 1 + (size_t)t->count;
+}
+
+wb_status wbi_ckpt_read(wb_trainer *t, const char *path, unsigned char *buf,
+                        size_t *got) {
+    *got = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         wbi_tmsg(t, "wb_trainer_load: cannot open %s: %s", path, strerror(errno));
         return WB_EIO;
     }
-    wbuf_t want = {NULL, 0, 0, 0};
-    serialize(t, &want); /* the exact size this trainer's state needs */
-    size_t expect = want.len + 8, cnt_sz = (size_t)t->count;
-    /* the file (one byte more tells a longer one) and count bytes of scratch */
-    unsigned char *buf = wbi_alloc(&t->s.solver, expect + 1 + cnt_sz, 1);
-    if (!buf) {
-        fclose(f);
-        wbi_tmsg(t, "wb_trainer_load: out of memory");
-        return WB_ENOMEM;
-    }
-    size_t got = fread(buf, 1, expect + 1, f);
+    size_t n = fread(buf, 1, wbi_ckpt_bufsize(t) - (size_t)t->count, f);
     int rerr = ferror(f);
     fclose(f);
-    wb_status st = WB_EFORMAT;
     if (rerr) {
         wbi_tmsg(t, "wb_trainer_load: read error on %s", path);
-        st = WB_EIO;
-        goto out;
+        return WB_EIO;
     }
+    *got = n;
+    return WB_OK;
+}
+
+wb_status wbi_ckpt_apply(wb_trainer *t, unsigned char *buf, size_t got,
+                         const char *path) {
+    size_t cnt_sz = (size_t)t->count;
+    size_t expect = wbi_ckpt_bufsize(t) - 1 - cnt_sz; /* the whole file */
     if (got < 16 || memcmp(buf, CK_MAGIC, 8) != 0) {
         wbi_tmsg(t, "wb_trainer_load: %s is not a libwiberg checkpoint", path);
-        goto out;
+        return WB_EFORMAT;
     }
     uint32_t ver = 0, endian = 0, p = 0, cnt = 0, opt = 0;
     memcpy(&ver, buf + 8, 4);
@@ -454,20 +462,20 @@ static wb_status load_locked(wb_trainer *t, const char *path) {
     if ((ver != CK_VERSION && ver != 1u) || endian != 0x01020304u) {
         wbi_tmsg(t, "wb_trainer_load: %s has version %u (expected %u or 1) or "
                  "another byte order", path, ver, CK_VERSION);
-        goto out;
+        return WB_EFORMAT;
     }
-    size_t body = want.len - (ver == 1u ? 8 : 0); /* v1: no empty steps */
+    size_t body = expect - 8 - (ver == 1u ? 8 : 0); /* v1: no empty steps */
     if (got != body + 8) {
         wbi_tmsg(t, "wb_trainer_load: %s has %zu%s bytes, this trainer's state "
                  "needs %zu (truncated, or another data set or p)", path, got,
                  got > body + 8 ? "+" : "", body + 8);
-        goto out;
+        return WB_EFORMAT;
     }
     uint64_t h;
     memcpy(&h, buf + body, 8);
     if (h != fnv1a(buf, body)) {
         wbi_tmsg(t, "wb_trainer_load: %s fails its checksum (corrupt)", path);
-        goto out;
+        return WB_EFORMAT;
     }
     uint64_t tn = 0;
     memcpy(&p, buf + 16, 4);
@@ -479,7 +487,7 @@ static wb_status load_locked(wb_trainer *t, const char *path) {
         wbi_tmsg(t, "wb_trainer_load: %s was written for p = %u, %u examples, "
                  "optimizer %u; this trainer has p = %d, %d examples, optimizer %d",
                  path, p, cnt, opt, t->p, t->count, (int)t->s.optimizer);
-        goto out;
+        return WB_EFORMAT;
     }
     ck_t c;
     parse(t, buf, ver, &c);
@@ -487,7 +495,7 @@ static wb_status load_locked(wb_trainer *t, const char *path) {
     if (!plausible(t, &c, buf + expect + 1, why, sizeof why)) {
         wbi_tmsg(t, "wb_trainer_load: %s holds an impossible state: %s", path,
                  why);
-        goto out;
+        return WB_EFORMAT;
     }
     /* valid: commit */
     size_t P = (size_t)t->p;
@@ -514,12 +522,30 @@ static wb_status load_locked(wb_trainer *t, const char *path) {
     t->info.empty_steps = c.empty;
     for (int k = 0; k < t->nthreads; k++) t->solves[k] = 0;
     t->solves[0] = c.solves;
+    t->solves_other = 0;
     t->info.step = t->step;
     t->info.epoch = t->epoch;
     t->info.inner_solves = c.solves;
     wbi_tmsg(t, "resumed at step %lld from %s", t->step, path);
-    st = WB_OK;
-out:
+    return WB_OK;
+}
+
+static wb_status load_locked(wb_trainer *t, const char *path) {
+    if (!path) {
+        wbi_tmsg(t, "wb_trainer_load: path is NULL");
+        return WB_EINVAL;
+    }
+#ifdef WIBERG_MPI
+    if (t->mpi) return wbi_mpi_load(t, path); /* rank 0 reads, all check */
+#endif
+    unsigned char *buf = wbi_alloc(&t->s.solver, wbi_ckpt_bufsize(t), 1);
+    if (!buf) {
+        wbi_tmsg(t, "wb_trainer_load: out of memory");
+        return WB_ENOMEM;
+    }
+    size_t got = 0;
+    wb_status st = wbi_ckpt_read(t, path, buf, &got);
+    if (st == WB_OK) st = wbi_ckpt_apply(t, buf, got, path);
     wbi_free(&t->s.solver, buf);
     return st;
 }

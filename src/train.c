@@ -350,6 +350,9 @@ void wb_trainer_destroy(wb_trainer *t) {
     if (!t) return;
     const wb_settings *a = &t->s.solver;
     pool_stop(a, t->pool); /* first: no worker runs while the rest goes */
+#ifdef WIBERG_MPI
+    wbi_mpi_free(t);
+#endif
     if (t->solvers)
         for (int k = 0; k < t->nthreads; k++) wb_solver_destroy(t->solvers[k]);
     double **per[] = {t->xw, t->xw2, t->dlx, t->wtmp};
@@ -606,6 +609,15 @@ static wb_status create(wb_trainer **out, const wb_dataset *d,
     t->info.loss = NAN;
     t->msg[0] = '\0';
     wbi_guard_init(&t->busy);
+#ifdef WIBERG_MPI
+    /* the process-wide communicator (wb_mpi_set_default_comm), if any */
+    st = wbi_mpi_attach_default(t);
+    if (st != WB_OK) {
+        wbi_fail(st, "wb_trainer_create: %s", t->msg);
+        wb_trainer_destroy(t);
+        return st;
+    }
+#endif
     *out = t;
     return WB_OK;
 }
@@ -631,7 +643,11 @@ static wb_status solve_example(wb_trainer *t, int tid, const wb_dataset *d,
     wb_status st = wb_solver_set_energy(sv, &e);
     if (st != WB_OK) return st;
     t->solves[tid]++;
-    return wb_solve(sv, w, x, NULL);
+    if (!t->tsec) return wb_solve(sv, w, x, NULL);
+    double t0 = now_s();
+    st = wb_solve(sv, w, x, NULL);
+    t->tsec[2 * tid] += now_s() - t0;
+    return st;
 }
 
 /* Loss and gradient of training example i at t->w into *l and g[p]. */
@@ -648,7 +664,10 @@ static int train_example(wb_trainer *t, int tid, int i, double *l, double *g) {
         !wbi_all_finite((size_t)n, dl))
         return 0;
     if (t->s.backward == WB_BACKWARD_IMPLICIT) {
-        if (wb_implicit_vjp(t->solvers[tid], dl, g) != WB_OK) return 0;
+        double t0 = t->tsec ? now_s() : 0.0;
+        wb_status st = wb_implicit_vjp(t->solvers[tid], dl, g);
+        if (t->tsec) t->tsec[2 * tid + 1] += now_s() - t0;
+        if (st != WB_OK) return 0;
     } else {
         /* g_j = (L(x*(w + h e_j)) - L(x*(w - h e_j))) / 2h, from x* */
         double *wt = t->wtmp[tid], *x2 = t->xw2[tid];
@@ -682,6 +701,9 @@ long long wbi_trainer_solves(const wb_trainer *t) {
        the sum cannot overflow before 2^62 more solves, and is clamped */
     long long s = 0;
     for (int k = 0; k < t->nthreads; k++) s += t->solves[k];
+    /* the other ranks' (each <= WBI_SOLVES_MAX, summed with saturation) */
+    s = s < WBI_SOLVES_MAX ? s : WBI_SOLVES_MAX;
+    s += t->solves_other;
     return s < WBI_SOLVES_MAX ? s : WBI_SOLVES_MAX;
 }
 
@@ -693,11 +715,13 @@ typedef struct {
     const wb_dataset *d;
     const double *w;   /* [p]     */
     double *losses;    /* [count] */
+    int first;         /* item k is example first + k */
 } eval_job;
 
-static void eval_item(wb_trainer *t, void *job, int tid, int i) {
+static void eval_item(wb_trainer *t, void *job, int tid, int k) {
     eval_job *J = job;
     const wb_dataset *d = J->d;
+    int i = J->first + k;
     double *x = t->xw[tid], l = NAN;
     if (d->start(d->user, i, x) == 0 &&
         solve_example(t, tid, d, i, J->w, x) == WB_OK &&
@@ -725,8 +749,14 @@ static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
             return WB_EINVAL;
         }
     }
-    eval_job job = {d, w, losses};
-    pool_run(t, eval_item, &job, cnt);
+#ifdef WIBERG_MPI
+    if (t->mpi) wbi_mpi_eval(t, d, w, losses); /* a share per rank */
+    else
+#endif
+    {
+        eval_job job = {d, w, losses, 0};
+        pool_run(t, eval_item, &job, cnt);
+    }
     double sum = 0.0;
     for (int i = 0; i < cnt; i++) {
         if (isnan(losses[i])) bad++;
@@ -813,12 +843,23 @@ static void validate(wb_trainer *t) {
     }
 }
 
-/* step_locked's items: slot b of the batch, example perm[pos + b] */
-static void batch_item(wb_trainer *t, void *job, int tid, int b) {
-    (void)job;
+/* step_locked's items: slot b of the batch (job: b = slots[k]; NULL:
+   b = k), example perm[pos + b] */
+static void batch_item(wb_trainer *t, void *job, int tid, int k) {
+    int b = job ? ((const int *)job)[k] : k;
     int i = t->perm[t->pos + b];
     t->okbuf[b] = train_example(t, tid, i, &t->lbuf[b],
                                 t->gbuf + (size_t)b * t->p);
+}
+
+void wbi_trainer_run_slots(wb_trainer *t, const int *slots, int count) {
+    pool_run(t, batch_item, (void *)slots, count);
+}
+
+void wbi_trainer_run_eval(wb_trainer *t, const wb_dataset *d, const double *w,
+                          double *losses, int first, int count) {
+    eval_job job = {d, w, losses, first};
+    pool_run(t, eval_item, &job, count);
 }
 
 static wb_status step_locked(wb_trainer *t, wb_train_info *info) {
@@ -843,7 +884,12 @@ static wb_status step_locked(wb_trainer *t, wb_train_info *info) {
         }
     }
     int nb = t->count - t->pos < t->batch ? t->count - t->pos : t->batch;
-    pool_run(t, batch_item, NULL, nb);
+#ifdef WIBERG_MPI
+    if (t->mpi) wbi_mpi_batch(t, nb); /* a share per rank, then every
+                                         slot's result on every rank */
+    else
+#endif
+        pool_run(t, batch_item, NULL, nb);
     /* reduce in batch order: identical for any thread count */
     int used = 0;
     double lsum = 0.0;

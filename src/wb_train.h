@@ -11,6 +11,7 @@
 #include "wb_internal.h"
 
 struct wbi_pool; /* the worker threads (train.c) */
+struct wbi_mpi;  /* the ranks of a distributed trainer (train_mpi.c) */
 
 struct wb_trainer {
     wb_train_settings s;   /* copy; pointers below are the trainer's own */
@@ -49,6 +50,12 @@ struct wb_trainer {
     struct wbi_pool *pool; /* the nthreads - 1 worker threads (NULL: none;
                               train.c)                                  */
     wbi_guard busy;        /* 1 while a public call runs (WB_EBUSY)    */
+    struct wbi_mpi *mpi;   /* the communicator and its scratch (NULL: this
+                              process alone; train_mpi.c)               */
+    long long solves_other; /* inner solves of the other ranks, as of the
+                              last exchange (0 without MPI)             */
+    double *tsec;          /* [2 * nthreads] seconds in wb_solve and in the
+                              adjoint per thread, or NULL: not timed    */
     char msg[WBI_MSG_LEN];
 };
 
@@ -73,6 +80,35 @@ wb_status wbi_trainer_save(wb_trainer *t, const char *path);
 
 /* Inner solves so far, over all threads (at most WBI_SOLVES_MAX). */
 long long wbi_trainer_solves(const wb_trainer *t);
+
+/* The distributed trainer's entry points into train.c: run the batch's
+   slots slots[0..count-1] (results into gbuf, lbuf, okbuf at those slots),
+   or the examples first .. first+count-1 of d at w (losses[i] for each). */
+void wbi_trainer_run_slots(wb_trainer *t, const int *slots, int count);
+void wbi_trainer_run_eval(wb_trainer *t, const wb_dataset *d, const double *w,
+                          double *losses, int first, int count);
+/* checkpoint.c without the ranks: save to path from this process; the
+   size of the load buffer for this trainer (the file, one byte more, and
+   scratch); read path into buf[wbi_ckpt_bufsize] (*got bytes); check and
+   commit an image read that way. */
+wb_status wbi_trainer_save_file(wb_trainer *t, const char *path);
+size_t wbi_ckpt_bufsize(const wb_trainer *t);
+wb_status wbi_ckpt_read(wb_trainer *t, const char *path, unsigned char *buf,
+                        size_t *got);
+wb_status wbi_ckpt_apply(wb_trainer *t, unsigned char *buf, size_t got,
+                         const char *path);
+
+#ifdef WIBERG_MPI
+/* train_mpi.c: the hooks train.c and checkpoint.c call when t->mpi is set
+   (attach: at create, the process-wide default communicator, if any) */
+wb_status wbi_mpi_attach_default(wb_trainer *t);
+void wbi_mpi_free(wb_trainer *t);
+void wbi_mpi_batch(wb_trainer *t, int nb);
+void wbi_mpi_eval(wb_trainer *t, const wb_dataset *d, const double *w,
+                  double *losses);
+wb_status wbi_mpi_save(wb_trainer *t, const char *path);
+wb_status wbi_mpi_load(wb_trainer *t, const char *path);
+#endif
 
 double wbi_lr_at(const wb_train_settings *s, long long step, long long total);
 /* The optimizer's update of (w, m, r)[p] into (w1, m1, r1)[p] (see

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "pose.h"
+#include "../wb_mpi_example.h" /* -DWIBERG_MPI=ON: mpirun -np N pose */
 
 typedef struct {
     pose_config cfg;
@@ -641,6 +642,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (p == 2) return 2;
+#ifdef WIBERG_MPI
+    /* every trainer across the ranks; rank 0 prints and writes */
+    const char **outs[2] = {&o.json, &o.svg_dir};
+    if (wbx_mpi_begin(&argc, &argv, outs, 2) < 0) return 1;
+#endif
     /* the figures' directory first: no long run that cannot save its output */
     if (o.svg_dir && mkdir(o.svg_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "pose: cannot create %s: %s\n", o.svg_dir, strerror(errno));
@@ -650,25 +656,38 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pose: --data and --write-csv need --model mix\n");
         return 2;
     }
-    if (o.single) return run(&o);
-    pose_mix_run_opts m;
-    pose_mix_run_opts_default(&m);
-    m.cfg = o.cfg;
-    m.train.lambda = o.train.lambda;
-    m.train.lr = o.train.lr;
-    m.train.lr_shape = o.lr_shape;
-    m.train.soft_t = o.soft_t;
-    m.train.epochs = o.train.epochs;
-    m.train.batch = o.train.batch;
-    m.train.threads = o.train.threads;
-    m.train.seed = o.train.seed;
-    m.starts = o.starts;
-    m.prior_weight = o.prior_weight;
-    m.data_dir = o.data_dir;
-    m.write_dir = o.write_dir;
-    m.min_conf = o.min_conf;
-    m.ablate = o.ablate;
-    m.json = o.json;
-    m.svg_dir = o.svg_dir;
-    return pose_mix_run(&m);
+    int rc;
+    if (o.single) {
+        rc = run(&o); /* its wb_trainer runs across the ranks under MPI */
+    } else {
+        pose_mix_run_opts m;
+        pose_mix_run_opts_default(&m);
+        m.cfg = o.cfg;
+        m.train.lambda = o.train.lambda;
+        m.train.lr = o.train.lr;
+        m.train.lr_shape = o.lr_shape;
+        m.train.soft_t = o.soft_t;
+        m.train.epochs = o.train.epochs;
+        m.train.batch = o.train.batch;
+        m.train.threads = o.train.threads;
+        m.train.seed = o.train.seed;
+        m.starts = o.starts;
+        m.prior_weight = o.prior_weight;
+        m.data_dir = o.data_dir;
+        m.write_dir = o.write_dir;
+        m.min_conf = o.min_conf;
+        m.ablate = o.ablate;
+        m.json = o.json;
+        m.svg_dir = o.svg_dir;
+        /* the mixture learns by its own Adam loop, not wb_trainer: under MPI
+           every rank runs it whole (same result, no speed-up) */
+        rc = pose_mix_run(&m);
+    }
+#ifdef WIBERG_MPI
+    if (rc == 0 && wbx_mpi_json_ranks(o.json) != 0) {
+        fprintf(stderr, "pose: cannot write %s\n", o.json);
+        rc = 1;
+    }
+#endif
+    return rc;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "tf.h"
+#include "../wb_mpi_example.h" /* -DWIBERG_MPI=ON: mpirun -np N tracker_fusion */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -153,6 +154,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tracker_fusion: an option is out of range (see --help)\n");
         return 2;
     }
+#ifdef WIBERG_MPI
+    /* every trainer across the ranks; rank 0 prints and writes */
+    const char **outs[2] = {&json, &plot};
+    if (wbx_mpi_begin(&argc, &argv, outs, 2) < 0) return 1;
+#endif
     /* the plots' directory first: no run that cannot save its output */
     if (plot && mkdir(plot, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "tracker_fusion: cannot create %s: %s\n", plot, strerror(errno));
@@ -250,6 +256,13 @@ int main(int argc, char **argv) {
         tf_result_free(&r);
         return 1;
     }
+#ifdef WIBERG_MPI
+    if (json && wbx_mpi_json_ranks(json) != 0) {
+        fprintf(stderr, "tracker_fusion: cannot write %s\n", json);
+        tf_result_free(&r);
+        return 1;
+    }
+#endif
     if (json) printf("wrote %s\n", json);
     if (plot) printf("wrote %s/trajectory.svg, %s/loss.svg\n", plot, plot);
     int failed = r.failed_solves;
