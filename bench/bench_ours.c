@@ -773,6 +773,10 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
     wb_settings_default(&s);
     s.grad_tol = 1e-10;
     s.lambda = 0; /* the classic implicit derivative: comparable to differences */
+    /* the dense path (AUTO is matrix-free at n = 1000 without hvp): these rows
+       measure the factorization the derivatives reuse; the default
+       configuration's solve + dL/dw is the adjoint section */
+    s.hessian = WB_HESS_DENSE;
     wb_solver *sv = NULL;
     if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
     double *w = malloc(sizeof(double) * (size_t)p), *x = malloc(sizeof(double) * (size_t)n);
@@ -1046,6 +1050,7 @@ static int section_dense(const char *dir) {
     wb_settings s;
     wb_settings_default(&s);
     s.grad_tol = 1e-10;
+    s.hessian = WB_HESS_DENSE; /* the dense factorization's throughput */
     wb_solver *sv = NULL;
     if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
     double *x = calloc((size_t)n, sizeof(double)), *J = malloc(sizeof(double) * (size_t)n * p);

@@ -784,12 +784,15 @@ def write_md(path, results, versions, env, rows, tg, table):
     L.append("")
     L.append("```sh")
     L.append("OPENBLAS_NUM_THREADS=1 perf record -g build-bench/bench/bench_ours "
-             "--data build-bench/data --only inner   # or deriv, dense, nist")
+             "--data build-bench/data --only p3   # or inner, p4, adjoint, deriv, dense, nist")
     L.append("perf report --stdio --no-children | head -40")
     L.append("```")
     L.append("")
-    L.append("Raw RESULT lines (iterations, evaluations, final E, statuses, errors) are in "
-             "`build-bench/raw.jsonl`, the programs' output in `build-bench/logs/`.")
+    L.append("Raw RESULT lines (one per round; iterations, evaluations, final E, statuses, "
+             "errors) are in `build-bench/raw.jsonl`, the programs' output in "
+             "`build-bench/logs/<program>.round<r>.log`. `python3 bench/report.py --raw "
+             "build-bench/raw.jsonl --env build-bench/env.json --json OUT.json --md OUT.md` "
+             "rebuilds the report from them.")
     L.append("")
     with open(path, "w") as f:
         f.write("\n".join(L))
