@@ -206,6 +206,20 @@ ceres::Problem::Options problem_options() {
     return po;
 }
 
+// reps solves from x0 (x: the problem's parameter storage); the median time
+double timed_solves(const ceres::Solver::Options &o, ceres::Problem &problem,
+                    std::vector<double> &x, const std::vector<double> &x0, int reps,
+                    ceres::Solver::Summary *sum) {
+    std::vector<double> t(static_cast<size_t>(reps));
+    for (int r = 0; r < reps; r++) {
+        std::copy(x0.begin(), x0.end(), x.begin()); // x keeps its storage
+        double t0 = bp_now();
+        ceres::Solve(o, &problem, sum);
+        t[static_cast<size_t>(r)] = bp_now() - t0;
+    }
+    return bp_median(t.data(), reps);
+}
+
 void run_p1(const bp_p1 &P, Variant v, int reps, const char *why_reps) {
     int n = P.n, m = P.m;
     std::vector<double> x(static_cast<size_t>(n), 0.0);
@@ -231,15 +245,8 @@ void run_p1(const bp_p1 &P, Variant v, int reps, const char *why_reps) {
     ceres::Solver::Options o = base_options();
     set_linear(o, v);
     o.callbacks.push_back(&stop);
-    std::vector<double> t(static_cast<size_t>(reps));
     ceres::Solver::Summary sum;
-    for (int r = 0; r < reps; r++) {
-        std::fill(x.begin(), x.end(), 0.0);
-        double t0 = bp_now();
-        ceres::Solve(o, &problem, &sum);
-        t[static_cast<size_t>(r)] = bp_now() - t0;
-    }
-    double med = bp_median(t.data(), reps);
+    double med = timed_solves(o, problem, x, std::vector<double>(x.size(), 0.0), reps, &sum);
     if (std::getenv("BENCH_VERBOSE")) std::fprintf(stderr, "%s\n", sum.FullReport().c_str());
     bool ok = sum.final_cost <= target;
     char cas[64], extra[768];
@@ -268,15 +275,8 @@ void run_p2(Variant v, int reps, const char *why_reps) {
     ceres::Solver::Options o = base_options();
     set_linear(o, v);
     o.callbacks.push_back(&stop);
-    std::vector<double> t(static_cast<size_t>(reps));
     ceres::Solver::Summary sum;
-    for (int r = 0; r < reps; r++) {
-        x = x0;
-        double t0 = bp_now();
-        ceres::Solve(o, &problem, &sum);
-        t[static_cast<size_t>(r)] = bp_now() - t0;
-    }
-    double med = bp_median(t.data(), reps);
+    double med = timed_solves(o, problem, x, x0, reps, &sum);
     bool ok = sum.final_cost <= BP_P2_TARGET;
     char extra[512];
     std::snprintf(extra, sizeof extra,
@@ -451,15 +451,8 @@ void run_sparse_lm(ceres::Problem &problem, std::vector<double> &x,
     o.max_num_iterations = 500;
     o.max_solver_time_in_seconds = 120;
     o.callbacks.push_back(&stop);
-    std::vector<double> t(static_cast<size_t>(reps));
     ceres::Solver::Summary sum;
-    for (int r = 0; r < reps; r++) {
-        x = x0;
-        double t0 = bp_now();
-        ceres::Solve(o, &problem, &sum);
-        t[static_cast<size_t>(r)] = bp_now() - t0;
-    }
-    double med = bp_median(t.data(), reps), E = sum.final_cost + offset;
+    double med = timed_solves(o, problem, x, x0, reps, &sum), E = sum.final_cost + offset;
     bool ok = E <= target;
     char extra[768];
     std::snprintf(extra, sizeof extra,

@@ -315,6 +315,7 @@ static const char *status_word(wb_status st) {
 #define OURS_DEFAULT "libwiberg default (AUTO, all callbacks)"
 #define OURS_VG "libwiberg value_grad only (AUTO)"
 #define OURS_MF "libwiberg matrix-free (hvp)"
+#define OURS_SPARSE "libwiberg sparse (CHOLMOD)" /* P3, once the library has it */
 
 static const char *kind_word(wb_hessian_kind k) {
     switch (k) {
@@ -391,6 +392,30 @@ static int inner_row(const wb_energy *e, const inner_spec *sp) {
     return 0;
 }
 
+/* The configurations' rows of a problem: the default (AUTO with every
+   callback e has), matrix-free with e's products (mf != 0), and value_grad
+   only (the quick start: e without its other callbacks). sp: all but the
+   solver name and the kind. */
+static int config_rows(const wb_energy *e, inner_spec sp, int mf) {
+    sp.solver = OURS_DEFAULT;
+    sp.kind = WB_HESS_AUTO;
+    if (inner_row(e, &sp) != 0) return -1;
+    if (mf) {
+        sp.solver = OURS_MF;
+        sp.kind = WB_HESS_MATRIX_FREE;
+        if (inner_row(e, &sp) != 0) return -1;
+    }
+    wb_energy ev;
+    memset(&ev, 0, sizeof ev);
+    ev.n = e->n;
+    ev.p = e->p;
+    ev.user = e->user;
+    ev.value_grad = e->value_grad;
+    sp.solver = OURS_VG;
+    sp.kind = WB_HESS_AUTO;
+    return inner_row(&ev, &sp);
+}
+
 static int section_inner(const char *dir) {
     for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
@@ -406,20 +431,10 @@ static int section_inner(const char *dir) {
         /* the dense solver with the exact Hessian (the rows before AUTO chose
            by cost) */
         if (inner_row(&e, &sp) != 0) return -1;
-        /* the default: AUTO with every callback P1 has */
+        /* the default (every callback P1 has) and value_grad only */
         e.hvp = p1_hvp;
         e.hess_diag = p1_hess_diag;
-        sp.solver = OURS_DEFAULT;
-        sp.kind = WB_HESS_AUTO;
-        if (inner_row(&e, &sp) != 0) return -1;
-        /* the quick start: value_grad only */
-        wb_energy ev;
-        memset(&ev, 0, sizeof ev);
-        ev.n = P.n;
-        ev.user = &U;
-        ev.value_grad = p1_vg;
-        sp.solver = OURS_VG;
-        if (inner_row(&ev, &sp) != 0) return -1;
+        if (config_rows(&e, sp, 0) != 0) return -1;
         free(x0);
         p1e_free(&U);
         bp_p1_free(&P);
@@ -442,12 +457,7 @@ static int section_inner(const char *dir) {
     if (inner_row(&e, &sp) != 0) return -1;
     e.hvp = p2_hvp;
     e.hess_diag = p2_hess_diag;
-    sp.solver = OURS_DEFAULT;
-    sp.kind = WB_HESS_AUTO;
-    if (inner_row(&e, &sp) != 0) return -1;
-    e.hess = NULL, e.hvp = NULL, e.hess_diag = NULL;
-    sp.solver = OURS_VG;
-    if (inner_row(&e, &sp) != 0) return -1;
+    if (config_rows(&e, sp, 0) != 0) return -1;
     free(x0), free(xr);
     return 0;
 }
@@ -489,27 +499,17 @@ static int section_p3(const char *dir) {
     e.kd = P.nc;
     e.hess_band = p3_hess_band;
     /* The default: AUTO with every callback P3 has (kd and hess_band:
-       banded Cholesky, n kd^2 = 4.3e9 flops a factorization). */
+       banded Cholesky, n kd^2 = 4.3e9 flops a factorization); matrix-free
+       with the exact products; value_grad only. */
     inner_spec sp = {"inner", cas, OURS_DEFAULT, P.y, P.xstar, bp_p3_target(&P), P.E0,
                      P.Estar, bp_reps(5), 500, 1e-12, 1e-14, WB_HESS_AUTO};
-    if (inner_row(&e, &sp) != 0) return -1;
-    /* matrix-free with the exact products (the banded storage unused) */
-    sp.solver = OURS_MF;
-    sp.kind = WB_HESS_MATRIX_FREE;
-    if (inner_row(&e, &sp) != 0) return -1;
-    /* A sparse (CHOLMOD) row is one more call here once wb_energy takes a
-       sparsity pattern: the lower triangle of H in CSC is bp_p3_csc_pattern
-       (fixed) and bp_p3_csc_values (at x), checked against the band and
-       the products by bench_data; give those, and the solver name
-       "libwiberg sparse (CHOLMOD)", with sp.kind the sparse kind. */
-    wb_energy ev;
-    memset(&ev, 0, sizeof ev);
-    ev.n = P.n;
-    ev.user = &P;
-    ev.value_grad = p3_vg;
-    sp.solver = OURS_VG;
-    sp.kind = WB_HESS_AUTO;
-    if (inner_row(&ev, &sp) != 0) return -1;
+    if (config_rows(&e, sp, 1) != 0) return -1;
+    /* A sparse (CHOLMOD) row is one more inner_row call here once wb_energy
+       takes a sparsity pattern: the lower triangle of H in CSC is
+       bp_p3_csc_pattern (fixed) and bp_p3_csc_values (at x), checked
+       against the band and the products by bench_data; give those, the
+       solver name OURS_SPARSE ("libwiberg sparse (CHOLMOD)", which
+       report.py compares with Ceres LM) and sp.kind the sparse kind. */
     bp_p3_free(&P);
     return 0;
 }
@@ -558,18 +558,7 @@ static int section_p4(void) {
     inner_spec sp = {"inner", "P4 Rosenbrock n=1000", OURS_DEFAULT, x0, xr, BP_P4_TARGET,
                      bp_p4_value_grad(n, x0, NULL), 0, bp_reps(11), 2000, 0, 1e-15,
                      WB_HESS_AUTO};
-    if (inner_row(&e, &sp) != 0) return -1;
-    sp.solver = OURS_MF;
-    sp.kind = WB_HESS_MATRIX_FREE;
-    if (inner_row(&e, &sp) != 0) return -1;
-    wb_energy ev;
-    memset(&ev, 0, sizeof ev);
-    ev.n = n;
-    ev.user = &n;
-    ev.value_grad = p4_vg;
-    sp.solver = OURS_VG;
-    sp.kind = WB_HESS_AUTO;
-    if (inner_row(&ev, &sp) != 0) return -1;
+    if (config_rows(&e, sp, 1) != 0) return -1;
     free(x0), free(xr);
     return 0;
 }
@@ -965,57 +954,70 @@ static int section_adjoint(const char *dir) {
     double *dl = malloc(sizeof(double) * (size_t)n);
     if (!gref || !g || !w || !x || !dl || bp_adjref_read(dir, n, p, gref) != 0) return -1;
     memcpy(w, P.w, sizeof(double) * (size_t)p);
-    static const double gtols[2] = {1e-8, 1e-10};
-    for (int kind = 0; kind < 2; kind++)
-        for (int k = 0; k < 2; k++) {
-            wb_energy e = p1_wb_energy(&U);
-            wb_settings s;
-            wb_settings_default(&s);
-            s.grad_tol = gtols[k];
-            if (kind == 0) {
-                e.hvp = p1_hvp;
-                e.hess_diag = p1_hess_diag;
-            } else {
-                s.hessian = WB_HESS_DENSE;
-            }
-            wb_solver *sv = NULL;
-            if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
-            int reps = bp_reps(5);
-            double tt[5], tsol[5], tv[5];
-            wb_info info;
-            wb_deriv_info di;
-            wb_status st = WB_OK, sd = WB_OK;
-            for (int r = 0; r < reps; r++) {
-                memset(x, 0, sizeof(double) * (size_t)n);
-                double t0 = bp_now();
-                st = wb_solve(sv, w, x, &info);
-                double t1 = bp_now();
-                loss_of(&P, x, dl);
-                sd = wb_implicit_vjp(sv, dl, g);
-                double t2 = bp_now();
-                tt[r] = t2 - t0, tsol[r] = t1 - t0, tv[r] = t2 - t1;
-            }
-            wb_solver_deriv_info(sv, &di);
-            double err = bp_rel_err(p, g, gref);
-            char solver[128], extra[512];
-            snprintf(solver, sizeof solver, "%s: solve + wb_implicit_vjp, grad_tol %g",
-                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, gtols[k]);
-            snprintf(extra, sizeof extra,
-                     ", \"solve_s\": %.9g, \"vjp_s\": %.9g, \"rel_err\": %.3g, "
-                     "\"iters\": %d, \"kind\": \"%s\", \"cg_iters\": %d, "
-                     "\"adj_cg_iters\": %d, \"adj_cg_residual\": %.3g, \"grad_norm\": %.3g, "
-                     "\"status\": \"%s\", \"vjp_status\": \"%s\"",
-                     bp_median(tsol, reps), bp_median(tv, reps), err, info.iterations,
-                     kind_word(info.hessian), info.cg_iterations, di.cg_iterations,
-                     di.cg_residual, info.grad_norm, status_word(st), status_word(sd));
-            bp_result("adjoint", "P1 n=1000 p=50", solver, bp_median(tt, reps), reps,
-                      st == WB_OK && sd == WB_OK, extra);
-            fprintf(stderr, "adjoint %s: %.4f s (solve %.4f s, %s, %d it; VJP %.4f s, "
-                    "%d CG), dL/dw rel. error %.2e\n", solver, bp_median(tt, reps),
-                    bp_median(tsol, reps), kind_word(info.hessian), info.iterations,
-                    bp_median(tv, reps), di.cg_iterations, err);
-            wb_solver_destroy(sv);
+    /* (configuration, grad_tol, cg_tol): the defaults (1e-8, 1e-10), a
+       tighter solve, and looser tolerances that give the accuracy the
+       libLBFGS + CG peer reaches (equal accuracy, see report.py) */
+    static const struct {
+        int kind;
+        double gtol, cgtol;
+    } cfg[5] = {{0, 1e-8, 1e-10}, {0, 1e-10, 1e-10}, {0, 1e-6, 1e-6}, {1, 1e-8, 1e-10},
+                {1, 1e-10, 1e-10}};
+    for (int c = 0; c < 5; c++) {
+        int kind = cfg[c].kind;
+        wb_energy e = p1_wb_energy(&U);
+        wb_settings s;
+        wb_settings_default(&s);
+        s.grad_tol = cfg[c].gtol;
+        s.cg_tol = cfg[c].cgtol;
+        if (kind == 0) {
+            e.hvp = p1_hvp;
+            e.hess_diag = p1_hess_diag;
+        } else {
+            s.hessian = WB_HESS_DENSE;
         }
+        wb_solver *sv = NULL;
+        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+        int reps = bp_reps(5);
+        double tt[5], tsol[5], tv[5];
+        wb_info info;
+        wb_deriv_info di;
+        wb_status st = WB_OK, sd = WB_OK;
+        for (int r = 0; r < reps; r++) {
+            memset(x, 0, sizeof(double) * (size_t)n);
+            double t0 = bp_now();
+            st = wb_solve(sv, w, x, &info);
+            double t1 = bp_now();
+            loss_of(&P, x, dl);
+            sd = wb_implicit_vjp(sv, dl, g);
+            double t2 = bp_now();
+            tt[r] = t2 - t0, tsol[r] = t1 - t0, tv[r] = t2 - t1;
+        }
+        wb_solver_deriv_info(sv, &di);
+        double err = bp_rel_err(p, g, gref);
+        char solver[128], extra[512];
+        if (s.cg_tol == 1e-10) /* the default */
+            snprintf(solver, sizeof solver, "%s: solve + wb_implicit_vjp, grad_tol %g",
+                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol);
+        else
+            snprintf(solver, sizeof solver,
+                     "%s: solve + wb_implicit_vjp, grad_tol %g, cg_tol %g",
+                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol, s.cg_tol);
+        snprintf(extra, sizeof extra,
+                 ", \"solve_s\": %.9g, \"vjp_s\": %.9g, \"rel_err\": %.3g, "
+                 "\"iters\": %d, \"kind\": \"%s\", \"cg_iters\": %d, "
+                 "\"adj_cg_iters\": %d, \"adj_cg_residual\": %.3g, \"grad_norm\": %.3g, "
+                 "\"status\": \"%s\", \"vjp_status\": \"%s\"",
+                 bp_median(tsol, reps), bp_median(tv, reps), err, info.iterations,
+                 kind_word(info.hessian), info.cg_iterations, di.cg_iterations,
+                 di.cg_residual, info.grad_norm, status_word(st), status_word(sd));
+        bp_result("adjoint", "P1 n=1000 p=50", solver, bp_median(tt, reps), reps,
+                  st == WB_OK && sd == WB_OK, extra);
+        fprintf(stderr, "adjoint %s: %.4f s (solve %.4f s, %s, %d it; VJP %.4f s, "
+                "%d CG), dL/dw rel. error %.2e\n", solver, bp_median(tt, reps),
+                bp_median(tsol, reps), kind_word(info.hessian), info.iterations,
+                bp_median(tv, reps), di.cg_iterations, err);
+        wb_solver_destroy(sv);
+    }
     free(gref), free(g), free(w), free(x), free(dl);
     p1e_free(&U);
     bp_p1_free(&P);

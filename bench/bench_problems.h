@@ -197,18 +197,31 @@ static inline int bp_p1_write(const bp_p1 *P, const char *path) {
     return ok ? 0 : -1;
 }
 
-static inline int bp_p1_read(bp_p1 *P, const char *path) {
+/* Opens a data file and reads its head: the 4-byte magic, int32 hdr[2],
+   double sc[4]. NULL (after a message) when it is missing or not one. */
+static inline FILE *bp_open_data(const char *path, const char *magic, int32_t hdr[2],
+                                 double sc[4]) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s (run bench_data first)\n", path);
-        return -1;
+        return NULL;
     }
-    char magic[4];
+    char m[4];
+    if (fread(m, 1, 4, f) != 4 || memcmp(m, magic, 4) != 0 ||
+        fread(hdr, sizeof(int32_t), 2, f) != 2 || fread(sc, sizeof(double), 4, f) != 4) {
+        fprintf(stderr, "%s: not a %.4s data file\n", path, magic);
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static inline int bp_p1_read(bp_p1 *P, const char *path) {
     int32_t hdr[2];
     double sc[4];
-    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "WBP1", 4) != 0 ||
-        fread(hdr, sizeof hdr, 1, f) != 1 || fread(sc, sizeof sc, 1, f) != 1 ||
-        hdr[0] < 1 || hdr[1] != 2 * hdr[0] || bp_p1_alloc(P, hdr[0]) != 0) {
+    FILE *f = bp_open_data(path, "WBP1", hdr, sc);
+    if (!f) return -1;
+    if (hdr[0] < 1 || hdr[1] != 2 * hdr[0] || bp_p1_alloc(P, hdr[0]) != 0) {
         fprintf(stderr, "%s: not a P1 data file\n", path);
         fclose(f);
         return -1;
@@ -523,17 +536,11 @@ static inline int bp_p3_write(const bp_p3 *P, const char *path) {
 static inline int bp_p3_read(bp_p3 *P, const char *dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/p3.bin", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s (run bench_data first)\n", path);
-        return -1;
-    }
-    char magic[4];
     int32_t hdr[2];
     double sc[4];
-    int ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "WBP3", 4) == 0 &&
-             fread(hdr, sizeof hdr, 1, f) == 1 && fread(sc, sizeof sc, 1, f) == 1 &&
-             hdr[0] >= 2 && hdr[1] >= 2 && hdr[0] <= 4096 && hdr[1] <= 4096 &&
+    FILE *f = bp_open_data(path, "WBP3", hdr, sc);
+    if (!f) return -1;
+    int ok = hdr[0] >= 2 && hdr[1] >= 2 && hdr[0] <= 4096 && hdr[1] <= 4096 &&
              bp_p3_generate(P, hdr[0], hdr[1]) == 0;
     if (ok) {
         size_t n = (size_t)P->n;

@@ -174,6 +174,21 @@ def adjoint_match(results, ours):
     return (min(ok, key=lambda r: r["time_s"]) if ok else None), level
 
 
+def adjoint_equal(results, case="P1 n=1000 p=50"):
+    """Equal accuracy for the target: the level is the finest accuracy both
+    sides reach (the larger of the two sides' best errors); on each side
+    the fastest configuration whose error is within 2x of it. Returns
+    (ours, peer, level) or None."""
+    ours = find(results, "adjoint", case, prefix="libwiberg")
+    peers = find(results, "adjoint", case, prefix="libLBFGS")
+    if not ours or not peers:
+        return None
+    level = max(min(r["rel_err"] for r in ours), min(r["rel_err"] for r in peers))
+    o = min((r for r in ours if r["rel_err"] <= 2 * level), key=lambda r: r["time_s"])
+    p = min((r for r in peers if r["rel_err"] <= 2 * level), key=lambda r: r["time_s"])
+    return o, p, level
+
+
 def build_rows(results):
     rows = []
 
@@ -405,18 +420,16 @@ def issue13_targets(results):
                 case, fmt_s(ours["time_s"]), fmt_s(lb["time_s"]), fmt_ratio(med),
                 ours.get("kind", "?"), "" if ours["ok"] else " NOT REACHED"))
         out.append((key, ok_all if seen else None, "; ".join(parts) or "not measured"))
-    ours = one(results, "adjoint", "P1 n=1000 p=50",
-               OURS_DEFAULT + ": solve + wb_implicit_vjp, grad_tol 1e-08")
-    if ours:
-        peer, level = adjoint_match(results, ours)
-        if peer:
-            med = ratio_stats(ours, peer)
-            out.append(("i13_adjoint", med[0] <= 0.7,
-                        "%s s (default, grad_tol 1e-8, rel. error %s) / %s s (%s, rel. error "
-                        "%s) = %sx at accuracy level %s" % (
-                            fmt_s(ours["time_s"]), fmt_e(ours["rel_err"]),
-                            fmt_s(peer["time_s"]), peer["solver"], fmt_e(peer["rel_err"]),
-                            fmt_ratio(med), fmt_e(level))))
+    eq = adjoint_equal(results)
+    if eq:
+        ours, peer, level = eq
+        med = ratio_stats(ours, peer)
+        out.append(("i13_adjoint", med[0] <= 0.7,
+                    "at the accuracy level %s (rel. error of dL/dw; the finest both sides "
+                    "reach): %s s (%s, rel. error %s) / %s s (%s, rel. error %s) = %sx" % (
+                        fmt_e(level), fmt_s(ours["time_s"]), ours["solver"],
+                        fmt_e(ours["rel_err"]), fmt_s(peer["time_s"]), peer["solver"],
+                        fmt_e(peer["rel_err"]), fmt_ratio(med))))
     else:
         out.append(("i13_adjoint", None, "not measured"))
     sp = one(results, "inner", "P3 TV 256x256", OURS_SPARSE)
@@ -641,7 +654,10 @@ def write_md(path, results, versions, env, rows, tg, table):
         "LAPACK `dposv` on the exact H at the reference x*, |g| <= 1e-12). Equal "
         "accuracy: the level is the larger of libwiberg's error and the best error any "
         "peer configuration reached, and libwiberg is compared with the fastest peer "
-        "configuration whose error is within 2x of that level.")
+        "configuration whose error is within 2x of that level (the rows of the ratio "
+        "table); the target compares, at the finest level both sides reach, the fastest "
+        "configuration of each side within 2x of it. libwiberg's loose configuration "
+        "(grad_tol 1e-6, cg_tol 1e-6) is there to meet the peer's accuracy.")
     L.append(
         "* **Dense throughput**: dgemm (2n^3 flops) and dpotrf (n^3/3) at n = 2000 measure "
         "the machine, one of each in every repetition of the Jacobian's loop (so that a load "
