@@ -564,7 +564,8 @@ def write_md(path, results, versions, env, rows, tg, table):
         "|x|^2, r = A x - b, A 2n x n with U(-1,1)/sqrt(n) entries, b = A x_true + "
         "U(-0.01, 0.01) with exactly 10% of the entries shifted by +-3, w_i in [0.5, 1.5], "
         "d = 0.1, mu = 1e-3, x0 = 0. libwiberg gets E, grad and the exact Hessian "
-        "A' diag(w/q^3) A + mu I (`dsyrk`); Ceres and GSL get the least-squares form "
+        "A' diag(w/q^3) A + mu I (`dsyrk`), and in the default configuration also H v "
+        "(two `dgemv`) and diag H; Ceres and GSL get the least-squares form "
         "f_i = r_i sqrt(2 w_i/(q_i+1)), f_{m+j} = sqrt(mu) x_j with its analytic dense "
         "Jacobian (Ceres also the native variant `ScaledLoss(SoftLOneLoss(d), w_i)` on "
         "r_i); libLBFGS gets E and grad.")
@@ -613,8 +614,12 @@ def write_md(path, results, versions, env, rows, tg, table):
         "runs with tight tolerances and is stopped by its own per-iteration hook (libwiberg "
         "`settings.progress`, Ceres `IterationCallback`, GSL's iterate loop, libLBFGS "
         "`progress`) as soon as E reaches the target; the time is that of the solve call "
-        "(setup - data, problem and workspace construction - excluded), median of the "
-        "repetitions (5 or more unless a row says otherwise), `CLOCK_MONOTONIC`.")
+        "(setup - data, problem and workspace construction - excluded): a round reports the "
+        "median of its repetitions, a row the median over the rounds (5 or more "
+        "repetitions in all unless a row says otherwise). Every round starts each "
+        "program afresh, so a row with one repetition a round includes its first-touch "
+        "costs, alike for every program. Clock: `CLOCK_MONOTONIC`, or with `--cpu-time` "
+        "the process's CPU time (`CLOCK_PROCESS_CPUTIME_ID`).")
     L.append(
         "* **Ceres** gets every dense configuration: LM with DENSE_NORMAL_CHOLESKY (Eigen "
         "and LAPACK), DENSE_QR (Eigen and LAPACK) and the native SoftLOne loss; the target "
@@ -632,8 +637,8 @@ def write_md(path, results, versions, env, rows, tg, table):
         "driver at tolerances 1e-15. libLBFGS: E and J'r, epsilon 1e-16.")
     L.append(
         "* **Derivatives**: P1 with w = the first p observation weights (p = 50, or p = 2n "
-        "= all of them), L = 1/2 |x*(w) - x_true|^2. libwiberg: `wb_solve` (grad_tol "
-        "1e-10) then `wb_implicit_vjp` with lambda = 0. (a) central differences of L, 2p "
+        "= all of them), L = 1/2 |x*(w) - x_true|^2. libwiberg: `wb_solve` on the dense "
+        "path (`WB_HESS_DENSE`, grad_tol 1e-10) then `wb_implicit_vjp` with lambda = 0. (a) central differences of L, 2p "
         "solves warm-started from x*, h = 1e-3, grad_tol 1e-13 (looser re-solves make the "
         "difference quotient wrong in the 3rd digit); (b) reverse-mode unrolling of K "
         "gradient-descent steps from x0 = 0 with step 1/L (Domke 2012; Hessian-vector and "
