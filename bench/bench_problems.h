@@ -456,20 +456,13 @@ static inline void bp_p3_hess_band(const bp_p3 *P, const double *x, double *AB) 
     for (int p = 0; p < P->n; p++) bp_p3_block(P, x, p, bp_p3_band_put, &c);
 }
 
+static inline void bp_p3_diag_put(void *u, int i, int j, double v) {
+    if (i == j) ((double *)u)[i] += v;
+}
 /* The diagonal of H */
 static inline void bp_p3_hess_diag(const bp_p3 *P, const double *x, double *d) {
     for (int j = 0; j < P->n; j++) d[j] = 1.0;
-    for (int p = 0; p < P->n; p++) {
-        double g1, g2, m11, m12, m22;
-        int a1, a2;
-        double phi = bp_p3_term(P, x, p, &g1, &g2, &a1, &a2);
-        if (!a1 && !a2) continue;
-        bp_p3_M(P, g1, g2, phi, &m11, &m12, &m22);
-        double c1 = a1 ? -1.0 : 0.0, c2 = a2 ? -1.0 : 0.0;
-        d[p] += c1 * c1 * m11 + 2 * c1 * c2 * m12 + c2 * c2 * m22;
-        if (a1) d[p + 1] += m11;
-        if (a2) d[p + P->nc] += m22;
-    }
+    for (int p = 0; p < P->n; p++) bp_p3_block(P, x, p, bp_p3_diag_put, d);
 }
 
 /* The sparse lower triangle of H in CSC (compressed sparse column, rows
