@@ -70,6 +70,8 @@ typedef struct {
     double *r, *t, *av; /* [m] scratch */
     double *wt;         /* [m] the weights in use */
     double *C;          /* [m*n] scaled rows for dsyrk */
+    double *xl, *wl;    /* [n], [p]: the point r and wt were computed at */
+    int have_r;         /* r, wt are those of (xl, wl) */
     long hess_calls, mixed_calls;
     double cb_time;     /* seconds spent in hess + mixed (dense section) */
 } p1_energy;
@@ -84,15 +86,25 @@ static int p1e_init(p1_energy *U, const bp_p1 *P, int p) {
     U->av = malloc(m * sizeof(double));
     U->wt = malloc(m * sizeof(double));
     U->C = malloc(m * (size_t)P->n * sizeof(double));
-    return U->r && U->t && U->av && U->wt && U->C ? 0 : -1;
+    U->xl = malloc(sizeof(double) * (size_t)P->n);
+    U->wl = malloc(sizeof(double) * (size_t)(p > 0 ? p : 1));
+    return U->r && U->t && U->av && U->wt && U->C && U->xl && U->wl ? 0 : -1;
 }
 static void p1e_free(p1_energy *U) {
-    free(U->r), free(U->t), free(U->av), free(U->wt), free(U->C);
+    free(U->r), free(U->t), free(U->av), free(U->wt), free(U->C), free(U->xl), free(U->wl);
 }
 
-/* r = A x - b; wt = (w[0..p), data weights after) */
+/* r = A x - b; wt = (w[0..p), data weights after). Kept for the last
+   (x, w): the solver calls hvp many times at one point, and a careful
+   user's callback does not redo A x there. */
 static void p1e_resid(p1_energy *U, const double *x, const double *w) {
     const bp_p1 *P = U->P;
+    size_t nb = sizeof(double) * (size_t)P->n, pb = sizeof(double) * (size_t)U->p;
+    if (U->have_r && memcmp(x, U->xl, nb) == 0 && (U->p == 0 || memcmp(w, U->wl, pb) == 0))
+        return;
+    memcpy(U->xl, x, nb);
+    if (U->p > 0) memcpy(U->wl, w, pb);
+    U->have_r = 1;
     memcpy(U->r, P->b, sizeof(double) * (size_t)P->m);
     cblas_dgemv(CblasColMajor, CblasNoTrans, P->m, P->n, 1.0, P->A, P->m, x, 1,
                 -1.0, U->r, 1);
