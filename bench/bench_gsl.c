@@ -4,6 +4,7 @@
  * Jacobians (see bench_problems.h):
  *   P1 n = 10, 100, 1000 and P2 (vardim) n = 1000: time to the target,
  *      checked after every iteration (the same rule as every solver);
+ *   P4 (extended Rosenbrock n = 1000): multimin vector_bfgs2 on E, grad E;
  *   NIST: the 19 problems from both starts with the driver at tolerances
  *      1e-15, judged by LRE.
  * Prints RESULT lines (see bench/run).
@@ -12,6 +13,7 @@
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit_nlinear.h>
+#include <gsl/gsl_multimin.h>
 #include <gsl/gsl_version.h>
 
 #include "bench_problems.h"
@@ -22,11 +24,12 @@ static void usage(FILE *f) {
             "usage: bench_gsl [--data DIR] [--nist-dir DIR] [--only SECTION]\n"
             "\n"
             "GSL multifit_nlinear (trust-region LM, Cholesky) on P1 (n = 10,\n"
-            "100, 1000), P2 (vardim, n = 1000) and the NIST problems.\n"
+            "100, 1000), P2 (vardim, n = 1000) and the NIST problems;\n"
+            "multimin vector_bfgs2 on P4 (extended Rosenbrock n = 1000).\n"
             "\n"
             "  --data DIR      folder of bench_data's files (default bench-data)\n"
             "  --nist-dir DIR  folder holding nist/*.dat (default tests/data)\n"
-            "  --only NAME     inner or nist\n"
+            "  --only NAME     inner, p4 or nist\n"
             "  --help          this text\n");
 }
 
@@ -225,6 +228,52 @@ static int section_inner(const char *dir) {
     return 0;
 }
 
+/* ------------------------------------------- P4 extended Rosenbrock */
+/* gsl_multimin, vector_bfgs2 (BFGS with a More-Thuente-type line search,
+   first step 0.01, line tolerance 0.1 as GSL's documentation suggests) on E
+   and grad E; time to E <= 1e-20 checked after every iteration. */
+static double p4_f(const gsl_vector *x, void *u) {
+    return bp_p4_value_grad(*(int *)u, x->data, NULL);
+}
+static void p4_df(const gsl_vector *x, void *u, gsl_vector *g) {
+    bp_p4_value_grad(*(int *)u, x->data, g->data);
+}
+static void p4_fdf(const gsl_vector *x, void *u, double *f, gsl_vector *g) {
+    *f = bp_p4_value_grad(*(int *)u, x->data, g->data);
+}
+
+static int section_p4(void) {
+    int n = BP_P4_N;
+    gsl_multimin_function_fdf fn = {p4_f, p4_df, p4_fdf, (size_t)n, &n};
+    gsl_multimin_fdfminimizer *mz =
+        gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, (size_t)n);
+    gsl_vector *x0 = gsl_vector_alloc((size_t)n);
+    if (!mz || !x0) return -1;
+    bp_p4_x0(n, x0->data);
+    int reps = bp_reps(11), it = 0, st = 0;
+    double t[11], E = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = bp_now();
+        gsl_multimin_fdfminimizer_set(mz, &fn, x0, 0.01, 0.1);
+        E = mz->f;
+        for (it = 0; E > BP_P4_TARGET && it < 100000; it++) {
+            st = gsl_multimin_fdfminimizer_iterate(mz);
+            E = mz->f;
+            if (st != GSL_SUCCESS) break; /* no progress (ENOPROG) */
+        }
+        t[r] = bp_now() - t0;
+    }
+    char extra[256];
+    snprintf(extra, sizeof extra, ", \"iters\": %d, \"E\": %.3g, \"status\": %d", it, E, st);
+    bp_result("inner", "P4 Rosenbrock n=1000", "GSL multimin vector_bfgs2",
+              bp_median(t, reps), reps, E <= BP_P4_TARGET, extra);
+    fprintf(stderr, "GSL multimin vector_bfgs2 P4: %.5f s, %d it, E = %.2e %s\n",
+            bp_median(t, reps), it, E, E <= BP_P4_TARGET ? "" : "NOT REACHED");
+    gsl_vector_free(x0);
+    gsl_multimin_fdfminimizer_free(mz);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- NIST */
 static int nist_f(const gsl_vector *b, void *u, gsl_vector *f) {
     const nist_problem *pr = u;
@@ -314,6 +363,7 @@ int main(int argc, char **argv) {
     const char *dir = bp_data_dir(argc, argv);
     int rc = 0;
     if (bp_selected(argc, argv, "inner") && section_inner(dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "p4") && section_p4() != 0) rc = 1;
     if (bp_selected(argc, argv, "nist") && section_nist(nist_dir) != 0) rc = 1;
     return rc;
 }

@@ -13,7 +13,14 @@
  *          and mixed products only); writes x* and the gradients for the
  *          PyTorch comparison;
  *   dense  dgemm / dpotrf GFLOP/s of this machine and wb_implicit_jacobian at
- *          n = 2000, p = 2000.
+ *          n = 2000, p = 2000;
+ *   p3, p4 P3 (smoothed-TV denoising 256 x 256) and P4 (extended Rosenbrock
+ *          n = 1000): the default (AUTO, every callback: banded), matrix-free
+ *          with hvp, value_grad only;
+ *   adjoint solve + dL/dw at P1 n = 1000, p = 50 (default and dense), its
+ *          error against bench_data's dense reference.
+ * The inner rows: dense (exact Hessian), the default (AUTO with every
+ * callback the problem has) and value_grad only (the quick start).
  *
  * Lines "RESULT {...}" on stdout are gathered by bench/run; the rest is for
  * people. Timing: CLOCK_MONOTONIC, median of the repetitions, setup
@@ -33,17 +40,24 @@ static void usage(FILE *f) {
             "usage: bench_ours [--data DIR] [--nist-dir DIR] [--only SECTION]\n"
             "\n"
             "libwiberg's side of the peer benchmarks (see bench/run):\n"
-            "sections inner (P1, P2), nist, deriv (implicit adjoint, finite\n"
-            "differences, unrolled gradient descent), dense (implicit Jacobian\n"
-            "throughput against dgemm/dpotrf). Prints RESULT lines.\n"
+            "sections inner (P1, P2: dense, default AUTO, value_grad only),\n"
+            "p3 (TV denoising 256x256), p4 (extended Rosenbrock n = 1000),\n"
+            "adjoint (solve + dL/dw, P1 n = 1000, p = 50), nist, deriv (implicit\n"
+            "adjoint, finite differences, unrolled gradient descent), dense\n"
+            "(implicit Jacobian throughput against dgemm/dpotrf). Prints RESULT\n"
+            "lines.\n"
             "\n"
             "  --data DIR      folder of bench_data's files (default bench-data);\n"
             "                  the deriv section writes deriv_n*_p*.bin there\n"
             "  --nist-dir DIR  folder holding nist/*.dat (default tests/data)\n"
-            "  --only NAME     run one section: inner, nist, deriv, dense\n"
+            "  --only NAME     run one section: inner, p3, p4, adjoint, nist,\n"
+            "                  deriv, dense\n"
             "                  (BENCH_DERIV_SMALL=1: deriv at n = 100, p = 50 only)\n"
             "  --help          this text\n"
-            "Environment: BENCH_REPS=k caps the repetitions (quick runs).\n");
+            "Environment: BENCH_REPS=k caps the repetitions (quick runs);\n"
+            "BENCH_ROUND=r of BENCH_ROUNDS=R: one round of bench/run's\n"
+            "interleaving (a share of the repetitions; the slow\n"
+            "configurations in round 1 only).\n");
 }
 
 /* ====================================================================== */
@@ -56,6 +70,8 @@ typedef struct {
     double *r, *t, *av; /* [m] scratch */
     double *wt;         /* [m] the weights in use */
     double *C;          /* [m*n] scaled rows for dsyrk */
+    double *xl, *wl;    /* [n], [p]: the point r and wt were computed at */
+    int have_r;         /* r, wt are those of (xl, wl) */
     long hess_calls, mixed_calls;
     double cb_time;     /* seconds spent in hess + mixed (dense section) */
 } p1_energy;
@@ -70,15 +86,25 @@ static int p1e_init(p1_energy *U, const bp_p1 *P, int p) {
     U->av = malloc(m * sizeof(double));
     U->wt = malloc(m * sizeof(double));
     U->C = malloc(m * (size_t)P->n * sizeof(double));
-    return U->r && U->t && U->av && U->wt && U->C ? 0 : -1;
+    U->xl = malloc(sizeof(double) * (size_t)P->n);
+    U->wl = malloc(sizeof(double) * (size_t)(p > 0 ? p : 1));
+    return U->r && U->t && U->av && U->wt && U->C && U->xl && U->wl ? 0 : -1;
 }
 static void p1e_free(p1_energy *U) {
-    free(U->r), free(U->t), free(U->av), free(U->wt), free(U->C);
+    free(U->r), free(U->t), free(U->av), free(U->wt), free(U->C), free(U->xl), free(U->wl);
 }
 
-/* r = A x - b; wt = (w[0..p), data weights after) */
+/* r = A x - b; wt = (w[0..p), data weights after). Kept for the last
+   (x, w): the solver calls hvp many times at one point, and a careful
+   user's callback does not redo A x there. */
 static void p1e_resid(p1_energy *U, const double *x, const double *w) {
     const bp_p1 *P = U->P;
+    size_t nb = sizeof(double) * (size_t)P->n, pb = sizeof(double) * (size_t)U->p;
+    if (U->have_r && memcmp(x, U->xl, nb) == 0 && (U->p == 0 || memcmp(w, U->wl, pb) == 0))
+        return;
+    memcpy(U->xl, x, nb);
+    if (U->p > 0) memcpy(U->wl, w, pb);
+    U->have_r = 1;
     memcpy(U->r, P->b, sizeof(double) * (size_t)P->m);
     cblas_dgemv(CblasColMajor, CblasNoTrans, P->m, P->n, 1.0, P->A, P->m, x, 1,
                 -1.0, U->r, 1);
@@ -172,6 +198,44 @@ static int p1_mixed(void *u, const double *x, const double *w, double *B) {
     return 0;
 }
 
+/* Hv = A' diag(w / q^3) (A v) + mu v: two matrix-vector products */
+static int p1_hvp(void *u, const double *x, const double *w, const double *v,
+                  double *Hv) {
+    p1_energy *U = u;
+    const bp_p1 *P = U->P;
+    int m = P->m, n = P->n;
+    double d2 = P->delta * P->delta;
+    p1e_resid(U, x, w);
+    cblas_dgemv(CblasColMajor, CblasNoTrans, m, n, 1.0, P->A, m, v, 1, 0.0, U->av, 1);
+    for (int i = 0; i < m; i++) {
+        double q = sqrt(1 + U->r[i] * U->r[i] / d2);
+        U->av[i] *= U->wt[i] / (q * q * q);
+    }
+    memcpy(Hv, v, sizeof(double) * (size_t)n);
+    cblas_dgemv(CblasColMajor, CblasTrans, m, n, 1.0, P->A, m, U->av, 1, P->mu, Hv, 1);
+    return 0;
+}
+
+/* d_j = H_jj = sum_i A_ij^2 w_i / q_i^3 + mu: one pass over A */
+static int p1_hess_diag(void *u, const double *x, const double *w, double *d) {
+    p1_energy *U = u;
+    const bp_p1 *P = U->P;
+    int m = P->m, n = P->n;
+    double d2 = P->delta * P->delta;
+    p1e_resid(U, x, w);
+    for (int i = 0; i < m; i++) {
+        double q = sqrt(1 + U->r[i] * U->r[i] / d2);
+        U->t[i] = U->wt[i] / (q * q * q);
+    }
+    for (int j = 0; j < n; j++) {
+        const double *a = P->A + (size_t)j * m;
+        double s = P->mu;
+        for (int i = 0; i < m; i++) s += a[i] * a[i] * U->t[i];
+        d[j] = s;
+    }
+    return 0;
+}
+
 static wb_energy p1_wb_energy(p1_energy *U) {
     wb_energy e;
     memset(&e, 0, sizeof e);
@@ -217,6 +281,23 @@ static int p2_hess(void *u, const double *x, const double *w, double *H) {
     return 0;
 }
 
+/* H v = v + (1 + 6 S^2) (v'u) u, u_j = j + 1 */
+static int p2_hvp(void *u, const double *x, const double *w, const double *v, double *Hv) {
+    (void)w;
+    int n = *(const int *)u;
+    double S = bp_p2_S(n, x), c = 1 + 6 * S * S, vu = 0;
+    for (int j = 0; j < n; j++) vu += v[j] * (j + 1);
+    for (int j = 0; j < n; j++) Hv[j] = v[j] + c * vu * (j + 1);
+    return 0;
+}
+static int p2_hess_diag(void *u, const double *x, const double *w, double *d) {
+    (void)w;
+    int n = *(const int *)u;
+    double S = bp_p2_S(n, x), c = 1 + 6 * S * S;
+    for (int j = 0; j < n; j++) d[j] = 1 + c * (double)(j + 1) * (j + 1);
+    return 0;
+}
+
 /* stop at the target, as every peer is stopped */
 typedef struct {
     double target, E;
@@ -238,123 +319,259 @@ static const char *status_word(wb_status st) {
 }
 
 /* ====================================================================== */
-/* inner                                                                   */
+/* inner, p3, p4: time to the target of several configurations             */
 /* ====================================================================== */
+
+/* libwiberg's configurations (solver names in the RESULT lines) */
+#define OURS_DENSE "libwiberg dense (exact Hessian)"
+#define OURS_DEFAULT "libwiberg default (AUTO, all callbacks)"
+#define OURS_VG "libwiberg value_grad only (AUTO)"
+#define OURS_MF "libwiberg matrix-free (hvp)"
+#define OURS_SPARSE "libwiberg sparse (CHOLMOD)" /* P3, once the library has it */
+
+static const char *kind_word(wb_hessian_kind k) {
+    switch (k) {
+    case WB_HESS_DENSE: return "dense";
+    case WB_HESS_BANDED: return "banded";
+    case WB_HESS_MATRIX_FREE: return "matrix-free";
+    default: return "auto";
+    }
+}
+
+typedef struct {
+    const char *group, *cas, *solver;
+    const double *x0;   /* [n] start */
+    const double *xref; /* [n] reference minimizer (x_err), or NULL */
+    double target, E0, Estar;
+    int reps, max_iter;
+    double grad_tol, step_tol;
+    wb_hessian_kind kind;
+} inner_spec;
+
+/* sp->reps solves of e from x0, each stopped at the target by the progress
+   callback (the time of wb_solve only; the solver is created before); one
+   RESULT line with the median. Returns 0, or -1 when the solver cannot be
+   created. */
+static int inner_row(const wb_energy *e, const inner_spec *sp) {
+    int n = e->n;
+    stop_at sa = {sp->target, 0};
+    wb_settings s;
+    wb_settings_default(&s);
+    s.grad_tol = sp->grad_tol; /* the target decides; tight tolerances */
+    s.step_tol = sp->step_tol;
+    if (sp->max_iter > 0) s.max_iter = sp->max_iter;
+    s.hessian = sp->kind;
+    s.progress = stop_cb;
+    s.progress_user = &sa;
+    wb_solver *sv = NULL;
+    if (wb_solver_create(&sv, e, &s) != WB_OK) {
+        fprintf(stderr, "%s %s: wb_solver_create: %s\n", sp->cas, sp->solver, wb_last_error());
+        return -1;
+    }
+    int reps = sp->reps;
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    double *x = malloc(sizeof(double) * (size_t)n);
+    if (!t || !x) return -1;
+    wb_info info;
+    memset(&info, 0, sizeof info);
+    wb_status st = WB_OK;
+    for (int r = 0; r < reps; r++) {
+        memcpy(x, sp->x0, sizeof(double) * (size_t)n);
+        double t0 = bp_now();
+        st = wb_solve(sv, NULL, x, &info);
+        t[r] = bp_now() - t0;
+    }
+    double med = bp_median(t, reps), xerr = 0;
+    if (sp->xref)
+        for (int j = 0; j < n; j++) xerr = fmax(xerr, fabs(x[j] - sp->xref[j]));
+    int ok = st >= 0 && info.energy <= sp->target;
+    char extra[768];
+    snprintf(extra, sizeof extra,
+             ", \"iters\": %d, \"evals\": %d, \"hess\": %d, \"facts\": %d, "
+             "\"cg_iters\": %d, \"kind\": \"%s\", \"E\": %.15g, \"E_minus_Estar\": %.3g, "
+             "\"E0\": %.6g, \"x_err\": %.3g, \"status\": \"%s\", \"message\": \"%s\"",
+             info.iterations, info.evaluations, info.hess_evaluations, info.factorizations,
+             info.cg_iterations, kind_word(info.hessian), info.energy,
+             info.energy - sp->Estar, sp->E0, xerr, status_word(st),
+             ok ? "" : wb_solver_message(sv));
+    bp_result(sp->group, sp->cas, sp->solver, med, reps, ok, extra);
+    fprintf(stderr, "%s %s: %.6f s to target (%s, %d it, %d evals, %d Hessians, %d CG) %s\n",
+            sp->solver, sp->cas, med, kind_word(info.hessian), info.iterations,
+            info.evaluations, info.hess_evaluations, info.cg_iterations,
+            ok ? "" : "NOT REACHED");
+    wb_solver_destroy(sv);
+    free(t), free(x);
+    return 0;
+}
+
+/* The configurations' rows of a problem: the default (AUTO with every
+   callback e has), matrix-free with e's products (mf != 0), and value_grad
+   only (the quick start: e without its other callbacks). sp: all but the
+   solver name and the kind. */
+static int config_rows(const wb_energy *e, inner_spec sp, int mf) {
+    sp.solver = OURS_DEFAULT;
+    sp.kind = WB_HESS_AUTO;
+    if (inner_row(e, &sp) != 0) return -1;
+    if (mf) {
+        sp.solver = OURS_MF;
+        sp.kind = WB_HESS_MATRIX_FREE;
+        if (inner_row(e, &sp) != 0) return -1;
+    }
+    wb_energy ev;
+    memset(&ev, 0, sizeof ev);
+    ev.n = e->n;
+    ev.p = e->p;
+    ev.user = e->user;
+    ev.value_grad = e->value_grad;
+    sp.solver = OURS_VG;
+    sp.kind = WB_HESS_AUTO;
+    return inner_row(&ev, &sp);
+}
 
 static int section_inner(const char *dir) {
     for (int k = 0; k < BP_P1_CASES; k++) {
         bp_p1 P;
-        char cas[64], extra[512];
+        char cas[64];
         p1_energy U;
         if (p1_load(dir, bp_p1_sizes[k], 0, &P, &U) != 0) return -1;
-        wb_energy e = p1_wb_energy(&U);
-        stop_at sa = {bp_p1_target(&P), 0};
-        wb_settings s;
-        wb_settings_default(&s);
-        s.grad_tol = 1e-12; /* the target decides; tight tolerances */
-        s.step_tol = 1e-14;
-        s.progress = stop_cb;
-        s.progress_user = &sa;
-        wb_solver *sv = NULL;
-        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
-        int reps = bp_reps(bp_p1_reps[k]);
-        double *t = malloc(sizeof(double) * (size_t)reps);
-        double *x = malloc(sizeof(double) * (size_t)P.n);
-        wb_info info;
-        wb_status st = WB_OK;
-        for (int r = 0; r < reps; r++) {
-            memset(x, 0, sizeof(double) * (size_t)P.n);
-            double t0 = bp_now();
-            st = wb_solve(sv, NULL, x, &info);
-            t[r] = bp_now() - t0;
-        }
-        double med = bp_median(t, reps);
-        int ok = st >= 0 && info.energy <= sa.target;
-        double xerr = 0;
-        for (int j = 0; j < P.n; j++) xerr = fmax(xerr, fabs(x[j] - P.xstar[j]));
-        /* the same solve run to convergence (no target stop): what a solve
-           before differentiating costs */
-        s.progress = NULL;
-        s.grad_tol = 1e-10;
-        s.step_tol = 1e-10;
-        wb_solver *sv2 = NULL;
-        wb_info info2;
-        double *t2 = malloc(sizeof(double) * (size_t)reps);
-        if (wb_solver_create(&sv2, &e, &s) != WB_OK) return -1;
-        for (int r = 0; r < reps; r++) {
-            memset(x, 0, sizeof(double) * (size_t)P.n);
-            double t0 = bp_now();
-            wb_solve(sv2, NULL, x, &info2);
-            t2[r] = bp_now() - t0;
-        }
-        double med2 = bp_median(t2, reps);
+        double *x0 = calloc((size_t)P.n, sizeof(double));
+        if (!x0) return -1;
         snprintf(cas, sizeof cas, "P1 n=%d", P.n);
-        snprintf(extra, sizeof extra,
-                 ", \"iters\": %d, \"evals\": %d, \"hess\": %d, \"facts\": %d, "
-                 "\"E\": %.15g, \"E_minus_Estar\": %.3g, \"target_gap\": %.3g, "
-                 "\"x_err\": %.3g, \"status\": \"%s\", \"converged_s\": %.9g, "
-                 "\"converged_iters\": %d, \"converged_grad\": %.3g",
-                 info.iterations, info.evaluations, info.hess_evaluations,
-                 info.factorizations, info.energy, info.energy - P.Estar,
-                 BP_TAU * (P.E0 - P.Estar), xerr, status_word(st), med2,
-                 info2.iterations, info2.grad_norm);
-        bp_result("inner", cas, "libwiberg", med, reps, ok, extra);
-        fprintf(stderr, "libwiberg %s: %.6f s to target (%d it, %d evals, %d "
-                "Hessians), %.6f s to |g| <= 1e-10 (%d it)\n", cas, med,
-                info.iterations, info.evaluations, info.hess_evaluations, med2,
-                info2.iterations);
-        wb_solver_destroy(sv);
-        wb_solver_destroy(sv2);
-        free(t), free(t2), free(x);
+        inner_spec sp = {"inner", cas, OURS_DENSE, x0, P.xstar, bp_p1_target(&P), P.E0,
+                         P.Estar, bp_reps(bp_p1_reps[k]), 0, 1e-12, 1e-14, WB_HESS_DENSE};
+        wb_energy e = p1_wb_energy(&U);
+        /* the dense solver with the exact Hessian (the rows before AUTO chose
+           by cost) */
+        if (inner_row(&e, &sp) != 0) return -1;
+        /* the default (every callback P1 has) and value_grad only */
+        e.hvp = p1_hvp;
+        e.hess_diag = p1_hess_diag;
+        if (config_rows(&e, sp, 0) != 0) return -1;
+        free(x0);
         p1e_free(&U);
         bp_p1_free(&P);
     }
-    /* P2: vardim, n = 1000, exact Hessian */
-    {
-        int n = 1000;
-        wb_energy e;
-        memset(&e, 0, sizeof e);
-        e.n = n;
-        e.user = &n;
-        e.value_grad = p2_vg;
-        e.hess = p2_hess;
-        stop_at sa = {BP_P2_TARGET, 0};
-        wb_settings s;
-        wb_settings_default(&s);
-        s.grad_tol = 0;
-        s.step_tol = 1e-15;
-        s.max_iter = 1000;
-        s.progress = stop_cb;
-        s.progress_user = &sa;
-        wb_solver *sv = NULL;
-        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
-        int reps = bp_reps(5);
-        double t[5], *x = malloc(sizeof(double) * (size_t)n), E0;
-        bp_p2_x0(n, x);
-        E0 = bp_p2_value_grad(n, x, NULL);
-        wb_info info;
-        wb_status st = WB_OK;
-        for (int r = 0; r < reps; r++) {
-            bp_p2_x0(n, x);
-            double t0 = bp_now();
-            st = wb_solve(sv, NULL, x, &info);
-            t[r] = bp_now() - t0;
-        }
-        double med = bp_median(t, reps), xerr = 0;
-        for (int j = 0; j < n; j++) xerr = fmax(xerr, fabs(x[j] - 1));
-        char extra[512];
-        snprintf(extra, sizeof extra,
-                 ", \"iters\": %d, \"evals\": %d, \"hess\": %d, \"facts\": %d, "
-                 "\"E\": %.3g, \"E0\": %.3g, \"x_err\": %.3g, \"status\": \"%s\"",
-                 info.iterations, info.evaluations, info.hess_evaluations,
-                 info.factorizations, info.energy, E0, xerr, status_word(st));
-        bp_result("inner", "P2 vardim n=1000", "libwiberg", med, reps,
-                  st >= 0 && info.energy <= BP_P2_TARGET, extra);
-        fprintf(stderr, "libwiberg P2: %.6f s, %d it, E = %.3g, %s\n", med,
-                info.iterations, info.energy, wb_solver_message(sv));
-        wb_solver_destroy(sv);
-        free(x);
+    /* P2: vardim, n = 1000 */
+    int n = 1000;
+    double *x0 = malloc(sizeof(double) * (size_t)n), *xr = malloc(sizeof(double) * (size_t)n);
+    if (!x0 || !xr) return -1;
+    bp_p2_x0(n, x0);
+    for (int j = 0; j < n; j++) xr[j] = 1;
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.user = &n;
+    e.value_grad = p2_vg;
+    e.hess = p2_hess;
+    inner_spec sp = {"inner", "P2 vardim n=1000", OURS_DENSE, x0, xr, BP_P2_TARGET,
+                     bp_p2_value_grad(n, x0, NULL), 0, bp_reps(5), 1000, 0, 1e-15,
+                     WB_HESS_DENSE};
+    if (inner_row(&e, &sp) != 0) return -1;
+    e.hvp = p2_hvp;
+    e.hess_diag = p2_hess_diag;
+    if (config_rows(&e, sp, 0) != 0) return -1;
+    free(x0), free(xr);
+    return 0;
+}
+
+/* ---- P3: smoothed-TV denoising, 256 x 256 (bench_problems.h) ---- */
+static int p3_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    (void)w;
+    *e = bp_p3_value_grad(u, x, g);
+    return 0;
+}
+static int p3_hvp(void *u, const double *x, const double *w, const double *v, double *Hv) {
+    (void)w;
+    bp_p3_hvp(u, x, v, Hv);
+    return 0;
+}
+static int p3_hess_diag(void *u, const double *x, const double *w, double *d) {
+    (void)w;
+    bp_p3_hess_diag(u, x, d);
+    return 0;
+}
+static int p3_hess_band(void *u, const double *x, const double *w, double *AB) {
+    (void)w;
+    bp_p3_hess_band(u, x, AB);
+    return 0;
+}
+
+static int section_p3(const char *dir) {
+    bp_p3 P;
+    if (bp_p3_read(&P, dir) != 0) return -1;
+    char cas[64];
+    snprintf(cas, sizeof cas, "P3 TV %dx%d", P.nr, P.nc);
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = P.n;
+    e.user = &P;
+    e.value_grad = p3_vg;
+    e.hvp = p3_hvp;
+    e.hess_diag = p3_hess_diag;
+    e.kd = P.nc;
+    e.hess_band = p3_hess_band;
+    /* The default: AUTO with every callback P3 has (kd and hess_band:
+       banded Cholesky, n kd^2 = 4.3e9 flops a factorization); matrix-free
+       with the exact products; value_grad only. */
+    inner_spec sp = {"inner", cas, OURS_DEFAULT, P.y, P.xstar, bp_p3_target(&P), P.E0,
+                     P.Estar, bp_reps(5), 500, 1e-12, 1e-14, WB_HESS_AUTO};
+    if (config_rows(&e, sp, 1) != 0) return -1;
+    /* A sparse (CHOLMOD) row is one more inner_row call here once wb_energy
+       takes a sparsity pattern: the lower triangle of H in CSC is
+       bp_p3_csc_pattern (fixed) and bp_p3_csc_values (at x), checked
+       against the band and the products by bench_data; give those, the
+       solver name OURS_SPARSE ("libwiberg sparse (CHOLMOD)", which
+       report.py compares with Ceres LM) and sp.kind the sparse kind. */
+    bp_p3_free(&P);
+    return 0;
+}
+
+/* ---- P4: extended Rosenbrock, n = 1000 ---- */
+static int p4_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    (void)w;
+    *e = bp_p4_value_grad(*(const int *)u, x, g);
+    return 0;
+}
+static int p4_hvp(void *u, const double *x, const double *w, const double *v, double *Hv) {
+    (void)w;
+    bp_p4_hvp(*(const int *)u, x, v, Hv);
+    return 0;
+}
+static int p4_hess_band(void *u, const double *x, const double *w, double *AB) {
+    (void)w;
+    bp_p4_hess_band(*(const int *)u, x, AB);
+    return 0;
+}
+static int p4_hess_diag(void *u, const double *x, const double *w, double *d) {
+    (void)w;
+    int n = *(const int *)u;
+    for (int k = 0; k + 1 < n; k += 2) {
+        d[k] = 1200 * x[k] * x[k] - 400 * x[k + 1] + 2;
+        d[k + 1] = 200;
     }
+    return 0;
+}
+
+static int section_p4(void) {
+    int n = BP_P4_N;
+    double *x0 = malloc(sizeof(double) * (size_t)n), *xr = malloc(sizeof(double) * (size_t)n);
+    if (!x0 || !xr) return -1;
+    bp_p4_x0(n, x0);
+    for (int j = 0; j < n; j++) xr[j] = 1;
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.user = &n;
+    e.value_grad = p4_vg;
+    e.hvp = p4_hvp;
+    e.hess_diag = p4_hess_diag;
+    e.kd = 1;
+    e.hess_band = p4_hess_band;
+    inner_spec sp = {"inner", "P4 Rosenbrock n=1000", OURS_DEFAULT, x0, xr, BP_P4_TARGET,
+                     bp_p4_value_grad(n, x0, NULL), 0, bp_reps(11), 2000, 0, 1e-15,
+                     WB_HESS_AUTO};
+    if (config_rows(&e, sp, 1) != 0) return -1;
+    free(x0), free(xr);
     return 0;
 }
 
@@ -444,15 +661,6 @@ static double loss_of(const bp_p1 *P, const double *x, double *dl) {
         if (dl) dl[j] = d;
     }
     return L;
-}
-
-static double rel_err(int p, const double *a, const double *b) {
-    double num = 0, den = 0;
-    for (int i = 0; i < p; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return sqrt(num) / fmax(sqrt(den), 1e-300);
 }
 
 /* largest singular value of A squared, by power iteration on A'A (setup) */
@@ -566,6 +774,10 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
     wb_settings_default(&s);
     s.grad_tol = 1e-10;
     s.lambda = 0; /* the classic implicit derivative: comparable to differences */
+    /* the dense path (AUTO is matrix-free at n = 1000 without hvp): these rows
+       measure the factorization the derivatives reuse; the default
+       configuration's solve + dL/dw is the adjoint section */
+    s.hessian = WB_HESS_DENSE;
     wb_solver *sv = NULL;
     if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
     double *w = malloc(sizeof(double) * (size_t)p), *x = malloc(sizeof(double) * (size_t)n);
@@ -618,7 +830,9 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
        stops at |g| = 1e-10 moves L by ~1e-11, which h = 1e-4 turns into an
        error of ~1e-7 in dL/dw) */
     for (int i = 0; i < p; i++) gfd[i] = NAN;
-    if (do_fd) {
+    /* the slow configurations (fewer than 5 repetitions) run in the first
+       of bench/run's rounds only */
+    if (do_fd && (fd_reps >= 5 || bp_first_round())) {
         const char *hs = getenv("BENCH_FD_H");
         double tf[5], h = hs ? atof(hs) : 1e-3;
         wb_settings sf = s;
@@ -626,7 +840,7 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
         sf.step_tol = 1e-15;
         wb_solver *svf = NULL;
         if (wb_solver_create(&svf, &e, &sf) != WB_OK) return -1;
-        int fr = bp_reps(fd_reps), solves_ok = 1;
+        int fr = fd_reps < 5 ? bp_reps_slow(fd_reps) : bp_reps(fd_reps), solves_ok = 1;
         for (int r = 0; r < fr; r++) {
             double t0 = bp_now();
             for (int i = 0; i < p; i++) {
@@ -645,7 +859,7 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
             tf[r] = bp_now() - t0;
         }
         wb_solver_destroy(svf);
-        double t_fd = bp_median(tf, fr), err = rel_err(p, gi, gfd);
+        double t_fd = bp_median(tf, fr), err = bp_rel_err(p, gi, gfd);
         char rn[96] = "";
         if (fr < 5 && fr == fd_reps)
             snprintf(rn, sizeof rn, "%d repetition%s (slow configuration)", fr,
@@ -680,7 +894,8 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
         if (!W.R) return -1;
         for (int k = 0; k < nK; k++) {
             W.K = Ks[k];
-            int ur = bp_reps(unroll_reps);
+            if (unroll_reps < 5 && !bp_first_round()) continue;
+            int ur = unroll_reps < 5 ? bp_reps_slow(unroll_reps) : bp_reps(unroll_reps);
             double tu[5];
             for (int r = 0; r < ur; r++) {
                 double t0 = bp_now();
@@ -689,7 +904,7 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
             }
             double xe = 0;
             for (int j = 0; j < n; j++) xe = fmax(xe, fabs(W.x[j] - xs[j]));
-            double eu = rel_err(p, gu, do_fd ? gfd : gi), ei = rel_err(p, gu, gi);
+            double eu = bp_rel_err(p, gu, do_fd ? gfd : gi), ei = bp_rel_err(p, gu, gi);
             char solver[64], rn[96] = "", efd[32] = "null";
             if (ur < 5 && ur == unroll_reps)
                 snprintf(rn, sizeof rn, "%d repetitions (slow configuration)", ur);
@@ -708,7 +923,8 @@ static int deriv_case(const char *dir, int n, int p, int do_fd, int fd_reps,
         }
         free(W.R), free(W.x), free(W.xb), free(W.av), free(W.c), free(W.wt);
     }
-    if (write_deriv(dir, n, p, xs, gi, gfd) != 0) return -1;
+    /* for bench_torch.py (the same in every round) */
+    if (bp_first_round() && write_deriv(dir, n, p, xs, gi, gfd) != 0) return -1;
     wb_solver_destroy(sv);
     free(w), free(x), free(xs), free(dl), free(gi), free(gi2), free(gfd), free(gu);
     p1e_free(&U);
@@ -728,6 +944,95 @@ static int section_deriv(const char *dir) {
     if (deriv_case(dir, 100, 200, 1, 5, K_small, 2, 5) != 0) return -1;
     if (deriv_case(dir, 1000, 50, 1, 1, K_large, 1, 3) != 0) return -1;
     if (deriv_case(dir, 1000, 2000, 0, 0, K_large, 1, 3) != 0) return -1;
+    return 0;
+}
+
+/* ====================================================================== */
+/* adjoint: solve + dL/dw, P1 n = 1000, p = 50                             */
+/* ====================================================================== */
+
+/* libwiberg's default configuration (AUTO with every callback: matrix-free
+   with hvp at n = 1000) and the dense one: wb_solve from x0 = 0 to
+   grad_tol, then wb_implicit_vjp; the time of both; the error of dL/dw
+   against bench_data's dense reference (LAPACK at the reference x*). The
+   peer (libLBFGS + CG adjoint) is in bench_lbfgs. */
+static int section_adjoint(const char *dir) {
+    int n = BP_ADJ_N, p = BP_ADJ_P;
+    bp_p1 P;
+    p1_energy U;
+    if (p1_load(dir, n, p, &P, &U) != 0) return -1;
+    double *gref = malloc(sizeof(double) * (size_t)p), *g = malloc(sizeof(double) * (size_t)p);
+    double *w = malloc(sizeof(double) * (size_t)p), *x = malloc(sizeof(double) * (size_t)n);
+    double *dl = malloc(sizeof(double) * (size_t)n);
+    if (!gref || !g || !w || !x || !dl || bp_adjref_read(dir, n, p, gref) != 0) return -1;
+    memcpy(w, P.w, sizeof(double) * (size_t)p);
+    /* (configuration, grad_tol, cg_tol): the defaults (1e-8, 1e-10), a
+       tighter solve, and looser tolerances that give the accuracy the
+       libLBFGS + CG peer reaches (equal accuracy, see report.py) */
+    static const struct {
+        int kind;
+        double gtol, cgtol;
+    } cfg[5] = {{0, 1e-8, 1e-10}, {0, 1e-10, 1e-10}, {0, 1e-6, 1e-6}, {1, 1e-8, 1e-10},
+                {1, 1e-10, 1e-10}};
+    for (int c = 0; c < 5; c++) {
+        int kind = cfg[c].kind;
+        wb_energy e = p1_wb_energy(&U);
+        wb_settings s;
+        wb_settings_default(&s);
+        s.grad_tol = cfg[c].gtol;
+        s.cg_tol = cfg[c].cgtol;
+        if (kind == 0) {
+            e.hvp = p1_hvp;
+            e.hess_diag = p1_hess_diag;
+        } else {
+            s.hessian = WB_HESS_DENSE;
+        }
+        wb_solver *sv = NULL;
+        if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
+        int reps = bp_reps(5);
+        double tt[5], tsol[5], tv[5];
+        wb_info info;
+        wb_deriv_info di;
+        wb_status st = WB_OK, sd = WB_OK;
+        for (int r = 0; r < reps; r++) {
+            memset(x, 0, sizeof(double) * (size_t)n);
+            double t0 = bp_now();
+            st = wb_solve(sv, w, x, &info);
+            double t1 = bp_now();
+            loss_of(&P, x, dl);
+            sd = wb_implicit_vjp(sv, dl, g);
+            double t2 = bp_now();
+            tt[r] = t2 - t0, tsol[r] = t1 - t0, tv[r] = t2 - t1;
+        }
+        wb_solver_deriv_info(sv, &di);
+        double err = bp_rel_err(p, g, gref);
+        char solver[128], extra[512];
+        if (s.cg_tol == 1e-10) /* the default */
+            snprintf(solver, sizeof solver, "%s: solve + wb_implicit_vjp, grad_tol %g",
+                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol);
+        else
+            snprintf(solver, sizeof solver,
+                     "%s: solve + wb_implicit_vjp, grad_tol %g, cg_tol %g",
+                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol, s.cg_tol);
+        snprintf(extra, sizeof extra,
+                 ", \"solve_s\": %.9g, \"vjp_s\": %.9g, \"rel_err\": %.3g, "
+                 "\"iters\": %d, \"kind\": \"%s\", \"cg_iters\": %d, "
+                 "\"adj_cg_iters\": %d, \"adj_cg_residual\": %.3g, \"grad_norm\": %.3g, "
+                 "\"status\": \"%s\", \"vjp_status\": \"%s\"",
+                 bp_median(tsol, reps), bp_median(tv, reps), err, info.iterations,
+                 kind_word(info.hessian), info.cg_iterations, di.cg_iterations,
+                 di.cg_residual, info.grad_norm, status_word(st), status_word(sd));
+        bp_result("adjoint", "P1 n=1000 p=50", solver, bp_median(tt, reps), reps,
+                  st == WB_OK && sd == WB_OK, extra);
+        fprintf(stderr, "adjoint %s: %.4f s (solve %.4f s, %s, %d it; VJP %.4f s, "
+                "%d CG), dL/dw rel. error %.2e\n", solver, bp_median(tt, reps),
+                bp_median(tsol, reps), kind_word(info.hessian), info.iterations,
+                bp_median(tv, reps), di.cg_iterations, err);
+        wb_solver_destroy(sv);
+    }
+    free(gref), free(g), free(w), free(x), free(dl);
+    p1e_free(&U);
+    bp_p1_free(&P);
     return 0;
 }
 
@@ -759,6 +1064,7 @@ static int section_dense(const char *dir) {
     wb_settings s;
     wb_settings_default(&s);
     s.grad_tol = 1e-10;
+    s.hessian = WB_HESS_DENSE; /* the dense factorization's throughput */
     wb_solver *sv = NULL;
     if (wb_solver_create(&sv, &e, &s) != WB_OK) return -1;
     double *x = calloc((size_t)n, sizeof(double)), *J = malloc(sizeof(double) * (size_t)n * p);
@@ -855,6 +1161,9 @@ int main(int argc, char **argv) {
     printf("VERSION openblas %s\n", openblas_get_config());
     int rc = 0;
     if (bp_selected(argc, argv, "inner") && section_inner(dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "p3") && section_p3(dir) != 0) rc = 1;
+    if (bp_selected(argc, argv, "p4") && section_p4() != 0) rc = 1;
+    if (bp_selected(argc, argv, "adjoint") && section_adjoint(dir) != 0) rc = 1;
     if (bp_selected(argc, argv, "nist") && section_nist(nist_dir) != 0) rc = 1;
     if (bp_selected(argc, argv, "deriv") && section_deriv(dir) != 0) rc = 1;
     if (bp_selected(argc, argv, "dense") && section_dense(dir) != 0) rc = 1;

@@ -53,9 +53,17 @@ static inline double bp_unif(uint64_t *s) {
 }
 
 /* ---------------------------------------------------------------- timing */
+/* CLOCK_MONOTONIC (wall time); with BENCH_CLOCK=cpu the process's CPU time
+   (CLOCK_PROCESS_CPUTIME_ID: every program runs one thread, so on a shared,
+   oversubscribed machine this leaves out the time spent waiting for a core) */
 static inline double bp_now(void) {
+    static int cpu = -1;
+    if (cpu < 0) {
+        const char *s = getenv("BENCH_CLOCK");
+        cpu = s && strcmp(s, "cpu") == 0;
+    }
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 static inline int bp_cmp_double(const void *a, const void *b) {
@@ -189,18 +197,31 @@ static inline int bp_p1_write(const bp_p1 *P, const char *path) {
     return ok ? 0 : -1;
 }
 
-static inline int bp_p1_read(bp_p1 *P, const char *path) {
+/* Opens a data file and reads its head: the 4-byte magic, int32 hdr[2],
+   double sc[4]. NULL (after a message) when it is missing or not one. */
+static inline FILE *bp_open_data(const char *path, const char *magic, int32_t hdr[2],
+                                 double sc[4]) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s (run bench_data first)\n", path);
-        return -1;
+        return NULL;
     }
-    char magic[4];
+    char m[4];
+    if (fread(m, 1, 4, f) != 4 || memcmp(m, magic, 4) != 0 ||
+        fread(hdr, sizeof(int32_t), 2, f) != 2 || fread(sc, sizeof(double), 4, f) != 4) {
+        fprintf(stderr, "%s: not a %.4s data file\n", path, magic);
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static inline int bp_p1_read(bp_p1 *P, const char *path) {
     int32_t hdr[2];
     double sc[4];
-    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "WBP1", 4) != 0 ||
-        fread(hdr, sizeof hdr, 1, f) != 1 || fread(sc, sizeof sc, 1, f) != 1 ||
-        hdr[0] < 1 || hdr[1] != 2 * hdr[0] || bp_p1_alloc(P, hdr[0]) != 0) {
+    FILE *f = bp_open_data(path, "WBP1", hdr, sc);
+    if (!f) return -1;
+    if (hdr[0] < 1 || hdr[1] != 2 * hdr[0] || bp_p1_alloc(P, hdr[0]) != 0) {
         fprintf(stderr, "%s: not a P1 data file\n", path);
         fclose(f);
         return -1;
@@ -254,6 +275,328 @@ static inline double bp_p2_value_grad(int n, const double *x, double *g) {
     return E;
 }
 
+/* The dense reference dL/dw of P1 (bench_data's write_adjref): g[p]. */
+static inline int bp_adjref_read(const char *dir, int n, int p, double *g) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/p1_n%d_adjref_p%d.bin", dir, n, p);
+    FILE *f = fopen(path, "rb");
+    int32_t pp = 0;
+    int ok = f && fread(&pp, sizeof pp, 1, f) == 1 && pp == p &&
+             fread(g, sizeof(double), (size_t)p, f) == (size_t)p;
+    if (f) fclose(f);
+    if (!ok) fprintf(stderr, "cannot read %s (run bench_data)\n", path);
+    return ok ? 0 : -1;
+}
+
+/* |a - b|_2 / |b|_2 */
+static inline double bp_rel_err(int p, const double *a, const double *b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < p; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return sqrt(num) / fmax(sqrt(den), 1e-300);
+}
+
+/* The solve + dL/dw comparison: P1 n = 1000, w = the first 50 weights */
+#define BP_ADJ_N 1000
+#define BP_ADJ_P 50
+
+/* ------------------------------------------------ P3 smoothed-TV denoising
+ * On an nr x nc grid (256 x 256), pixel p = i nc + j (row-major):
+ *   E(x) = sum_p (x_p - y_p)^2 / 2 + wt sum_p phi_p,
+ *   phi_p = sqrt(eps^2 + g1^2 + g2^2),  g1 = x_{p+1} - x_p (j < nc-1, else
+ *   0), g2 = x_{p+nc} - x_p (i < nr-1, else 0): forward differences with
+ *   the Neumann boundary. y = a piecewise-constant image (a rectangle and
+ *   two disks) plus U(-0.1, 0.1) noise; wt = 0.1, eps = 0.05; x0 = y.
+ * Per pixel term, with c = (-1 [g1 active], -1 [g2 active]) on x_p, (1, 0)
+ * on x_{p+1} and (0, 1) on x_{p+nc}: grad += D' a, a = wt g / phi, and the
+ * Hessian block D' M D, M = wt (I / phi - g g' / phi^3) (positive
+ * semidefinite), so H = I + sum_p D_p' M_p D_p: positive definite, band
+ * kd = nc, at most 4 entries a column in its lower triangle (rows j, j+1,
+ * j+nc-1, j+nc: the last but one from pixel j-1's term).
+ * The target: E - E* <= 1e-10 (E0 - E*), E* from bench_data's banded
+ * Newton (LAPACK dpbtrf, |g|_inf <= 1e-11).
+ */
+typedef struct {
+    int nr, nc, n;
+    double wt, eps;
+    double E0, Estar;
+    double *y;     /* [n] noisy image */
+    double *xstar; /* [n] reference minimizer (bench_data) */
+} bp_p3;
+
+#define BP_P3_SIDE 256
+
+static inline void bp_p3_free(bp_p3 *P) {
+    free(P->y);
+    free(P->xstar);
+    memset(P, 0, sizeof *P);
+}
+
+/* the data (deterministic); xstar = y and E* = NaN until bench_data's
+   reference fills them */
+static inline int bp_p3_generate(bp_p3 *P, int nr, int nc) {
+    memset(P, 0, sizeof *P);
+    P->nr = nr, P->nc = nc, P->n = nr * nc;
+    P->wt = 0.1, P->eps = 0.05;
+    P->y = (double *)malloc(sizeof(double) * (size_t)P->n);
+    P->xstar = (double *)malloc(sizeof(double) * (size_t)P->n);
+    if (!P->y || !P->xstar) {
+        bp_p3_free(P);
+        return -1;
+    }
+    uint64_t s = 0x5EED7000ULL;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            double u = (double)i / nr, v = (double)j / nc, c = 0.2;
+            if (u > 0.15 && u < 0.45 && v > 0.2 && v < 0.8) c = 0.8;
+            if ((u - 0.68) * (u - 0.68) + (v - 0.4) * (v - 0.4) < 0.04) c = 0.5;
+            if ((u - 0.7) * (u - 0.7) + (v - 0.78) * (v - 0.78) < 0.015) c = 1.0;
+            P->y[i * nc + j] = c + 0.2 * (bp_unif(&s) - 0.5);
+        }
+    memcpy(P->xstar, P->y, sizeof(double) * (size_t)P->n);
+    P->Estar = NAN;
+    return 0;
+}
+
+/* g1, g2 and phi of pixel p's term at x; *a1, *a2: whether they exist */
+static inline double bp_p3_term(const bp_p3 *P, const double *x, int p, double *g1,
+                                double *g2, int *a1, int *a2) {
+    *a1 = (p % P->nc) != P->nc - 1;
+    *a2 = p + P->nc < P->n;
+    *g1 = *a1 ? x[p + 1] - x[p] : 0.0;
+    *g2 = *a2 ? x[p + P->nc] - x[p] : 0.0;
+    return sqrt(P->eps * P->eps + *g1 * *g1 + *g2 * *g2);
+}
+
+/* E and (g != NULL) grad */
+static inline double bp_p3_value_grad(const bp_p3 *P, const double *x, double *g) {
+    double E = 0;
+    for (int p = 0; p < P->n; p++) {
+        double d = x[p] - P->y[p];
+        E += 0.5 * d * d;
+        if (g) g[p] = d;
+    }
+    double tv = 0;
+    for (int p = 0; p < P->n; p++) {
+        double g1, g2;
+        int a1, a2;
+        double phi = bp_p3_term(P, x, p, &g1, &g2, &a1, &a2);
+        tv += phi;
+        if (g) {
+            double c1 = P->wt * g1 / phi, c2 = P->wt * g2 / phi;
+            if (a1) g[p + 1] += c1, g[p] -= c1;
+            if (a2) g[p + P->nc] += c2, g[p] -= c2;
+        }
+    }
+    return E + P->wt * tv;
+}
+
+/* M = wt (I / phi - g g' / phi^3) of pixel p's term: m11, m12, m22 */
+static inline void bp_p3_M(const bp_p3 *P, double g1, double g2, double phi,
+                           double *m11, double *m12, double *m22) {
+    double ip = P->wt / phi, ip3 = P->wt / (phi * phi * phi);
+    *m11 = ip - g1 * g1 * ip3;
+    *m12 = -g1 * g2 * ip3;
+    *m22 = ip - g2 * g2 * ip3;
+}
+
+/* Hv = H v */
+static inline void bp_p3_hvp(const bp_p3 *P, const double *x, const double *v,
+                             double *Hv) {
+    memcpy(Hv, v, sizeof(double) * (size_t)P->n);
+    for (int p = 0; p < P->n; p++) {
+        double g1, g2, m11, m12, m22;
+        int a1, a2;
+        double phi = bp_p3_term(P, x, p, &g1, &g2, &a1, &a2);
+        if (!a1 && !a2) continue;
+        bp_p3_M(P, g1, g2, phi, &m11, &m12, &m22);
+        double d1 = a1 ? v[p + 1] - v[p] : 0, d2 = a2 ? v[p + P->nc] - v[p] : 0;
+        double h1 = m11 * d1 + m12 * d2, h2 = m12 * d1 + m22 * d2;
+        if (a1) Hv[p + 1] += h1, Hv[p] -= h1;
+        if (a2) Hv[p + P->nc] += h2, Hv[p] -= h2;
+    }
+}
+
+/* The entries of pixel p's block D' M D on (p, p+1, p+nc), in the lower
+   triangle (row >= column): calls put(ctx, row, col, value) for each. */
+static inline void bp_p3_block(const bp_p3 *P, const double *x, int p,
+                               void (*put)(void *, int, int, double), void *ctx) {
+    double g1, g2, m11, m12, m22;
+    int a1, a2;
+    double phi = bp_p3_term(P, x, p, &g1, &g2, &a1, &a2);
+    if (!a1 && !a2) return;
+    bp_p3_M(P, g1, g2, phi, &m11, &m12, &m22);
+    /* c_p = (-a1, -a2), c_{p+1} = (1, 0), c_{p+nc} = (0, 1); K_ab = c_a' M c_b */
+    double c1 = a1 ? -1.0 : 0.0, c2 = a2 ? -1.0 : 0.0;
+    put(ctx, p, p, c1 * c1 * m11 + 2 * c1 * c2 * m12 + c2 * c2 * m22);
+    if (a1) {
+        put(ctx, p + 1, p, c1 * m11 + c2 * m12);
+        put(ctx, p + 1, p + 1, m11);
+    }
+    if (a2) {
+        put(ctx, p + P->nc, p, c1 * m12 + c2 * m22);
+        put(ctx, p + P->nc, p + P->nc, m22);
+    }
+    if (a1 && a2) put(ctx, p + P->nc, p + 1, m12);
+}
+
+typedef struct {
+    double *AB;
+    int kd;
+} bp_p3_band_ctx;
+static inline void bp_p3_band_put(void *u, int i, int j, double v) {
+    bp_p3_band_ctx *c = (bp_p3_band_ctx *)u;
+    c->AB[(size_t)(i - j) + (size_t)j * (size_t)(c->kd + 1)] += v;
+}
+/* The lower band of H, LAPACK band storage with kd = nc:
+   AB[(i - j) + j (kd + 1)] = H_ij, j <= i <= j + kd. */
+static inline void bp_p3_hess_band(const bp_p3 *P, const double *x, double *AB) {
+    bp_p3_band_ctx c = {AB, P->nc};
+    memset(AB, 0, sizeof(double) * (size_t)(P->nc + 1) * (size_t)P->n);
+    for (int j = 0; j < P->n; j++) AB[(size_t)j * (size_t)(P->nc + 1)] = 1.0;
+    for (int p = 0; p < P->n; p++) bp_p3_block(P, x, p, bp_p3_band_put, &c);
+}
+
+static inline void bp_p3_diag_put(void *u, int i, int j, double v) {
+    if (i == j) ((double *)u)[i] += v;
+}
+/* The diagonal of H */
+static inline void bp_p3_hess_diag(const bp_p3 *P, const double *x, double *d) {
+    for (int j = 0; j < P->n; j++) d[j] = 1.0;
+    for (int p = 0; p < P->n; p++) bp_p3_block(P, x, p, bp_p3_diag_put, d);
+}
+
+/* The sparse lower triangle of H in CSC (compressed sparse column, rows
+   sorted within a column): the pattern, fixed for all x. colptr[n+1],
+   rowind[bp_p3_csc_nnz]. Column j: rows j, j+1 (pixel j has a right
+   neighbour), j+nc-1 (pixel j-1 has both neighbours), j+nc. For a sparse
+   (CHOLMOD) solve mode: the pattern once, bp_p3_csc_values at each x. */
+static inline int bp_p3_csc_nnz(const bp_p3 *P) {
+    int nnz = 0;
+    for (int j = 0; j < P->n; j++) {
+        nnz++;
+        if (j % P->nc != P->nc - 1) nnz++;
+        if (j % P->nc != 0 && j - 1 + P->nc < P->n) nnz++;
+        if (j + P->nc < P->n) nnz++;
+    }
+    return nnz;
+}
+static inline void bp_p3_csc_pattern(const bp_p3 *P, int *colptr, int *rowind) {
+    int k = 0;
+    for (int j = 0; j < P->n; j++) {
+        colptr[j] = k;
+        rowind[k++] = j;
+        if (j % P->nc != P->nc - 1) rowind[k++] = j + 1;
+        if (j % P->nc != 0 && j - 1 + P->nc < P->n) rowind[k++] = j + P->nc - 1;
+        if (j + P->nc < P->n) rowind[k++] = j + P->nc;
+    }
+    colptr[P->n] = k;
+}
+typedef struct {
+    const int *colptr, *rowind;
+    double *val;
+} bp_p3_csc_ctx;
+static inline void bp_p3_csc_put(void *u, int i, int j, double v) {
+    bp_p3_csc_ctx *c = (bp_p3_csc_ctx *)u;
+    for (int k = c->colptr[j]; k < c->colptr[j + 1]; k++)
+        if (c->rowind[k] == i) {
+            c->val[k] += v;
+            return;
+        }
+}
+/* val[nnz]: H's lower triangle at x on the pattern above */
+static inline void bp_p3_csc_values(const bp_p3 *P, const double *x, const int *colptr,
+                                    const int *rowind, double *val) {
+    bp_p3_csc_ctx c = {colptr, rowind, val};
+    memset(val, 0, sizeof(double) * (size_t)colptr[P->n]);
+    for (int j = 0; j < P->n; j++) val[colptr[j]] = 1.0; /* the diagonal comes first */
+    for (int p = 0; p < P->n; p++) bp_p3_block(P, x, p, bp_p3_csc_put, &c);
+}
+
+/* "WBP3" int32 nr, nc; double wt, eps, E0, Estar; y[n], xstar[n] */
+static inline int bp_p3_write(const bp_p3 *P, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int32_t hdr[2] = {P->nr, P->nc};
+    double sc[4] = {P->wt, P->eps, P->E0, P->Estar};
+    size_t n = (size_t)P->n;
+    int ok = fwrite("WBP3", 1, 4, f) == 4 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
+             fwrite(sc, sizeof sc, 1, f) == 1 && fwrite(P->y, sizeof(double), n, f) == n &&
+             fwrite(P->xstar, sizeof(double), n, f) == n;
+    if (fclose(f) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static inline int bp_p3_read(bp_p3 *P, const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/p3.bin", dir);
+    int32_t hdr[2];
+    double sc[4];
+    FILE *f = bp_open_data(path, "WBP3", hdr, sc);
+    if (!f) return -1;
+    int ok = hdr[0] >= 2 && hdr[1] >= 2 && hdr[0] <= 4096 && hdr[1] <= 4096 &&
+             bp_p3_generate(P, hdr[0], hdr[1]) == 0;
+    if (ok) {
+        size_t n = (size_t)P->n;
+        P->wt = sc[0], P->eps = sc[1], P->E0 = sc[2], P->Estar = sc[3];
+        ok = fread(P->y, sizeof(double), n, f) == n &&
+             fread(P->xstar, sizeof(double), n, f) == n;
+        if (!ok) bp_p3_free(P);
+    }
+    fclose(f);
+    if (!ok) fprintf(stderr, "%s: not a P3 data file\n", path);
+    return ok ? 0 : -1;
+}
+
+static inline double bp_p3_target(const bp_p3 *P) {
+    return P->Estar + BP_TAU * (P->E0 - P->Estar);
+}
+
+/* --------------------------------------------- P4 extended Rosenbrock
+ * n = 1000 (even), pairs (a, b) = (x_{2k}, x_{2k+1}):
+ *   E = sum_k 100 (b - a^2)^2 + (1 - a)^2,  x0 = (-1.2, 1, -1.2, 1, ...),
+ *   x* = 1, E* = 0, E0 = 12100 (n = 1000).
+ *   dE/da = -400 a (b - a^2) - 2 (1 - a),  dE/db = 200 (b - a^2);
+ *   H: 2x2 blocks [1200 a^2 - 400 b + 2, -400 a; -400 a, 200]: band kd = 1.
+ *   Least-squares form (Ceres): f_{2k} = sqrt(2) 10 (b - a^2),
+ *   f_{2k+1} = sqrt(2) (1 - a), 1/2 |f|^2 = E.
+ * The target, as for P2 (E* = 0): E <= 1e-20.
+ */
+#define BP_P4_N 1000
+#define BP_P4_TARGET 1e-20
+static inline void bp_p4_x0(int n, double *x) {
+    for (int j = 0; j < n; j++) x[j] = j % 2 ? 1.0 : -1.2;
+}
+static inline double bp_p4_value_grad(int n, const double *x, double *g) {
+    double E = 0;
+    for (int k = 0; k + 1 < n; k += 2) {
+        double a = x[k], b = x[k + 1], t = b - a * a, u = 1 - a;
+        E += 100 * t * t + u * u;
+        if (g) {
+            g[k] = -400 * a * t - 2 * u;
+            g[k + 1] = 200 * t;
+        }
+    }
+    return E;
+}
+/* the lower band, kd = 1: AB[2 j] = H_jj, AB[2 j + 1] = H_{j+1,j} */
+static inline void bp_p4_hess_band(int n, const double *x, double *AB) {
+    for (int k = 0; k + 1 < n; k += 2) {
+        double a = x[k], b = x[k + 1];
+        AB[2 * k] = 1200 * a * a - 400 * b + 2;
+        AB[2 * k + 1] = -400 * a;
+        AB[2 * (k + 1)] = 200;
+        AB[2 * (k + 1) + 1] = 0;
+    }
+}
+static inline void bp_p4_hvp(int n, const double *x, const double *v, double *Hv) {
+    for (int k = 0; k + 1 < n; k += 2) {
+        double a = x[k], b = x[k + 1];
+        double haa = 1200 * a * a - 400 * b + 2, hab = -400 * a;
+        Hv[k] = haa * v[k] + hab * v[k + 1];
+        Hv[k + 1] = hab * v[k] + 200 * v[k + 1];
+    }
+}
+
 /* ------------------------------------------------------------ results */
 /* One machine-readable line per measurement on stdout, gathered by bench/run:
    RESULT {"group": ..., "case": ..., "solver": ..., "time_s": ..., ...}.
@@ -267,8 +610,36 @@ static inline void bp_result(const char *group, const char *cas, const char *sol
     fflush(stdout);
 }
 
-/* Repetitions: an environment override (BENCH_REPS) for quick runs. */
+/* Repetitions. bench/run interleaves the programs: it runs every program
+   once per round (BENCH_ROUND = 1..BENCH_ROUNDS), so a round of each
+   program does its share ceil(dflt / rounds) of the repetitions and
+   report.py takes the median over the rounds. BENCH_REPS caps the
+   repetitions of a round (quick runs). */
 static inline int bp_reps(int dflt) {
+    int reps = dflt;
+    const char *rs = getenv("BENCH_ROUNDS");
+    if (rs && *rs) {
+        int k = atoi(rs);
+        if (k > 1) reps = (reps + k - 1) / k;
+    }
+    const char *s = getenv("BENCH_REPS");
+    if (s && *s) {
+        int r = atoi(s);
+        if (r >= 1 && r < reps) return r;
+    }
+    return reps;
+}
+
+/* 1 in the first round (or outside bench/run's rounds): the slow
+   configurations (1-3 repetitions of several seconds) run there only. */
+static inline int bp_first_round(void) {
+    const char *s = getenv("BENCH_ROUND");
+    return !s || !*s || atoi(s) <= 1;
+}
+
+/* The repetitions of a slow configuration (first round only): dflt, capped
+   by BENCH_REPS. */
+static inline int bp_reps_slow(int dflt) {
     const char *s = getenv("BENCH_REPS");
     if (s && *s) {
         int r = atoi(s);

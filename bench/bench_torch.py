@@ -146,13 +146,25 @@ def solve_at_xstar(prob, xs):
     return wp.grad.numpy().copy()
 
 
+# CLOCK_MONOTONIC on Linux; the process's CPU time with BENCH_CLOCK=cpu
+# (as bp_now in bench_problems.h)
+CLOCK = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
+
+
 def timed(fn, reps):
     ts, out = [], None
     for _ in range(reps):
-        t0 = time.perf_counter()  # CLOCK_MONOTONIC on Linux
+        t0 = CLOCK()
         out = fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(CLOCK() - t0)
     return float(np.median(ts)), out
+
+
+def round_reps(dflt, cap):
+    """bench/run's rounds (BENCH_ROUNDS): this round's share of dflt."""
+    rounds = int(os.environ.get("BENCH_ROUNDS", "0") or 0)
+    reps = -(-dflt // rounds) if rounds > 1 else dflt
+    return min(reps, cap) if cap else reps
 
 
 def main():
@@ -182,18 +194,20 @@ def main():
         ref, ref_name = (gfd, "fd") if have_fd else (gi, "implicit")
         prob = P1(data, p)
         case = "P1 n=%d p=%d" % (n, p)
-        reps = 5 if n <= 100 else 3
+        # the slow configuration (n = 1000) in the first of bench/run's rounds
+        # only, with its 3 repetitions
+        first = int(os.environ.get("BENCH_ROUND", "1") or 1) <= 1
+        reps = round_reps(5, cap) if n <= 100 else (min(3, cap) if cap else 3)
         note = "" if n <= 100 else "3 repetitions (slow configuration)"
-        if cap:
-            reps = min(reps, cap)
-        t, (gu, iters, xu) = timed(lambda: unrolled_newton(prob), reps)
-        result(case, "PyTorch autograd, unrolled Newton", t, reps, True,
-               iters=iters, rel_err_vs_fd=rel_err(gu, gfd) if have_fd else None,
-               rel_err_vs_implicit=rel_err(gu, gi),
-               x_err=float(np.abs(xu - xs).max()), reps_note=note)
-        print("torch %s: unrolled Newton %.4f s (%d iterations), error vs %s %.2e" %
-              (case, t, iters, ref_name, rel_err(gu, ref)), file=sys.stderr)
-        reps2 = 5 if not cap else min(5, cap)
+        if n <= 100 or first:
+            t, (gu, iters, xu) = timed(lambda: unrolled_newton(prob), reps)
+            result(case, "PyTorch autograd, unrolled Newton", t, reps, True,
+                   iters=iters, rel_err_vs_fd=rel_err(gu, gfd) if have_fd else None,
+                   rel_err_vs_implicit=rel_err(gu, gi),
+                   x_err=float(np.abs(xu - xs).max()), reps_note=note)
+            print("torch %s: unrolled Newton %.4f s (%d iterations), error vs %s %.2e" %
+                  (case, t, iters, ref_name, rel_err(gu, ref)), file=sys.stderr)
+        reps2 = round_reps(5, cap)
         t, gs = timed(lambda: solve_at_xstar(prob, xs), reps2)
         result(case, "PyTorch autograd, linalg.solve at x*", t, reps2, True,
                rel_err_vs_fd=rel_err(gs, gfd) if have_fd else None,
