@@ -327,7 +327,7 @@ static const char *status_word(wb_status st) {
 #define OURS_DEFAULT "libwiberg default (AUTO, all callbacks)"
 #define OURS_VG "libwiberg value_grad only (AUTO)"
 #define OURS_MF "libwiberg matrix-free (hvp)"
-#define OURS_SPARSE "libwiberg sparse (CHOLMOD)" /* P3, once the library has it */
+#define OURS_SPARSE "libwiberg sparse (CHOLMOD)" /* P3 */
 
 static const char *kind_word(wb_hessian_kind k) {
     switch (k) {
@@ -496,6 +496,21 @@ static int p3_hess_band(void *u, const double *x, const double *w, double *AB) {
     return 0;
 }
 
+/* P3 for the sparse path: the problem and its fixed CSC pattern */
+typedef struct {
+    bp_p3 *P;
+    int *colptr, *rowind;
+} p3_sparse_ctx;
+static int p3s_vg(void *u, const double *x, const double *w, double *e, double *g) {
+    return p3_vg(((p3_sparse_ctx *)u)->P, x, w, e, g);
+}
+static int p3s_values(void *u, const double *x, const double *w, double *vals) {
+    (void)w;
+    const p3_sparse_ctx *c = u;
+    bp_p3_csc_values(c->P, x, c->colptr, c->rowind, vals);
+    return 0;
+}
+
 static int section_p3(const char *dir) {
     bp_p3 P;
     if (bp_p3_read(&P, dir) != 0) return -1;
@@ -516,12 +531,32 @@ static int section_p3(const char *dir) {
     inner_spec sp = {"inner", cas, OURS_DEFAULT, P.y, P.xstar, bp_p3_target(&P), P.E0,
                      P.Estar, bp_reps(5), 500, 1e-12, 1e-14, WB_HESS_AUTO};
     if (config_rows(&e, sp, 1) != 0) return -1;
-    /* A sparse (CHOLMOD) row is one more inner_row call here once wb_energy
-       takes a sparsity pattern: the lower triangle of H in CSC is
-       bp_p3_csc_pattern (fixed) and bp_p3_csc_values (at x), checked
-       against the band and the products by bench_data; give those, the
-       solver name OURS_SPARSE ("libwiberg sparse (CHOLMOD)", which
-       report.py compares with Ceres LM) and sp.kind the sparse kind. */
+    /* The sparse (CHOLMOD) path: the lower triangle of H in CSC,
+       bp_p3_csc_pattern once and bp_p3_csc_values at each x (both checked
+       against the band and the products by bench_data), forced with
+       WB_HESS_SPARSE (AUTO would pick it too once a pattern is given). */
+    p3_sparse_ctx C = {&P, NULL, NULL};
+    int nnz = bp_p3_csc_nnz(&P);
+    C.colptr = malloc(sizeof(int) * (size_t)(P.n + 1));
+    C.rowind = malloc(sizeof(int) * (size_t)nnz);
+    if (!C.colptr || !C.rowind) return -1;
+    bp_p3_csc_pattern(&P, C.colptr, C.rowind);
+    wb_energy es = e;
+    es.user = &C;
+    es.value_grad = p3s_vg;
+    es.hvp = NULL;
+    es.hess_diag = NULL;
+    es.kd = 0;
+    es.hess_band = NULL;
+    es.hess_nnz = nnz;
+    es.hess_colptr = C.colptr;
+    es.hess_rowidx = C.rowind;
+    es.hess_sparse = p3s_values;
+    sp.solver = OURS_SPARSE;
+    sp.kind = WB_HESS_SPARSE;
+    int rc = inner_row(&es, &sp);
+    free(C.colptr), free(C.rowind);
+    if (rc != 0) return -1;
     bp_p3_free(&P);
     return 0;
 }
