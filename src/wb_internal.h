@@ -293,8 +293,9 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
    direction with d'Hd <= -tau d'd (returned in d[n], unit 2-norm, *q =
    d'Hd), convergence, or maxit. Returns WB_OK; *found = 0 or 1; *rq_max =
    the largest Rayleigh quotient met (a curvature scale). */
-wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *d,
-                      double *q, int *found, double *rq_max);
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau,
+                      const double *scale, double *d, double *q, int *found,
+                      double *rq_min, double *rq_max);
 /* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
    and typical size typ. */
 double wbi_fd_step(const wb_settings *s, double z, double typ);
@@ -302,6 +303,10 @@ double wbi_fd_step(const wb_settings *s, double z, double typ);
    start when it is non-zero (the start tells the scale: NIST-like
    parameters of 1e-7), else 1 (a zero start says nothing). */
 double wbi_typ_x(const wb_solver *sv, int i);
+/* The step h of a difference of g along v at x: rel / max_i |v_i| /
+   max(|x_i|, typ_i) (0 when v = 0). */
+double wbi_fd_dir_step(const wb_solver *sv, const double *x, const double *v,
+                       double rel);
 
 /* ---- BLAS-3 with explicit leading dimensions (prox.c) -------------------- */
 /* C = alpha A A^T + beta C (lower triangle only), A n x k, C n x n. */
