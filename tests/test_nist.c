@@ -299,16 +299,24 @@ static void run_all(void **state, nist_mode mode, int min_pass) {
     int strict = mode == NIST_DENSE_FD || mode == NIST_DENSE_GN;
     wb_settings s;
     nist_settings(&s);
-    if (mode == NIST_LBFGS) s.hessian = WB_HESS_LBFGS;
-    if (mode == NIST_MFREE_FD || mode == NIST_MFREE_HVP)
+    /* the extra modes under caps that keep the test to seconds (valgrind
+       included): a start that needs more ends WB_MAXITER, never WB_OK */
+    if (mode == NIST_LBFGS) {
+        s.hessian = WB_HESS_LBFGS;
+        s.lbfgs_max_iter = 5000;
+    }
+    if (mode == NIST_MFREE_FD || mode == NIST_MFREE_HVP) {
         s.hessian = WB_HESS_MATRIX_FREE;
+        s.max_iter = 2000;
+    }
     int passed = 0, total = 0, errors = 0, ok_short = 0;
     double lre_sum = 0;
     char failures[4096] = "";
     size_t flen = 0;
     printf("\nNIST StRD, %s: max_iter %d, grad_tol %g, step_tol %g, "
-           "f_tol %g, mu0 %g\n", mname, s.max_iter, s.grad_tol, s.step_tol,
-           s.f_tol, s.mu0);
+           "f_tol %g, mu0 %g\n", mname,
+           mode == NIST_LBFGS ? s.lbfgs_max_iter : s.max_iter, s.grad_tol,
+           s.step_tol, s.f_tol, s.mu0);
     printf("%-9s %5s %6s %6s %-8s %-9s %-15s %s\n", "problem", "start",
            "LRE", "iters", "status", "reason", "E", "certified E");
     for (int i = 0; i < NIST_NUM_PROBLEMS; i++) {
@@ -372,15 +380,15 @@ static void nist_all_starts_pass_with_gauss_newton_hessian(void **state) {
 }
 
 static void nist_lbfgs_never_ok_short_of_the_minimum(void **state) {
-    run_all(state, NIST_LBFGS, 0);
+    run_all(state, NIST_LBFGS, 30); /* 31 measured; 1 of slack for BLAS kernels */
 }
 
 static void nist_matrix_free_fd_never_ok_short_of_the_minimum(void **state) {
-    run_all(state, NIST_MFREE_FD, 0);
+    run_all(state, NIST_MFREE_FD, 31); /* 32 measured */
 }
 
 static void nist_matrix_free_hvp_never_ok_short_of_the_minimum(void **state) {
-    run_all(state, NIST_MFREE_HVP, 0);
+    run_all(state, NIST_MFREE_HVP, 30); /* 31 measured */
 }
 
 int main(void) {
