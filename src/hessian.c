@@ -365,10 +365,10 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
             }
         } else if (sv->hg) {
             /* forward, one gradient: H v = (g(x + h v) - g(x)) / h, h =
-               sqrt(eps) / max_i |v_i| / s_i, s_i = max(|x_i|, typ_i)
-               (wbi_fd_dir_step: no unknown moves by more than sqrt(eps)
-               of its own scale; error O(sqrt(eps)): enough for an
-               inexact-Newton step) */
+               sqrt(eps) (1 + ||x||) / ||v|| capped so that no unknown
+               moves by more than n sqrt(eps) of its own scale s_i =
+               max(|x_i|, typ_i) (wbi_fd_dir_step); error O(sqrt(eps)):
+               enough for an inexact-Newton step */
             double e1, h = wbi_fd_dir_step(sv, sv->hx, v, 1.4901161193847656e-08);
             if (h == 0) {
                 memset(out, 0, (size_t)n * sizeof(double));
@@ -379,10 +379,10 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
             if (st != WB_OK) return st;
             for (int i = 0; i < n; i++) out[i] = (out[i] - sv->hg[i]) / h;
         } else {
-            /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step /
-               max_i |v_i| / s_i (wbi_fd_dir_step: each unknown moves by
-               at most fd_step of its scale s_i = max(|x_i|, typ_i), as in
-               the dense difference Hessian) */
+            /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step (1 +
+               ||x||) / ||v|| capped so that no unknown moves by more than
+               n fd_step of its own scale s_i = max(|x_i|, typ_i)
+               (wbi_fd_dir_step) */
             double e1, e2, h = wbi_fd_dir_step(sv, sv->hx, v, sv->s.fd_step);
             if (h == 0) {
                 memset(out, 0, (size_t)n * sizeof(double));

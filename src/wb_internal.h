@@ -303,8 +303,8 @@ double wbi_fd_step(const wb_settings *s, double z, double typ);
    start when it is non-zero (the start tells the scale: NIST-like
    parameters of 1e-7), else 1 (a zero start says nothing). */
 double wbi_typ_x(const wb_solver *sv, int i);
-/* The step h of a difference of g along v at x: rel / max_i |v_i| /
-   max(|x_i|, typ_i) (0 when v = 0). */
+/* The step h of a difference of g along v at x: min(rel (1 + ||x||) /
+   ||v||, n rel / max_i |v_i| / max(|x_i|, typ_i)) (0 when v = 0). */
 double wbi_fd_dir_step(const wb_solver *sv, const double *x, const double *v,
                        double rel);
 
