@@ -860,8 +860,23 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
                widen the region) and go on */
             S->undamp++;
             if (S->qn) {
-                /* the pairs, not the energy, made the step small: start
-                   again from -g with a step of the trust radius */
+                /* the pairs, not the energy, made the step small: take
+                   the truncated-Newton step the check's model offers
+                   (step_lbfgs.c; not counted when it lowers E by more
+                   than its rounding: progress, as on an ill-conditioned
+                   fit whose pairs keep stalling), and start again from
+                   -g with a step of the trust radius */
+                wbi_qn_step qs;
+                S->st = wbi_lbfgs_newton(sv, S->w, S->f, &qs);
+                if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+                if (qs.outcome == WBI_QN_MOVED) {
+                    if (qs.ft < S->f - 32 * DBL_EPSILON * fabs(S->f)) S->undamp--;
+                    memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                    memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                    S->f = qs.ft;
+                    S->gnorm = wbi_norm_inf(n, sv->g);
+                    S->need_hess = 1;
+                }
                 wbi_lbfgs_reset(sv);
                 sv->lb_last = 0.0;
             } else if (S->mf) {
@@ -881,18 +896,24 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             S->st = WB_STALLED;
             S->msg_set = 1;
             if (S->mf || S->qn)
-                wbi_set_msg(sv, "stalled: %s, but the Newton step (CG on H "
-                            "s = -g, %s) is %.3g > %.3g and predicts a "
-                            "decrease of %.3g > 1e3 eps |E| (E = %.6g, "
+                wbi_set_msg(sv, "stalled: %s, but the Newton check failed: "
+                            "%s; the Newton step (CG on H s = -g, %s) is "
+                            "%.3g (bound %.3g) and predicts a decrease of "
+                            "%.3g (rounding 1e3 eps |E| = %.3g) (E = %.6g, "
                             "|g|_inf = %.3g, %s %.3g): not a minimizer the "
                             "products can certify",
                             S->why == WB_STOP_PRECISION
                                 ? "no step decreases E any more"
                                 : "the step fell below step_tol",
+                            singular ? "H is singular to rounding in the "
+                                       "unknowns' units (curvature <= 0 or "
+                                       "<= 32 eps of its largest along a "
+                                       "direction)"
+                                     : "H is not singular to rounding",
                             nc ? "curvature <= 0 met"
-                            : singular ? "H singular to working precision"
                             : met ? "converged" : "not converged",
-                            sn, bound, pred, S->f, S->gnorm,
+                            sn, bound, pred, 1e3 * DBL_EPSILON * fabs(S->f),
+                            S->f, S->gnorm,
                             S->qn ? "L-BFGS step" : "radius",
                             S->qn ? S->snorm : S->delta);
             else

@@ -270,6 +270,11 @@ void wbi_lbfgs_reset(wb_solver *sv);
    (and, for its Newton steps, hs, cgw and the operator's point hx). */
 wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
                          double step_bound, wbi_qn_step *out);
+/* One truncated-Newton step from sv->x on the matrix-free operator (the
+   fallback of wbi_lbfgs_step where -g fails): WBI_QN_MOVED (sv->xt, sv->gt,
+   out->ft; the pairs restart from it), WBI_QN_PRECISION or WBI_QN_FAILED. */
+wb_status wbi_lbfgs_newton(wb_solver *sv, const double *w, double f,
+                           wbi_qn_step *out);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g;
