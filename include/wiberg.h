@@ -376,10 +376,13 @@ WB_API void wb_settings_default(wb_settings *s);
  * <= 0 and no Rayleigh quotient below 32 eps times its largest): at a
  * singular H a tiny Newton step proves nothing, E can still fall at
  * higher order (two terms of a fit merged into one). A failed check is
- * handled as a step_tol stop that is not Newton-sized (below; L-BFGS:
- * its pairs are dropped), then WB_STALLED with the reason the stop was
- * made for (WB_STOP_STEP or WB_STOP_PRECISION) and the check's figures
- * in the message -- never WB_OK.
+ * handled as a step_tol stop that is not Newton-sized (below), after the
+ * check's Newton step is tried (matrix-free: x + t s_N, t = 1, 1/4, ...;
+ * L-BFGS: a truncated-Newton step in shrinking regions, then its pairs
+ * are dropped; a try that lowers E by more than 32 eps |E| does not count
+ * against the 3), then WB_STALLED with the reason the stop was made for
+ * (WB_STOP_STEP or WB_STOP_PRECISION) and the check's figures in the
+ * message -- never WB_OK.
  * A step_tol stop that is not a Newton-sized step (damping, not the model,
  * made the step small) drops the damping (mu -> min(mu, 1e-6), times
  * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled

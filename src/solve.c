@@ -880,6 +880,27 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
                 wbi_lbfgs_reset(sv);
                 sv->lb_last = 0.0;
             } else if (S->mf) {
+                /* the check's Newton step s_N (in sv->sd) as a line:
+                   x + t s_N, t = 1, 1/4, ... (8 tries) while E does not
+                   fall by more than its rounding; taken, it is progress
+                   and not counted against the retries */
+                double round = 32 * DBL_EPSILON * fabs(S->f), t = 1.0, ft;
+                if (wbi_dot(n, sv->g, sv->sd) < 0)
+                    for (int k = 0; k < 8; k++, t *= 0.25) {
+                        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + t * sv->sd[i];
+                        wb_status est = wbi_eval(sv, sv->xt, S->w, &ft, sv->gt);
+                        if (est == WB_ENONFINITE) continue;
+                        if (est != WB_OK) { S->st = est; S->why = WB_STOP_ERROR; return STOP; }
+                        if (ft < S->f - round) {
+                            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                            S->f = ft;
+                            S->gnorm = wbi_norm_inf(n, sv->g);
+                            S->need_hess = 1;
+                            S->undamp--;
+                            break;
+                        }
+                    }
                 S->delta *= 4;
             } else {
                 double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
