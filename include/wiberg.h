@@ -329,7 +329,11 @@ typedef struct wb_settings {
        hvp, or differences of gx when hvp is NULL: forward, one gradient
        per product, h = sqrt(eps) (1 + ||x||) / ||v||, in the steps'
        CG; central, h = fd_step (1 + ||x||) / ||v||, in the second-order
-       test and the implicit derivative; WB_HESS_LBFGS takes its steps
+       test, the Newton check and the implicit derivative; either h
+       capped so that no unknown moves by more than n times sqrt(eps) or
+       fd_step of its own scale max(|x_i|, typ_i) (typ_i: see fd_step):
+       unknowns of sizes 1e-7 and 1 side by side each move by a step of
+       their size; WB_HESS_LBFGS takes its steps
        from gradients alone and uses those central products, or hvp, in
        its second-order test, its step-tol Newton check and the implicit
        derivative). */
@@ -409,6 +413,23 @@ WB_API void wb_settings_default(wb_settings *s);
  *   WB_STOP_F          (only when f_tol > 0) an accepted step changed E by
  *                      at most f_tol |E|: a first-order stop the user asked
  *                      for, not tested further.
+ * Matrix-free and L-BFGS: a WB_STOP_STEP or WB_STOP_PRECISION stop is
+ * WB_OK only when the Newton check passes, whatever the second-order test
+ * said: CG on H s = -g as above (hvp, or central difference products)
+ * meets no curvature <= 0 and reaches s_N with ||s_N||_2 below the
+ * step_tol bound or a model decrease -(g's_N + 1/2 s_N'Hs_N) below
+ * 1e3 eps |E|; and H is not singular to rounding in the unknowns' own
+ * units (CG on D H D, D = diag(max(|x_i|, typ_i)), meets no curvature
+ * <= 0 and no Rayleigh quotient below 32 eps times its largest): at a
+ * singular H a tiny Newton step proves nothing, E can still fall at
+ * higher order (two terms of a fit merged into one). A failed check is
+ * handled as a step_tol stop that is not Newton-sized (below), after the
+ * check's Newton step is tried (matrix-free: x + t s_N, t = 1, 1/4, ...;
+ * L-BFGS: a truncated-Newton step in shrinking regions, then its pairs
+ * are dropped; a try that lowers E by more than 32 eps |E| does not count
+ * against the 3), then WB_STALLED with the reason the stop was made for
+ * (WB_STOP_STEP or WB_STOP_PRECISION) and the check's figures in the
+ * message -- never WB_OK.
  * A step_tol stop that is not a Newton-sized step (damping, not the model,
  * made the step small) drops the damping (mu -> min(mu, 1e-6), times
  * max|H_ii| without scale_damping; matrix-free: the radius is quadrupled
@@ -427,7 +448,9 @@ WB_API void wb_settings_default(wb_settings *s);
  * u'Hu/u'u below minus the curvature floor of settings.curv_floor
  * (computed with curv_floor 32 if it is 0) proves x is a saddle or a
  * maximum: the solver steps along +-u (the descent sign), from the trust
- * radius (dense: tr_radius0 max(1, ||x||)) halved until E decreases,
+ * radius (dense: tr_radius0 max(1, ||x||)) halved until E decreases by
+ * more than its rounding, 32 eps |E| (a decrease at the rounding level
+ * proves nothing, and taken it could repeat at the same E),
  * counts it in wb_info.escapes, and goes on iterating (an escape counts
  * as an iteration; with no iteration left the solve is WB_MAXITER at that
  * point, never WB_OK). When no decrease is found along u, x is returned

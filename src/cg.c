@@ -166,11 +166,16 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
    those of the LDL' factorization of the Lanczos matrix T_k, so one is
    negative as soon as T_k (whose eigenvalues approach H's extreme ones)
    has a negative eigenvalue. Returns the first direction with d'Hd <=
-   -tau d'd. */
-wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *dout,
-                      double *q, int *found, double *rq_max) {
+   -tau d'd. *rq_min, *rq_max: the least and the largest |d'Hd| / d'd of
+   its directions (Rayleigh quotients: lambda_min(H) <= *rq_min when no
+   negative one was met). scale[n] (NULL: none): the same on the scaled
+   operator D H D, D = diag(scale) (the unknowns in units of their size;
+   then *q, the quotients and dout are those of D H D). */
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau,
+                      const double *scale, double *dout, double *q,
+                      int *found, double *rq_min, double *rq_max) {
     int n = sv->n;
-    double *r = sv->cgw, *d = r + n, *Hd = d + n;
+    double *r = sv->cgw, *d = r + n, *Hd = d + n, *Dd = Hd + n;
     unsigned long long h = 0x9E3779B97F4A7C15ULL;
     for (int i = 0; i < n; i++) { /* r = b in [-1, 1], fixed */
         h ^= h >> 27;
@@ -183,11 +188,20 @@ wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *dout,
     *found = 0;
     *q = 0.0;
     *rq_max = 0.0;
+    *rq_min = INFINITY;
     for (int k = 0; k < maxit; k++) {
-        wb_status st = wbi_hess_mul(sv, d, Hd);
+        wb_status st;
+        if (scale) { /* D H D d */
+            for (int i = 0; i < n; i++) Dd[i] = scale[i] * d[i];
+            st = wbi_hess_mul(sv, Dd, Hd);
+            for (int i = 0; i < n; i++) Hd[i] *= scale[i];
+        } else {
+            st = wbi_hess_mul(sv, d, Hd);
+        }
         if (st != WB_OK) return st;
         double dd = wbi_dot(n, d, d), dHd = wbi_dot(n, d, Hd);
         *rq_max = fmax(*rq_max, fabs(dHd) / dd);
+        *rq_min = fmin(*rq_min, fabs(dHd) / dd);
         if (dHd <= -tau * dd) {
             double dn = sqrt(dd);
             for (int i = 0; i < n; i++) dout[i] = d[i] / dn;

@@ -399,28 +399,29 @@ wb_status wbi_hess_mul(wb_solver *sv, const double *v, double *out) {
             }
         } else if (sv->hg) {
             /* forward, one gradient: H v = (g(x + h v) - g(x)) / h, h =
-               sqrt(eps) (1 + ||x||) / ||v|| (error O(sqrt(eps)): enough
-               for an inexact-Newton step, and the step h ||v|| is short
-               enough for energies that bend within fd_step ||x||) */
-            double vn = wbi_nrm2(n, v), e1;
-            if (vn == 0) {
+               sqrt(eps) (1 + ||x||) / ||v|| capped so that no unknown
+               moves by more than n sqrt(eps) of its own scale s_i =
+               max(|x_i|, typ_i) (wbi_fd_dir_step); error O(sqrt(eps)):
+               enough for an inexact-Newton step */
+            double e1, h = wbi_fd_dir_step(sv, sv->hx, v, 1.4901161193847656e-08);
+            if (h == 0) {
                 memset(out, 0, (size_t)n * sizeof(double));
                 return WB_OK;
             }
-            double h = 1.4901161193847656e-08 * (1 + wbi_nrm2(n, sv->hx)) / vn;
             for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] + h * v[i];
             wb_status st = wbi_eval(sv, sv->xh, sv->hw, &e1, out);
             if (st != WB_OK) return st;
             for (int i = 0; i < n; i++) out[i] = (out[i] - sv->hg[i]) / h;
         } else {
             /* H v = (g(x + h v) - g(x - h v)) / (2h), h = fd_step (1 +
-               ||x||) / ||v|| */
-            double vn = wbi_nrm2(n, v), e1, e2;
-            if (vn == 0) {
+               ||x||) / ||v|| capped so that no unknown moves by more than
+               n fd_step of its own scale s_i = max(|x_i|, typ_i)
+               (wbi_fd_dir_step) */
+            double e1, e2, h = wbi_fd_dir_step(sv, sv->hx, v, sv->s.fd_step);
+            if (h == 0) {
                 memset(out, 0, (size_t)n * sizeof(double));
                 return WB_OK;
             }
-            double h = sv->s.fd_step * (1 + wbi_nrm2(n, sv->hx)) / vn;
             for (int i = 0; i < n; i++) sv->xh[i] = sv->hx[i] + h * v[i];
             wb_status st = wbi_eval(sv, sv->xh, sv->hw, &e1, sv->g1);
             if (st != WB_OK) return st;

@@ -304,23 +304,53 @@ static int second_order_test(wb_solver *sv, double f, int *facts, double *q) {
     }
     /* matrix-free, or a failed pivot at the rounding level: look for
        negative curvature by CG on H (Lanczos pivots) */
-    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : (n < 500 ? n : 500);
+    int maxit = sv->s.cg_max_iter > 0 ? sv->s.cg_max_iter : (n < 245 ? 2 * n + 10 : 500);
     int found = 0;
-    double rqmax = 0.0;
-    wb_status st = wbi_negcurv(sv, maxit, floor_, sv->sd, q, &found, &rqmax);
+    double rqmin = INFINITY, rqmax = 0.0;
+    wb_status st = wbi_negcurv(sv, maxit, floor_, NULL, sv->sd, q, &found,
+                               &rqmin, &rqmax);
     if (st != WB_OK) return st;
     if (found) return 3;
     return sv->kind == WB_HESS_MATRIX_FREE ? 1 : 2;
 }
 
+/* Matrix-free: is H(x) singular to working precision, in the unknowns'
+   own units? CG on D H D, D = diag(max(|x_i|, typ_i)) (wbi_negcurv with a
+   scale; D in sv->work): *singular = 1 when a direction meets curvature
+   <= 0, or |d'DHDd| / d'd <= 32 eps rq_max (rq_max: the largest such
+   quotient, ~||DHD||; lambda_min(DHD) <= every quotient): H is singular
+   to the rounding of its own entries. Then a tiny Newton step or a tiny
+   predicted decrease proves nothing: E can still fall along that
+   direction at higher order (as where two exponential terms of a fit
+   merge into one: Lanczos1 from NIST's first start, scaled curvature
+   ratio 4e-17). Scaled, a fit whose parameters span 1e-7..1 (Hahn1) is
+   not called singular for its units alone; and the bound is eps, not
+   eps_H: an unknown of size 1e-7 with an O(1) curvature in its own units
+   beside an O(1) one has a ratio of 1e-14 and is well determined by g. */
+static wb_status mf_singular(wb_solver *sv, int maxit, int *singular) {
+    int n = sv->n;
+    double *D = sv->work; /* [3n]: not used by the products or CG */
+    for (int i = 0; i < n; i++) D[i] = fmax(fabs(sv->x[i]), wbi_typ_x(sv, i));
+    double q = 0.0, rqmin = INFINITY, rqmax = 0.0;
+    int found = 0;
+    wb_status st = wbi_negcurv(sv, maxit, 0.0, D, sv->sd, &q, &found, &rqmin,
+                               &rqmax);
+    if (st != WB_OK) return st;
+    *singular = found || rqmin <= 32 * DBL_EPSILON * rqmax;
+    return WB_OK;
+}
+
 /* Leaves a stationary point along the unit direction u = sv->sd of
    negative curvature: x + t r u, t = sign(-g'u) first (then -t), r = r0
-   halved until E decreases (60 halvings at most; a non-finite E counts as
-   no decrease). Returns 1 (sv->x, sv->g, *f moved), 0 (no decrease
-   found), or a negative status. */
+   halved until E decreases by more than its rounding, 32 eps |E| (60
+   halvings at most; a non-finite E counts as no decrease: a "decrease" at
+   the rounding level of E proves nothing and, taken, can repeat forever at
+   the same E). Returns 1 (sv->x, sv->g, *f moved), 0 (no decrease found),
+   or a negative status. */
 static int escape_step(wb_solver *sv, const double *w, double *f, double r0) {
     int n = sv->n;
     double t = wbi_dot(n, sv->g, sv->sd) > 0 ? -1.0 : 1.0, r = r0, ft;
+    double round = 32 * DBL_EPSILON * fabs(*f);
     for (int k = 0; k < 60; k++, r *= 0.5)
         for (int side = 0; side < 2; side++) {
             double a = (side ? -t : t) * r;
@@ -328,7 +358,7 @@ static int escape_step(wb_solver *sv, const double *w, double *f, double r0) {
             wb_status st = wbi_eval(sv, sv->xt, w, &ft, sv->gt);
             if (st == WB_ENONFINITE) continue;
             if (st != WB_OK) return st;
-            if (ft < *f) {
+            if (ft < *f - round) {
                 memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
                 memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
                 *f = ft;
@@ -758,6 +788,7 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
         S->need_hess = 0;
     }
     double q = 0.0;
+    int singular = 0;
     int so = second_order_test(sv, S->f, &S->facts, &q);
     if (so < 0) { S->st = (wb_status)so; S->why = WB_STOP_ERROR; return STOP; }
     S->factored = S->plain_factor = so == 1 && !S->mf; /* F = chol(H(x)) */
@@ -800,26 +831,43 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
     } else {
         S->second_order = so;
     }
-    if (S->why == WB_STOP_STEP && so == 1) {
+    /* Matrix-free and L-BFGS: a step or working-precision stop is WB_OK
+       only when the Newton check below passes, whatever the second-order
+       test said (its products can be wrong where the unknowns' scales
+       differ widely, and second_order 2 -- curvature below -floor along
+       which E does not fall -- is a contradiction the check must settle) */
+    int mf_check = (S->mf || S->qn) &&
+                   (S->why == WB_STOP_STEP || S->why == WB_STOP_PRECISION);
+    if ((S->why == WB_STOP_STEP && so == 1) || mf_check) {
         /* a step_tol stop is WB_OK only for a Newton-sized step: dense /
            banded s_N = -H^-1 g on the factor just made; matrix-free an
            interior Steihaug step */
         double bound = s->step_tol * (wbi_nrm2(n, sv->x) + s->step_tol), sn = 0;
-        int newton;
+        double pred = INFINITY;
+        int newton, nc = 0, met = 0;
         if (S->mf || S->qn) {
             /* the Newton step itself, not the last (forcing-term) step:
-               CG on H s = -g with no region to relative residual 1e-6;
-               not reached (or curvature <= 0 met) is no proof */
-            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter : (n < 500 ? n : 500);
-            int its = 0, met = 0, nc = 0;
-            sv->hg = S->qn ? NULL : sv->g; /* L-BFGS: central products */
+               CG on H s = -g with no region to relative residual 1e-6, on
+               central difference products (scaled per unknown) or hvp;
+               not reached (or curvature <= 0 met) is no proof. Passed
+               when s_N is below step_tol or its model decrease
+               pred = -(g's + 1/2 s'Hs) is below 1e3 eps |E| (E cannot
+               fall further: converged to working precision). CG needs
+               more than n steps in floating point on ill-conditioned H. */
+            int maxit = s->cg_max_iter > 0 ? s->cg_max_iter
+                                           : (n < 245 ? 2 * n + 10 : 500);
+            int its = 0;
+            sv->hg = NULL; /* central products */
+            S->st = mf_singular(sv, maxit, &singular);
+            if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
             S->st = wbi_steihaug(sv, 0.0, 1e-6 * wbi_nrm2(n, sv->g), maxit,
-                                 sv->sd, NULL, &nc, &met, &its);
-            sv->hg = NULL;
+                                 sv->sd, sv->hs, &nc, &met, &its);
             sv->cg_its += its;
             if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
             sn = wbi_nrm2(n, sv->sd);
-            newton = met && !nc && sn <= bound;
+            pred = -(wbi_dot(n, sv->g, sv->sd) + 0.5 * wbi_dot(n, sv->sd, sv->hs));
+            newton = met && !nc && !singular &&
+                     (sn <= bound || pred <= 1e3 * DBL_EPSILON * fabs(S->f));
             if (!newton && S->mf) S->tight = 1;
         } else {
             for (int i = 0; i < n; i++) sv->sd[i] = -sv->g[i];
@@ -832,11 +880,47 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
                widen the region) and go on */
             S->undamp++;
             if (S->qn) {
-                /* the pairs, not the energy, made the step small: start
-                   again from -g with a step of the trust radius */
+                /* the pairs, not the energy, made the step small: take
+                   the truncated-Newton step the check's model offers
+                   (step_lbfgs.c; not counted when it lowers E by more
+                   than its rounding: progress, as on an ill-conditioned
+                   fit whose pairs keep stalling), and start again from
+                   -g with a step of the trust radius */
+                wbi_qn_step qs;
+                S->st = wbi_lbfgs_newton(sv, S->w, S->f, &qs);
+                if (S->st != WB_OK) { S->why = WB_STOP_ERROR; return STOP; }
+                if (qs.outcome == WBI_QN_MOVED) {
+                    if (qs.ft < S->f - 32 * DBL_EPSILON * fabs(S->f)) S->undamp--;
+                    memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                    memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                    S->f = qs.ft;
+                    S->gnorm = wbi_norm_inf(n, sv->g);
+                    S->need_hess = 1;
+                }
                 wbi_lbfgs_reset(sv);
                 sv->lb_last = 0.0;
             } else if (S->mf) {
+                /* the check's Newton step s_N (in sv->sd) as a line:
+                   x + t s_N, t = 1, 1/4, ... (8 tries) while E does not
+                   fall by more than its rounding; taken, it is progress
+                   and not counted against the retries */
+                double round = 32 * DBL_EPSILON * fabs(S->f), t = 1.0, ft;
+                if (wbi_dot(n, sv->g, sv->sd) < 0)
+                    for (int k = 0; k < 8; k++, t *= 0.25) {
+                        for (int i = 0; i < n; i++) sv->xt[i] = sv->x[i] + t * sv->sd[i];
+                        wb_status est = wbi_eval(sv, sv->xt, S->w, &ft, sv->gt);
+                        if (est == WB_ENONFINITE) continue;
+                        if (est != WB_OK) { S->st = est; S->why = WB_STOP_ERROR; return STOP; }
+                        if (ft < S->f - round) {
+                            memcpy(sv->x, sv->xt, (size_t)n * sizeof(double));
+                            memcpy(sv->g, sv->gt, (size_t)n * sizeof(double));
+                            S->f = ft;
+                            S->gnorm = wbi_norm_inf(n, sv->g);
+                            S->need_hess = 1;
+                            S->undamp--;
+                            break;
+                        }
+                    }
                 S->delta *= 4;
             } else {
                 double scale = s->scale_damping ? 1.0 : fmax(wbi_hess_diag_max(sv), 1e-300);
@@ -844,6 +928,8 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
                 S->nu = 2.0;
             }
             S->why = WB_STOP_NONE;
+            S->precision_stop = 0;
+            S->fresh_pred = INFINITY;
             S->it++;
             return GO_ON;
         }
@@ -851,11 +937,24 @@ static int stationary_point(wb_solver *sv, solve_state *S) {
             S->st = WB_STALLED;
             S->msg_set = 1;
             if (S->mf || S->qn)
-                wbi_set_msg(sv, "stalled: the step fell below step_tol but "
-                            "the Newton step (CG, %s) is %.3g > %.3g "
-                            "(|g|_inf = %.3g, %s %.3g): not a minimizer "
-                            "to step_tol", sn <= bound ? "not converged"
-                            : "converged", sn, bound, S->gnorm,
+                wbi_set_msg(sv, "stalled: %s, but the Newton check failed: "
+                            "%s; the Newton step (CG on H s = -g, %s) is "
+                            "%.3g (bound %.3g) and predicts a decrease of "
+                            "%.3g (rounding 1e3 eps |E| = %.3g) (E = %.6g, "
+                            "|g|_inf = %.3g, %s %.3g): not a minimizer the "
+                            "products can certify",
+                            S->why == WB_STOP_PRECISION
+                                ? "no step decreases E any more"
+                                : "the step fell below step_tol",
+                            singular ? "H is singular to rounding in the "
+                                       "unknowns' units (curvature <= 0 or "
+                                       "<= 32 eps of its largest along a "
+                                       "direction)"
+                                     : "H is not singular to rounding",
+                            nc ? "curvature <= 0 met"
+                            : met ? "converged" : "not converged",
+                            sn, bound, pred, 1e3 * DBL_EPSILON * fabs(S->f),
+                            S->f, S->gnorm,
                             S->qn ? "L-BFGS step" : "radius",
                             S->qn ? S->snorm : S->delta);
             else

@@ -369,6 +369,12 @@ static wb_status newton_step(wb_solver *sv, const double *w, double f,
     return WB_OK;
 }
 
+wb_status wbi_lbfgs_newton(wb_solver *sv, const double *w, double f,
+                           wbi_qn_step *out) {
+    memset(out, 0, sizeof *out);
+    return newton_step(sv, w, f, out);
+}
+
 wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
                          double step_bound, wbi_qn_step *out) {
     int n = sv->n;

@@ -309,6 +309,11 @@ void wbi_lbfgs_reset(wb_solver *sv);
    (and, for its Newton steps, hs, cgw and the operator's point hx). */
 wb_status wbi_lbfgs_step(wb_solver *sv, const double *w, double f,
                          double step_bound, wbi_qn_step *out);
+/* One truncated-Newton step from sv->x on the matrix-free operator (the
+   fallback of wbi_lbfgs_step where -g fails): WBI_QN_MOVED (sv->xt, sv->gt,
+   out->ft; the pairs restart from it), WBI_QN_PRECISION or WBI_QN_FAILED. */
+wb_status wbi_lbfgs_newton(wb_solver *sv, const double *w, double f,
+                           wbi_qn_step *out);
 
 /* ---- conjugate gradients (cg.c), matrix-free mode -------------------------- */
 /* Steihaug-Toint: s[n] ~ argmin g's + 1/2 s'Hs, ||s|| <= Delta (g = sv->g;
@@ -332,8 +337,9 @@ wb_status wbi_pcg(wb_solver *sv, double lambda, const double *b, double *v,
    direction with d'Hd <= -tau d'd (returned in d[n], unit 2-norm, *q =
    d'Hd), convergence, or maxit. Returns WB_OK; *found = 0 or 1; *rq_max =
    the largest Rayleigh quotient met (a curvature scale). */
-wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau, double *d,
-                      double *q, int *found, double *rq_max);
+wb_status wbi_negcurv(wb_solver *sv, int maxit, double tau,
+                      const double *scale, double *d, double *q, int *found,
+                      double *rq_min, double *rq_max);
 /* Finite-difference step fd_step * max(|z|, typ) for a coordinate of value z
    and typical size typ. */
 double wbi_fd_step(const wb_settings *s, double z, double typ);
@@ -341,6 +347,10 @@ double wbi_fd_step(const wb_settings *s, double z, double typ);
    start when it is non-zero (the start tells the scale: NIST-like
    parameters of 1e-7), else 1 (a zero start says nothing). */
 double wbi_typ_x(const wb_solver *sv, int i);
+/* The step h of a difference of g along v at x: min(rel (1 + ||x||) /
+   ||v||, n rel / max_i |v_i| / max(|x_i|, typ_i)) (0 when v = 0). */
+double wbi_fd_dir_step(const wb_solver *sv, const double *x, const double *v,
+                       double rel);
 
 /* ---- BLAS-3 with explicit leading dimensions (prox.c) -------------------- */
 /* C = alpha A A^T + beta C (lower triangle only), A n x k, C n x n. */

@@ -112,13 +112,15 @@ static void a_matrix_free_step_costs_only_its_cg_products(void **st) {
     double E, dx, gmax;
     assert_int_equal(vd_solve(&p, 1, &info, &E, &dx, &gmax), WB_OK);
     assert_true(E <= 1e-20 && dx <= 1e-10);
-    /* every product is a CG iteration of a step, or of the second-order
-       test at the stop (CG on I + c v v' ends within a few); before: one
-       more product per iteration for the gain ratio */
+    /* every product is a CG iteration of a step, or of the two tests at
+       the stop: the second-order test and the check that H is not
+       singular to rounding in the unknowns' units (CG on I + c v v' ends
+       within a few each); before: one more product per iteration for the
+       gain ratio */
     print_message("    hvp calls %d, CG iterations %d, iterations %d, "
                   "hess_diag calls %d\n", p.hvp_calls, info.cg_iterations,
                   info.iterations, p.diag_calls);
-    assert_true(p.hvp_calls <= info.cg_iterations + 4);
+    assert_true(p.hvp_calls <= info.cg_iterations + 8);
     /* Steihaug CG has no preconditioner: hess_diag only for the curvature
        scale of the second-order test (once per stop); before: once per
        iteration */
@@ -231,11 +233,67 @@ static void the_adjoint_cg_stops_at_the_accuracy_the_solve_reached(void **st) {
     wb_solver_destroy(sv);
 }
 
+/* Unknowns of very different sizes: x = (x1, x2), x2 = s u, s = 1e-7,
+     E(x; w) = 1/2 (x1 - w1)^2 + s^2 (1/2 (u - w2)^2 + 1/4 u^4),
+   an O(1) curvature in each unknown's own units: H = diag(1, 1 + 3 u^2)
+   is well conditioned, but E bends within 1e-7 along x2. x1* = w1, u* the
+   real root of u + u^3 = w2 (Newton below), and the implicit derivative
+   in closed form: dx1/dw1 = 1, dx2/dw2 = s / (1 + 3 u*^2) (g2 = s (u - w2
+   + u^3), B22 = -s, H22 = 1 + 3 u^2). A difference product whose step
+   comes from ||x|| and ||v|| alone (h = fd_step (1 + ||x||) / ||v|| ~
+   1e-5) moves u by ~100 and measured dx2/dw2 3700 times too small, with
+   WB_OK; steps scaled per unknown get it to the products' accuracy. */
+#define SC_S 1e-7
+static int sc_vg(void *u_, const double *x, const double *w, double *e,
+                 double *g) {
+    (void)u_;
+    double u = x[1] / SC_S, d1 = x[0] - w[0], d = u - w[1];
+    *e = 0.5 * d1 * d1 + SC_S * SC_S * (0.5 * d * d + 0.25 * u * u * u * u);
+    if (g) {
+        g[0] = d1;
+        g[1] = SC_S * (d + u * u * u);
+    }
+    return 0;
+}
+
+static void badly_scaled_unknowns_get_scaled_difference_products(void **st) {
+    (void)st;
+    const double w[2] = {1.0, 2.0};
+    double u = w[1]; /* u + u^3 = w2 by Newton's method */
+    for (int k = 0; k < 60; k++) u -= (u + u * u * u - w[1]) / (1 + 3 * u * u);
+    double j22 = SC_S / (1 + 3 * u * u);
+    const wb_hessian_kind kinds[2] = {WB_HESS_MATRIX_FREE, WB_HESS_LBFGS};
+    for (int m = 0; m < 2; m++) {
+        wb_settings s;
+        wb_settings_default(&s);
+        s.hessian = kinds[m];
+        s.grad_tol = 1e-20; /* the step-tol stop and its Newton check */
+        wb_energy e = {2, 2, NULL, sc_vg, NULL, NULL, NULL};
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        double x[2] = {0.3, 0.3 * SC_S}, J[4];
+        wb_info info;
+        wb_status rc = wb_solve(sv, w, x, &info);
+        if (rc != WB_OK) fail_msg("kind %d: %s", (int)kinds[m], wb_solver_message(sv));
+        wb_assert_close(x[0], w[0], 0, 1e-9);
+        wb_assert_close(x[1] / SC_S, u, 0, 1e-5);
+        assert_int_equal(wb_implicit_jacobian(sv, J), WB_OK);
+        /* difference products: relative error ~ fd_step^2 + eps / fd_step */
+        wb_assert_close(J[0], 1.0, 0, 1e-6);
+        if (!(fabs(J[3] - j22) <= 1e-6 * j22))
+            fail_msg("kind %d: dx2/dw2 = %.6g, closed form %.6g", (int)kinds[m],
+                     J[3], j22);
+        assert_true(fabs(J[1]) <= 1e-6 * j22 && fabs(J[2]) <= 1e-6);
+        wb_solver_destroy(sv);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(difference_products_reach_the_vardim_minimum),
         cmocka_unit_test(a_matrix_free_step_costs_only_its_cg_products),
         cmocka_unit_test(the_adjoint_cg_stops_at_the_accuracy_the_solve_reached),
+        cmocka_unit_test(badly_scaled_unknowns_get_scaled_difference_products),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -255,27 +255,78 @@ static const char *status_name(wb_status st) {
     }
 }
 
-/* Solves all 38 starts; prints a table; fails on any LRE < 4 or error. */
-static void run_all(void **state, int gauss_newton) {
+/* The Gauss-Newton product J'(J v) (for the matrix-free mode's hvp): the
+   same matrix as nist_gn_hess, without forming it. */
+static int nist_gn_hvp(void *u, const double *b, const double *w,
+                       const double *v, double *Hv) {
+    (void)w;
+    const nist_problem *pr = (const nist_problem *)u;
+    const nist_spec *sp = pr->spec;
+    int np = sp->np;
+    double df[NIST_MAX_PARAMS];
+    for (int c = 0; c < np; c++) Hv[c] = 0;
+    for (int i = 0; i < pr->nobs; i++) {
+        sp->f(b, pr->x + (size_t)i * sp->nx, df);
+        double jv = 0;
+        for (int c = 0; c < np; c++) jv += df[c] * v[c];
+        for (int c = 0; c < np; c++) Hv[c] += df[c] * jv;
+    }
+    return 0;
+}
+
+/* The ways test_nist solves every start. The dense ones must pass all 38;
+   the matrix-free and L-BFGS ones must never return WB_OK short of the
+   certified minimum (WB_OK is the stopping contract's claim of a
+   minimizer) and must reach it at least min_pass times (a floor two
+   below the count measured here: the borderline starts move with the
+   floating-point kernels, e.g. under valgrind). */
+typedef enum {
+    NIST_DENSE_FD,   /* value_grad only, dense difference Hessian        */
+    NIST_DENSE_GN,   /* dense Gauss-Newton Hessian                       */
+    NIST_LBFGS,      /* WB_HESS_LBFGS, value_grad only                   */
+    NIST_MFREE_FD,   /* WB_HESS_MATRIX_FREE on difference products       */
+    NIST_MFREE_HVP   /* WB_HESS_MATRIX_FREE, hvp = Gauss-Newton product  */
+} nist_mode;
+
+/* Solves all 38 starts; prints a table; fails on any LRE < 4 or error
+   (dense), on a WB_OK short of the minimum or fewer than min_pass
+   starts at LRE >= 4 (the others). */
+static void run_all(void **state, nist_mode mode, int min_pass) {
     nist_state *ns = load_all(state);
-    const char *mode = gauss_newton ? "Gauss-Newton Hessian"
-                                    : "general interface (difference Hessian)";
+    static const char *names[] = {
+        "general interface (difference Hessian)", "Gauss-Newton Hessian",
+        "L-BFGS (value_grad only)", "matrix-free (difference products)",
+        "matrix-free (Gauss-Newton hvp)"};
+    const char *mname = names[mode];
+    int strict = mode == NIST_DENSE_FD || mode == NIST_DENSE_GN;
     wb_settings s;
     nist_settings(&s);
-    int passed = 0, total = 0, errors = 0;
+    /* the extra modes under caps that keep the test to seconds (valgrind
+       included): a start that needs more ends WB_MAXITER, never WB_OK */
+    if (mode == NIST_LBFGS) {
+        s.hessian = WB_HESS_LBFGS;
+        s.lbfgs_max_iter = 5000;
+    }
+    if (mode == NIST_MFREE_FD || mode == NIST_MFREE_HVP) {
+        s.hessian = WB_HESS_MATRIX_FREE;
+        s.max_iter = 2000;
+    }
+    int passed = 0, total = 0, errors = 0, ok_short = 0;
     double lre_sum = 0;
     char failures[4096] = "";
     size_t flen = 0;
     printf("\nNIST StRD, %s: max_iter %d, grad_tol %g, step_tol %g, "
-           "f_tol %g, mu0 %g\n", mode, s.max_iter, s.grad_tol, s.step_tol,
-           s.f_tol, s.mu0);
-    printf("%-9s %5s %6s %6s %-8s %-8s %-15s %s\n", "problem", "start",
+           "f_tol %g, mu0 %g\n", mname,
+           mode == NIST_LBFGS ? s.lbfgs_max_iter : s.max_iter, s.grad_tol,
+           s.step_tol, s.f_tol, s.mu0);
+    printf("%-9s %5s %6s %6s %-8s %-9s %-15s %s\n", "problem", "start",
            "LRE", "iters", "status", "reason", "E", "certified E");
     for (int i = 0; i < NIST_NUM_PROBLEMS; i++) {
         nist_problem *pr = &ns->prob[i];
         const nist_spec *sp = pr->spec;
         wb_energy e = {sp->np, 0, pr, nist_vg,
-                       gauss_newton ? nist_gn_hess : NULL, NULL, NULL};
+                       mode == NIST_DENSE_GN ? nist_gn_hess : NULL, NULL, NULL};
+        if (mode == NIST_MFREE_HVP) e.hvp = nist_gn_hvp;
         wb_solver *sv = NULL;
         assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
         for (int st = 0; st < 2; st++) {
@@ -284,19 +335,21 @@ static void run_all(void **state, int gauss_newton) {
             wb_info info;
             wb_status rc = wb_solve(sv, NULL, b, &info);
             double lre = nist_lre(sp->np, b, pr->cert);
-            int ok = rc >= 0 && lre >= NIST_MIN_LRE;
+            int reached = rc >= 0 && lre >= NIST_MIN_LRE;
+            int bad = strict ? !reached : rc == WB_OK && lre < NIST_MIN_LRE;
             total++;
-            passed += ok;
+            passed += reached;
             errors += rc < 0;
+            ok_short += rc == WB_OK && lre < NIST_MIN_LRE;
             lre_sum += lre;
-            printf("%-9s %5d %6.2f %6d %-8s %-8s %-15.8e %.8e%s\n",
+            printf("%-9s %5d %6.2f %6d %-8s %-9s %-15.8e %.8e%s\n",
                    sp->name, st + 1, lre, info.iterations, status_name(rc),
                    reason_str(info.reason), info.energy, 0.5 * pr->rss,
-                   ok ? "" : "  FAIL");
-            if (rc < 0)
-                printf("          error %d: %s\n", (int)rc,
+                   bad ? "  FAIL" : reached ? "" : "  (not reached)");
+            if (rc != WB_OK)
+                printf("          status %d: %s\n", (int)rc,
                        wb_solver_message(sv));
-            if (!ok && flen + 80 < sizeof failures)
+            if (bad && flen + 80 < sizeof failures)
                 flen += (size_t)snprintf(failures + flen,
                                          sizeof failures - flen,
                                          " %s/start%d (LRE %.2f, status %d)",
@@ -304,21 +357,40 @@ static void run_all(void **state, int gauss_newton) {
         }
         wb_solver_destroy(sv);
     }
-    printf("NIST %s: %d/%d passed, average LRE %.2f\n", mode, passed, total,
-           lre_sum / total);
+    printf("NIST %s: %d/%d reach LRE %.0f, %d WB_OK short, %d errors, "
+           "average LRE %.2f\n", mname, passed, total, NIST_MIN_LRE, ok_short,
+           errors, lre_sum / total);
     fflush(stdout);
-    if (passed != total)
+    if (strict && passed != total)
         fail_msg("NIST %s: %d/%d starts below LRE %.0f or with an error "
-                 "(%d errors):%s", mode, total - passed, total, NIST_MIN_LRE,
+                 "(%d errors):%s", mname, total - passed, total, NIST_MIN_LRE,
                  errors, failures);
+    if (ok_short > 0)
+        fail_msg("NIST %s: %d starts returned WB_OK short of the certified "
+                 "minimum:%s", mname, ok_short, failures);
+    if (passed < min_pass)
+        fail_msg("NIST %s: %d/%d starts reach LRE %.0f, expected at least %d",
+                 mname, passed, total, NIST_MIN_LRE, min_pass);
 }
 
 static void nist_all_starts_pass_with_finite_difference_hessian(void **state) {
-    run_all(state, 0);
+    run_all(state, NIST_DENSE_FD, 38);
 }
 
 static void nist_all_starts_pass_with_gauss_newton_hessian(void **state) {
-    run_all(state, 1);
+    run_all(state, NIST_DENSE_GN, 38);
+}
+
+static void nist_lbfgs_never_ok_short_of_the_minimum(void **state) {
+    run_all(state, NIST_LBFGS, 33); /* 35 measured */
+}
+
+static void nist_matrix_free_fd_never_ok_short_of_the_minimum(void **state) {
+    run_all(state, NIST_MFREE_FD, 32); /* 34 measured */
+}
+
+static void nist_matrix_free_hvp_never_ok_short_of_the_minimum(void **state) {
+    run_all(state, NIST_MFREE_HVP, 31); /* 33 measured */
 }
 
 int main(void) {
@@ -333,6 +405,15 @@ int main(void) {
             nist_teardown),
         cmocka_unit_test_setup_teardown(
             nist_all_starts_pass_with_gauss_newton_hessian, nist_setup,
+            nist_teardown),
+        cmocka_unit_test_setup_teardown(
+            nist_lbfgs_never_ok_short_of_the_minimum, nist_setup,
+            nist_teardown),
+        cmocka_unit_test_setup_teardown(
+            nist_matrix_free_fd_never_ok_short_of_the_minimum, nist_setup,
+            nist_teardown),
+        cmocka_unit_test_setup_teardown(
+            nist_matrix_free_hvp_never_ok_short_of_the_minimum, nist_setup,
             nist_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
