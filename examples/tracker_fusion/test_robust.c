@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf.h"
 #include "tf_robust.h"
 #include "wb_test.h"
 
@@ -361,6 +362,44 @@ static void robust_search_lets_a_right_minority_win(void **st) {
     free(box);
 }
 
+/* --lambda-sweep through tf_run: the sweep's row at the run's own lambda is
+   the non-convex learned row again (same training: the same theta and
+   held-out figures), and the rows at lambda 0 and 10 are trained with their
+   lambda (the curvature of H + lambda I is larger at lambda 10) */
+static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
+    (void)st;
+    tf_opts o;
+    tf_opts_default(&o);
+    o.gen.sequences = 6, o.gen.min_frames = 30, o.gen.max_frames = 40;
+    o.epochs = 1, o.threads = 1, o.verbose = 0, o.robust = 2;
+    o.sweep[0] = 0, o.sweep[1] = o.lambda, o.sweep[2] = 10, o.nsweep = 3;
+    tf_result r;
+    char err[256] = "";
+    assert_int_equal(tf_run(&o, &r, err, sizeof err), 0);
+    assert_int_equal(r.robust_rows, 1);
+    assert_int_equal(r.sweep_rows, 3);
+    const tf_method *row = NULL, *again = NULL;
+    int zero = 0, ten = 0;
+    for (int i = 0; i < r.count; i++) {
+        if (!strcmp(r.m[i].key, "nonconvex")) row = &r.m[i];
+        if (!strcmp(r.m[i].key, "nonconvex_lambda_0.001")) again = &r.m[i];
+        zero += !strcmp(r.m[i].key, "nonconvex_lambda_0");
+        ten += !strcmp(r.m[i].key, "nonconvex_lambda_10");
+    }
+    assert_non_null(row);
+    assert_non_null(again);
+    assert_int_equal(zero + ten, 2);
+    wb_assert_close(again->test.cle, row->test.cle, 0, 0);
+    wb_assert_close(again->test.auc, row->test.auc, 0, 0);
+    for (int j = 0; j < TF_RP(r.K); j++) wb_assert_close(r.sweep[1].theta[j], r.robust[0].theta[j], 0, 0);
+    /* sigma = 1 / est ||(H + lambda I)^-1||_1 lies within sqrt(n) of the
+       smallest eigenvalue (n = 4T <= 160): at lambda 10 above the curvature
+       at lambda 0 and at least 10 / sqrt(160) where H is positive definite */
+    assert_true(r.sweep[2].checked > 0 && r.sweep[2].sigma_min >= 10 / sqrt(160.0));
+    assert_true(r.sweep[0].sigma_min < r.sweep[2].sigma_min);
+    tf_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(robust_energy_derivatives_match_differences),
@@ -370,6 +409,7 @@ int main(void) {
         cmocka_unit_test(robust_training_validates_a_longer_sequence),
         cmocka_unit_test(robust_search_scores_the_best_path),
         cmocka_unit_test(robust_search_lets_a_right_minority_win),
+        cmocka_unit_test(lambda_sweep_retrains_the_nonconvex_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
