@@ -420,6 +420,22 @@ void tf_robust_theta0(int K, const double *w0, double *th) {
    candidate: z <- sum_k a phi'(r2) y_tk / sum_k a phi'(r2), 20 steps (the
    energy's data term without the smoothing). Frames without a report take
    the nearest later frame's value (the last ones, the nearest earlier). */
+/* The Viterbi transition into report ij (frame t) from the candidates i of
+   the previous frame with reports tp: min_i prev[i] + GAMMA min(is_t^2
+   |c_ij - c_tp,i|^2, JCAP); *from = the arg min. */
+static double jump_in(const tf_rseq *q, int tp, size_t ij, double is2, const double *prev,
+                      int *from) {
+    double best = INFINITY;
+    for (int i = 0; i < q->K; i++) {
+        if (!(prev[i] < INFINITY)) continue;
+        size_t pi = (size_t)tp * q->K + i;
+        double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
+        double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
+        if (b < best) best = b, *from = i;
+    }
+    return best;
+}
+
 void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
     par P;
     getpar(q, th, &P);
@@ -451,18 +467,7 @@ void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
                 }
                 c += conf(q, &P, i, k) * r2 / (r2 + P.c2[k]); /* phi / c^2, in [0, a) */
             }
-            double best = 0;
-            if (any_prev) {
-                best = INFINITY;
-                for (int i = 0; i < K; i++) {
-                    if (!(prev[i] < INFINITY)) continue;
-                    size_t pi = (size_t)tp * K + i;
-                    double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
-                    double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
-                    if (b < best) best = b, from[ij] = i;
-                }
-            }
-            cost[ij] = best + c;
+            cost[ij] = (any_prev ? jump_in(q, tp, ij, is2, prev, &from[ij]) : 0) + c;
             if (cost[ij] < mn) mn = cost[ij];
         }
         if (mn < INFINITY) { /* a frame with reports: shift to min 0 */
@@ -611,18 +616,7 @@ static double srch_eval(srch_seq *s, const double *a) {
             const float *V = s->V + ij * K;
             double c = 0;
             for (int k = 0; k < K; k++) c += a[k] * V[k];
-            double best = 0;
-            if (tp >= 0) {
-                best = INFINITY;
-                for (int i = 0; i < K; i++) {
-                    if (!(prev[i] < INFINITY)) continue;
-                    size_t pi = (size_t)tp * K + i;
-                    double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
-                    double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
-                    if (b < best) best = b, s->from[ij] = i;
-                }
-            }
-            s->cost[ij] = best + c;
+            s->cost[ij] = (tp >= 0 ? jump_in(q, tp, ij, is2, prev, &s->from[ij]) : 0) + c;
             if (s->cost[ij] < mn) mn = s->cost[ij];
         }
         if (mn < INFINITY) {
