@@ -323,7 +323,7 @@ static void robust_search_scores_the_best_path(void **st) {
     }
     double before, after;
     int evals;
-    assert_int_equal(tf_robust_search(&q, 1, th, 20, &before, &after, &evals), 0);
+    assert_int_equal(tf_robust_search(&q, 1, NULL, 0, th, 20, &before, &after, &evals), 0);
     wb_assert_close(before, best_score, 1e-6, 1e-6); /* float V: 1e-7 relative */
     assert_true(after >= before && evals > 1);
     tf_rseq_free(&q);
@@ -351,7 +351,7 @@ static void robust_search_lets_a_right_minority_win(void **st) {
     tf_robust_start(&q[1], th0, x);
     for (int t = 0; t < T; t++) lost0 += fabs(x[4 * t] * q[1].S - tr[1][4 * t]) > 20;
     double before, after;
-    assert_int_equal(tf_robust_search(&q[0], 1, th, 20, &before, &after, &evals), 0);
+    assert_int_equal(tf_robust_search(&q[0], 1, NULL, 0, th, 20, &before, &after, &evals), 0);
     assert_true(lost0 >= 80); /* the majority wins at equal weights */
     assert_true(after > before + 0.3);
     tf_robust_start(&q[1], th, x);

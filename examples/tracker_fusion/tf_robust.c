@@ -651,18 +651,19 @@ static double srch_all(srch_seq *s, int n, const double *lw, int K) {
 
 #define SEARCH_ROUNDS 3
 #define DOMINATE 2.0 /* log weight added to one tracker at a start: e^2 = 7.4 votes */
-int tf_robust_search(const tf_rseq *train, int ntrain, double *theta, double prec_px,
-                     double *before, double *after, int *evals) {
+int tf_robust_search(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                     double *theta, double prec_px, double *before, double *after, int *evals) {
     *evals = 0;
-    if (ntrain < 1 || !train[0].truth) return -1;
+    if (ntrain < 1 || !train[0].truth || (nval > 0 && !val[0].truth)) return -1;
+    if (nval < 0) nval = 0;
     int K = train[0].K;
     par P;
     getpar(&train[0], theta, &P);
-    srch_seq *s = calloc((size_t)ntrain, sizeof(srch_seq));
+    srch_seq *s = calloc((size_t)(ntrain + nval), sizeof(srch_seq)), *sv = s + ntrain;
     if (!s) return -1;
-    for (int i = 0; i < ntrain; i++)
-        if (srch_init(&s[i], &train[i], &P, prec_px)) {
-            srch_free(s, ntrain);
+    for (int i = 0; i < ntrain + nval; i++)
+        if (srch_init(&s[i], i < ntrain ? &train[i] : &val[i - ntrain], &P, prec_px)) {
+            srch_free(s, ntrain + nval);
             return -1;
         }
     /* Coordinate search over log w_k from K + 1 starts: theta's weights,
@@ -673,12 +674,18 @@ int tf_robust_search(const tf_rseq *train, int ntrain, double *theta, double pre
        takes the best of the moves below if it raises the score by more
        than 1e-4 (a move must change some frames' choice: 1e-4 is a few
        frames of a training set); log weights in the trainer's bounds
-       [-12, 3]. The best end point by training score is kept. */
+       [-12, 3]. Of theta's own weights and the K + 1 end points, the one
+       with the best score on the validation sequences is kept (the best
+       training score without them): more starts find higher training
+       scores, and the validation sequences tell which of those carry over
+       to sequences the search did not see. */
     static const double moves[6] = {-2, -1, -0.5, 0.5, 1, 2};
     double lw[TF_RMAX_K], top[TF_RMAX_K];
     *before = srch_all(s, ntrain, theta, K);
     (*evals)++;
-    double best = -INFINITY;
+    double best = -INFINITY, vbest = nval ? srch_all(sv, nval, theta, K) : -INFINITY;
+    *after = *before;
+    memcpy(top, theta, sizeof(double) * K);
     for (int st = 0; st <= K; st++) {
         memcpy(lw, theta, sizeof(double) * K);
         if (st > 0) {
@@ -704,12 +711,17 @@ int tf_robust_search(const tf_rseq *train, int ntrain, double *theta, double pre
             }
             if (!moved) break;
         }
-        if (cur > best) best = cur, memcpy(top, lw, sizeof(double) * K);
+        if (nval) { /* by validation score; ties keep the earlier (theta's first) */
+            double v = srch_all(sv, nval, lw, K);
+            if (v > vbest) vbest = v, *after = cur, memcpy(top, lw, sizeof(double) * K);
+        } else if (cur > best) {
+            best = cur, *after = cur;
+            memcpy(top, lw, sizeof(double) * K);
+        }
     }
     memcpy(lw, top, sizeof(double) * K);
     memcpy(theta, lw, sizeof(double) * K);
-    *after = best;
-    srch_free(s, ntrain);
+    srch_free(s, ntrain + nval);
     return 0;
 }
 
@@ -776,7 +788,7 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
     memcpy(w, theta0, sizeof(double) * p);
     double t0 = wall_now();
     clock_t c0 = clock();
-    if (o->search && tf_robust_search(train, ntrain, w, o->prec_px, &fit->search_before,
+    if (o->search && tf_robust_search(train, ntrain, val, nval, w, o->prec_px, &fit->search_before,
                                       &fit->search_after, &fit->search_evals)) {
         snprintf(err, errlen, "the basin search: out of memory");
         return -1;

@@ -71,14 +71,17 @@ typedef struct {
 /* 30 epochs, 8, lr 0.02, 1e-3, search on at 20 px */
 void tf_robust_opts_default(tf_robust_opts *o);
 
-/* The basin search (see tf_robust.c): a coordinate search over the log
-   weights theta[0..K) that maximizes the mean over train[ntrain] of the
+/* The basin search (see tf_robust.c): coordinate searches over the log
+   weights theta[0..K) that maximize the mean over train[ntrain] of the
    per-frame (IoU + [centre error <= prec_px]) / 2 of the Viterbi start's
-   path (the widths, alpha, g at theta; beta taken as 0). theta's first K
-   entries are replaced. *before, *after: the score at the start and at the
-   end; *evals: evaluations. 0 ok; -1 out of memory or no truth. */
-int tf_robust_search(const tf_rseq *train, int ntrain, double *theta, double prec_px,
-                     double *before, double *after, int *evals);
+   path (the widths, alpha, g at theta; beta taken as 0), from K + 1
+   starts; of theta and the end points, the best by the same score on
+   val[nval] is kept (by the training score when nval = 0). theta's first K
+   entries are replaced. *before, *after: the training score of theta and
+   of the kept weights; *evals: evaluations. 0 ok; -1 out of memory or no
+   truth. */
+int tf_robust_search(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                     double *theta, double prec_px, double *before, double *after, int *evals);
 
 typedef struct {
     double theta[TF_RP(TF_RMAX_K)]; /* the parameters with the best validation loss */
