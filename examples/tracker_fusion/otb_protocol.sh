@@ -19,10 +19,13 @@
 # seconds and inner solves (mean); and in how many seeds the method beats
 # the oracle per metric (the best single tracker on the test sequences,
 # picked for each metric on its own) and the train-chosen best single
-# tracker, on CLE / P@20 / AUC (lower CLE, higher P@20 and AUC).
+# tracker, on CLE / P@20 / AUC (lower CLE, higher P@20 and AUC). Then the
+# non-convex rows' training summed over the seeds (with --lambda-sweep in
+# TF_FLAGS one line per lambda): skipped and refused derivatives, the
+# curvature of H + lambda I, the basin search's training score.
 set -eu
 if [ $# -lt 1 ]; then
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 data=$1
