@@ -25,7 +25,7 @@
 # curvature of H + lambda I, the basin search's training score.
 set -eu
 if [ $# -lt 1 ]; then
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 data=$1
