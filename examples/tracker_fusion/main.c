@@ -39,9 +39,15 @@ static void usage(FILE *f) {
         "  --batch N          videos per step (default 4)\n"
         "  --lr X             Adam learning rate, log-parameters (default 0.08)\n"
         "  --lambda X         damping of the implicit derivative (default 1e-3)\n"
-        "  --robust on|off|auto  the non-convex rows (non-convex learned, end to end);\n"
-        "                     auto (default): with --tracks data that have box sizes\n"
-        "                     and box truth\n"
+        "  --robust auto|global|on|off  the non-convex rows: auto (default): the\n"
+        "                     non-convex learned row with --tracks data that have box\n"
+        "                     sizes and box truth; global: that row always; on: it and\n"
+        "                     the end-to-end row (per-frame weights); off: neither\n"
+        "  --search on|off    the non-convex rows' basin search of the tracker weights\n"
+        "                     on the training sequences (default on)\n"
+        "  --lambda-sweep L1,L2,...  train the non-convex learned row again at each\n"
+        "                     lambda (up to 8 values >= 0): held-out figures, refused\n"
+        "                     and skipped derivatives, curvature of H + lambda I\n"
         "  --threads N        worker threads, 0 = all cores (default 0)\n"
         "output:\n"
         "  --threshold PX     success = centre error <= PX pixels (default 10; P@20 is\n"
@@ -86,6 +92,33 @@ static int u64_arg(const char *flag, const char *s, uint64_t *v) {
     return 0;
 }
 
+/* --lambda-sweep: comma-separated lambdas, each a whole number >= 0 */
+static int sweep_arg(const char *s, tf_opts *o) {
+    char buf[512];
+    if (strlen(s) >= sizeof buf) {
+        fprintf(stderr, "tracker_fusion: --lambda-sweep: the list is too long\n");
+        return -1;
+    }
+    strcpy(buf, s);
+    o->nsweep = 0;
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
+        double v;
+        if (o->nsweep == TF_MAX_SWEEP) {
+            fprintf(stderr, "tracker_fusion: --lambda-sweep takes at most %d values\n", TF_MAX_SWEEP);
+            return -1;
+        }
+        if (num_arg("--lambda-sweep", tok, &v)) return -1;
+        if (!(v >= 0)) {
+            fprintf(stderr, "tracker_fusion: --lambda-sweep wants lambdas >= 0, not '%s'\n", tok);
+            return -1;
+        }
+        o->sweep[o->nsweep++] = v;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     tf_opts o;
     tf_opts_default(&o);
@@ -122,10 +155,21 @@ int main(int argc, char **argv) {
             if (!strcmp(g, "on")) o.robust = 1;
             else if (!strcmp(g, "off")) o.robust = 0;
             else if (!strcmp(g, "auto")) o.robust = -1;
+            else if (!strcmp(g, "global")) o.robust = 2;
             else {
-                fprintf(stderr, "tracker_fusion: --robust wants on, off or auto, not '%s'\n", g);
+                fprintf(stderr, "tracker_fusion: --robust wants on, off, auto or global, not '%s'\n", g);
                 return 2;
             }
+        } else if (!strcmp(a, "--search") && more) {
+            const char *g = argv[++i];
+            if (!strcmp(g, "on")) o.search = 1;
+            else if (!strcmp(g, "off")) o.search = 0;
+            else {
+                fprintf(stderr, "tracker_fusion: --search wants on or off, not '%s'\n", g);
+                return 2;
+            }
+        } else if (!strcmp(a, "--lambda-sweep") && more) {
+            bad = sweep_arg(argv[++i], &o);
         } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
         else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
         else if (!strcmp(a, "--seed") && more) {
@@ -222,15 +266,36 @@ int main(int argc, char **argv) {
         const tf_method *m = NULL;
         for (int i = 0; i < r.count; i++)
             if (!strcmp(r.m[i].key, e ? "end_to_end" : "nonconvex")) m = &r.m[i];
-        printf("%s: lambda %g, best epoch %d of %d, %lld solves, %lld skipped steps' examples, "
+        printf("%s: lambda %g, best epoch %d of %d (0: the start), %lld solves, %lld skipped steps' examples, "
                "%d of %d training derivatives refused at the learned theta; %.1f s wall, %.1f s CPU\n",
                e ? "end to end" : "non-convex learned", o.lambda, f->best_epoch + 1, f->epochs,
                f->solves, f->skipped, f->refused, f->checked, f->seconds, f->cpu_seconds);
+        if (f->search_evals)
+            printf("    basin search: training score %.4f -> %.4f (%d evaluations)\n",
+                   f->search_before, f->search_after, f->search_evals);
         if (m && orc)
             printf("    vs the oracle single tracker: CLE %s, P@20 %s, AUC %s\n",
                    m->test.cle < orc->test.cle ? "better" : "worse",
                    m->test.prec20 > orc->test.prec20 ? "better" : "not better",
                    m->test.auc > orc->test.auc ? "better" : "not better");
+    }
+    if (r.sweep_rows) {
+        printf("\nlambda sweep (non-convex learned row; held-out CLE / P@20 / AUC; training:\n"
+               "skipped examples of the solves; at the learned theta: refused derivatives of the\n"
+               "training sequences and the smallest curvature sigma of H + lambda I, min / median):\n");
+        printf("%10s %8s %6s %6s | %7s %8s %8s %10s %10s\n", "lambda", "CLE px", "P@20", "AUC",
+               "skipped", "solves", "refused", "sigma min", "sigma med");
+        for (int e = 0; e < r.sweep_rows; e++) {
+            const tf_robust_fit *f = &r.sweep[e];
+            char key[48];
+            snprintf(key, sizeof key, "nonconvex_lambda_%g", r.sweep_lambda[e]);
+            for (int i = 0; i < r.count; i++)
+                if (!strcmp(r.m[i].key, key))
+                    printf("%10g %8.2f %6.3f %6.3f | %7lld %8lld %4d/%-3d %10.3g %10.3g\n",
+                           r.sweep_lambda[e], r.m[i].test.cle, r.m[i].test.prec20, r.m[i].test.auc,
+                           f->skipped, f->solves, f->refused, f->checked, f->sigma_min,
+                           f->sigma_med);
+        }
     }
     if (per_seq) {
         printf("\nper test sequence (CLE px / P@20 / AUC):\n");

@@ -19,10 +19,13 @@
 # seconds and inner solves (mean); and in how many seeds the method beats
 # the oracle per metric (the best single tracker on the test sequences,
 # picked for each metric on its own) and the train-chosen best single
-# tracker, on CLE / P@20 / AUC (lower CLE, higher P@20 and AUC).
+# tracker, on CLE / P@20 / AUC (lower CLE, higher P@20 and AUC). Then the
+# non-convex rows' training summed over the seeds (with --lambda-sweep in
+# TF_FLAGS one line per lambda): skipped and refused derivatives, the
+# curvature of H + lambda I, the basin search's training score.
 set -eu
 if [ $# -lt 1 ]; then
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 data=$1
@@ -98,6 +101,18 @@ function ms(m, k, d,   c, mu, sd) {
     return sprintf("%7." d "f +- %5." d "f", mu, sd)
 }
 FNR == 1 { seed++ }
+# the training of the robust rows (the "robust" array): derivatives skipped and
+# refused, the curvature of H + lambda I at the learned theta, the search
+/^    \{"row": / {
+    rk = str($0, "row")
+    if (!(rk in rseen)) { rseen[rk] = 1; rorder[++nr] = rk; rlam[rk] = num($0, "lambda") }
+    rskip[rk] += num($0, "skipped"); rsol[rk] += num($0, "inner_solves")
+    rref[rk] += num($0, "refused"); rchk[rk] += num($0, "checked")
+    v = num($0, "sigma_min"); if (v != "null" && (!(rk in rsmin) || v + 0 < rsmin[rk])) rsmin[rk] = v + 0
+    v = num($0, "sigma_median"); if (v != "null" && v > 0) { rslog[rk] += log(v); rsn[rk]++ }
+    v = num($0, "search_after"); if (v != "null" && num($0, "search_evals") > 0) { rsa[rk] += v; rsb[rk] += num($0, "search_before"); rsc[rk]++ }
+    rbe[rk] += num($0, "best_epoch"); rbn[rk]++
+}
 /^    \{"name": / {
     key = str($0, "name"); label = str($0, "label")
     m = key == "single" ? label : key
@@ -140,6 +155,19 @@ END {
         printf "%-26s %s %s %s %8.2f %8.0f %12s %12s%s\n", substr(shown[m], 1, 26), ms(m, "cle", 2), ms(m, "p20", 3), ms(m, "auc", 3),
             n[m, "sec"] ? s1[m, "sec"] / n[m, "sec"] : 0, n[m, "sol"] ? s1[m, "sol"] / n[m, "sol"] : 0, bo, bb,
             fail[m] ? sprintf("  (%d failed solves)", fail[m]) : ""
+    }
+    if (nr) {
+        printf "\nthe non-convex rows\x27 training, summed over the seeds: examples skipped of the inner solves;\n"
+        printf "derivatives refused at the learned theta of the training sequences; sigma: the smallest\n"
+        printf "curvature of H + lambda I of the accepted ones (min over all; geometric mean of the runs\x27 medians);\n"
+        printf "the basin search\x27s training score before -> after (mean); the epoch kept (mean)\n"
+        printf "%-28s %8s %14s %10s %10s %10s %17s %6s\n", "row", "lambda", "skipped", "refused", "sigma min", "sigma med", "search", "epoch"
+        for (i = 1; i <= nr; i++) {
+            rk = rorder[i]
+            printf "%-28s %8s %6d/%-7d %4d/%-5d %10.3g %10.3g %17s %6.1f\n", substr(rk, 1, 28), rlam[rk], rskip[rk], rsol[rk], rref[rk], rchk[rk],
+                (rk in rsmin) ? rsmin[rk] : -1, rsn[rk] ? exp(rslog[rk] / rsn[rk]) : -1,
+                rsc[rk] ? sprintf("%.4f -> %.4f", rsb[rk] / rsc[rk], rsa[rk] / rsc[rk]) : "off", rbe[rk] / rbn[rk]
+        }
     }
     printf "\nchosen per seed (best single by train P@20 | oracle by test P@20):\n"
     for (sd = 1; sd <= seeds; sd++) printf "  seed %d: %s | %s\n", sd, pick[sd, "best_single"], pick[sd, "oracle"]

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tf.h"
 #include "tf_robust.h"
 #include "wb_test.h"
 
@@ -218,9 +219,9 @@ static void robust_sequence_conversions_and_refusals(void **st) {
 
 
 /* Training with a validation sequence longer than every training sequence:
-   the validation loss is measured every epoch (the trainer is sized for it),
-   the epoch kept is one of the run's, and the kept theta's validation loss
-   is no worse than the start's (recomputed here by a solve) */
+   the validation loss is measured at the start and every epoch (the trainer
+   is sized for it), the theta kept is the start or an epoch's with the
+   least of them (recomputed here by a solve) */
 static void robust_training_validates_a_longer_sequence(void **st) {
     (void)st;
     int K = 4, Ts[3] = {20, 24, 60};
@@ -245,7 +246,7 @@ static void robust_training_validates_a_longer_sequence(void **st) {
     tf_robust_fit fit;
     char err[256] = "";
     assert_int_equal(tf_robust_train(q, 2, &q[2], 1, th0, &o, &fit, err, sizeof err), 0);
-    assert_true(fit.best_epoch >= 0 && fit.best_epoch < 4);
+    assert_true(fit.best_epoch >= -1 && fit.best_epoch < 4); /* -1: the start */
     double moved = 0;
     for (int j = 0; j < TF_RP(4); j++) moved += fabs(fit.theta[j] - th0[j]);
     assert_true(moved > 0);
@@ -257,9 +258,146 @@ static void robust_training_validates_a_longer_sequence(void **st) {
         x[4 * t] = box[4 * t] / q[2].S, x[4 * t + 1] = box[4 * t + 1] / q[2].S;
         x[4 * t + 2] = log(box[4 * t + 2]), x[4 * t + 3] = log(box[4 * t + 3]);
     }
-    wb_assert_close(tf_robust_loss(&q[2], x, NULL), fit.val_loss[fit.best_epoch], 1e-9, 1e-6);
+    double kept = fit.best_epoch < 0 ? fit.val_loss0 : fit.val_loss[fit.best_epoch];
+    wb_assert_close(tf_robust_loss(&q[2], x, NULL), kept, 1e-9, 1e-6);
+    for (int e = 0; e < 4; e++) assert_true(kept <= fit.val_loss[e] && kept <= fit.val_loss0);
     tf_robust_fit_free(&fit);
     for (int j = 0; j < 3; j++) tf_rseq_free(&q[j]);
+}
+
+/* The basin search's score of the start path against a brute force over
+   every path: K = 3 trackers scattered around the truth, T = 6 frames (3^6
+   paths). Path cost (tf_robust.c): sum_t sum_k a_k r2/(r2 + c_k^2) at the
+   chosen report + 2 min(is_t^2 |jump|^2, 16) between frames (the start's
+   GAMMA and JCAP); score: the mean over frames of (IoU + [error <= 20 px]) / 2
+   of the chosen reports. */
+static void robust_search_scores_the_best_path(void **st) {
+    (void)st;
+    enum { T = 6, K = 3 };
+    double box[4 * T * K], tr[4 * T], w0[K] = {1, 0.6, 0.35};
+    unsigned char m[T * K];
+    unsigned long long sd = 99;
+    for (int t = 0; t < T; t++) {
+        tr[4 * t] = 200 + 4 * t, tr[4 * t + 1] = 150 - 3 * t, tr[4 * t + 2] = 40, tr[4 * t + 3] = 50;
+        for (int k = 0; k < K; k++) {
+            double *b = box + 4 * (t * K + k);
+            b[0] = tr[4 * t] + 60 * (urand(&sd) - 0.5), b[1] = tr[4 * t + 1] + 60 * (urand(&sd) - 0.5);
+            b[2] = 40 * exp(0.6 * (urand(&sd) - 0.5)), b[3] = 50 * exp(0.6 * (urand(&sd) - 0.5));
+            m[t * K + k] = 1;
+        }
+    }
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    double th[TF_RP(K)];
+    tf_robust_theta0(K, w0, th);
+    th[K + 1] = log(0.5); /* widths differ */
+    /* brute force */
+    double best = INFINITY, best_score = NAN;
+    int path[T];
+    for (int code = 0; code < 729; code++) {
+        int c = code;
+        for (int t = 0; t < T; t++) path[t] = c % K, c /= K;
+        double cost = 0, score = 0;
+        for (int t = 0; t < T; t++) {
+            const double *yj = q.ys + 4 * (t * K + path[t]);
+            double is2 = q.is[t] * q.is[t];
+            for (int k = 0; k < K; k++) {
+                const double *yk = q.ys + 4 * (t * K + k);
+                double r2 = is2 * (pow(yj[0] - yk[0], 2) + pow(yj[1] - yk[1], 2)) +
+                            pow(yj[2] - yk[2], 2) + pow(yj[3] - yk[3], 2); /* g = 1 */
+                double c2 = exp(2 * th[K + k]);
+                cost += exp(th[k]) * r2 / (r2 + c2);
+            }
+            if (t > 0) {
+                const double *yp = q.ys + 4 * ((t - 1) * K + path[t - 1]);
+                double j2 = is2 * (pow(yj[0] - yp[0], 2) + pow(yj[1] - yp[1], 2));
+                cost += 2 * (j2 < 16 ? j2 : 16);
+            }
+            const double *b = box + 4 * (t * K + path[t]), *g = tr + 4 * t;
+            double ix = fmin(b[0] + b[2] / 2, g[0] + g[2] / 2) - fmax(b[0] - b[2] / 2, g[0] - g[2] / 2);
+            double iy = fmin(b[1] + b[3] / 2, g[1] + g[3] / 2) - fmax(b[1] - b[3] / 2, g[1] - g[3] / 2);
+            double in = fmax(ix, 0) * fmax(iy, 0), iou = in / (b[2] * b[3] + g[2] * g[3] - in);
+            score += 0.5 * (iou + (hypot(b[0] - g[0], b[1] - g[1]) <= 20)) / T;
+        }
+        if (cost < best) best = cost, best_score = score;
+    }
+    double before, after;
+    int evals;
+    assert_int_equal(tf_robust_search(&q, 1, NULL, 0, th, 20, &before, &after, &evals), 0);
+    wb_assert_close(before, best_score, 1e-6, 1e-6); /* float V: 1e-7 relative */
+    assert_true(after >= before && evals > 1);
+    tf_rseq_free(&q);
+}
+
+/* A majority that is wrong for long (3 of 5 trackers on a distractor in
+   frames 5..94 of 100): at equal weights the start path follows it (the
+   jump there and back costs less than the extra vote over 90 frames); the
+   search on one such training video moves the weights so that the start
+   follows the two right trackers, on another video of the same kind too. */
+static void robust_search_lets_a_right_minority_win(void **st) {
+    (void)st;
+    enum { T = 100, K = 5 };
+    double *box = malloc(sizeof(double) * 4 * T * K * 2), tr[2][4 * T], w0[K] = {1, 1, 1, 1, 1};
+    unsigned char m[2][T * K];
+    tf_rseq q[2];
+    for (int j = 0; j < 2; j++) {
+        make_seq(T, K, 3, 5, 95, 0, 40 + (unsigned long long)j, box + 4 * T * K * j, m[j], tr[j]);
+        assert_int_equal(tf_rseq_init(&q[j], T, K, box + 4 * T * K * j, m[j], tr[j], w0), 0);
+    }
+    double th0[TF_RP(K)], th[TF_RP(K)], x[4 * T];
+    tf_robust_theta0(K, w0, th0);
+    memcpy(th, th0, sizeof th);
+    int lost0 = 0, lost = 0, evals;
+    tf_robust_start(&q[1], th0, x);
+    for (int t = 0; t < T; t++) lost0 += fabs(x[4 * t] * q[1].S - tr[1][4 * t]) > 20;
+    double before, after;
+    assert_int_equal(tf_robust_search(&q[0], 1, NULL, 0, th, 20, &before, &after, &evals), 0);
+    assert_true(lost0 >= 80); /* the majority wins at equal weights */
+    assert_true(after > before + 0.3);
+    tf_robust_start(&q[1], th, x);
+    for (int t = 0; t < T; t++) lost += fabs(x[4 * t] * q[1].S - tr[1][4 * t]) > 20;
+    assert_int_equal(lost, 0);
+    for (int k = K; k < TF_RP(K); k++) wb_assert_close(th[k], th0[k], 0, 0); /* only weights */
+    for (int j = 0; j < 2; j++) tf_rseq_free(&q[j]);
+    free(box);
+}
+
+/* --lambda-sweep through tf_run: the sweep's row at the run's own lambda is
+   the non-convex learned row again (same training: the same theta and
+   held-out figures), and the rows at lambda 0 and 10 are trained with their
+   lambda (the curvature of H + lambda I is larger at lambda 10) */
+static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
+    (void)st;
+    tf_opts o;
+    tf_opts_default(&o);
+    o.gen.sequences = 6, o.gen.min_frames = 30, o.gen.max_frames = 40;
+    o.epochs = 1, o.threads = 1, o.verbose = 0, o.robust = 2;
+    o.sweep[0] = 0, o.sweep[1] = o.lambda, o.sweep[2] = 10, o.nsweep = 3;
+    tf_result r;
+    char err[256] = "";
+    assert_int_equal(tf_run(&o, &r, err, sizeof err), 0);
+    assert_int_equal(r.robust_rows, 1);
+    assert_int_equal(r.sweep_rows, 3);
+    const tf_method *row = NULL, *again = NULL;
+    int zero = 0, ten = 0;
+    for (int i = 0; i < r.count; i++) {
+        if (!strcmp(r.m[i].key, "nonconvex")) row = &r.m[i];
+        if (!strcmp(r.m[i].key, "nonconvex_lambda_0.001")) again = &r.m[i];
+        zero += !strcmp(r.m[i].key, "nonconvex_lambda_0");
+        ten += !strcmp(r.m[i].key, "nonconvex_lambda_10");
+    }
+    assert_non_null(row);
+    assert_non_null(again);
+    assert_int_equal(zero + ten, 2);
+    wb_assert_close(again->test.cle, row->test.cle, 0, 0);
+    wb_assert_close(again->test.auc, row->test.auc, 0, 0);
+    for (int j = 0; j < TF_RP(r.K); j++) wb_assert_close(r.sweep[1].theta[j], r.robust[0].theta[j], 0, 0);
+    /* sigma = 1 / est ||(H + lambda I)^-1||_1 lies within sqrt(n) of the
+       smallest eigenvalue (n = 4T <= 160): at lambda 10 above the curvature
+       at lambda 0 and at least 10 / sqrt(160) where H is positive definite */
+    assert_true(r.sweep[2].checked > 0 && r.sweep[2].sigma_min >= 10 / sqrt(160.0));
+    assert_true(r.sweep[0].sigma_min < r.sweep[2].sigma_min);
+    tf_result_free(&r);
 }
 
 int main(void) {
@@ -269,6 +407,9 @@ int main(void) {
         cmocka_unit_test(robust_start_and_fusion_reject_a_brief_wrong_majority),
         cmocka_unit_test(robust_sequence_conversions_and_refusals),
         cmocka_unit_test(robust_training_validates_a_longer_sequence),
+        cmocka_unit_test(robust_search_scores_the_best_path),
+        cmocka_unit_test(robust_search_lets_a_right_minority_win),
+        cmocka_unit_test(lambda_sweep_retrains_the_nonconvex_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

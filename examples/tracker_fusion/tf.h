@@ -184,6 +184,7 @@ void tf_score_add(tf_score *acc, tf_score one);
 tf_score tf_score_of(tf_metrics m); /* one sequence as a tf_score */
 
 /* The whole experiment, as the binary runs it. */
+#define TF_MAX_SWEEP 8
 typedef struct {
     tf_gen_opts gen;
     const char *tracks, *truth; /* CSV input instead of synthetic */
@@ -195,7 +196,12 @@ typedef struct {
     uint64_t seed;
     int robust;  /* the robust rows (tf_robust_run.c): 1 on, 0 off, -1 (default):
                     on for --tracks data whose every sequence has sizes and
-                    box truth (off for the synthetic default run: its time)  */
+                    box truth (off for the synthetic default run: its time);
+                    2: only the non-convex learned row (not end to end); the
+                    end-to-end row only with 1; -1 gives the non-convex one */
+    int search;  /* the robust rows' basin search (tf_robust_search): 1 (default) or 0 */
+    double sweep[TF_MAX_SWEEP]; /* --lambda-sweep: the non-convex learned row */
+    int nsweep;                 /* trained again at each of these lambdas     */
 } tf_opts;
 
 /* a row of the table. key: a stable name for the JSON ("learned", "mean",
@@ -235,7 +241,11 @@ typedef struct {
     double *plot_fused;
     tf_data all;            /* owned */
     tf_robust_fit robust[2]; /* non-convex learned, end to end (owned) */
-    int robust_rows;        /* how many of them ran                    */
+    int robust_rows;        /* how many of them ran (row e in robust[e]) */
+    double lambda;          /* their damping (--lambda)                 */
+    tf_robust_fit sweep[TF_MAX_SWEEP]; /* --lambda-sweep's fits (owned) */
+    double sweep_lambda[TF_MAX_SWEEP];
+    int sweep_rows;
 } tf_result;
 
 /* Fuses every sequence of test (in order: the test_idx order of r) with fn,
@@ -249,9 +259,11 @@ int tf_eval_method(tf_result *r, const char *key, const char *label,
 /* ---- the robust rows (tf_robust_run.c) ---- */
 /* 1 when every sequence of d has sizes and box truth */
 int tf_robust_usable(const tf_data *d);
-/* Trains the non-convex energy twice (global weights; end to end) on
-   train/val and appends the rows "nonconvex" and "end_to_end" for test to r
-   (their fits in r->robust). 0 ok; -1 (err). */
+/* Trains the non-convex energy twice (global weights; end to end; only the
+   first with o->robust == 2) on train/val and appends the rows "nonconvex"
+   and "end_to_end" for test to r (their fits in r->robust); then the global
+   row again at each lambda of o->sweep (rows "nonconvex_lambda_<lambda>",
+   fits in r->sweep). 0 ok; -1 (err). */
 int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const tf_data *val,
                    const tf_data *trval, const tf_data *test, char *err, size_t errlen);
 

@@ -319,6 +319,7 @@ void tf_opts_default(tf_opts *o) {
     o->lambda = 1e-3;
     o->seed = 1;
     o->robust = -1;
+    o->search = 1;
 }
 
 void tf_result_free(tf_result *r) {
@@ -328,6 +329,7 @@ void tf_result_free(tf_result *r) {
     free(r->plot_fused);
     free(r->test_idx);
     for (int e = 0; e < 2; e++) tf_robust_fit_free(&r->robust[e]);
+    for (int e = 0; e < r->sweep_rows; e++) tf_robust_fit_free(&r->sweep[e]);
     tf_data_free(&r->all);
     memset(r, 0, sizeof *r);
 }
@@ -578,7 +580,8 @@ int tf_run(const tf_opts *o, tf_result *r, char *err, size_t errlen) {
     if (tf_eval_method(r, "grid_search", label, &test, energy_fuse, &ef, th, grid_secs, used) < 0)
         goto fuse_fail;
     /* ---- the non-convex energy: global weights, and end to end ---- */
-    if (o->robust == 1 || (o->robust < 0 && o->tracks && tf_robust_usable(&r->all))) {
+    if (o->robust >= 1 || o->nsweep > 0 ||
+        (o->robust < 0 && o->tracks && tf_robust_usable(&r->all))) {
         if (!tf_robust_usable(&r->all)) {
             snprintf(err, errlen, "--robust on needs box sizes in the tracks and box truth");
             goto fail;
@@ -718,14 +721,29 @@ int tf_write_json(const tf_result *r, const char *path) {
     fputs("}", f);
     /* the robust rows' training: curves, counts, the learned theta */
     fputs(",\n  \"robust\": [", f);
-    for (int e = 0; e < r->robust_rows; e++) {
-        const tf_robust_fit *fit = &r->robust[e];
+    for (int e = 0; e < r->robust_rows + r->sweep_rows; e++) {
+        int sw = e - r->robust_rows;
+        const tf_robust_fit *fit = sw < 0 ? &r->robust[e] : &r->sweep[sw];
+        char row[48];
+        if (sw < 0) snprintf(row, sizeof row, "%s", e ? "end_to_end" : "nonconvex");
+        else snprintf(row, sizeof row, "nonconvex_lambda_%g", r->sweep_lambda[sw]);
         /* "row", not "name": otb_protocol.sh reads the lines that start
            with {"name": as the table's rows */
-        fprintf(f, "%s\n    {\"row\": \"%s\", \"best_epoch\": %d, \"inner_solves\": %lld, "
-                "\"skipped\": %lld, \"refused\": %d, \"checked\": %d, \"seconds\": ",
-                e ? "," : "", e ? "end_to_end" : "nonconvex", fit->best_epoch + 1, fit->solves,
-                fit->skipped, fit->refused, fit->checked);
+        fprintf(f, "%s\n    {\"row\": \"%s\", \"lambda\": ", e ? "," : "", row);
+        jnum(f, sw < 0 ? r->lambda : r->sweep_lambda[sw]);
+        fprintf(f, ", \"best_epoch\": %d, \"inner_solves\": %lld, "
+                "\"skipped\": %lld, \"refused\": %d, \"checked\": %d, \"sigma_min\": ",
+                fit->best_epoch + 1, fit->solves, fit->skipped, fit->refused, fit->checked);
+        jnum(f, fit->sigma_min);
+        fputs(", \"sigma_median\": ", f);
+        jnum(f, fit->sigma_med);
+        fputs(", \"val_loss_start\": ", f);
+        jnum(f, fit->val_loss0);
+        fprintf(f, ", \"search_evals\": %d, \"search_before\": ", fit->search_evals);
+        jnum(f, fit->search_before);
+        fputs(", \"search_after\": ", f);
+        jnum(f, fit->search_after);
+        fputs(", \"seconds\": ", f);
         jnum(f, fit->seconds);
         fputs(", \"cpu_seconds\": ", f);
         jnum(f, fit->cpu_seconds);

@@ -420,6 +420,22 @@ void tf_robust_theta0(int K, const double *w0, double *th) {
    candidate: z <- sum_k a phi'(r2) y_tk / sum_k a phi'(r2), 20 steps (the
    energy's data term without the smoothing). Frames without a report take
    the nearest later frame's value (the last ones, the nearest earlier). */
+/* The Viterbi transition into report ij (frame t) from the candidates i of
+   the previous frame with reports tp: min_i prev[i] + GAMMA min(is_t^2
+   |c_ij - c_tp,i|^2, JCAP); *from = the arg min. */
+static double jump_in(const tf_rseq *q, int tp, size_t ij, double is2, const double *prev,
+                      int *from) {
+    double best = INFINITY;
+    for (int i = 0; i < q->K; i++) {
+        if (!(prev[i] < INFINITY)) continue;
+        size_t pi = (size_t)tp * q->K + i;
+        double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
+        double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
+        if (b < best) best = b, *from = i;
+    }
+    return best;
+}
+
 void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
     par P;
     getpar(q, th, &P);
@@ -451,18 +467,7 @@ void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
                 }
                 c += conf(q, &P, i, k) * r2 / (r2 + P.c2[k]); /* phi / c^2, in [0, a) */
             }
-            double best = 0;
-            if (any_prev) {
-                best = INFINITY;
-                for (int i = 0; i < K; i++) {
-                    if (!(prev[i] < INFINITY)) continue;
-                    size_t pi = (size_t)tp * K + i;
-                    double dx = q->ys[4 * ij] - q->ys[4 * pi], dy = q->ys[4 * ij + 1] - q->ys[4 * pi + 1];
-                    double r2 = (dx * dx + dy * dy) * is2, b = prev[i] + GAMMA * (r2 < JCAP ? r2 : JCAP);
-                    if (b < best) best = b, from[ij] = i;
-                }
-            }
-            cost[ij] = best + c;
+            cost[ij] = (any_prev ? jump_in(q, tp, ij, is2, prev, &from[ij]) : 0) + c;
             if (cost[ij] < mn) mn = cost[ij];
         }
         if (mn < INFINITY) { /* a frame with reports: shift to min 0 */
@@ -519,6 +524,207 @@ void tf_robust_start(const tf_rseq *q, const double *th, double *x0) {
     free(from);
 }
 
+/* ---- the basin search ----
+   The start (the Viterbi path) picks the basin of the energy that the solve
+   refines, and the implicit derivative does not see that choice (x* does not
+   depend on the start locally): the gradient learns the refinement, never
+   which cluster of reports the path follows. The per-tracker weights are
+   therefore first chosen by a derivative-free coordinate search on the
+   training sequences for the start's path itself, scored by the metrics:
+     score = mean over sequences of mean over frames of
+             (IoU(path box, truth) + [centre error <= prec_px]) / 2
+   (a per-frame version of the success AUC and P@20, bounded, so no single
+   lost sequence dominates). With beta = 0 the weight of a report is
+   a_k = exp(log w_k), so the Viterbi costs are
+     cost_t(j) = sum_k a_k V_tjk + min_i [cost_{t'}(i) + GAMMA min(is_t^2 |c_tj - c_t'i|^2, JCAP)]
+   with V_tjk = r2/(r2 + c_k^2) fixed during the search (the widths stay): V
+   and each candidate's score are computed once, an evaluation is then
+   O(T K^2) additions. */
+typedef struct {
+    const tf_rseq *q;
+    float *V;  /* [T*K*K] V_tjk (0 where k did not report) */
+    float *sc; /* [T*K] score of candidate j (its raw box)  */
+    int *from; /* [T*K] backtracking scratch                */
+    double *cost;
+    int frames; /* frames with reports                     */
+} srch_seq;
+
+static void srch_free(srch_seq *s, int n) {
+    for (int i = 0; s && i < n; i++) {
+        free(s[i].V), free(s[i].sc), free(s[i].from), free(s[i].cost);
+    }
+    free(s);
+}
+
+static int srch_init(srch_seq *s, const tf_rseq *q, const par *P, double prec_px) {
+    int T = q->T, K = q->K;
+    size_t TK = (size_t)T * K;
+    memset(s, 0, sizeof *s);
+    s->q = q;
+    s->V = malloc(sizeof(float) * TK * K);
+    s->sc = malloc(sizeof(float) * TK);
+    s->from = malloc(sizeof(int) * TK);
+    s->cost = malloc(sizeof(double) * TK);
+    if (!s->V || !s->sc || !s->from || !s->cost) return -1;
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t], Dg[4] = {is2, is2, P->g, P->g};
+        const double *tr = q->truth + 4 * t;
+        int any = 0;
+        for (int j = 0; j < K; j++) {
+            size_t ij = (size_t)t * K + j;
+            any |= q->m[ij];
+            for (int k = 0; k < K; k++) {
+                size_t i = (size_t)t * K + k;
+                double r2 = 0;
+                if (q->m[ij] && q->m[i])
+                    for (int c = 0; c < 4; c++) {
+                        double d = q->ys[4 * ij + c] - q->ys[4 * i + c];
+                        r2 += Dg[c] * d * d;
+                    }
+                s->V[ij * K + k] = q->m[ij] && q->m[i] ? (float)(r2 / (r2 + P->c2[k])) : 0.0f;
+            }
+            if (!q->m[ij]) {
+                s->sc[ij] = 0;
+                continue;
+            }
+            /* the candidate's box against the truth, in px */
+            double cx = q->ys[4 * ij] * q->S, cy = q->ys[4 * ij + 1] * q->S;
+            double w = exp(q->ys[4 * ij + 2]), h = exp(q->ys[4 * ij + 3]);
+            double tx = tr[0] * q->S, ty = tr[1] * q->S, tw = exp(tr[2]), th = exp(tr[3]);
+            double ix = fmin(cx + w / 2, tx + tw / 2) - fmax(cx - w / 2, tx - tw / 2);
+            double iy = fmin(cy + h / 2, ty + th / 2) - fmax(cy - h / 2, ty - th / 2);
+            double in = (ix > 0 ? ix : 0) * (iy > 0 ? iy : 0), un = w * h + tw * th - in;
+            double iou = un > 0 ? in / un : 0;
+            s->sc[ij] = (float)(0.5 * (iou + (hypot(cx - tx, cy - ty) <= prec_px)));
+        }
+        s->frames += any;
+    }
+    return 0;
+}
+
+/* the mean score of the Viterbi path at the weights a[K] (see above) */
+static double srch_eval(srch_seq *s, const double *a) {
+    const tf_rseq *q = s->q;
+    int T = q->T, K = q->K, tp = -1;
+    double prev[TF_RMAX_K];
+    for (int t = 0; t < T; t++) {
+        double is2 = q->is[t] * q->is[t], mn = INFINITY;
+        for (int j = 0; j < K; j++) {
+            size_t ij = (size_t)t * K + j;
+            s->cost[ij] = INFINITY, s->from[ij] = -1;
+            if (!q->m[ij]) continue;
+            const float *V = s->V + ij * K;
+            double c = 0;
+            for (int k = 0; k < K; k++) c += a[k] * V[k];
+            s->cost[ij] = (tp >= 0 ? jump_in(q, tp, ij, is2, prev, &s->from[ij]) : 0) + c;
+            if (s->cost[ij] < mn) mn = s->cost[ij];
+        }
+        if (mn < INFINITY) {
+            for (int j = 0; j < K; j++) prev[j] = s->cost[(size_t)t * K + j] - mn;
+            tp = t;
+        }
+    }
+    double sum = 0;
+    int cur = -1;
+    for (int t = T - 1; t >= 0; t--) {
+        size_t row = (size_t)t * K;
+        int n = 0;
+        for (int k = 0; k < K; k++) n += q->m[row + k];
+        if (!n) continue;
+        if (cur < 0) {
+            double mn = INFINITY;
+            for (int j = 0; j < K; j++)
+                if (s->cost[row + j] < mn) mn = s->cost[row + j], cur = j;
+        }
+        sum += s->sc[row + cur];
+        cur = s->from[row + cur];
+    }
+    return s->frames ? sum / s->frames : 0;
+}
+
+static double srch_all(srch_seq *s, int n, const double *lw, int K) {
+    double a[TF_RMAX_K], sum = 0;
+    for (int k = 0; k < K; k++) a[k] = exp(lw[k]);
+    for (int i = 0; i < n; i++) sum += srch_eval(&s[i], a);
+    return sum / n;
+}
+
+#define SEARCH_ROUNDS 3
+#define DOMINATE 2.0 /* log weight added to one tracker at a start: e^2 = 7.4 votes */
+int tf_robust_search(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                     double *theta, double prec_px, double *before, double *after, int *evals) {
+    *evals = 0;
+    if (ntrain < 1 || !train[0].truth || (nval > 0 && !val[0].truth)) return -1;
+    if (nval < 0) nval = 0;
+    int K = train[0].K;
+    par P;
+    getpar(&train[0], theta, &P);
+    srch_seq *s = calloc((size_t)(ntrain + nval), sizeof(srch_seq)), *sv = s + ntrain;
+    if (!s) return -1;
+    for (int i = 0; i < ntrain + nval; i++)
+        if (srch_init(&s[i], i < ntrain ? &train[i] : &val[i - ntrain], &P, prec_px)) {
+            srch_free(s, ntrain + nval);
+            return -1;
+        }
+    /* Coordinate search over log w_k from K + 1 starts: theta's weights,
+       and for each tracker j its weight raised by DOMINATE over theta's
+       (one tracker that outvotes a majority: the case of a consistently
+       better tracker, which a search from near-equal weights reaches only
+       through many single moves). From each start, each tracker in turn
+       takes the best of the moves below if it raises the score by more
+       than 1e-4 (a move must change some frames' choice: 1e-4 is a few
+       frames of a training set); log weights in the trainer's bounds
+       [-12, 3]. Of theta's own weights and the K + 1 end points, the one
+       with the best score on the validation sequences is kept (the best
+       training score without them): more starts find higher training
+       scores, and the validation sequences tell which of those carry over
+       to sequences the search did not see. */
+    static const double moves[6] = {-2, -1, -0.5, 0.5, 1, 2};
+    double lw[TF_RMAX_K], top[TF_RMAX_K];
+    *before = srch_all(s, ntrain, theta, K);
+    (*evals)++;
+    double best = -INFINITY, vbest = nval ? srch_all(sv, nval, theta, K) : -INFINITY;
+    *after = *before;
+    memcpy(top, theta, sizeof(double) * K);
+    for (int st = 0; st <= K; st++) {
+        memcpy(lw, theta, sizeof(double) * K);
+        if (st > 0) {
+            if (lw[st - 1] + DOMINATE > 3) continue; /* outside the bounds */
+            lw[st - 1] += DOMINATE;
+        }
+        double cur = st ? srch_all(s, ntrain, lw, K) : *before;
+        (*evals) += st > 0;
+        for (int round = 0; round < SEARCH_ROUNDS; round++) {
+            int moved = 0;
+            for (int k = 0; k < K; k++) {
+                double keep = lw[k], bk = keep, bs = cur + 1e-4;
+                for (int j = 0; j < 6; j++) {
+                    double v = keep + moves[j];
+                    if (v < -12 || v > 3) continue;
+                    lw[k] = v;
+                    double sc = srch_all(s, ntrain, lw, K);
+                    (*evals)++;
+                    if (sc > bs) bs = sc, bk = v;
+                }
+                lw[k] = bk;
+                if (bk != keep) cur = bs, moved = 1;
+            }
+            if (!moved) break;
+        }
+        if (nval) { /* by validation score; ties keep the earlier (theta's first) */
+            double v = srch_all(sv, nval, lw, K);
+            if (v > vbest) vbest = v, *after = cur, memcpy(top, lw, sizeof(double) * K);
+        } else if (cur > best) {
+            best = cur, *after = cur;
+            memcpy(top, lw, sizeof(double) * K);
+        }
+    }
+    memcpy(lw, top, sizeof(double) * K);
+    memcpy(theta, lw, sizeof(double) * K);
+    srch_free(s, ntrain + nval);
+    return 0;
+}
+
 /* ---- learning ---- */
 
 void tf_robust_opts_default(tf_robust_opts *o) {
@@ -529,6 +735,8 @@ void tf_robust_opts_default(tf_robust_opts *o) {
     o->lr = 0.02;
     o->lambda = 1e-3;
     o->seed = 1;
+    o->search = 1;
+    o->prec_px = 20;
 }
 
 void tf_robust_fit_free(tf_robust_fit *fit) {
@@ -578,7 +786,14 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
     int K = train[0].K, p = TF_RP(K);
     double w[TF_RP(TF_RMAX_K)], lo[TF_RP(TF_RMAX_K)], hi[TF_RP(TF_RMAX_K)];
     memcpy(w, theta0, sizeof(double) * p);
-    memcpy(fit->theta, theta0, sizeof(double) * p);
+    double t0 = wall_now();
+    clock_t c0 = clock();
+    if (o->search && tf_robust_search(train, ntrain, val, nval, w, o->prec_px, &fit->search_before,
+                                      &fit->search_after, &fit->search_evals)) {
+        snprintf(err, errlen, "the basin search: out of memory");
+        return -1;
+    }
+    memcpy(fit->theta, w, sizeof(double) * p);
     rds dtr = {train, w}, dva = {val, w};
     wb_dataset Dtr = {ntrain, &dtr, rds_energy, rds_start, rds_loss};
     wb_dataset Dva = {nval, &dva, rds_energy, rds_start, rds_loss};
@@ -622,10 +837,21 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    double t0 = wall_now();
-    clock_t c0 = clock();
+    /* the start (the searched theta) is a candidate too: its validation
+       loss first (best_epoch -1: the start kept) */
     double best = INFINITY;
     fit->best_epoch = -1;
+    {
+        int failed = 0;
+        wb_status se = wb_trainer_evaluate(tr, &Dva, w, &fit->val_loss0, &failed, NULL);
+        if (se != WB_OK) {
+            snprintf(err, errlen, "validation: %s: %s", wb_status_str(se), wb_trainer_message(tr));
+            wb_trainer_destroy(tr);
+            tf_robust_fit_free(fit);
+            return -1;
+        }
+        best = fit->val_loss0;
+    }
     wb_train_info info;
     int epoch = 0;
     do {
@@ -671,7 +897,11 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
     fit->seconds = wall_now() - t0;
     fit->cpu_seconds = (double)(clock() - c0) / CLOCKS_PER_SEC;
     /* refused derivatives at the learned theta: one solve per training
-       sequence, then wb_implicit_vjp with lambda */
+       sequence, then wb_implicit_vjp with lambda; the smallest curvature
+       sigma of H + lambda I that the accepted ones report (its minimum and
+       median over the sequences) */
+    double *sig = malloc(sizeof(double) * (size_t)ntrain);
+    int nsig = 0;
     for (int i = 0; i < ntrain; i++) {
         wb_energy e = tf_robust_energy(&train[i]);
         wb_settings s;
@@ -688,11 +918,22 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
         if (wb_solve(sv, fit->theta, x, NULL) >= 0) {
             tf_robust_loss(&train[i], x, g);
             fit->checked++;
-            fit->refused += wb_implicit_vjp(sv, g, dw) == WB_ESINGULAR;
+            wb_status sd = wb_implicit_vjp(sv, g, dw);
+            fit->refused += sd == WB_ESINGULAR;
+            wb_deriv_info di;
+            wb_solver_deriv_info(sv, &di);
+            if (sd >= 0 && sig && di.min_curvature > 0) sig[nsig++] = di.min_curvature;
         }
         wb_solver_destroy(sv);
         free(x);
     }
+    fit->sigma_min = fit->sigma_med = NAN;
+    if (nsig) {
+        qsort(sig, (size_t)nsig, sizeof(double), cmpd);
+        fit->sigma_min = sig[0];
+        fit->sigma_med = nsig % 2 ? sig[nsig / 2] : 0.5 * (sig[nsig / 2 - 1] + sig[nsig / 2]);
+    }
+    free(sig);
     return 0;
 }
 

@@ -64,24 +64,46 @@ typedef struct {
     int epochs, batch, threads, verbose;
     double lr, lambda;
     uint64_t seed;
+    int search;         /* 1 (default): tf_robust_search before the gradient */
+    double prec_px;     /* the search's precision threshold (default 20 px) */
 } tf_robust_opts;
 
-void tf_robust_opts_default(tf_robust_opts *o); /* 30 epochs, 8, lr 0.02, 1e-3 */
+/* 30 epochs, 8, lr 0.02, 1e-3, search on at 20 px */
+void tf_robust_opts_default(tf_robust_opts *o);
+
+/* The basin search (see tf_robust.c): coordinate searches over the log
+   weights theta[0..K) that maximize the mean over train[ntrain] of the
+   per-frame (IoU + [centre error <= prec_px]) / 2 of the Viterbi start's
+   path (the widths, alpha, g at theta; beta taken as 0), from K + 1
+   starts; of theta and the end points, the best by the same score on
+   val[nval] is kept (by the training score when nval = 0). theta's first K
+   entries are replaced. *before, *after: the training score of theta and
+   of the kept weights; *evals: evaluations. 0 ok; -1 out of memory or no
+   truth. */
+int tf_robust_search(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                     double *theta, double prec_px, double *before, double *after, int *evals);
 
 typedef struct {
     double theta[TF_RP(TF_RMAX_K)]; /* the parameters with the best validation loss */
     double *epoch_loss, *val_loss;  /* [epochs]                       */
-    int epochs, best_epoch;
+    int epochs, best_epoch;         /* best_epoch -1: the start kept       */
+    double val_loss0;               /* the validation loss at the start    */
     long long solves, skipped;      /* inner solves; examples skipped (failed
                                        solve or refused derivative)     */
     int refused, checked;           /* at the learned theta: refused
                                        derivatives (WB_ESINGULAR) of the
                                        training sequences' solves        */
     double seconds, cpu_seconds;
+    double sigma_min, sigma_med;    /* the smallest curvature of H + lambda I
+                                       of the accepted ones: minimum and
+                                       median over the sequences (NaN: none) */
+    double search_before, search_after; /* the basin search's training score */
+    int search_evals;                   /* (0: no search)                    */
 } tf_robust_fit;
 
-/* Trains on train[ntrain] (validation val[nval] picks the epoch), starting
-   at theta0. 0 ok; -1 (message in err). */
+/* Trains on train[ntrain], starting at theta0 after the basin search
+   (o->search); the validation loss on val[nval] picks the start or the end
+   of an epoch. 0 ok; -1 (message in err). */
 int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
                     const double *theta0, const tf_robust_opts *o, tf_robust_fit *fit,
                     char *err, size_t errlen);

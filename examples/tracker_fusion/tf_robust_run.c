@@ -111,21 +111,34 @@ int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const t
     tf_robust_theta0(K, w0, theta0);
     static const char *key[2] = {"nonconvex", "end_to_end"};
     static const char *lab[2] = {"non-convex learned", "end to end"};
-    for (int e = 0; e < 2; e++) {
+    r->lambda = o->lambda;
+    /* auto (-1) and global (2): the non-convex learned row only; on (1): end to end too */
+    int rows = o->robust == 0 ? 0 : o->robust == 1 ? 2 : 1;
+    /* the rows, then the global row again at each lambda of the sweep */
+    for (int e = 0; e < rows + o->nsweep; e++) {
+        int sw = e - rows; /* >= 0: a row of the sweep */
         tf_robust_opts ro;
         tf_robust_opts_default(&ro);
-        ro.end_to_end = e;
-        ro.lambda = o->lambda;
+        ro.end_to_end = sw < 0 && e == 1;
+        ro.lambda = sw < 0 ? o->lambda : o->sweep[sw];
         ro.seed = o->seed;
         ro.threads = o->threads;
         ro.verbose = o->verbose;
-        tf_robust_fit *fit = &r->robust[e];
+        ro.search = o->search;
+        tf_robust_fit *fit = sw < 0 ? &r->robust[e] : &r->sweep[sw];
         if (tf_robust_train(q[0], train->count, q[1], val->count, theta0, &ro, fit, err, errlen))
             goto fail;
-        r->robust_rows = e + 1;
+        char skey[32], slab[64];
+        if (sw < 0) r->robust_rows = e + 1;
+        else {
+            r->sweep_lambda[sw] = ro.lambda;
+            r->sweep_rows = sw + 1;
+            snprintf(skey, sizeof skey, "nonconvex_lambda_%g", ro.lambda);
+            snprintf(slab, sizeof slab, "non-convex, lambda %g", ro.lambda);
+        }
         rfuse_t f = {test, q[2], fit->theta};
-        if (tf_eval_method(r, key[e], lab[e], test, rfuse, &f, o->threshold, fit->seconds,
-                           (long)fit->solves) < 0)
+        if (tf_eval_method(r, sw < 0 ? key[e] : skey, sw < 0 ? lab[e] : slab, test, rfuse, &f,
+                           o->threshold, fit->seconds, (long)fit->solves) < 0)
             goto oom;
     }
     for (int j = 0; j < 3; j++) free_all(q[j], parts[j]->count);
