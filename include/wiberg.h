@@ -189,8 +189,10 @@ typedef enum wb_hessian_kind {
         hess_nnz > 0           sparse (a pattern says more than a band:
                                CHOLMOD's fill-reducing ordering costs no
                                more than the band and far less on grids)
-        kd > 0                 banded (hess_band, or 2(2kd+1) gradients
-                               per band; hess is not called)
+        0 < kd <= 32, or       banded (hess_band, or 2(2kd+1) gradients
+          kd > 32 without hvp  per band; hess is not called); with hvp a
+                               wider band goes on below: its factor costs
+                               n kd^2 flops, about kd/4 products
         hess, n <= 256         dense (one Hessian + n^3/3 flops an
                                iteration: cheap, exact Newton steps, a
                                factor the derivatives reuse)

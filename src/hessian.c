@@ -24,9 +24,16 @@
  *                          fill-reducing sparse Cholesky costs at most what
  *                          the band does and O(n^1.5) on a 2-D grid (a band
  *                          of a 2-D grid costs n kd^2 = O(n^2))
- *   kd > 0                 banded: a factor costs n kd^2, a band 2(2kd+1)
- *                          gradients at most (hess_band, or differences),
- *                          whatever else the energy gives
+ *   0 < kd <= 32, or       banded: a factor costs n kd^2, a band 2(2kd+1)
+ *     kd > 32 without hvp  gradients at most (hess_band, or differences),
+ *                          whatever else the energy gives. With hvp and a
+ *                          wide band the products win: a factor costs
+ *                          n kd^2 flops, a product of the (2kd+1)-wide band
+ *                          about 2 n (2kd+1), so a factor is worth about
+ *                          kd/4 products -- 8 at kd = 32, what a single
+ *                          Steihaug step spends, 64 at kd = 256 (P3 of the
+ *                          benchmarks, a 256x256 grid: banded 1.8 s,
+ *                          matrix-free 0.03 s to the same target)
  *   hess, n <= 256         dense: one Hessian plus n^3/3 flops (<= 5.6e6)
  *                          per iteration is cheap at any gradient cost, and
  *                          buys exact Newton steps and a reusable factor
@@ -48,6 +55,7 @@
  *                          difference products as matrix-free does.
  */
 #define WBI_AUTO_DENSE_HESS 256
+#define WBI_AUTO_BAND_KD 32
 #define WBI_AUTO_DENSE_FD 100
 
 wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
@@ -55,7 +63,8 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
     wb_hessian_kind k = s->hessian;
     if (k == WB_HESS_AUTO) {
         if (e->hess_nnz > 0) k = WB_HESS_SPARSE;
-        else if (e->kd > 0) k = WB_HESS_BANDED;
+        else if (e->kd > 0 && (e->kd <= WBI_AUTO_BAND_KD || !e->hvp))
+            k = WB_HESS_BANDED;
         else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
         else if (e->hvp) k = WB_HESS_MATRIX_FREE;
         else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;

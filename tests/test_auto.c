@@ -1,5 +1,6 @@
 /* WB_HESS_AUTO chooses the Hessian's storage by cost (the rule at
- * wb_hessian_kind in wiberg.h): dense for small n, banded whenever kd > 0,
+ * wb_hessian_kind in wiberg.h): dense for small n, banded whenever
+ * 0 < kd <= 32 (or a wider band without hvp),
  * matrix-free with hvp, L-BFGS otherwise -- for a value_grad-only energy
  * too, never a dense difference Hessian at large n. Each
  * case is checked by the storage info reports, the callbacks counted, and
@@ -50,6 +51,22 @@ static int ch_hess(void *u, const double *x, const double *w, double *H) {
     return 0;
 }
 
+/* H v of the energy above (tridiagonal) */
+static int ch_hvp(void *u, const double *x, const double *w, const double *v,
+                  double *Hv) {
+    (void)w;
+    ch_t *p = u;
+    int n = p->n;
+    for (int i = 0; i < n; i++) Hv[i] = (1 + i % 5) * v[i];
+    for (int i = 0; i + 1 < n; i++) {
+        double d = x[i + 1] - x[i], k = 3 * d * d + p->c, dv = v[i + 1] - v[i];
+        Hv[i + 1] += k * dv;
+        Hv[i] -= k * dv;
+    }
+    return 0;
+}
+static int with_hvp; /* ch_solve gives hvp too */
+
 /* Solves from x0_i = 1 + sin(i) with AUTO; returns max_i |x_i - 1|. */
 static double ch_solve(ch_t *p, int with_hess, int kd, wb_info *info) {
     int n = p->n;
@@ -59,6 +76,7 @@ static double ch_solve(ch_t *p, int with_hess, int kd, wb_info *info) {
     e.user = p;
     e.value_grad = ch_vg;
     if (with_hess) e.hess = ch_hess;
+    if (with_hvp) e.hvp = ch_hvp;
     e.kd = kd;
     wb_solver *sv = NULL;
     assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
@@ -101,6 +119,23 @@ static void auto_takes_the_band_when_kd_is_given_even_with_hess(void **st) {
     assert_int_equal(p.hess_calls, 0); /* the band by 2 (2 kd + 1) gradients */
 }
 
+/* A wide band (kd > 32) with hvp: the products, not the band's factor
+   (n kd^2 flops, about kd/4 products); without hvp the band stays. The
+   tridiagonal H fits any declared kd. */
+static void auto_leaves_a_wide_band_for_products_when_hvp_is_given(void **st) {
+    (void)st;
+    wb_info info;
+    ch_t p = {600, 0.5, 0, 0};
+    with_hvp = 1;
+    assert_true(ch_solve(&p, 0, 64, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
+    assert_true(ch_solve(&p, 0, 32, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_BANDED);
+    with_hvp = 0;
+    assert_true(ch_solve(&p, 0, 64, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_BANDED);
+}
+
 static void auto_takes_lbfgs_for_value_grad_only_at_n_2000(void **st) {
     (void)st;
     wb_info info;
@@ -131,6 +166,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_keeps_small_problems_dense),
         cmocka_unit_test(auto_takes_the_band_when_kd_is_given_even_with_hess),
+        cmocka_unit_test(auto_leaves_a_wide_band_for_products_when_hvp_is_given),
         cmocka_unit_test(auto_takes_lbfgs_for_value_grad_only_at_n_2000),
         cmocka_unit_test(auto_takes_lbfgs_for_hess_without_products_at_n_2000),
     };

@@ -44,7 +44,7 @@ static void usage(FILE *f) {
         "                     sizes and box truth; global: that row always; on: it and\n"
         "                     the end-to-end row (per-frame weights); off: neither\n"
         "  --search on|off    the non-convex rows' basin search of the tracker weights\n"
-        "                     on the training sequences (default on)\n"
+        "                     on the training sequences (default off)\n"
         "  --lambda-sweep L1,L2,...  train the non-convex learned row again at each\n"
         "                     lambda (up to 8 values >= 0): held-out figures, refused\n"
         "                     and skipped derivatives, curvature of H + lambda I\n"

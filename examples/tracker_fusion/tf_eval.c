@@ -319,7 +319,7 @@ void tf_opts_default(tf_opts *o) {
     o->lambda = 1e-3;
     o->seed = 1;
     o->robust = -1;
-    o->search = 1;
+    o->search = 0;
 }
 
 void tf_result_free(tf_result *r) {

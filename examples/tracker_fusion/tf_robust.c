@@ -735,7 +735,7 @@ void tf_robust_opts_default(tf_robust_opts *o) {
     o->lr = 0.02;
     o->lambda = 1e-3;
     o->seed = 1;
-    o->search = 1;
+    o->search = 0;
     o->prec_px = 20;
 }
 
