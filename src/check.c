@@ -138,6 +138,40 @@ static wb_status out_ok(const char *what, const char *name, size_t m,
     return WB_OK;
 }
 
+/* Central differences along the m entries of z (z = x, or w when wrt_w):
+   u(z + h e_j) - u(z - h e_j) over 2h, of u = E (g1 and g2 NULL: one row)
+   or of u = its gradient (g1, g2 of n scratch: n rows), column j into
+   fd[j rows + i], with the rounding bound of each entry
+   r[j rows + i] = eps (|u_i(z + h e_j)| + |u_i(z - h e_j)|) / 2h.
+   zh[m]: scratch (z again on return). */
+static wb_status fd_columns(const wb_energy *e, const wb_settings *s,
+                            const double *x, const double *w, int wrt_w,
+                            double *zh, double *g1, double *g2, double *fd,
+                            double *r) {
+    const double eps = ULPS * DBL_EPSILON; /* per value, a few roundings */
+    const double *z = wrt_w ? w : x;
+    const char *where = wrt_w ? "at a difference step from w"
+                              : "at a difference step from x";
+    int m = wrt_w ? e->p : e->n, rows = g1 ? e->n : 1;
+    double f1, f2;
+    const double *u1 = g1 ? g1 : &f1, *u2 = g2 ? g2 : &f2;
+    memcpy(zh, z, (size_t)m * sizeof(double));
+    for (int j = 0; j < m; j++) {
+        double h = wbi_fd_step(s, z[j], 1.0);
+        zh[j] = z[j] + h;
+        wb_status st = vg(e, wrt_w ? x : zh, wrt_w ? zh : w, &f1, g1, where);
+        zh[j] = z[j] - h;
+        if (st == WB_OK) st = vg(e, wrt_w ? x : zh, wrt_w ? zh : w, &f2, g2, where);
+        zh[j] = z[j];
+        if (st != WB_OK) return st;
+        for (int i = 0; i < rows; i++) {
+            fd[(size_t)j * rows + i] = (u1[i] - u2[i]) / (2 * h);
+            r[(size_t)j * rows + i] = eps * (fabs(u1[i]) + fabs(u2[i])) / (2 * h);
+        }
+    }
+    return WB_OK;
+}
+
 static wb_status check_energy(const wb_energy *e, const wb_settings *s,
                               const double *x, const double *w,
                               wb_check_report *rep, double *buf);
@@ -194,49 +228,25 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
     int n = e->n, p = e->p;
     size_t nn = (size_t)n * n, np = (size_t)n * (p > 0 ? p : 1);
     size_t p1 = (size_t)(p > 0 ? p : 1);
-    const double eps = ULPS * DBL_EPSILON; /* per value, a few roundings */
     double *g = buf, *xh = g + n, *g1 = xh + n, *g2 = g1 + n, *gfd = g2 + n,
            *v = gfd + n, *rg = v + n, *rv = rg + n, *H = rv + n,
            *Hfd = H + nn, *rH = Hfd + nn, *B = rH + nn, *Bfd = B + np,
            *rB = Bfd + np, *wh = rB + np, *o = wh + p1, *ofd = o + p1,
            *ro = ofd + p1;
     wb_status st;
-    double f, f1, f2;
+    double f;
     if ((st = vg(e, x, w, &f, g, "at x")) != WB_OK) return st;
-    memcpy(xh, x, (size_t)n * sizeof(double));
 
     /* gradient: gfd_i = (E(x + h e_i) - E(x - h e_i)) / 2h,
        r_i = eps (|E(x + h e_i)| + |E(x - h e_i)|) / 2h */
-    for (int i = 0; i < n; i++) {
-        double h = wbi_fd_step(s, x[i], 1.0);
-        xh[i] = x[i] + h;
-        st = vg(e, xh, w, &f1, NULL, "at a difference step from x");
-        xh[i] = x[i] - h;
-        if (st == WB_OK) st = vg(e, xh, w, &f2, NULL, "at a difference step from x");
-        xh[i] = x[i];
-        if (st != WB_OK) return st;
-        gfd[i] = (f1 - f2) / (2 * h);
-        rg[i] = eps * (fabs(f1) + fabs(f2)) / (2 * h);
-    }
+    if ((st = fd_columns(e, s, x, w, 0, xh, NULL, NULL, gfd, rg)) != WB_OK) return st;
     rep->value_grad_err = worst_err((size_t)n, g, gfd, rg, &rep->value_grad_worst);
 
     int second = e->hess || (e->kd > 0 && e->hess_band) || e->hvp ||
                  e->hess_diag || e->hess_nnz > 0;
     if (second) {
         /* Hfd[:,j] = (g(x + h e_j) - g(x - h e_j)) / 2h, rounding likewise */
-        for (int j = 0; j < n; j++) {
-            double h = wbi_fd_step(s, x[j], 1.0);
-            xh[j] = x[j] + h;
-            st = vg(e, xh, w, &f1, g1, "at a difference step from x");
-            xh[j] = x[j] - h;
-            if (st == WB_OK) st = vg(e, xh, w, &f2, g2, "at a difference step from x");
-            xh[j] = x[j];
-            if (st != WB_OK) return st;
-            for (int i = 0; i < n; i++) {
-                Hfd[(size_t)j * n + i] = (g1[i] - g2[i]) / (2 * h);
-                rH[(size_t)j * n + i] = eps * (fabs(g1[i]) + fabs(g2[i])) / (2 * h);
-            }
-        }
+        if ((st = fd_columns(e, s, x, w, 0, xh, g1, g2, Hfd, rH)) != WB_OK) return st;
     }
     if (e->hess) {
         mark(nn, H);
@@ -360,21 +370,8 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
     }
 
     if (p > 0 && (e->mixed || e->mixed_vjp)) {
-        /* Bfd[:,j] = (g(w + h e_j) - g(w - h e_j)) / 2h */
-        memcpy(wh, w, (size_t)p * sizeof(double));
-        for (int j = 0; j < p; j++) {
-            double h = wbi_fd_step(s, w[j], 1.0);
-            wh[j] = w[j] + h;
-            st = vg(e, x, wh, &f1, g1, "at a difference step from w");
-            wh[j] = w[j] - h;
-            if (st == WB_OK) st = vg(e, x, wh, &f2, g2, "at a difference step from w");
-            wh[j] = w[j];
-            if (st != WB_OK) return st;
-            for (int i = 0; i < n; i++) {
-                Bfd[(size_t)j * n + i] = (g1[i] - g2[i]) / (2 * h);
-                rB[(size_t)j * n + i] = eps * (fabs(g1[i]) + fabs(g2[i])) / (2 * h);
-            }
-        }
+        /* Bfd[:,j] = (g(w + h e_j) - g(w - h e_j)) / 2h, rounding likewise */
+        if ((st = fd_columns(e, s, x, w, 1, wh, g1, g2, Bfd, rB)) != WB_OK) return st;
         if (e->mixed) {
             mark(np, B);
             if ((st = cb(e->mixed(e->user, x, w, B), "mixed")) != WB_OK) return st;
