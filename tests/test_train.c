@@ -101,11 +101,41 @@ static wb_dataset qs_dataset(qset_t *S, int count) {
 
 static const double W_TRUE[PW] = {1.7, -0.6};
 
+static void base_settings(wb_train_settings *s) {
+    wb_train_settings_default(s);
+    s->solver.lambda = 0.01;
+    s->optimizer = WB_OPT_ADAM;
+    s->lr = 0.05;
+    s->batch_size = 5;
+    s->epochs = 4;
+    s->seed = 42;
+}
+
+/* the data set of all NEX examples of W_TRUE into *S, and (s not NULL) the
+   base settings */
+static wb_dataset qs_setup(qset_t *S, wb_train_settings *s) {
+    qset_init(S, W_TRUE);
+    if (s) base_settings(s);
+    return qs_dataset(S, NEX);
+}
+
+/* path: a mkstemp template, made an empty file of that name */
+static void temp_file(char *path) {
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/* dir: a mkdtemp template, made a new directory; ck = dir/ckpt */
+static void temp_dir(char *dir, char *ck, size_t cap) {
+    assert_non_null(mkdtemp(dir));
+    snprintf(ck, cap, "%s/ckpt", dir);
+}
+
 static void training_recovers_the_generating_parameters(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     wb_train_settings s;
     wb_train_settings_default(&s);
     s.solver.lambda = 0.0;       /* exact gradient: H = Q_i is SPD */
@@ -139,32 +169,28 @@ static void run_steps(wb_trainer *t, int k) {
     }
 }
 
-static void base_settings(wb_train_settings *s) {
-    wb_train_settings_default(s);
-    s->solver.lambda = 0.01;
-    s->optimizer = WB_OPT_ADAM;
-    s->lr = 0.05;
-    s->batch_size = 5;
-    s->epochs = 4;
-    s->seed = 42;
+/* a new trainer of d from w0, trained to the end: its w (and *info) */
+static void train_w(const wb_dataset *d, const double *w0,
+                    const wb_train_settings *s, wb_train_info *info,
+                    double *w) {
+    wb_trainer *t = NULL;
+    assert_int_equal(wb_trainer_create(&t, d, w0, s), WB_OK);
+    assert_int_equal(wb_train(t, info), WB_OK);
+    assert_int_equal(wb_trainer_w(t, w), WB_OK);
+    wb_trainer_destroy(t);
 }
 
 static void one_and_two_threads_give_identical_weights(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     double w0[PW] = {0.5, 0.5}, a[PW], b[PW];
     for (int threads = 1; threads <= 2; threads++) {
         wb_train_settings s;
         base_settings(&s);
         s.threads = threads;
         s.optimizer = WB_OPT_MOMENTUM;
-        wb_trainer *t = NULL;
-        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
-        assert_int_equal(wb_train(t, NULL), WB_OK);
-        assert_int_equal(wb_trainer_w(t, threads == 1 ? a : b), WB_OK);
-        wb_trainer_destroy(t);
+        train_w(&d, w0, &s, NULL, threads == 1 ? a : b);
     }
     assert_memory_equal(a, b, sizeof a);
     qset_free(&S);
@@ -173,23 +199,16 @@ static void one_and_two_threads_give_identical_weights(void **st) {
 static void resume_from_checkpoint_equals_uninterrupted_run(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    wb_dataset d = qs_setup(&S, &s);
     double w0[PW] = {0.0, 0.0}, full[PW], resumed[PW];
     char path[] = "/tmp/wb_ckpt_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    wb_train_settings s;
-    base_settings(&s);
+    temp_file(path);
     s.threads = 2;
-    wb_trainer *t = NULL;
-    assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
-    assert_int_equal(wb_train(t, NULL), WB_OK);
-    assert_int_equal(wb_trainer_w(t, full), WB_OK);
-    wb_trainer_destroy(t);
+    train_w(&d, w0, &s, NULL, full);
 
     /* 7 steps (mid-epoch), save, throw away, resume in a new trainer */
+    wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     run_steps(t, 7);
     assert_int_equal(wb_trainer_save(t, path), WB_OK);
@@ -210,15 +229,11 @@ static void resume_from_checkpoint_equals_uninterrupted_run(void **st) {
 static void corrupt_or_truncated_checkpoint_is_refused(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_train_settings s;
+    wb_dataset d = qs_setup(&S, &s);
     double w0[PW] = {0.0, 0.0}, before[PW], after[PW];
     char path[] = "/tmp/wb_ckpt_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    wb_train_settings s;
-    base_settings(&s);
+    temp_file(path);
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     run_steps(t, 3);
@@ -307,8 +322,7 @@ static void failing_examples_are_skipped_and_counted(void **st) {
 static void finite_difference_backward_agrees_with_implicit(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     double w0[PW] = {0.3, 0.9}, wi[PW], wf[PW];
     for (int mode = 0; mode < 2; mode++) {
         wb_train_settings s;
@@ -533,11 +547,9 @@ static void save_removes_only_dead_processes_temp_files(void **st) {
         fclose(f);
     }
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    double w0[PW] = {0, 0};
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
+    double w0[PW] = {0, 0};
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     assert_int_equal(wb_trainer_save(t, ck), WB_OK);
@@ -588,11 +600,9 @@ static void save_never_follows_a_planted_link(void **st) {
         assert_int_equal(symlink(victim, ln), 0);
     }
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    double w0[PW] = {0.25, -0.5}, w[PW];
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
+    double w0[PW] = {0.25, -0.5}, w[PW];
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
     for (int k = 0; k < 3; k++) assert_int_equal(wb_trainer_save(t, ck), WB_OK);
@@ -658,16 +668,12 @@ static void *loader(void *arg) {
 
 static void concurrent_saves_to_one_path_all_succeed(void **st) {
     (void)st;
-    char dir[] = "/tmp/wb_conc_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ck[128];
-    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    char dir[] = "/tmp/wb_conc_XXXXXX", ck[128];
+    temp_dir(dir, ck, sizeof ck);
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    const double wa[PW] = {0.5, 0.25}, wb[PW] = {-1.0, 2.0};
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
+    const double wa[PW] = {0.5, 0.25}, wb[PW] = {-1.0, 2.0};
     s.threads = 1;
     wb_trainer *ta = NULL, *tb = NULL, *tl = NULL;
     assert_int_equal(wb_trainer_create(&ta, &d, wa, &s), WB_OK);
@@ -718,8 +724,7 @@ static void concurrent_saves_to_one_path_all_succeed(void **st) {
 static void adam_moves_w_alike_for_gradients_of_1e200(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     double w0[PW] = {0.0, 0.0}, w1[PW], wbig[PW];
     wb_train_info i1, ibig;
     for (int big = 0; big < 2; big++) {
@@ -728,11 +733,7 @@ static void adam_moves_w_alike_for_gradients_of_1e200(void **st) {
         base_settings(&s);
         s.eps = 1e-300;
         s.threads = 1;
-        wb_trainer *t = NULL;
-        assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
-        assert_int_equal(wb_train(t, big ? &ibig : &i1), WB_OK);
-        assert_int_equal(wb_trainer_w(t, big ? wbig : w1), WB_OK);
-        wb_trainer_destroy(t);
+        train_w(&d, w0, &s, big ? &ibig : &i1, big ? wbig : w1);
     }
     assert_true(ldexp(1.0, 665) > 1e200);
     for (int j = 0; j < PW; j++) {
@@ -753,13 +754,10 @@ static void adam_moves_w_alike_for_gradients_of_1e200(void **st) {
    returned WB_OK with w = -inf and wrote a checkpoint load refuses. */
 static void a_step_that_overflows_w_fails_and_keeps_the_last_state(void **st) {
     (void)st;
-    char dir[] = "/tmp/wb_inf_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ck[128];
-    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    char dir[] = "/tmp/wb_inf_XXXXXX", ck[128];
+    temp_dir(dir, ck, sizeof ck);
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     const wb_optimizer opts[] = {WB_OPT_SGD, WB_OPT_MOMENTUM};
     for (int o = 0; o < 2; o++) {
         S.loss_scale = ldexp(1.0, -36);
@@ -815,10 +813,8 @@ static void a_step_that_overflows_w_fails_and_keeps_the_last_state(void **st) {
 static void a_step_whose_examples_all_fail_is_counted(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
     double w0[PW] = {0.0, 0.0}, w2[PW], w[PW];
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
@@ -878,14 +874,10 @@ static void put_bytes(const char *path, const unsigned char *b, size_t n) {
 static void checkpoint_with_impossible_fields_is_refused(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    char path[] = "/tmp/wb_ckpt_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
     wb_train_settings s;
-    base_settings(&s); /* Adam, batch 5 of 24: 5 steps per epoch */
+    wb_dataset d = qs_setup(&S, &s); /* Adam, batch 5 of 24: 5 steps per epoch */
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    temp_file(path);
     double lo[PW] = {-10, -10}, hi[PW] = {10, 10};
     s.lower = lo;
     s.upper = hi;
@@ -972,14 +964,10 @@ static void checkpoint_with_impossible_fields_is_refused(void **st) {
 static void version_1_checkpoint_still_loads(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    char path[] = "/tmp/wb_ckpt_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
+    char path[] = "/tmp/wb_ckpt_XXXXXX";
+    temp_file(path);
     double w0[PW] = {0.0, 0.0}, w2[PW], w1[PW];
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &d, w0, &s), WB_OK);
@@ -1098,15 +1086,11 @@ static void reenter(void *arg) {
    same state. */
 static void a_call_while_another_runs_is_refused_busy(void **st) {
     (void)st;
-    char dir[] = "/tmp/wb_busy_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ck[128];
-    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    char dir[] = "/tmp/wb_busy_XXXXXX", ck[128];
+    temp_dir(dir, ck, sizeof ck);
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
     s.threads = 1;
     double w0[PW] = {0.25, -0.25}, wref[PW], w[PW];
     wb_trainer *t = NULL;
@@ -1160,10 +1144,8 @@ static void a_call_while_another_runs_is_refused_busy(void **st) {
 static void overlapping_arguments_are_copied_or_refused(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
     s.threads = 1;
     const double w0[PW] = {0.75, -0.25};
     double w[PW];
@@ -1211,8 +1193,7 @@ static void overlapping_arguments_are_copied_or_refused(void **st) {
 static void any_thread_count_gives_identical_weights_and_losses(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
+    wb_dataset d = qs_setup(&S, NULL);
     const int counts[] = {1, 2, 3, 7};
     double w0[PW] = {0.5, 0.5}, w[4][PW], loss[4][NEX];
     for (int c = 0; c < 4; c++) {
@@ -1351,11 +1332,9 @@ static double cpu_s(void) {
    between steps (a worker waits for work): 300 ms of waiting. */
 static double cpu_over_30_napping_steps(int threads) {
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
-    nap_t z = {0, 0, 5};
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
+    nap_t z = {0, 0, 5};
     s.threads = threads;
     s.batch_size = 2;
     s.epochs = 10;
@@ -1401,10 +1380,8 @@ static void waiting_workers_take_no_cpu(void **st) {
 static void a_forked_child_runs_the_trainer_serially(void **st) {
     (void)st;
     qset_t S;
-    qset_init(&S, W_TRUE);
-    wb_dataset d = qs_dataset(&S, NEX);
     wb_train_settings s;
-    base_settings(&s);
+    wb_dataset d = qs_setup(&S, &s);
     s.threads = 2;
     double w0[PW] = {0, 0}, w[PW], wc[PW];
     wb_trainer *t = NULL;
