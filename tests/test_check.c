@@ -2,16 +2,53 @@
 #include "chain.h"
 #include "energies.h"
 
+/* phub with n = 4, p = 9 (seed 12), its energy, x = (0.3, -0.2, 1.5, 2.0)
+   and w_i = w0 + dw i */
+enum { N = 4, M = 9 };
+typedef struct {
+    phub_t P;
+    wb_energy e;
+    double x[N], w[M];
+} hub_t;
+static void hub_init(hub_t *h, double w0, double dw) {
+    static const double X[N] = {0.3, -0.2, 1.5, 2.0};
+    phub_init(&h->P, N, M, 12);
+    h->e = phub_energy(&h->P);
+    memcpy(h->x, X, sizeof X);
+    for (int i = 0; i < M; i++) h->w[i] = w0 + dw * i;
+}
+
+/* wb_check_implicit on phub n = 3, p = 6 (seed 5) from x0 = 0 at w = W1,
+   through a solver (into *sv) of its callbacks, mixed replaced by the one
+   given (NULL: phub's), and settings s: must be WB_OK; its max_rel_err */
+enum { IN = 3, IM = 6 };
+static const double W1[IM] = {1, 1, 1, 1, 1, 1};
+static double implicit_check(phub_t *P, wb_solver **sv, const wb_settings *s,
+                             int (*mixed)(void *, const double *,
+                                          const double *, double *)) {
+    phub_init(P, IN, IM, 5);
+    wb_energy e = phub_energy(P);
+    if (mixed) e.mixed = mixed;
+    assert_int_equal(wb_solver_create(sv, &e, s), WB_OK);
+    double x0[IN] = {0}, err = -1;
+    assert_int_equal(wb_check_implicit(*sv, W1, x0, &err), WB_OK);
+    return err;
+}
+
+/* the settings of the implicit checks: tight tolerances */
+static void tight_settings(wb_settings *s) {
+    wb_settings_default(s);
+    s->grad_tol = 1e-13;
+    s->step_tol = 1e-15;
+}
+
 static void checker_passes_correct_callbacks(void **st) {
     (void)st;
-    enum { N = 4, M = 9 };
-    phub_t P;
-    phub_init(&P, N, M, 12);
-    wb_energy e = phub_energy(&P);
-    double x[N] = {0.3, -0.2, 1.5, 2.0}, w[M];
-    for (int i = 0; i < M; i++) w[i] = 0.5 + 0.05 * i;
+    hub_t h;
+    hub_init(&h, 0.5, 0.05);
+    wb_energy e = h.e;
     wb_check_report r;
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_OK);
     assert_true(r.value_grad_err >= 0 && r.value_grad_err < 1e-7);
     assert_true(r.hess_err >= 0 && r.hess_err < 1e-7);
     assert_true(r.mixed_err >= 0 && r.mixed_err < 1e-7);
@@ -19,9 +56,9 @@ static void checker_passes_correct_callbacks(void **st) {
     /* absent callbacks are reported as -1 */
     e.hess = NULL;
     e.mixed = NULL;
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_OK);
     assert_true(r.hess_err == -1 && r.mixed_err == -1 && r.hess_worst == -1);
-    phub_free(&P);
+    phub_free(&h.P);
 }
 
 /* Wrong derivatives: one entry off by 1% is flagged with its index. */
@@ -45,45 +82,34 @@ static int wrong_mixed_vjp(void *u, const double *x, const double *w,
 
 static void checker_flags_wrong_callbacks_and_where(void **st) {
     (void)st;
-    enum { N = 4, M = 9 };
-    phub_t P;
-    phub_init(&P, N, M, 12);
-    wb_energy e = phub_energy(&P);
+    hub_t h;
+    hub_init(&h, 1.0, 0.0);
+    wb_energy e = h.e;
     e.value_grad = wrong_vg;
     e.hess = wrong_hess;
     e.mixed_vjp = wrong_mixed_vjp;
-    double x[N] = {0.3, -0.2, 1.5, 2.0}, w[M];
-    for (int i = 0; i < M; i++) w[i] = 1.0;
     wb_check_report r;
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_OK);
     assert_true(r.value_grad_err > 5e-3);
     assert_int_equal(r.value_grad_worst, 2);
     assert_true(r.hess_err > 1e-2);
     assert_int_equal(r.hess_worst, 1 * 4 + 3);
     assert_true(r.mixed_vjp_err > 1.0);
     assert_int_equal(r.mixed_vjp_worst, 5);
-    phub_free(&P);
+    phub_free(&h.P);
 }
 
 static void implicit_checker_agrees_with_differences_of_minimizer(void **st) {
     (void)st;
-    enum { N = 3, M = 6 };
     phub_t P;
-    phub_init(&P, N, M, 5);
-    wb_energy e = phub_energy(&P);
     wb_settings s;
-    wb_settings_default(&s);
-    s.grad_tol = 1e-13;
-    s.step_tol = 1e-15;
+    tight_settings(&s);
     s.lambda = 0.5; /* restored after the check */
     wb_solver *sv = NULL;
-    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
-    double w[M], x0[N] = {0}, err = -1;
-    for (int i = 0; i < M; i++) w[i] = 1.0;
-    assert_int_equal(wb_check_implicit(sv, w, x0, &err), WB_OK);
+    double err = implicit_check(&P, &sv, &s, NULL);
     assert_true(err >= 0 && err < 1e-6);
     /* the solver is left solved at w with its own lambda */
-    double g[N] = {1, 1, 1}, out[M];
+    double g[IN] = {1, 1, 1}, out[IM];
     assert_int_equal(wb_implicit_vjp(sv, g, out), WB_OK);
     wb_deriv_info di;
     wb_solver_deriv_info(sv, &di);
@@ -100,20 +126,11 @@ static int wrong_mixed(void *u, const double *x, const double *w, double *B) {
 }
 static void implicit_checker_catches_wrong_mixed_derivative(void **st) {
     (void)st;
-    enum { N = 3, M = 6 };
     phub_t P;
-    phub_init(&P, N, M, 5);
-    wb_energy e = phub_energy(&P);
-    e.mixed = wrong_mixed;
     wb_settings s;
-    wb_settings_default(&s);
-    s.grad_tol = 1e-13;
-    s.step_tol = 1e-15;
+    tight_settings(&s);
     wb_solver *sv = NULL;
-    assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
-    double w[M], x0[N] = {0}, err = -1;
-    for (int i = 0; i < M; i++) w[i] = 1.0;
-    assert_int_equal(wb_check_implicit(sv, w, x0, &err), WB_OK);
+    double err = implicit_check(&P, &sv, &s, wrong_mixed);
     assert_true(err > 1e-2);
     wb_solver_destroy(sv);
     phub_free(&P);
@@ -167,27 +184,24 @@ static int holey_mixed_vjp(void *u, const double *x, const double *w,
 }
 static void checker_names_entries_a_callback_left_unwritten(void **st) {
     (void)st;
-    enum { N = 4, M = 9 };
-    phub_t P;
-    phub_init(&P, N, M, 12);
-    wb_energy e = phub_energy(&P);
-    double x[N] = {0.3, -0.2, 1.5, 2.0}, w[M];
-    for (int i = 0; i < M; i++) w[i] = 0.5 + 0.05 * i;
+    hub_t h;
+    hub_init(&h, 0.5, 0.05);
+    wb_energy e = h.e;
     wb_check_report r;
     e.hess = holey_hess;
     wb_last_error_clear();
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_ECALLBACK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_ECALLBACK);
     assert_non_null(strstr(wb_last_error(),
                            "hess left entry (3,1) of H unwritten (2 of its 16"));
     e.hess = phub_hess;
     e.mixed_vjp = holey_mixed_vjp;
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_ECALLBACK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_ECALLBACK);
     assert_non_null(strstr(wb_last_error(), "mixed_vjp left out[6] unwritten"));
     /* the complete callbacks pass on the same buffers */
     e.mixed_vjp = phub_mixed_vjp;
-    assert_int_equal(wb_check_energy(&e, NULL, x, w, &r), WB_OK);
+    assert_int_equal(wb_check_energy(&e, NULL, h.x, h.w, &r), WB_OK);
     assert_true(r.hess_err < 1e-7 && r.mixed_vjp_err < 1e-7);
-    phub_free(&P);
+    phub_free(&h.P);
 }
 
 /* At a minimizer the gradient is ~0 and its central difference is pure
@@ -203,12 +217,11 @@ static int shifted_vg(void *u, const double *x, const double *w, double *e,
 }
 static void checker_reads_a_correct_gradient_at_the_minimizer_as_correct(void **st) {
     (void)st;
-    enum { N = 4, M = 9 };
-    phub_t P;
-    phub_init(&P, N, M, 12);
-    wb_energy e = phub_energy(&P);
-    double x[N] = {0}, w[M];
-    for (int i = 0; i < M; i++) w[i] = 0.5 + 0.05 * i;
+    hub_t h;
+    hub_init(&h, 0.5, 0.05);
+    wb_energy e = h.e;
+    double *x = h.x, *w = h.w;
+    for (int i = 0; i < N; i++) x[i] = 0.0;
     wb_settings s;
     wb_settings_default(&s);
     s.grad_tol = 1e-14;
@@ -240,7 +253,7 @@ static void checker_reads_a_correct_gradient_at_the_minimizer_as_correct(void **
     assert_true(r.value_grad_err > 1e-4);
     assert_int_equal(r.value_grad_worst, 1);
     g_shift = 0.0;
-    phub_free(&P);
+    phub_free(&h.P);
 }
 
 /* wb_check_implicit at the default settings (grad_tol 1e-8, step_tol
@@ -250,27 +263,21 @@ static void checker_reads_a_correct_gradient_at_the_minimizer_as_correct(void **
    at the level of the difference's truncation. */
 static void implicit_checker_passes_correct_code_at_default_settings(void **st) {
     (void)st;
-    enum { N = 3, M = 6 };
     phub_t P;
-    phub_init(&P, N, M, 5);
-    wb_energy e = phub_energy(&P);
     wb_solver *sv = NULL;
-    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
-    double w[M], x0[N] = {0}, err = -1;
-    for (int i = 0; i < M; i++) w[i] = 1.0;
-    assert_int_equal(wb_check_implicit(sv, w, x0, &err), WB_OK);
+    double err = implicit_check(&P, &sv, NULL, NULL);
     printf("    phub n=3 p=6, default settings: max_rel_err = %.3g\n", err);
     assert_true(err >= 0 && err < 1e-7);
     /* the settings are the user's again */
     wb_info info;
-    double x[N] = {0};
-    assert_int_equal(wb_solve(sv, w, x, &info), WB_OK);
+    double x[IN] = {0};
+    assert_int_equal(wb_solve(sv, W1, x, &info), WB_OK);
     wb_solver_destroy(sv);
     phub_free(&P);
 
     quad_t q;
     quad_init(&q, 5, 3, 8);
-    e = quad_energy(&q);
+    wb_energy e = quad_energy(&q);
     assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
     double wq[3] = {10.0, -20.0, 5.0}, xq[5] = {0};
     assert_int_equal(wb_check_implicit(sv, wq, xq, &err), WB_OK);
