@@ -78,43 +78,42 @@ static void chain_energy_derivatives_pass_the_checker(void **st) {
     chain_free(&c);
 }
 
-static void banded_equals_dense(void **st) {
-    (void)st;
+/* On the chain of the seed, for lambda = 0 and 0.1: form f, which AUTO
+   must store as kind (exact, and with CG iterations when matrix-free),
+   equals the dense form to 1e-8; form f_fd, its difference twin run with
+   Hessian kind fd_kind (flagged approximate), to fd_tol. */
+static void structured_equals_dense(uint64_t seed, ch_form f, wb_hessian_kind kind,
+                                    ch_form f_fd, wb_hessian_kind fd_kind,
+                                    double fd_tol) {
     chain_t c;
-    chain_init(&c, T, K, 7);
-    static result_t dense, band, band_fd;
+    chain_init(&c, T, K, seed);
+    static result_t dense, exact, fd;
     for (int l = 0; l < 2; l++) {
         double lambda = l ? 0.1 : 0.0;
         run(&c, CH_DENSE, WB_HESS_AUTO, lambda, &dense);
-        run(&c, CH_BANDED, WB_HESS_AUTO, lambda, &band);
-        assert_int_equal(band.info.hessian, WB_HESS_BANDED);
-        assert_int_equal(band.info.hess_approx, 0);
-        compare(&band, &dense, 1e-8);
-        run(&c, CH_BANDED_FD, WB_HESS_AUTO, lambda, &band_fd);
-        assert_int_equal(band_fd.info.hess_approx, 1);
-        compare(&band_fd, &dense, 1e-6); /* differences: 1e-6 */
+        run(&c, f, WB_HESS_AUTO, lambda, &exact);
+        assert_int_equal(exact.info.hessian, kind);
+        assert_int_equal(exact.info.hess_approx, 0);
+        if (kind == WB_HESS_MATRIX_FREE) assert_true(exact.info.cg_iterations > 0);
+        compare(&exact, &dense, 1e-8);
+        run(&c, f_fd, fd_kind, lambda, &fd);
+        assert_int_equal(fd.info.hess_approx, 1);
+        compare(&fd, &dense, fd_tol);
     }
     chain_free(&c);
 }
 
+static void banded_equals_dense(void **st) {
+    (void)st;
+    /* the band by differences of the gradient: 1e-6 */
+    structured_equals_dense(7, CH_BANDED, WB_HESS_BANDED, CH_BANDED_FD, WB_HESS_AUTO, 1e-6);
+}
+
 static void matrix_free_equals_dense(void **st) {
     (void)st;
-    chain_t c;
-    chain_init(&c, T, K, 8);
-    static result_t dense, mf, mf_fd;
-    for (int l = 0; l < 2; l++) {
-        double lambda = l ? 0.1 : 0.0;
-        run(&c, CH_DENSE, WB_HESS_AUTO, lambda, &dense);
-        run(&c, CH_MFREE, WB_HESS_AUTO, lambda, &mf);
-        assert_int_equal(mf.info.hessian, WB_HESS_MATRIX_FREE);
-        assert_true(mf.info.cg_iterations > 0);
-        compare(&mf, &dense, 1e-8);
-        /* no hvp at all: products by differences of the gradient */
-        run(&c, CH_MFREE_FD, WB_HESS_MATRIX_FREE, lambda, &mf_fd);
-        assert_int_equal(mf_fd.info.hess_approx, 1);
-        compare(&mf_fd, &dense, 1e-5);
-    }
-    chain_free(&c);
+    /* no hvp at all: products by differences of the gradient */
+    structured_equals_dense(8, CH_MFREE, WB_HESS_MATRIX_FREE, CH_MFREE_FD,
+                            WB_HESS_MATRIX_FREE, 1e-5);
 }
 
 static void capped_cg_reports_non_convergence(void **st) {
