@@ -291,12 +291,7 @@ static int write_json(const char *path, const row_t *untrained, const row_t *tra
 
 /* Failed frames (every start failed) and unconverged solves, on stderr. */
 static void report_eval(const char *name, const pose_eval *ev) {
-    if (ev->failed)
-        fprintf(stderr, "pose: %s: %d held-out frames failed; first: %s\n", name, ev->failed,
-                ev->first_error);
-    else if (ev->first_error[0])
-        fprintf(stderr, "pose: %s: a start failed (another was kept): %s\n", name,
-                ev->first_error);
+    pose_report_failures(name, ev->failed, ev->first_error);
     if (ev->unconverged)
         fprintf(stderr, "pose: %s: %d of %lld solves stopped before their tolerance\n", name,
                 ev->unconverged, ev->solves);
@@ -589,15 +584,9 @@ static int run(const options *o) {
         fflush(stdout);
     }
 
-    if (o->svg_dir) {
-        char path[1024];
-        if (pose_svg_all(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace, trows, path,
-                         sizeof path) != 0) {
-            fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
-            goto done;
-        }
-        printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
-    }
+    if (o->svg_dir && pose_svg_write(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace,
+                                     trows) != 0)
+        goto done;
     if (o->json) {
         if (write_json(o->json, &ru, &rt, rows, nrows, w) != 0) {
             fprintf(stderr, "pose: cannot write %s: %s\n", o->json, strerror(errno));

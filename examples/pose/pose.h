@@ -294,6 +294,10 @@ typedef struct pose_eval {
 int pose_evaluate(const pose_set *s, const double *w, int nstarts,
                   int threads, pose_eval *out, double *pred, char *msg,
                   size_t len);
+/* The program's note on stderr of an evaluation's failures: failed held-out
+   frames (with first_error), or else a start that failed (first_error not
+   ""); nothing if neither. */
+void pose_report_failures(const char *name, int failed, const char *first_error);
 
 typedef struct pose_train_opts {
     double lambda;     /* implicit-derivative damping                      */
@@ -500,5 +504,9 @@ int pose_svg_weights(const char *path, const double *trace, int rows);
 int pose_svg_all(const char *dir, const pose_frame *frames, int count, const double *pred_u,
                  const double *pred_t, const double *trace, int rows, char *path,
                  size_t plen);
+/* pose_svg_all for the program's --plot DIR: says on stdout what it wrote
+   (0), or on stderr which file it could not write and why (-1). */
+int pose_svg_write(const char *dir, const pose_frame *frames, int count, const double *pred_u,
+                   const double *pred_t, const double *trace, int rows);
 
 #endif

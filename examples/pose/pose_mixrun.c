@@ -45,15 +45,6 @@ static void print_row(const mrow *r) {
     fflush(stdout);
 }
 
-static void report(const char *name, const pose_mix_eval *ev) {
-    if (ev->failed)
-        fprintf(stderr, "pose: %s: %d held-out frames failed; first: %s\n", name, ev->failed,
-                ev->first_error);
-    else if (ev->first_error[0])
-        fprintf(stderr, "pose: %s: a start failed (another was kept): %s\n", name,
-                ev->first_error);
-}
-
 static void fill_eval(mrow *r, const pose_mix_eval *ev) {
     r->mpjpe = ev->mpjpe;
     r->pa = ev->pa_mpjpe;
@@ -79,7 +70,7 @@ static int eval_into(const ctx_t *c, const char *name, const double *w, mrow *r,
         fprintf(stderr, "pose: evaluating '%s' failed: %s\n", name, msg);
         return st;
     }
-    report(name, &ev);
+    pose_report_failures(name, ev.failed, ev.first_error);
     fill_eval(r, &ev);
     return 0;
 }
@@ -476,15 +467,9 @@ int pose_mix_run(const pose_mix_run_opts *o) {
         print_row(&r);
     }
 
-    if (o->svg_dir) {
-        char path[1024];
-        if (pose_svg_all(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace, trows, path,
-                         sizeof path) != 0) {
-            fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
-            goto done;
-        }
-        printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", o->svg_dir);
-    }
+    if (o->svg_dir && pose_svg_write(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace,
+                                     trows) != 0)
+        goto done;
     if (o->json) {
         if (write_json(o->json, &ru, &rf, &rt, sweep, nsweep, abl, nabl, w, &an) != 0) {
             fprintf(stderr, "pose: cannot write %s: %s\n", o->json, strerror(errno));

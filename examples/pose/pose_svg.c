@@ -1,4 +1,5 @@
 /* Hand-written SVG figures of the pose example. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -271,5 +272,16 @@ int pose_svg_all(const char *dir, const pose_frame *frames, int count, const dou
                          : pose_svg_weights(path, trace, rows);
         if (bad) return -1;
     }
+    return 0;
+}
+
+int pose_svg_write(const char *dir, const pose_frame *frames, int count, const double *pred_u,
+                   const double *pred_t, const double *trace, int rows) {
+    char path[1024];
+    if (pose_svg_all(dir, frames, count, pred_u, pred_t, trace, rows, path, sizeof path) != 0) {
+        fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", dir);
     return 0;
 }

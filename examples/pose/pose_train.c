@@ -290,3 +290,11 @@ int pose_train(const pose_set *s, double *w, const pose_train_opts *o,
     wb_trainer_destroy(t);
     return WB_OK;
 }
+
+void pose_report_failures(const char *name, int failed, const char *first_error) {
+    if (failed)
+        fprintf(stderr, "pose: %s: %d held-out frames failed; first: %s\n", name, failed,
+                first_error);
+    else if (first_error[0])
+        fprintf(stderr, "pose: %s: a start failed (another was kept): %s\n", name, first_error);
+}
