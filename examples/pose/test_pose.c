@@ -14,6 +14,15 @@ static void small_config(pose_config *c) {
     c->population = 1500;
 }
 
+/* the small world's data; its config into *c (may be NULL) */
+static void small_data(pose_data *d, pose_config *c) {
+    pose_config own;
+    if (!c) c = &own;
+    small_config(c);
+    char msg[256];
+    if (pose_data_create(d, c, msg, sizeof msg) != 0) fail_msg("%s", msg);
+}
+
 /* Five-point differences of the gradient in x (H) and in w (B): exact
    derivatives agree to ~1e-10, far below what central differences show. */
 static void five_point(const wb_energy *e, const double *x, const double *w, int n,
@@ -39,10 +48,8 @@ static void five_point(const wb_energy *e, const double *x, const double *w, int
 static void energy_derivatives_pass_the_checker(void **st) {
     (void)st;
     pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, &c);
     pose_set s;
     assert_int_equal(pose_set_init(&s, &d.model, d.cam, d.train, d.ntrain), 0);
     uint64_t rng = 7;
@@ -122,11 +129,8 @@ static void energy_derivatives_pass_the_checker(void **st) {
 /* dL/dx of the training loss against central differences */
 static void loss_gradient_matches_differences(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     pose_set s;
     assert_int_equal(pose_set_init(&s, &d.model, d.cam, d.train, d.ntrain), 0);
     const pose_problem *pb = &s.pb[3];
@@ -173,11 +177,8 @@ static void procrustes_removes_a_similarity_transform(void **st) {
 
 static void pca_basis_is_orthonormal_with_decaying_variances(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     const pose_model *m = &d.model;
     for (int a = 0; a < m->K; a++) {
         for (int b = 0; b < m->K; b++) {
@@ -235,11 +236,9 @@ static void clean_data_is_reconstructed_from_the_yaw_sweep(void **st) {
 
 static void training_lowers_held_out_mpjpe(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
+    small_data(&d, NULL);
     char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
     pose_set tr, te;
     assert_int_equal(pose_set_init(&tr, &d.model, d.cam, d.train, d.ntrain), 0);
     assert_int_equal(pose_set_init(&te, &d.model, d.cam, d.test, d.ntest), 0);
