@@ -23,6 +23,22 @@ static void small_config(pose_config *c) {
     c->mix_basis = K;
 }
 
+/* the small world's data; its config into *c (may be NULL) */
+static void small_data(pose_data *d, pose_config *c) {
+    pose_config own;
+    if (!c) c = &own;
+    small_config(c);
+    char msg[256];
+    if (pose_data_create(d, c, msg, sizeof msg) != 0) fail_msg("%s", msg);
+}
+
+/* m doubles from malloc (the caller frees them) */
+static double *dalloc(size_t m) {
+    double *a = malloc(m * sizeof(double));
+    assert_non_null(a);
+    return a;
+}
+
 /* a point near the frame's minimizer under component g (the sweep's best
    start, moved), and w = the generic mixture with perturbed weights */
 static void setup(const pose_data *d, int frame, int g, uint64_t *rng, double *x, double *w) {
@@ -38,19 +54,12 @@ static void setup(const pose_data *d, int frame, int g, uint64_t *rng, double *x
 
 static void mixed_vjp_matches_five_point_differences(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     const int n = K + 4, p = pose_mix_p(G, K);
     assert_int_equal(p, POSE_P + G * POSE_D * (K + 1));
     uint64_t rng = 11;
-    double *w = malloc((size_t)p * sizeof(double)), *ww = malloc((size_t)p * sizeof(double));
-    double *bv = malloc((size_t)p * sizeof(double));
-    assert_non_null(w);
-    assert_non_null(ww);
-    assert_non_null(bv);
+    double *w = dalloc((size_t)p), *ww = dalloc((size_t)p), *bv = dalloc((size_t)p);
     for (int trial = 0; trial < 4; trial++) {
         int g = trial % G;
         double x[K + 4], v[K + 4], gr[4][K + 4], e;
@@ -96,22 +105,79 @@ static void mixed_vjp_matches_five_point_differences(void **st) {
     pose_data_free(&d);
 }
 
+/* The soft minimum's loss L(w) = sum_g softmax(-E*_g/T)_g L_g(x*_g(w), w),
+   every component solved from its part of xg (into it) */
+static double soft_loss(wb_solver *sv, const pose_data *d, int frame, const double *w,
+                        double *xg, double T) {
+    double eg[G], Lg[G], z = 0.0, L = 0.0;
+    for (int g = 0; g < G; g++) {
+        pose_mix_problem mp = {d->cam, &d->train[frame], G, K, g};
+        wb_energy en = pose_mix_energy(&mp);
+        assert_int_equal(wb_solver_set_energy(sv, &en), WB_OK);
+        wb_info info;
+        assert_true(wb_solve(sv, w, xg + g * (K + 4), &info) >= 0);
+        eg[g] = info.energy;
+        pose_shape sh = pose_mix_shape(K, g, w);
+        Lg[g] = pose_shape_loss(&sh, &d->train[frame], xg + g * (K + 4), NULL, NULL);
+    }
+    double emin = fmin(eg[0], eg[1]);
+    for (int g = 0; g < G; g++) z += exp(-(eg[g] - emin) / T);
+    for (int g = 0; g < G; g++) L += exp(-(eg[g] - emin) / T) / z * Lg[g];
+    return L;
+}
+
+/* L(w) of a frame, every solve started afresh from x: under component g
+   (x: K + 4 entries) or, g < 0, the soft minimum at temperature T (x: the
+   G components' K + 4 each); xs: scratch of x's size */
+typedef struct {
+    wb_solver *sv;
+    const pose_data *d;
+    int frame, g;
+    const double *x;
+    double *xs, T;
+} resolve_t;
+static double resolved_loss(const resolve_t *c, const double *w) {
+    if (c->g < 0) {
+        memcpy(c->xs, c->x, G * (K + 4) * sizeof(double));
+        return soft_loss(c->sv, c->d, c->frame, w, c->xs, c->T);
+    }
+    memcpy(c->xs, c->x, (K + 4) * sizeof(double));
+    wb_info info;
+    assert_true(wb_solve(c->sv, w, c->xs, &info) >= 0);
+    pose_shape sh = pose_mix_shape(K, c->g, w);
+    return pose_shape_loss(&sh, &c->d->train[c->frame], c->xs, NULL, NULL);
+}
+
+/* The gradient gw of that L against central differences at the m entries
+   idx of w (p of them), re-solving at w +- h e_k: h large enough that the
+   re-solve moves x by more than the rounding of E lets the solver resolve
+   (E ~ 1e3) */
+static void check_gradient(const char *what, const resolve_t *c, const double *w, int p,
+                           const int *idx, int m, const double *gw) {
+    double *ww = dalloc((size_t)p);
+    for (int q = 0; q < m; q++) {
+        int k = idx[q];
+        double h = k < POSE_P ? 1e-3 * fmax(fabs(w[k]), 1.0) : 1e-2, L[2];
+        for (int sg = 0; sg < 2; sg++) {
+            memcpy(ww, w, (size_t)p * sizeof(double));
+            ww[k] += sg ? -h : h;
+            L[sg] = resolved_loss(c, ww);
+        }
+        double fd = (L[0] - L[1]) / (2 * h);
+        printf("    %s[%d]: %.8e  differences %.8e\n", what, k, gw[k], fd);
+        assert_true(fabs(fd - gw[k]) <= 1e-4 * fmax(fabs(fd), 1e-3));
+    }
+    free(ww);
+}
+
 /* dL/dw = dL/dw|_x - B'(H)^-1 dL/dx at x*(w) against central differences of
    L(x*(w), w), re-solving from x*(w) at w +- h e_k */
 static void total_derivative_matches_differences_of_the_solution(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
-    const int n = K + 4, p = pose_mix_p(G, K);
-    double *w = malloc((size_t)p * sizeof(double)), *ww = malloc((size_t)p * sizeof(double));
-    double *gw = malloc((size_t)p * sizeof(double)), *dsh = malloc(POSE_D * (K + 1) * sizeof(double));
-    assert_non_null(w);
-    assert_non_null(ww);
-    assert_non_null(gw);
-    assert_non_null(dsh);
+    small_data(&d, NULL);
+    const int p = pose_mix_p(G, K);
+    double *w = dalloc((size_t)p), *gw = dalloc((size_t)p), *dsh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 5;
     double x[K + 4], xs[K + 4], dl[K + 4];
     const int frame = 1, g = 0;
@@ -134,27 +200,10 @@ static void total_derivative_matches_differences_of_the_solution(void **st) {
     /* a few entries of each group */
     const int idx[8] = {0, POSE_W_PRIOR, POSE_W_WIDTH, off + 3 * 10 + 2, off + 3 * 13,
                         off + POSE_D + 3 * 16 + 1, off + 2 * POSE_D + 3 * 3, off + POSE_D * K + 7};
-    for (int q = 0; q < 8; q++) {
-        int k = idx[q];
-        /* a step large enough that the re-solve moves x by more than the
-           rounding of E lets the solver resolve (E ~ 1e3) */
-        double h = k < POSE_P ? 1e-3 * fmax(fabs(w[k]), 1.0) : 1e-2, L[2];
-        for (int sg = 0; sg < 2; sg++) {
-            memcpy(ww, w, (size_t)p * sizeof(double));
-            ww[k] += sg ? -h : h;
-            memcpy(xs, x, (size_t)n * sizeof(double));
-            int rs = wb_solve(sv, ww, xs, &info);
-            assert_true(rs >= 0);
-            pose_shape s2 = pose_mix_shape(K, g, ww);
-            L[sg] = pose_shape_loss(&s2, &d.train[frame], xs, NULL, NULL);
-        }
-        double fd = (L[0] - L[1]) / (2 * h);
-        printf("    dL/dw[%d]: %.8e  differences %.8e\n", k, gw[k], fd);
-        assert_true(fabs(fd - gw[k]) <= 1e-4 * fmax(fabs(fd), 1e-3));
-    }
+    resolve_t rc = {sv, &d, frame, g, x, xs, 0.0};
+    check_gradient("dL/dw", &rc, w, p, idx, 8, gw);
     wb_solver_destroy(sv);
     free(w);
-    free(ww);
     free(gw);
     free(dsh);
     pose_data_free(&d);
@@ -163,15 +212,10 @@ static void total_derivative_matches_differences_of_the_solution(void **st) {
 /* dE/dw at fixed x (ew, esh) against central differences of E */
 static void energy_w_derivative_matches_differences(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     const int p = pose_mix_p(G, K), g = 1;
-    double *w = malloc((size_t)p * sizeof(double)), *esh = malloc(POSE_D * (K + 1) * sizeof(double));
-    assert_non_null(w);
-    assert_non_null(esh);
+    double *w = dalloc((size_t)p), *esh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 21;
     double x[K + 4], ew[POSE_P], e0;
     setup(&d, 0, g, &rng, x, w);
@@ -195,42 +239,14 @@ static void energy_w_derivative_matches_differences(void **st) {
     pose_data_free(&d);
 }
 
-/* The soft minimum's gradient against central differences of
-   L(w) = sum_g softmax(-E*_g/T)_g L_g(x*_g(w), w), every component
-   re-solved from its minimizer at w +- h e_k */
-static double soft_loss(wb_solver *sv, const pose_data *d, int frame, const double *w,
-                        double *xg, double T) {
-    double eg[G], Lg[G], z = 0.0, L = 0.0;
-    for (int g = 0; g < G; g++) {
-        pose_mix_problem mp = {d->cam, &d->train[frame], G, K, g};
-        wb_energy en = pose_mix_energy(&mp);
-        assert_int_equal(wb_solver_set_energy(sv, &en), WB_OK);
-        wb_info info;
-        assert_true(wb_solve(sv, w, xg + g * (K + 4), &info) >= 0);
-        eg[g] = info.energy;
-        pose_shape sh = pose_mix_shape(K, g, w);
-        Lg[g] = pose_shape_loss(&sh, &d->train[frame], xg + g * (K + 4), NULL, NULL);
-    }
-    double emin = fmin(eg[0], eg[1]);
-    for (int g = 0; g < G; g++) z += exp(-(eg[g] - emin) / T);
-    for (int g = 0; g < G; g++) L += exp(-(eg[g] - emin) / T) / z * Lg[g];
-    return L;
-}
-
+/* The soft minimum's gradient against central differences of its L(w),
+   every component re-solved from its minimizer at w +- h e_k */
 static void soft_minimum_gradient_matches_differences(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     const int n = K + 4, p = pose_mix_p(G, K), frame = 2;
-    double *w = malloc((size_t)p * sizeof(double)), *ww = malloc((size_t)p * sizeof(double));
-    double *gb = malloc((size_t)p * sizeof(double)), *iv = malloc((size_t)p * sizeof(double));
-    assert_non_null(w);
-    assert_non_null(ww);
-    assert_non_null(gb);
-    assert_non_null(iv);
+    double *w = dalloc((size_t)p), *gb = dalloc((size_t)p), *iv = dalloc((size_t)p);
     uint64_t rng = 8;
     double xg[G * (K + 4)], x0[G * (K + 4)], eg[G];
     for (int g = 0; g < G; g++) setup(&d, frame, g, &rng, xg + g * n, w);
@@ -264,22 +280,10 @@ static void soft_minimum_gradient_matches_differences(void **st) {
     assert_true(fabs(soft_loss(sv, &d, frame, w, x0, T) - loss) < 1e-9 * loss);
     const int idx[6] = {3, POSE_W_PRIOR, POSE_W_WIDTH, pose_mix_offset(K, 0) + 3 * 12,
                         pose_mix_offset(K, 1) + 3 * 5 + 2, pose_mix_offset(K, 1) + POSE_D + 40};
-    for (int q = 0; q < 6; q++) {
-        int k = idx[q];
-        double h = k < POSE_P ? 1e-3 * fmax(fabs(w[k]), 1.0) : 1e-2, L[2];
-        for (int sg = 0; sg < 2; sg++) {
-            memcpy(ww, w, (size_t)p * sizeof(double));
-            ww[k] += sg ? -h : h;
-            memcpy(x0, xg, sizeof x0);
-            L[sg] = soft_loss(sv, &d, frame, ww, x0, T);
-        }
-        double fd = (L[0] - L[1]) / (2 * h);
-        printf("    soft dL/dw[%d]: %.8e  differences %.8e\n", k, gb[k], fd);
-        assert_true(fabs(fd - gb[k]) <= 1e-4 * fmax(fabs(fd), 1e-3));
-    }
+    resolve_t rc = {sv, &d, frame, -1, xg, x0, T};
+    check_gradient("soft dL/dw", &rc, w, p, idx, 6, gb);
     wb_solver_destroy(sv);
     free(w);
-    free(ww);
     free(gb);
     free(iv);
     pose_data_free(&d);
@@ -287,15 +291,10 @@ static void soft_minimum_gradient_matches_differences(void **st) {
 
 static void loss_shape_derivative_matches_differences(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
-    char msg[256];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
+    small_data(&d, NULL);
     const int p = pose_mix_p(G, K);
-    double *w = malloc((size_t)p * sizeof(double)), *dsh = malloc(POSE_D * (K + 1) * sizeof(double));
-    assert_non_null(w);
-    assert_non_null(dsh);
+    double *w = dalloc((size_t)p), *dsh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 3;
     double x[K + 4];
     setup(&d, 2, 1, &rng, x, w);
@@ -321,8 +320,7 @@ static void loss_shape_derivative_matches_differences(void **st) {
 static void one_component_fit_is_the_ppca_closed_form(void **st) {
     (void)st;
     enum { M = 400 };
-    double *poses = malloc((size_t)M * POSE_D * sizeof(double));
-    assert_non_null(poses);
+    double *poses = dalloc((size_t)M * POSE_D);
     uint64_t rng = 9;
     for (int i = 0; i < M; i++) pose_kinematic_action(&rng, pose_bone_mm, i % 4, poses + (size_t)i * POSE_D);
     pose_mixture mx;
@@ -355,9 +353,7 @@ static void training_lowers_the_training_loss(void **st) {
     char msg[256];
     assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
     const int p = pose_mix_p(G, K);
-    double *w0 = malloc((size_t)p * sizeof(double)), *w = malloc((size_t)p * sizeof(double));
-    assert_non_null(w0);
-    assert_non_null(w);
+    double *w0 = dalloc((size_t)p), *w = dalloc((size_t)p);
     double wg[POSE_P];
     pose_w_default(wg);
     pose_mix_pack(&d.mix, wg, w0);
@@ -407,11 +403,9 @@ static void write_text(const char *name, const char *text) {
 
 static void csv_round_trip_of_generated_frames(void **st) {
     (void)st;
-    pose_config c;
-    small_config(&c);
     pose_data d;
+    small_data(&d, NULL);
     char msg[256], pc[128], pd[128], pt[128];
-    assert_int_equal(pose_data_create(&d, &c, msg, sizeof msg), 0);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_pose_csvXXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     path_in(pc, sizeof pc, "cameras.csv");
