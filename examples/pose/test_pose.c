@@ -1,26 +1,10 @@
 /* The pose example: its energy's derivatives are exact, its metrics and
  * generator behave, and training lowers the held-out error. */
-#include "wb_test.h"
-
-#include "pose.h"
+#include "pose_test.h"
 
 /* A small world: 3 training subjects, 2 held-out, few frames. */
 static void small_config(pose_config *c) {
-    pose_config_default(c);
-    c->train_subjects = 3;
-    c->test_subjects = 2;
-    c->sequences = 1;
-    c->frames = 3;
-    c->population = 1500;
-}
-
-/* the small world's data; its config into *c (may be NULL) */
-static void small_data(pose_data *d, pose_config *c) {
-    pose_config own;
-    if (!c) c = &own;
-    small_config(c);
-    char msg[256];
-    if (pose_data_create(d, c, msg, sizeof msg) != 0) fail_msg("%s", msg);
+    pose_test_config(c, 3, 2, 1500);
 }
 
 /* Five-point differences of the gradient in x (H) and in w (B): exact
@@ -49,7 +33,7 @@ static void energy_derivatives_pass_the_checker(void **st) {
     (void)st;
     pose_config c;
     pose_data d;
-    small_data(&d, &c);
+    pose_test_data(&d, &c, small_config);
     pose_set s;
     assert_int_equal(pose_set_init(&s, &d.model, d.cam, d.train, d.ntrain), 0);
     uint64_t rng = 7;
@@ -130,7 +114,7 @@ static void energy_derivatives_pass_the_checker(void **st) {
 static void loss_gradient_matches_differences(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     pose_set s;
     assert_int_equal(pose_set_init(&s, &d.model, d.cam, d.train, d.ntrain), 0);
     const pose_problem *pb = &s.pb[3];
@@ -178,7 +162,7 @@ static void procrustes_removes_a_similarity_transform(void **st) {
 static void pca_basis_is_orthonormal_with_decaying_variances(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const pose_model *m = &d.model;
     for (int a = 0; a < m->K; a++) {
         for (int b = 0; b < m->K; b++) {
@@ -237,7 +221,7 @@ static void clean_data_is_reconstructed_from_the_yaw_sweep(void **st) {
 static void training_lowers_held_out_mpjpe(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     char msg[256];
     pose_set tr, te;
     assert_int_equal(pose_set_init(&tr, &d.model, d.cam, d.train, d.ntrain), 0);

@@ -3,33 +3,17 @@
  * training uses matches differences of L(x*(w), w), the ML fit is the PPCA
  * closed form, and training lowers the training loss. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
-#include "wb_test.h"
+#include "pose_test.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "pose.h"
-
 enum { G = 2, K = 3 };
 
 static void small_config(pose_config *c) {
-    pose_config_default(c);
-    c->train_subjects = 2;
-    c->test_subjects = 1;
-    c->sequences = 1;
-    c->frames = 3;
-    c->population = 600;
+    pose_test_config(c, 2, 1, 600);
     c->mix_components = G;
     c->mix_basis = K;
-}
-
-/* the small world's data; its config into *c (may be NULL) */
-static void small_data(pose_data *d, pose_config *c) {
-    pose_config own;
-    if (!c) c = &own;
-    small_config(c);
-    char msg[256];
-    if (pose_data_create(d, c, msg, sizeof msg) != 0) fail_msg("%s", msg);
 }
 
 /* m doubles from malloc (the caller frees them) */
@@ -55,7 +39,7 @@ static void setup(const pose_data *d, int frame, int g, uint64_t *rng, double *x
 static void mixed_vjp_matches_five_point_differences(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const int n = K + 4, p = pose_mix_p(G, K);
     assert_int_equal(p, POSE_P + G * POSE_D * (K + 1));
     uint64_t rng = 11;
@@ -175,7 +159,7 @@ static void check_gradient(const char *what, const resolve_t *c, const double *w
 static void total_derivative_matches_differences_of_the_solution(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const int p = pose_mix_p(G, K);
     double *w = dalloc((size_t)p), *gw = dalloc((size_t)p), *dsh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 5;
@@ -213,7 +197,7 @@ static void total_derivative_matches_differences_of_the_solution(void **st) {
 static void energy_w_derivative_matches_differences(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const int p = pose_mix_p(G, K), g = 1;
     double *w = dalloc((size_t)p), *esh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 21;
@@ -244,7 +228,7 @@ static void energy_w_derivative_matches_differences(void **st) {
 static void soft_minimum_gradient_matches_differences(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const int n = K + 4, p = pose_mix_p(G, K), frame = 2;
     double *w = dalloc((size_t)p), *gb = dalloc((size_t)p), *iv = dalloc((size_t)p);
     uint64_t rng = 8;
@@ -292,7 +276,7 @@ static void soft_minimum_gradient_matches_differences(void **st) {
 static void loss_shape_derivative_matches_differences(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     const int p = pose_mix_p(G, K);
     double *w = dalloc((size_t)p), *dsh = dalloc(POSE_D * (K + 1));
     uint64_t rng = 3;
@@ -404,7 +388,7 @@ static void write_text(const char *name, const char *text) {
 static void csv_round_trip_of_generated_frames(void **st) {
     (void)st;
     pose_data d;
-    small_data(&d, NULL);
+    pose_test_data(&d, NULL, small_config);
     char msg[256], pc[128], pd[128], pt[128];
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_pose_csvXXXXXX");
     assert_non_null(mkdtemp(tmpdir));
