@@ -126,9 +126,12 @@ static wb_status cb(int rc, const char *what) {
                     "at x", what, rc);
 }
 
-/* a callback's output out[m] after the call: unwritten entries, NaN/Inf */
-static wb_status out_ok(const char *what, const char *name, size_t m,
+/* A second-order callback after the call: its return rc (as cb), then its
+   output out[m] (marked before the call): unwritten entries, NaN/Inf */
+static wb_status called(int rc, const char *what, const char *name, size_t m,
                         const double *out, int rows) {
+    wb_status st = cb(rc, what);
+    if (st != WB_OK) return st;
     size_t cnt;
     long k = first_unwritten(m, out, &cnt);
     if (k >= 0) return unwritten(what, name, k, cnt, m, rows);
@@ -175,6 +178,12 @@ static wb_status fd_columns(const wb_energy *e, const wb_settings *s,
 static wb_status check_energy(const wb_energy *e, const wb_settings *s,
                               const double *x, const double *w,
                               wb_check_report *rep, double *buf);
+
+/* a fixed, sign-varying v[n] to multiply by, so that no column cancels by
+   accident */
+static void probe(int n, double *v) {
+    for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
+}
 
 wb_status wb_check_energy(const wb_energy *e, const wb_settings *s_in,
                           const double *x, const double *w,
@@ -250,8 +259,7 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
     }
     if (e->hess) {
         mark(nn, H);
-        if ((st = cb(e->hess(e->user, x, w, H), "hess")) != WB_OK) return st;
-        if ((st = out_ok("hess", "H", nn, H, n)) != WB_OK) return st;
+        if ((st = called(e->hess(e->user, x, w, H), "hess", "H", nn, H, n)) != WB_OK) return st;
         rep->hess_err = worst_err(nn, H, Hfd, rH, &rep->hess_worst);
     }
     if (e->kd > 0 && e->kd < n && e->hess_band) {
@@ -310,9 +318,8 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
         const int *cp = e->hess_colptr, *ri = e->hess_rowidx;
         if (e->hess_sparse) {
             mark((size_t)e->hess_nnz, H);
-            if ((st = cb(e->hess_sparse(e->user, x, w, H), "hess_sparse")) != WB_OK)
-                return st;
-            if ((st = out_ok("hess_sparse", "vals", (size_t)e->hess_nnz, H, 0)) != WB_OK)
+            if ((st = called(e->hess_sparse(e->user, x, w, H), "hess_sparse", "vals",
+                             (size_t)e->hess_nnz, H, 0)) != WB_OK)
                 return st;
         }
         double fmaxabs = 0.0, worst = 0.0;
@@ -339,11 +346,11 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
         rep->hess_sparse_worst = wm;
     }
     if (e->hvp || e->hess_diag) {
-        for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
+        probe(n, v);
         if (e->hvp) {
             mark((size_t)n, g1);
-            if ((st = cb(e->hvp(e->user, x, w, v, g1), "hvp")) != WB_OK) return st;
-            if ((st = out_ok("hvp", "Hv", (size_t)n, g1, 0)) != WB_OK) return st;
+            if ((st = called(e->hvp(e->user, x, w, v, g1), "hvp", "Hv", (size_t)n, g1, 0)) != WB_OK)
+                return st;
             for (int i = 0; i < n; i++) { /* g2 = Hfd v, rv = rH |v| */
                 double t = 0.0, r = 0.0;
                 for (int j = 0; j < n; j++) {
@@ -357,9 +364,8 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
         }
         if (e->hess_diag) {
             mark((size_t)n, g1);
-            if ((st = cb(e->hess_diag(e->user, x, w, g1), "hess_diag")) != WB_OK)
-                return st;
-            if ((st = out_ok("hess_diag", "d", (size_t)n, g1, 0)) != WB_OK)
+            if ((st = called(e->hess_diag(e->user, x, w, g1), "hess_diag", "d",
+                             (size_t)n, g1, 0)) != WB_OK)
                 return st;
             for (int i = 0; i < n; i++) {
                 g2[i] = Hfd[(size_t)i * n + i];
@@ -374,17 +380,15 @@ static wb_status check_energy(const wb_energy *e, const wb_settings *s,
         if ((st = fd_columns(e, s, x, w, 1, wh, g1, g2, Bfd, rB)) != WB_OK) return st;
         if (e->mixed) {
             mark(np, B);
-            if ((st = cb(e->mixed(e->user, x, w, B), "mixed")) != WB_OK) return st;
-            if ((st = out_ok("mixed", "B", np, B, n)) != WB_OK) return st;
+            if ((st = called(e->mixed(e->user, x, w, B), "mixed", "B", np, B, n)) != WB_OK)
+                return st;
             rep->mixed_err = worst_err(np, B, Bfd, rB, &rep->mixed_worst);
         }
         if (e->mixed_vjp) {
-            /* a fixed, sign-varying v so that no column cancels by accident */
-            for (int i = 0; i < n; i++) v[i] = 1.0 + 0.37 * (double)((i * 7) % 5) - 0.8 * (i % 2);
+            probe(n, v);
             mark((size_t)p, o);
-            if ((st = cb(e->mixed_vjp(e->user, x, w, v, o), "mixed_vjp")) != WB_OK)
-                return st;
-            if ((st = out_ok("mixed_vjp", "out", (size_t)p, o, 0)) != WB_OK)
+            if ((st = called(e->mixed_vjp(e->user, x, w, v, o), "mixed_vjp", "out",
+                             (size_t)p, o, 0)) != WB_OK)
                 return st;
             wbi_gemm_tn(n, p, 1, Bfd, v, ofd);
             for (int j = 0; j < p; j++) { /* ro = rB' |v| */
