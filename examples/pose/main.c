@@ -587,13 +587,8 @@ static int run(const options *o) {
     if (o->svg_dir && pose_svg_write(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace,
                                      trows) != 0)
         goto done;
-    if (o->json) {
-        if (write_json(o->json, &ru, &rt, rows, nrows, w) != 0) {
-            fprintf(stderr, "pose: cannot write %s: %s\n", o->json, strerror(errno));
-            goto done;
-        }
-        printf("wrote %s\n", o->json);
-    }
+    if (o->json && pose_report_written(write_json(o->json, &ru, &rt, rows, nrows, w), o->json))
+        goto done;
     rc = 0;
 done:
     free(trace);

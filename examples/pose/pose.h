@@ -508,5 +508,9 @@ int pose_svg_all(const char *dir, const pose_frame *frames, int count, const dou
    (0), or on stderr which file it could not write and why (-1). */
 int pose_svg_write(const char *dir, const pose_frame *frames, int count, const double *pred_u,
                    const double *pred_t, const double *trace, int rows);
+/* The program's word on a file it wrote (rc: the writer's return, errno set
+   on failure): "wrote PATH" on stdout for rc 0, else "pose: cannot write
+   PATH: <reason>" on stderr. Returns rc. */
+int pose_report_written(int rc, const char *path);
 
 #endif

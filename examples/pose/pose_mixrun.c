@@ -470,13 +470,9 @@ int pose_mix_run(const pose_mix_run_opts *o) {
     if (o->svg_dir && pose_svg_write(o->svg_dir, data.test, data.ntest, pred_u, pred_t, trace,
                                      trows) != 0)
         goto done;
-    if (o->json) {
-        if (write_json(o->json, &ru, &rf, &rt, sweep, nsweep, abl, nabl, w, &an) != 0) {
-            fprintf(stderr, "pose: cannot write %s: %s\n", o->json, strerror(errno));
-            goto done;
-        }
-        printf("wrote %s\n", o->json);
-    }
+    if (o->json && pose_report_written(write_json(o->json, &ru, &rf, &rt, sweep, nsweep, abl,
+                                                  nabl, w, &an), o->json))
+        goto done;
     rc = 0;
 done:
     free(refit);

@@ -285,3 +285,9 @@ int pose_svg_write(const char *dir, const pose_frame *frames, int count, const d
     printf("\nwrote %s/{pose_skeleton,pose_joint_error,pose_weights}.svg\n", dir);
     return 0;
 }
+
+int pose_report_written(int rc, const char *path) {
+    if (rc != 0) fprintf(stderr, "pose: cannot write %s: %s\n", path, strerror(errno));
+    else printf("wrote %s\n", path);
+    return rc;
+}
