@@ -17,8 +17,8 @@
  *   p3, p4 P3 (smoothed-TV denoising 256 x 256) and P4 (extended Rosenbrock
  *          n = 1000): the default (AUTO, every callback: banded), matrix-free
  *          with hvp, value_grad only;
- *   adjoint solve + dL/dw at P1 n = 1000, p = 50 (default and dense), its
- *          error against bench_data's dense reference.
+ *   adjoint solve + dL/dw at P1 n = 1000, p = 50 (default, dense, L-BFGS), its
+ *          error against bench_data's dense reference and the products made.
  * The inner rows: dense (exact Hessian), the default (AUTO with every
  * callback the problem has) and value_grad only (the quick start).
  *
@@ -73,6 +73,7 @@ typedef struct {
     double *xl, *wl;    /* [n], [p]: the point r and wt were computed at */
     int have_r;         /* r, wt are those of (xl, wl) */
     long hess_calls, mixed_calls;
+    long vg_calls, hvp_calls; /* products, counted by the adjoint section */
     double cb_time;     /* seconds spent in hess + mixed (dense section) */
 } p1_energy;
 
@@ -116,6 +117,7 @@ static int p1_vg(void *u, const double *x, const double *w, double *e, double *g
     const bp_p1 *P = U->P;
     int m = P->m, n = P->n;
     double d2 = P->delta * P->delta, E = 0, xx = 0;
+    U->vg_calls++;
     p1e_resid(U, x, w);
     for (int i = 0; i < m; i++) {
         double ri = U->r[i], q = sqrt(1 + ri * ri / d2);
@@ -205,6 +207,7 @@ static int p1_hvp(void *u, const double *x, const double *w, const double *v,
     const bp_p1 *P = U->P;
     int m = P->m, n = P->n;
     double d2 = P->delta * P->delta;
+    U->hvp_calls++;
     p1e_resid(U, x, w);
     cblas_dgemv(CblasColMajor, CblasNoTrans, m, n, 1.0, P->A, m, v, 1, 0.0, U->av, 1);
     for (int i = 0; i < m; i++) {
@@ -334,6 +337,8 @@ static const char *kind_word(wb_hessian_kind k) {
     case WB_HESS_DENSE: return "dense";
     case WB_HESS_BANDED: return "banded";
     case WB_HESS_MATRIX_FREE: return "matrix-free";
+    case WB_HESS_LBFGS: return "L-BFGS";
+    case WB_HESS_SPARSE: return "sparse";
     default: return "auto";
     }
 }
@@ -987,10 +992,14 @@ static int section_deriv(const char *dir) {
 /* ====================================================================== */
 
 /* libwiberg's default configuration (AUTO with every callback: matrix-free
-   with hvp at n = 1000) and the dense one: wb_solve from x0 = 0 to
-   grad_tol, then wb_implicit_vjp; the time of both; the error of dL/dw
-   against bench_data's dense reference (LAPACK at the reference x*). The
-   peer (libLBFGS + CG adjoint) is in bench_lbfgs. */
+   with hvp at n = 1000), the dense one and the L-BFGS one (WB_HESS_LBFGS
+   with the default's callbacks: its adjoint is the same PCG on hvp):
+   wb_solve from x0 = 0 to grad_tol, then wb_implicit_vjp; the time of
+   both; the error of dL/dw against bench_data's dense reference (LAPACK at
+   the reference x*); the products each part made (value_grad and hvp
+   calls, two dgemv each: the solve's include its second-order test at x*,
+   CG on H from a fixed start). The peer (libLBFGS + CG adjoint) is in
+   bench_lbfgs. */
 static int section_adjoint(const char *dir) {
     int n = BP_ADJ_N, p = BP_ADJ_P;
     bp_p1 P;
@@ -1004,21 +1013,24 @@ static int section_adjoint(const char *dir) {
     /* (configuration, grad_tol, cg_tol): the defaults (1e-8, 1e-10), a
        tighter solve, and looser tolerances that give the accuracy the
        libLBFGS + CG peer reaches (equal accuracy, see report.py) */
+    /* kind 0: default, 1: dense, 2: L-BFGS (grad_tol 1e-8 and 1e-9 with
+       cg_tol 1e-6: the peer's accuracy) */
     static const struct {
         int kind;
         double gtol, cgtol;
-    } cfg[5] = {{0, 1e-8, 1e-10}, {0, 1e-10, 1e-10}, {0, 1e-6, 1e-6}, {1, 1e-8, 1e-10},
-                {1, 1e-10, 1e-10}};
-    for (int c = 0; c < 5; c++) {
+    } cfg[7] = {{0, 1e-8, 1e-10}, {0, 1e-10, 1e-10}, {0, 1e-6, 1e-6}, {1, 1e-8, 1e-10},
+                {1, 1e-10, 1e-10}, {2, 1e-8, 1e-6}, {2, 1e-9, 1e-6}};
+    for (int c = 0; c < 7; c++) {
         int kind = cfg[c].kind;
         wb_energy e = p1_wb_energy(&U);
         wb_settings s;
         wb_settings_default(&s);
         s.grad_tol = cfg[c].gtol;
         s.cg_tol = cfg[c].cgtol;
-        if (kind == 0) {
+        if (kind != 1) {
             e.hvp = p1_hvp;
             e.hess_diag = p1_hess_diag;
+            if (kind == 2) s.hessian = WB_HESS_LBFGS;
         } else {
             s.hessian = WB_HESS_DENSE;
         }
@@ -1029,40 +1041,51 @@ static int section_adjoint(const char *dir) {
         wb_info info;
         wb_deriv_info di;
         wb_status st = WB_OK, sd = WB_OK;
+        long svg = 0, shvp = 0, vvg = 0, vhvp = 0; /* the last repetition's */
         for (int r = 0; r < reps; r++) {
             memset(x, 0, sizeof(double) * (size_t)n);
+            U.vg_calls = U.hvp_calls = 0;
             double t0 = bp_now();
             st = wb_solve(sv, w, x, &info);
             double t1 = bp_now();
+            svg = U.vg_calls, shvp = U.hvp_calls;
             loss_of(&P, x, dl);
             sd = wb_implicit_vjp(sv, dl, g);
             double t2 = bp_now();
+            vvg = U.vg_calls - svg, vhvp = U.hvp_calls - shvp;
             tt[r] = t2 - t0, tsol[r] = t1 - t0, tv[r] = t2 - t1;
         }
         wb_solver_deriv_info(sv, &di);
         double err = bp_rel_err(p, g, gref);
-        char solver[128], extra[512];
+        char solver[128], extra[768];
+        const char *oname = kind == 0   ? OURS_DEFAULT
+                            : kind == 1 ? OURS_DENSE
+                                        : "libwiberg L-BFGS (WB_HESS_LBFGS, hvp)";
         if (s.cg_tol == 1e-10) /* the default */
             snprintf(solver, sizeof solver, "%s: solve + wb_implicit_vjp, grad_tol %g",
-                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol);
+                     oname, s.grad_tol);
         else
             snprintf(solver, sizeof solver,
-                     "%s: solve + wb_implicit_vjp, grad_tol %g, cg_tol %g",
-                     kind == 0 ? OURS_DEFAULT : OURS_DENSE, s.grad_tol, s.cg_tol);
+                     "%s: solve + wb_implicit_vjp, grad_tol %g, cg_tol %g", oname,
+                     s.grad_tol, s.cg_tol);
         snprintf(extra, sizeof extra,
                  ", \"solve_s\": %.9g, \"vjp_s\": %.9g, \"rel_err\": %.3g, "
                  "\"iters\": %d, \"kind\": \"%s\", \"cg_iters\": %d, "
                  "\"adj_cg_iters\": %d, \"adj_cg_residual\": %.3g, \"grad_norm\": %.3g, "
+                 "\"solve_vg_calls\": %ld, \"solve_hvp_calls\": %ld, "
+                 "\"vjp_vg_calls\": %ld, \"vjp_hvp_calls\": %ld, "
                  "\"status\": \"%s\", \"vjp_status\": \"%s\"",
                  bp_median(tsol, reps), bp_median(tv, reps), err, info.iterations,
                  kind_word(info.hessian), info.cg_iterations, di.cg_iterations,
-                 di.cg_residual, info.grad_norm, status_word(st), status_word(sd));
+                 di.cg_residual, info.grad_norm, svg, shvp, vvg, vhvp, status_word(st),
+                 status_word(sd));
         bp_result("adjoint", "P1 n=1000 p=50", solver, bp_median(tt, reps), reps,
                   st == WB_OK && sd == WB_OK, extra);
-        fprintf(stderr, "adjoint %s: %.4f s (solve %.4f s, %s, %d it; VJP %.4f s, "
-                "%d CG), dL/dw rel. error %.2e\n", solver, bp_median(tt, reps),
-                bp_median(tsol, reps), kind_word(info.hessian), info.iterations,
-                bp_median(tv, reps), di.cg_iterations, err);
+        fprintf(stderr, "adjoint %s: %.4f s (solve %.4f s, %s, %d it, %ld value_grad + "
+                "%ld hvp; VJP %.4f s, %d CG, %ld hvp), dL/dw rel. error %.2e\n", solver,
+                bp_median(tt, reps), bp_median(tsol, reps), kind_word(info.hessian),
+                info.iterations, svg, shvp, bp_median(tv, reps), di.cg_iterations, vhvp,
+                err);
         wb_solver_destroy(sv);
     }
     free(gref), free(g), free(w), free(x), free(dl);

@@ -349,8 +349,11 @@ typedef struct wb_settings {
        at which the implicit derivative's CG stops (judged on the residual
        recomputed from v, not CG's recurrence). Default 1e-10. In (0, 1).
        After a wb_solve the CG stops at max(cg_tol, min(1e-2, ||g(x*)||_2 /
-       ||g(x0)||_2)), the accuracy the solve reached: a loose solve gets
-       an adjoint to match, not products spent on digits x* lacks.
+       ||H(x*) x*||_2)), the accuracy the solve reached (x*'s relative error
+       in the norm ||H .|| of the residual; whatever the start, so that a
+       solve warm-started next to x* does not loosen it): a loose solve
+       gets an adjoint to match, not products spent on digits x* lacks
+       (one product H x* per solve).
        Not met, the result is returned, never silently, with WB_MAXITER
        when cg_max_iter ran out, or WB_STALLED when CG stagnated (the
        recurrence residual fell below cg_tol but the recomputed one stays

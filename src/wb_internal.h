@@ -173,6 +173,9 @@ struct wb_solver {
     double solve_acc;    /* ||g(xs)||_2 / ||g(x0)||_2 of the last solve
                             (0: not known, e.g. after vjp_at)          */
     int hess_valid;      /* H holds H(xs, ws)                         */
+    double adj_acc;      /* matrix-free: ||g(xs)||_2 / ||H(xs) xs||_2, the
+                            accuracy x* reached (implicit.c)          */
+    int adj_acc_valid;   /* adj_acc is that of the operator at (xs, ws) */
     wb_deriv_info dinfo;
     int evals;           /* value_grad calls in the current call      */
     char msg[WBI_MSG_LEN];
