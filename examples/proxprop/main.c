@@ -1,4 +1,4 @@
-/* proxprop: BackProp vs ProxProp on an MLP, all in C.
+/* proxprop: BackProp vs ProxProp on an MLP or a ConvNet, all in C.
  *
  * A network IN-H1-...-Hk-C (ReLU, softmax cross-entropy, mean over the
  * batch; pp_net.c, every product a BLAS dgemm) is trained from the same
@@ -22,11 +22,17 @@
  * becomes NaN/Inf, or grows beyond 100 times the initial loss, is stopped
  * and reported as diverged.
  *
+ * With --convnet the network is the paper's ConvNet instead (pp_convnet.c:
+ * three 5x5 convolutions by im2col + dgemm, ReLU, two 2x2 max-poolings, a
+ * linear layer); ProxProp then takes k CG iterations on each convolution's
+ * patches (pp_cg.c's primal form) and keeps the linear layer explicit.
+ *
  * Data: a seeded Gaussian mixture (the default; see make_mixture), a CSV
  * file (--csv, e.g. the 8x8 digits), or CIFAR-10's binary files (--cifar).
  *
  * Run with --help for the flags.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime: CPU seconds */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -59,6 +65,14 @@ static void shuffle(int *idx, int n, uint64_t *s) {
 static double now_seconds(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the process (all its threads): with one BLAS thread, the
+   training's own time, whatever else runs on the machine. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return NAN;
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -277,6 +291,7 @@ typedef struct {
     int div_epoch;            /* epoch (1-based) in which it diverged     */
     char why[200];
     double seconds;           /* training wall-clock                      */
+    double cpu;               /* training CPU seconds                     */
     double final_loss, final_acc, test_acc;
 } result_t;
 
@@ -492,11 +507,11 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
     double *X = model_input(M);
     for (int j = 0; j < tr->n; j++) order[j] = j;
     uint64_t shuffle_state = o->seed * 31337u + 5u; /* same for all methods */
-    double seconds = 0;
+    double seconds = 0, cpu = 0;
 
     for (int e = 1; e <= E && !R->diverged; e++) {
         shuffle(order, tr->n, &shuffle_state);
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds();
         for (int j0 = 0; j0 < tr->n && !R->diverged; j0 += o->batch) {
             int m = tr->n - j0 < o->batch ? tr->n - j0 : o->batch;
             for (int j = 0; j < m; j++) {
@@ -529,6 +544,7 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
             }
         }
         seconds += now_seconds() - t0;
+        cpu += cpu_seconds() - c0;
         if (R->diverged) {
             R->div_epoch = e;
             break;
@@ -544,10 +560,11 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
             R->loss[e] = R->acc[e] = NAN;
         }
         if (o->verbose || CN) /* ConvNet epochs are long: always progress */
-            fprintf(stderr, "  %-28s epoch %2d  loss %.4f  val acc %.4f  %.2f s\n",
-                    me->name, e, R->loss[e], R->acc[e], seconds);
+            fprintf(stderr, "  %-28s epoch %2d  loss %.4f  val acc %.4f  %.2f s "
+                    "(CPU %.2f s)\n", me->name, e, R->loss[e], R->acc[e], seconds, cpu);
     }
     R->seconds = seconds;
+    R->cpu = cpu;
     R->final_loss = R->diverged ? NAN : R->loss[E];
     R->final_acc = R->diverged ? NAN : R->acc[E];
     if (!R->diverged && te->n > 0) evaluate(M, te, &l0, &R->test_acc);
@@ -632,9 +649,9 @@ static int write_json(const char *path, const opts_t *o, const char *dataset,
         json_num(f, r->final_acc);
         fprintf(f, ", \"test_accuracy\": ");
         json_num(f, r->test_acc);
-        fprintf(f, ", \"seconds\": %.4f, \"diverged\": %s,\n      \"method\": "
-                   "\"%s\", \"optimizer\": \"%s\", \"lr\": %g",
-                r->seconds, r->diverged ? "true" : "false",
+        fprintf(f, ", \"seconds\": %.4f, \"cpu_seconds\": %.4f, \"diverged\": %s,\n"
+                   "      \"method\": \"%s\", \"optimizer\": \"%s\", \"lr\": %g",
+                r->seconds, r->cpu, r->diverged ? "true" : "false",
                 m->prox ? "proxprop" : "backprop", OPT_NAMES[m->opt], m->lr);
         if (m->prox) {
             fprintf(f, ", \"tau\": %g, \"solver\": \"", m->tau);
@@ -852,7 +869,7 @@ static void usage(FILE *f) {
 "                    to 16 channels, ReLU, 2x2 max-pool, conv 5x5 to 20, ReLU,\n"
 "                    2x2 max-pool, conv 5x5 to 20, ReLU, linear (padding 2);\n"
 "                    ProxProp takes CG steps on the convolutions (primal\n"
-"                    form), so --taus, --hidden and --cg-form do not apply\n"
+"                    form); --taus, --hidden and --cg-form are refused with it\n"
 "  --image C,H,W     with --convnet: an example's shape, channel-planar like\n"
 "                    CIFAR-10's records (3,32,32); the data must have C*H*W\n"
 "                    features (the built-in data is made so, unless --mix-dim)\n"
