@@ -1,4 +1,4 @@
-/* proxprop: BackProp vs ProxProp on an MLP, all in C.
+/* proxprop: BackProp vs ProxProp on an MLP or a ConvNet, all in C.
  *
  * A network IN-H1-...-Hk-C (ReLU, softmax cross-entropy, mean over the
  * batch; pp_net.c, every product a BLAS dgemm) is trained from the same
@@ -22,11 +22,17 @@
  * becomes NaN/Inf, or grows beyond 100 times the initial loss, is stopped
  * and reported as diverged.
  *
+ * With --convnet the network is the paper's ConvNet instead (pp_convnet.c:
+ * three 5x5 convolutions by im2col + dgemm, ReLU, two 2x2 max-poolings, a
+ * linear layer); ProxProp then takes k CG iterations on each convolution's
+ * patches (pp_cg.c's primal form) and keeps the linear layer explicit.
+ *
  * Data: a seeded Gaussian mixture (the default; see make_mixture), a CSV
  * file (--csv, e.g. the 8x8 digits), or CIFAR-10's binary files (--cifar).
  *
  * Run with --help for the flags.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime: CPU seconds */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -40,6 +46,7 @@
 
 #include "pp_cg.h"
 #include "pp_cifar.h"
+#include "pp_convnet.h"
 #include "pp_data.h"
 #include "pp_net.h"
 #include "pp_rng.h"
@@ -58,6 +65,14 @@ static void shuffle(int *idx, int n, uint64_t *s) {
 static double now_seconds(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the process (all its threads): with one BLAS thread, the
+   training's own time, whatever else runs on the machine. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return NAN;
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -219,14 +234,33 @@ static void split_cifar(const pp_cifar_set *all, const pp_cifar_set *tst,
     train->scale8 = val->scale8 = test->scale8 = sc;
 }
 
-/* Mean loss and accuracy of a whole data set, in chunks of N->cap. */
-static void evaluate(pp_net *N, const set_t *D, double *loss, double *acc) {
+/* The network being trained: the MLP (pp_net.c) or, with --convnet, the
+   paper's ConvNet (pp_convnet.c). One of the two is set. */
+typedef struct {
+    pp_net *mlp;
+    pp_convnet *cnn;
+} model_t;
+
+static double *model_input(const model_t *M) { return M->cnn ? M->cnn->X : M->mlp->X; }
+
+static int model_cap(const model_t *M) { return M->cnn ? M->cnn->cap : M->mlp->cap; }
+
+static double model_forward(model_t *M, int m, const int *y, int *correct) {
+    return M->cnn ? pp_convnet_forward(M->cnn, m, y, correct)
+                  : pp_net_forward(M->mlp, m, y, correct);
+}
+
+/* Mean loss and accuracy of a whole data set, in chunks of the model's
+   batch capacity. */
+static void evaluate(model_t *M, const set_t *D, double *loss, double *acc) {
     double L = 0;
     long ok = 0;
-    for (int j0 = 0; j0 < D->n; j0 += N->cap) {
-        int m = D->n - j0 < N->cap ? D->n - j0 : N->cap, c;
-        for (int j = 0; j < m; j++) get_example(D, j0 + j, N->X + (size_t)j * D->d);
-        L += pp_net_forward(N, m, D->y + j0, &c) * m;
+    const int cap = model_cap(M);
+    double *X = model_input(M);
+    for (int j0 = 0; j0 < D->n; j0 += cap) {
+        int m = D->n - j0 < cap ? D->n - j0 : cap, c;
+        for (int j = 0; j < m; j++) get_example(D, j0 + j, X + (size_t)j * D->d);
+        L += model_forward(M, m, D->y + j0, &c) * m;
         ok += c;
     }
     *loss = D->n ? L / D->n : NAN;
@@ -257,6 +291,7 @@ typedef struct {
     int div_epoch;            /* epoch (1-based) in which it diverged     */
     char why[200];
     double seconds;           /* training wall-clock                      */
+    double cpu;               /* training CPU seconds                     */
     double final_loss, final_acc, test_acc;
 } result_t;
 
@@ -274,6 +309,8 @@ typedef struct {
     pp_cg_form form;
     unsigned long long seed;
     int verbose, paper;
+    int convnet, img[3]; /* --convnet and its image shape (--image C,H,W) */
+    int mix_given;       /* --mix-dim was given                            */
 } opts_t;
 
 static void prox_settings(const method_t *me, wb_prox_settings *ps) {
@@ -308,6 +345,26 @@ static int check_prox_layers(int nl, const int *sz, const method_t *ms, int nm,
             if (why[0]) {
                 fprintf(stderr, "proxprop: %s cannot run: layer %d (%d -> %d): "
                                 "%s\n", ms[k].name, l + 1, sz[l], sz[l + 1], why);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The same for the ConvNet: every convolution's CG step of every ProxProp
+   run is created and freed before any training. Returns 0, or 1 with a
+   message. */
+static int check_conv_layers(const pp_convnet *CN, const method_t *ms, int nm) {
+    for (int k = 0; k < nm; k++) {
+        if (!ms[k].prox) continue;
+        for (int l = 0; l < PP_CONVNET_CONVS; l++) {
+            char why[256] = "";
+            pp_cg *c = pp_convnet_cg_create(CN, l, ms[k].tau, ms[k].cg, why, sizeof why);
+            pp_cg_destroy(c);
+            if (!c) {
+                fprintf(stderr, "proxprop: %s cannot run: convolution %d: %s\n",
+                        ms[k].name, l + 1, why);
                 return 1;
             }
         }
@@ -385,9 +442,11 @@ static int prox_steps(pp_net *N, int m, wb_prox **px, pp_cg **cg, double *tnew,
 }
 
 static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
-                       const set_t *va, const set_t *te, pp_net *N, result_t *R) {
+                       const set_t *va, const set_t *te, model_t *M, result_t *R) {
     int E = o->epochs;
-    const int nh = N->nl - 1;
+    pp_net *N = M->mlp;
+    pp_convnet *CN = M->cnn;
+    const int nh = CN ? PP_CONVNET_CONVS : N->nl - 1;
     R->loss = xmalloc(sizeof(double) * (size_t)(E + 1));
     R->acc = xmalloc(sizeof(double) * (size_t)(E + 1));
     R->sec = xmalloc(sizeof(double) * (size_t)(E + 1));
@@ -397,11 +456,23 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
     R->why[0] = '\0';
     R->test_acc = NAN;
 
-    pp_net_init(N, o->seed);
+    if (CN) pp_convnet_init(CN, o->seed);
+    else pp_net_init(N, o->seed);
     wb_prox *px[PP_MAX_LAYERS] = {NULL};
     pp_cg *cgs[PP_MAX_LAYERS] = {NULL};
     double *tnew = NULL;
-    if (me->prox) {
+    if (me->prox && CN) {
+        /* the convolutions: CG on their patches (check_conv_layers passed:
+           a failure here is out of memory) */
+        for (int l = 0; l < nh; l++) {
+            char err[256];
+            cgs[l] = pp_convnet_cg_create(CN, l, me->tau, me->cg, err, sizeof err);
+            if (!cgs[l]) {
+                fprintf(stderr, "proxprop: %s: %s\n", me->name, err);
+                exit(1);
+            }
+        }
+    } else if (me->prox) {
         size_t big = 0;
         for (int l = 0; l < nh; l++) {
             char err[256];
@@ -426,49 +497,61 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
         if (!me->cg) tnew = xmalloc(sizeof(double) * big);
     }
     double l0, a0;
-    evaluate(N, tr, &R->loss[0], &a0);
-    evaluate(N, va, &l0, &R->acc[0]);
+    evaluate(M, tr, &R->loss[0], &a0);
+    evaluate(M, va, &l0, &R->acc[0]);
     R->sec[0] = 0;
     const double limit = DIVERGE_FACTOR * R->loss[0];
 
     int *order = xmalloc(sizeof(int) * (size_t)tr->n);
     int *yb = xmalloc(sizeof(int) * (size_t)o->batch);
+    double *X = model_input(M);
     for (int j = 0; j < tr->n; j++) order[j] = j;
     uint64_t shuffle_state = o->seed * 31337u + 5u; /* same for all methods */
-    double seconds = 0;
+    double seconds = 0, cpu = 0;
 
     for (int e = 1; e <= E && !R->diverged; e++) {
         shuffle(order, tr->n, &shuffle_state);
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds();
         for (int j0 = 0; j0 < tr->n && !R->diverged; j0 += o->batch) {
             int m = tr->n - j0 < o->batch ? tr->n - j0 : o->batch;
             for (int j = 0; j < m; j++) {
-                get_example(tr, order[j0 + j], N->X + (size_t)j * tr->d);
+                get_example(tr, order[j0 + j], X + (size_t)j * tr->d);
                 yb[j] = tr->y[order[j0 + j]];
             }
-            double loss = pp_net_forward(N, m, yb, NULL);
+            double loss = model_forward(M, m, yb, NULL);
             if (!isfinite(loss) || loss > limit) {
                 R->diverged = 1;
                 snprintf(R->why, sizeof R->why, "batch loss %g", loss);
                 break;
             }
-            pp_net_backward(N, m, yb, !me->prox);
-            if (me->prox && prox_steps(N, m, px, me->cg ? cgs : NULL, tnew, R->why,
-                                       sizeof R->why) != 0) {
+            int failed = 0;
+            if (CN) {
+                pp_convnet_backward(CN, m, yb, !me->prox);
+                failed = me->prox &&
+                         pp_convnet_prox_steps(CN, m, cgs, R->why, sizeof R->why) != 0;
+                if (!failed && me->opt == OPT_ADAM) pp_convnet_adam(CN, me->lr);
+                else if (!failed) pp_convnet_nesterov(CN, me->lr, o->momentum);
+            } else {
+                pp_net_backward(N, m, yb, !me->prox);
+                failed = me->prox && prox_steps(N, m, px, me->cg ? cgs : NULL, tnew,
+                                                R->why, sizeof R->why) != 0;
+                if (!failed && me->opt == OPT_ADAM) pp_net_adam(N, me->lr);
+                else if (!failed) pp_net_nesterov(N, me->lr, o->momentum);
+            }
+            if (failed) {
                 R->diverged = 1;
                 break;
             }
-            if (me->opt == OPT_ADAM) pp_net_adam(N, me->lr);
-            else pp_net_nesterov(N, me->lr, o->momentum);
         }
         seconds += now_seconds() - t0;
+        cpu += cpu_seconds() - c0;
         if (R->diverged) {
             R->div_epoch = e;
             break;
         }
         double acc_tr;
-        evaluate(N, tr, &R->loss[e], &acc_tr);
-        evaluate(N, va, &l0, &R->acc[e]);
+        evaluate(M, tr, &R->loss[e], &acc_tr);
+        evaluate(M, va, &l0, &R->acc[e]);
         R->sec[e] = seconds;
         if (!isfinite(R->loss[e]) || R->loss[e] > limit) {
             R->diverged = 1;
@@ -476,14 +559,15 @@ static void run_method(const method_t *me, const opts_t *o, const set_t *tr,
             snprintf(R->why, sizeof R->why, "training loss %g", R->loss[e]);
             R->loss[e] = R->acc[e] = NAN;
         }
-        if (o->verbose)
-            fprintf(stderr, "  %-28s epoch %2d  loss %.4f  val acc %.4f  %.2f s\n",
-                    me->name, e, R->loss[e], R->acc[e], seconds);
+        if (o->verbose || CN) /* ConvNet epochs are long: always progress */
+            fprintf(stderr, "  %-28s epoch %2d  loss %.4f  val acc %.4f  %.2f s "
+                    "(CPU %.2f s)\n", me->name, e, R->loss[e], R->acc[e], seconds, cpu);
     }
     R->seconds = seconds;
+    R->cpu = cpu;
     R->final_loss = R->diverged ? NAN : R->loss[E];
     R->final_acc = R->diverged ? NAN : R->acc[E];
-    if (!R->diverged && te->n > 0) evaluate(N, te, &l0, &R->test_acc);
+    if (!R->diverged && te->n > 0) evaluate(M, te, &l0, &R->test_acc);
     for (int l = 0; l < nh; l++) {
         wb_prox_destroy(px[l]);
         pp_cg_destroy(cgs[l]);
@@ -512,9 +596,20 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The ConvNet's layers in words: "3x32x32 conv5x5:16 relu maxpool2 ...". */
+static void describe_convnet(const pp_convnet *CN, char *buf, size_t len) {
+    int k = snprintf(buf, len, "%dx%dx%d", CN->c, CN->h, CN->w);
+    for (int l = 0; l < PP_CONVNET_CONVS && k > 0 && (size_t)k < len; l++)
+        k += snprintf(buf + k, len - k, " conv%dx%d:%d relu%s", CN->conv[l].k,
+                      CN->conv[l].k, CN->conv[l].o,
+                      l < PP_CONVNET_CONVS - 1 ? " maxpool2" : "");
+    if (k > 0 && (size_t)k < len)
+        snprintf(buf + k, len - k, " linear:%d-%d", CN->feat, CN->classes);
+}
+
 static int write_json(const char *path, const opts_t *o, const char *dataset,
                       const set_t *tr, const set_t *va, const set_t *te,
-                      const pp_net *N, const method_t *ms, const result_t *rs,
+                      const model_t *M, const method_t *ms, const result_t *rs,
                       int nm) {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -526,12 +621,22 @@ static int write_json(const char *path, const opts_t *o, const char *dataset,
     fprintf(f, ",\n  \"train_examples\": %d, \"val_examples\": %d, "
                "\"test_examples\": %d, \"features\": %d, \"classes\": %d,\n",
             tr->n, va->n, te->n, tr->d, tr->classes);
-    fprintf(f, "  \"network\": [");
-    for (int l = 0; l <= N->nl; l++) fprintf(f, "%s%d", l ? ", " : "", N->sz[l]);
-    fprintf(f, "], \"epochs\": %d, \"batch\": %d, \"momentum\": %g, "
+    if (M->cnn) {
+        char net[256];
+        describe_convnet(M->cnn, net, sizeof net);
+        fprintf(f, "  \"model\": \"convnet\", \"image\": [%d, %d, %d], \"network\": ",
+                M->cnn->c, M->cnn->h, M->cnn->w);
+        json_str(f, net);
+    } else {
+        fprintf(f, "  \"model\": \"mlp\", \"network\": [");
+        for (int l = 0; l <= M->mlp->nl; l++)
+            fprintf(f, "%s%d", l ? ", " : "", M->mlp->sz[l]);
+        fputc(']', f);
+    }
+    fprintf(f, ", \"epochs\": %d, \"batch\": %d, \"momentum\": %g, "
                "\"cg_form\": \"%s\", \"seed\": %llu,\n",
             o->epochs, o->batch, o->momentum,
-            o->form == PP_CG_BATCH ? "batch" : "primal", o->seed);
+            o->form == PP_CG_BATCH && !M->cnn ? "batch" : "primal", o->seed);
     fprintf(f, "  \"methods\": [\n");
     for (int k = 0; k < nm; k++) {
         const method_t *m = &ms[k];
@@ -544,9 +649,9 @@ static int write_json(const char *path, const opts_t *o, const char *dataset,
         json_num(f, r->final_acc);
         fprintf(f, ", \"test_accuracy\": ");
         json_num(f, r->test_acc);
-        fprintf(f, ", \"seconds\": %.4f, \"diverged\": %s,\n      \"method\": "
-                   "\"%s\", \"optimizer\": \"%s\", \"lr\": %g",
-                r->seconds, r->diverged ? "true" : "false",
+        fprintf(f, ", \"seconds\": %.4f, \"cpu_seconds\": %.4f, \"diverged\": %s,\n"
+                   "      \"method\": \"%s\", \"optimizer\": \"%s\", \"lr\": %g",
+                r->seconds, r->cpu, r->diverged ? "true" : "false",
                 m->prox ? "proxprop" : "backprop", OPT_NAMES[m->opt], m->lr);
         if (m->prox) {
             fprintf(f, ", \"tau\": %g, \"solver\": \"", m->tau);
@@ -729,10 +834,11 @@ static void usage(FILE *f) {
     fprintf(f,
 "Usage: proxprop [options]\n"
 "\n"
-"Trains an MLP IN-H1-...-Hk-C (ReLU, softmax cross-entropy) with BackProp\n"
-"(a learning-rate sweep) and with ProxProp (proximal steps on the hidden\n"
-"layers: exact through libwiberg's wb_prox_step, and k matrix-free CG\n"
-"iterations), with Nesterov SGD and/or Adam, all from the same\n"
+"Trains an MLP IN-H1-...-Hk-C (ReLU, softmax cross-entropy), or with\n"
+"--convnet the ProxProp paper's ConvNet, with BackProp (a learning-rate\n"
+"sweep) and with ProxProp (proximal steps on the hidden layers: exact\n"
+"through libwiberg's wb_prox_step, and k matrix-free CG iterations), with\n"
+"Nesterov SGD and/or Adam, all from the same\n"
 "initialization and batch order, and prints final training loss,\n"
 "validation and test accuracy and training seconds.\n"
 "\n"
@@ -759,6 +865,14 @@ static void usage(FILE *f) {
 "  --epochs N        passes over the training set (10)\n"
 "  --batch N         mini-batch size (100)\n"
 "  --hidden LIST     hidden widths, 1 to 16 of them (256,128)\n"
+"  --convnet         train the paper's ConvNet instead of the MLP: conv 5x5\n"
+"                    to 16 channels, ReLU, 2x2 max-pool, conv 5x5 to 20, ReLU,\n"
+"                    2x2 max-pool, conv 5x5 to 20, ReLU, linear (padding 2);\n"
+"                    ProxProp takes CG steps on the convolutions (primal\n"
+"                    form); --taus, --hidden and --cg-form are refused with it\n"
+"  --image C,H,W     with --convnet: an example's shape, channel-planar like\n"
+"                    CIFAR-10's records (3,32,32); the data must have C*H*W\n"
+"                    features (the built-in data is made so, unless --mix-dim)\n"
 "  --optimizers LIST nesterov and/or adam: every method runs with each (nesterov)\n"
 "  --momentum M      Nesterov momentum, both methods, in [0, 1) (0.9)\n"
 "  --lrs LIST        BackProp learning rates, Nesterov (0.01,0.1,0.5,2,10)\n"
@@ -776,7 +890,10 @@ static void usage(FILE *f) {
 "                    4000,1000,4000 --batch 500 --epochs 50 --momentum 0.95\n"
 "                    --lrs 0.05 --taus 0.05 --tau 0.05 --cg 3,5,10 --prox-lr 1\n"
 "                    (Nesterov), --adam-lrs 0.001 --adam-prox-lr 0.001 (its\n"
-"                    ConvNet's Adam); other flags override these\n"
+"                    ConvNet's Adam); with --convnet the paper's ConvNet\n"
+"                    settings instead: --optimizers adam --adam-lrs 0.001\n"
+"                    --tau 1 --cg 3,10 --adam-prox-lr 0.001 --batch 500\n"
+"                    --epochs 50; other flags override these\n"
 "  --seed S          data, initialization and batch order (1)\n"
 "A list may be 'none' (no such runs).\n"
 "\n"
@@ -788,7 +905,8 @@ static void usage(FILE *f) {
 "  --plot DIR        write SVG plots into the existing directory DIR:\n"
 "                    loss_epoch.svg, loss_seconds.svg, val_acc_epoch.svg,\n"
 "                    val_acc_seconds.svg\n"
-"  --verbose         one line per method and epoch on stderr\n"
+"  --verbose         one line per method and epoch on stderr (always on\n"
+"                    with --convnet)\n"
 "  --help            this text\n"
 "\n"
 "A run whose loss turns NaN/Inf or exceeds %g times its initial value is\n"
@@ -870,7 +988,7 @@ static void set_list(double *dst, int *n, const double *src, int k) {
     *n = k;
 }
 
-static void defaults(opts_t *o, int paper) {
+static void defaults(opts_t *o, int paper, int convnet) {
     memset(o, 0, sizeof *o);
     o->val_frac = 0.2;
     o->test_frac = 0.2;
@@ -919,12 +1037,31 @@ static void defaults(opts_t *o, int paper) {
         memcpy(o->cgs, pcg, sizeof pcg);
         o->n_cgs = 3;
     }
+    o->img[0] = 3; /* CIFAR-10's 3 x 32 x 32 */
+    o->img[1] = 32;
+    o->img[2] = 32;
+    if (convnet) {
+        /* no exact step for convolutions (see README.md) */
+        o->convnet = 1;
+        o->n_taus = 0;
+    }
+    if (convnet && paper) { /* paper_experiments.sh, ConvNet: Adam, tau 1 */
+        o->n_opts = 1;
+        o->opts[0] = OPT_ADAM;
+        o->tau = 1.0;
+        const int pcg[] = {3, 10};
+        memcpy(o->cgs, pcg, sizeof pcg);
+        o->n_cgs = 2;
+    }
 }
 
 static void parse_args(int argc, char **argv, opts_t *o) {
-    int paper = 0;
-    for (int i = 1; i < argc; i++) paper |= !strcmp(argv[i], "--paper");
-    defaults(o, paper);
+    int paper = 0, convnet = 0, hidden_given = 0, form_given = 0, image_given = 0;
+    for (int i = 1; i < argc; i++) {
+        paper |= !strcmp(argv[i], "--paper");
+        convnet |= !strcmp(argv[i], "--convnet");
+    }
+    defaults(o, paper, convnet);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -940,13 +1077,13 @@ static void parse_args(int argc, char **argv, opts_t *o) {
             o->verbose = 1;
             continue;
         }
-        if (!strcmp(a, "--paper")) continue;
+        if (!strcmp(a, "--paper") || !strcmp(a, "--convnet")) continue;
         static const char *with_value[] = {
             "--csv", "--val-frac", "--test-frac", "--train", "--val", "--test",
             "--mix-dim", "--epochs", "--batch", "--hidden", "--momentum", "--lrs",
             "--adam-lrs", "--taus", "--tau", "--cg", "--cg-form", "--prox-lr",
             "--adam-prox-lr", "--optimizers", "--seed", "--json", "--plot",
-            "--cifar"};
+            "--cifar", "--image"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -968,7 +1105,10 @@ static void parse_args(int argc, char **argv, opts_t *o) {
         } else if (!strcmp(a, "--train")) o->n_train = (int)parse_long(a, v, 10, 10000000);
         else if (!strcmp(a, "--val")) o->n_val = (int)parse_long(a, v, 1, 10000000);
         else if (!strcmp(a, "--test")) o->n_test = (int)parse_long(a, v, 0, 10000000);
-        else if (!strcmp(a, "--mix-dim")) o->mix_dim = (int)parse_long(a, v, 6, 100000);
+        else if (!strcmp(a, "--mix-dim")) {
+            o->mix_dim = (int)parse_long(a, v, 6, 100000);
+            o->mix_given = 1;
+        }
         else if (!strcmp(a, "--epochs")) o->epochs = (int)parse_long(a, v, 1, 100000);
         else if (!strcmp(a, "--batch")) o->batch = (int)parse_long(a, v, 1, 100000);
         else if (!strcmp(a, "--seed")) o->seed = (unsigned long long)parse_long(a, v, 0, 2147483647L);
@@ -987,7 +1127,14 @@ static void parse_args(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--adam-lrs")) o->n_adam_lrs = parse_list(a, v, o->adam_lrs);
         else if (!strcmp(a, "--taus")) o->n_taus = parse_list(a, v, o->taus);
         else if (!strcmp(a, "--cg")) o->n_cgs = parse_int_list(a, v, o->cgs, 100000);
-        else if (!strcmp(a, "--cg-form")) {
+        else if (!strcmp(a, "--image")) {
+            int dims[MAXLIST];
+            if (parse_int_list(a, v, dims, 100000) != 3)
+                bad_usage("%s: '%s' must be C,H,W (three positive integers)", a, v);
+            memcpy(o->img, dims, sizeof o->img);
+            image_given = 1;
+        } else if (!strcmp(a, "--cg-form")) {
+            form_given = 1;
             if (!strcmp(v, "batch")) o->form = PP_CG_BATCH;
             else if (!strcmp(v, "primal")) o->form = PP_CG_PRIMAL;
             else bad_usage("%s: '%s' is neither batch nor primal", a, v);
@@ -1007,12 +1154,24 @@ static void parse_args(int argc, char **argv, opts_t *o) {
             }
             if (o->n_opts == 0) bad_usage("%s: empty list%s", a, "");
         } else if (!strcmp(a, "--hidden")) {
+            hidden_given = 1;
             int nh = parse_int_list(a, v, o->hidden, 100000);
             if (nh < 1) bad_usage("%s: '%s' must be 1 to 16 positive integers", a, v);
             o->n_hidden = nh;
         }
     }
     if (o->csv && o->cifar) bad_usage("--csv and --cifar: choose one data set%s%s", "", "");
+    if (o->convnet) {
+        if (o->n_taus > 0)
+            bad_usage("--convnet: the exact proximal step (--taus) is for the MLP; "
+                      "the ConvNet's convolutions take CG steps (--cg)%s%s", "", "");
+        if (hidden_given) bad_usage("--convnet: --hidden is for the MLP%s%s", "", "");
+        if (form_given)
+            bad_usage("--convnet: --cg-form is for the MLP (a convolution's CG "
+                      "is always the primal form)%s%s", "", "");
+    } else if (image_given) {
+        bad_usage("--image: only with --convnet%s%s", "", "");
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1050,13 +1209,24 @@ static int make_methods(const opts_t *o, method_t *ms) {
 static int load_data(const opts_t *o, set_t *tr, set_t *va, set_t *te,
                      char *dataset, size_t len) {
     char err[1024];
+    const double img = (double)o->img[0] * o->img[1] * o->img[2];
+    if (o->convnet && img > 100000000.0) {
+        fprintf(stderr, "proxprop: --image %d,%d,%d: %.0f pixels; at most 10^8\n",
+                o->img[0], o->img[1], o->img[2], img);
+        return 1;
+    }
     if (o->csv) {
         /* the widest line the network takes: the label and the features a
-           first hidden layer of h1 units can take */
-        int maxf = max_features(o->hidden[0]);
+           first hidden layer of h1 units can take (the MLP), or the label
+           and the --image (the ConvNet) */
+        int maxf = o->convnet ? (int)img : max_features(o->hidden[0]);
         char why[160];
-        snprintf(why, sizeof why, "the label and %d features: the most a first "
-                 "hidden layer of %d units takes", maxf, o->hidden[0]);
+        if (o->convnet)
+            snprintf(why, sizeof why, "the label and the %d x %d x %d image of "
+                     "--image", o->img[0], o->img[1], o->img[2]);
+        else
+            snprintf(why, sizeof why, "the label and %d features: the most a first "
+                     "hidden layer of %d units takes", maxf, o->hidden[0]);
         pp_csv_opts co;
         pp_csv_opts_default(&co);
         co.label_last = o->label_last;
@@ -1090,9 +1260,16 @@ static int load_data(const opts_t *o, set_t *tr, set_t *va, set_t *te,
     } else {
         set_t *sets[3] = {tr, va, te};
         int counts[3] = {o->n_train, o->n_val, o->n_test};
-        make_mixture(sets, counts, o->mix_dim, o->seed);
+        /* the ConvNet reads the mixture's vectors as C x H x W images */
+        int dim = o->convnet && !o->mix_given ? (int)img : o->mix_dim;
+        if (dim > 100000) {
+            fprintf(stderr, "proxprop: --image %d,%d,%d: the built-in data has at "
+                    "most 100000 dimensions\n", o->img[0], o->img[1], o->img[2]);
+            return 1;
+        }
+        make_mixture(sets, counts, dim, o->seed);
         snprintf(dataset, len, "built-in 10-class Gaussian mixture in %d-D (seed %llu)",
-                 o->mix_dim, o->seed);
+                 dim, o->seed);
     }
     return 0;
 }
@@ -1115,20 +1292,50 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    int nl = o.n_hidden + 1, sz[PP_MAX_LAYERS + 1];
-    sz[0] = tr.d;
-    for (int l = 0; l < o.n_hidden; l++) sz[l + 1] = o.hidden[l];
-    sz[nl] = tr.classes;
-    int rc = check_prox_layers(nl, sz, ms, nm, o.batch, o.form);
-    int cap = o.batch > 256 ? o.batch : 256, adam = 0;
+    int nl = o.n_hidden + 1, sz[PP_MAX_LAYERS + 1], rc = 0, adam = 0;
     for (int k = 0; k < nm; k++) adam |= ms[k].opt == OPT_ADAM;
     pp_net N;
-    if (rc == 0 && pp_net_alloc(&N, nl, sz, cap, adam) != 0) {
-        fprintf(stderr, "proxprop: out of memory for the network\n");
-        rc = 1;
+    pp_convnet CN;
+    memset(&N, 0, sizeof N);
+    memset(&CN, 0, sizeof CN);
+    model_t M = {NULL, NULL};
+    char net[256] = "";
+    if (o.convnet) {
+        /* the data must be the --image's C x H x W pixels */
+        char err[512];
+        const int *im = o.img;
+        if ((double)im[0] * im[1] * im[2] != tr.d) {
+            fprintf(stderr, "proxprop: --convnet: the data has %d features; a %d x %d "
+                    "x %d image (--image C,H,W) has %.0f\n", tr.d, im[0], im[1], im[2],
+                    (double)im[0] * im[1] * im[2]);
+            rc = 1;
+        } else if (pp_convnet_alloc(&CN, im[0], im[1], im[2], tr.classes, o.batch, adam,
+                                    err, sizeof err) != 0) {
+            fprintf(stderr, "proxprop: %s\n", err);
+            rc = 1;
+        } else {
+            M.cnn = &CN;
+            describe_convnet(&CN, net, sizeof net);
+            rc = check_conv_layers(&CN, ms, nm);
+        }
+    } else {
+        sz[0] = tr.d;
+        for (int l = 0; l < o.n_hidden; l++) sz[l + 1] = o.hidden[l];
+        sz[nl] = tr.classes;
+        rc = check_prox_layers(nl, sz, ms, nm, o.batch, o.form);
+        int cap = o.batch > 256 ? o.batch : 256;
+        if (rc == 0 && pp_net_alloc(&N, nl, sz, cap, adam) != 0) {
+            fprintf(stderr, "proxprop: out of memory for the network\n");
+            rc = 1;
+        }
+        M.mlp = &N;
+        for (int l = 0, k = 0; l <= nl && k >= 0 && (size_t)k < sizeof net; l++)
+            k += snprintf(net + k, sizeof net - k, "%s%d", l ? "-" : "", sz[l]);
     }
     if (rc != 0) {
         free(ms);
+        pp_net_free(&N);
+        pp_convnet_free(&CN);
         set_free(&tr);
         set_free(&va);
         set_free(&te);
@@ -1138,22 +1345,27 @@ int main(int argc, char **argv) {
 
     printf("data: %s\n      %d train / %d validation / %d test examples, %d "
            "features, %d classes\n", dataset, tr.n, va.n, te.n, tr.d, tr.classes);
-    printf("net:  ");
-    for (int l = 0; l <= nl; l++) printf("%s%d", l ? "-" : "", sz[l]);
-    printf(" ReLU, softmax cross-entropy; %d epochs, batch %d, seed %llu%s\n",
-           o.epochs, o.batch, o.seed, o.paper ? " (--paper)" : "");
+    printf("net:  %s%s softmax cross-entropy; %d epochs, batch %d, seed %llu%s\n",
+           net, o.convnet ? "," : " ReLU,", o.epochs, o.batch, o.seed,
+           o.paper ? " (--paper)" : "");
     printf("      Nesterov momentum %g; Adam beta 0.9, 0.999\n", o.momentum);
-    printf("ProxProp: hidden layers proximal (exact: wb_prox_step; cgK: K "
-           "matrix-free CG iterations, %s form), last layer explicit; "
-           "learning rate %g (Nesterov), %g (Adam)\n\n",
-           o.form == PP_CG_BATCH ? "batch" : "primal", o.prox_lr, o.adam_prox_lr);
+    if (o.convnet)
+        printf("ProxProp: convolutions proximal (cgK: K matrix-free CG iterations "
+               "on their patches, primal form), linear layer explicit; "
+               "learning rate %g (Nesterov), %g (Adam)\n\n", o.prox_lr,
+               o.adam_prox_lr);
+    else
+        printf("ProxProp: hidden layers proximal (exact: wb_prox_step; cgK: K "
+               "matrix-free CG iterations, %s form), last layer explicit; "
+               "learning rate %g (Nesterov), %g (Adam)\n\n",
+               o.form == PP_CG_BATCH ? "batch" : "primal", o.prox_lr, o.adam_prox_lr);
     printf("%-30s %12s %10s %10s %9s\n", "method", "train loss", "val acc",
            "test acc", "seconds");
     printf("%-30s %12s %10s %10s %9s\n", "------------------------------",
            "----------", "-------", "--------", "-------");
     fflush(stdout);
     for (int k = 0; k < nm; k++) {
-        run_method(&ms[k], &o, &tr, &va, &te, &N, &rs[k]);
+        run_method(&ms[k], &o, &tr, &va, &te, &M, &rs[k]);
         if (rs[k].diverged) {
             char what[64];
             snprintf(what, sizeof what, "diverged in epoch %d", rs[k].div_epoch);
@@ -1169,7 +1381,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
 
-    if (o.json && write_json(o.json, &o, dataset, &tr, &va, &te, &N, ms, rs, nm) != 0)
+    if (o.json && write_json(o.json, &o, dataset, &tr, &va, &te, &M, ms, rs, nm) != 0)
         rc = 1;
     if (o.plot) {
         rc |= write_svg(o.plot, "loss_epoch.svg", "Training loss per epoch",
@@ -1194,6 +1406,7 @@ int main(int argc, char **argv) {
     free(ms);
     free(rs);
     pp_net_free(&N);
+    pp_convnet_free(&CN);
     set_free(&tr);
     set_free(&va);
     set_free(&te);

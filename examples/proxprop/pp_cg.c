@@ -58,7 +58,7 @@ pp_cg *pp_cg_create(int out, int in, int max_m, double tau, int iters,
     /* BLAS takes int sizes */
     double n = (double)in + 1, big = 2147483647.0;
     if ((double)out * n > big || (double)out * max_m > big ||
-        (double)max_m * max_m > big || n * max_m > big) {
+        (form == PP_CG_BATCH && (double)max_m * max_m > big) || n * max_m > big) {
         say(err, errlen, "pp_cg_create: out = %d, in = %d, batch %d: a "
             "product exceeds BLAS's int sizes", out, in, max_m);
         return NULL;

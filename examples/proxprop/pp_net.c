@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pp_net.h"
+#include "pp_opt.h"
 #include "pp_rng.h"
 
 void pp_net_free(pp_net *N) {
@@ -144,23 +145,9 @@ void pp_net_backward(pp_net *N, int m, const int *y, int all_layers) {
 }
 
 void pp_net_nesterov(pp_net *N, double lr, double mu) {
-    double *th = N->theta, *g = N->grad, *v = N->m1;
-    for (size_t k = 0; k < N->off[N->nl]; k++) {
-        v[k] = mu * v[k] + g[k];
-        th[k] -= lr * (g[k] + mu * v[k]);
-    }
+    pp_opt_nesterov(N->off[N->nl], N->theta, N->grad, N->m1, lr, mu);
 }
 
 void pp_net_adam(pp_net *N, double lr) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    N->adam_t++;
-    /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-       theta -= lr m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) */
-    double c1 = 1.0 - pow(b1, (double)N->adam_t), c2 = 1.0 - pow(b2, (double)N->adam_t);
-    double *th = N->theta, *g = N->grad, *m = N->m1, *v = N->m2;
-    for (size_t k = 0; k < N->off[N->nl]; k++) {
-        m[k] = b1 * m[k] + (1 - b1) * g[k];
-        v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
-        th[k] -= lr * (m[k] / c1) / (sqrt(v[k] / c2) + eps);
-    }
+    pp_opt_adam(N->off[N->nl], N->theta, N->grad, N->m1, N->m2, &N->adam_t, lr);
 }

@@ -3,7 +3,9 @@
  * im2col, its gradients against central differences, and its ProxProp step
  * (pp_cg on the patches) against the proximal objective evaluated by the
  * direct convolution: CG lowers it, and the converged step is its
- * minimizer (zero directional derivatives). */
+ * minimizer (zero directional derivatives), and the objective after 1 to
+ * R + 1 iterations decreases to that of the minimizer found by a dense
+ * Cholesky solve. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,11 +187,131 @@ static void prox_step_minimizes_the_proximal_objective(void **st) {
     free(X), free(T0), free(D), free(cols), free(target), free(Z), free(S), free(T), free(E);
 }
 
+/* The patch of output pixel (oy, ox) of example j with a trailing 1, read
+   from the image by its definition (not by im2col): p[(ky k + kx) c + ch] =
+   X(ch, oy + ky - pad, ox + kx - pad), 0 outside, p[R] = 1. */
+static void patch1(const pp_conv_shape *s, const double *X, int j, int oy, int ox,
+                   double *p) {
+    int c = s->c, h = s->h, w = s->w, k = s->k, R = c * k * k;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+            for (int ch = 0; ch < c; ch++) {
+                int y = oy + ky - s->pad, x = ox + kx - s->pad;
+                p[(ky * k + kx) * c + ch] =
+                    y < 0 || y >= h || x < 0 || x >= w
+                        ? 0.0 : X[(size_t)j * c * h * w + ((size_t)y * w + x) * c + ch];
+            }
+    p[R] = 1.0;
+}
+
+/* The proximal step of the convolution by a dense solve: with the patches
+   p_q (q over the m P output pixels) and d_q = D(:, q),
+     M = sum_q p_q p_q' + I/tau,  G = sum_q d_q p_q',
+   the minimizer of the proximal objective solves T M = T0 M - G; M is
+   symmetric positive definite, so each row is solved with its Cholesky
+   factor M = L L' (written out here, n = R + 1 = 19). CG's objective then
+   decreases with the iterations to this minimizer's, and reaches it (CG
+   terminates after n iterations in exact arithmetic; in floating point
+   the directions lose conjugacy, and 2 n iterations are allowed). */
+static void prox_step_reaches_the_dense_minimizer(void **st) {
+    (void)st;
+    const pp_conv_shape *s = &SH;
+    dims_t d = dims(s, 2);
+    const int n = d.R + 1, o = s->o, mp = d.m * d.P;
+    const int ho = s->h + 2 * s->pad - s->k + 1, wo = s->w + 2 * s->pad - s->k + 1;
+    const double tau = 0.5;
+    uint64_t r = 31;
+    double *X = randv(d.nx, &r), *T0 = randv(d.nt, &r), *D = randv(d.nz, &r);
+    double *cols = randv(d.ncols, &r), *target = randv(d.nz, &r), *Z = randv(d.nz, &r);
+    double *S = randv(d.nt, &r), *T = randv(d.nt, &r), *Ts = randv(d.nt, &r);
+    double *Mx = calloc((size_t)n * n, sizeof(double)), *G = calloc(d.nt, sizeof(double));
+    double *p = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * n);
+    assert_non_null(Mx);
+    assert_non_null(G);
+    assert_non_null(p);
+    assert_non_null(b);
+    for (int j = 0; j < d.m; j++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                size_t q = (size_t)j * d.P + (size_t)oy * wo + ox;
+                patch1(s, X, j, oy, ox, p);
+                for (int a = 0; a < n; a++) {
+                    for (int c2 = 0; c2 < n; c2++) Mx[a + (size_t)n * c2] += p[a] * p[c2];
+                    for (int row = 0; row < o; row++)
+                        G[row + (size_t)o * a] += D[row + (size_t)o * q] * p[a];
+                }
+            }
+    for (int a = 0; a < n; a++) Mx[a + (size_t)n * a] += 1.0 / tau;
+    /* Cholesky in place (lower triangle): M = L L' */
+    for (int jc = 0; jc < n; jc++) {
+        double djj = Mx[jc + (size_t)n * jc];
+        for (int k = 0; k < jc; k++) djj -= Mx[jc + (size_t)n * k] * Mx[jc + (size_t)n * k];
+        assert_true(djj > 0);
+        double ljj = sqrt(djj);
+        Mx[jc + (size_t)n * jc] = ljj;
+        for (int i = jc + 1; i < n; i++) {
+            double v = Mx[i + (size_t)n * jc];
+            for (int k = 0; k < jc; k++) v -= Mx[i + (size_t)n * k] * Mx[jc + (size_t)n * k];
+            Mx[i + (size_t)n * jc] = v / ljj;
+        }
+    }
+    /* row by row: M t = M t0 - g, i.e. t = t0 - M^{-1} g by two triangular
+       solves (L u = g, L' v = u) */
+    for (int row = 0; row < o; row++) {
+        for (int i = 0; i < n; i++) { /* L u = g */
+            double v = G[row + (size_t)o * i];
+            for (int k = 0; k < i; k++) v -= Mx[i + (size_t)n * k] * b[k];
+            b[i] = v / Mx[i + (size_t)n * i];
+        }
+        for (int i = n - 1; i >= 0; i--) { /* L' v = u */
+            double v = b[i];
+            for (int k = i + 1; k < n; k++) v -= Mx[k + (size_t)n * i] * b[k];
+            b[i] = v / Mx[i + (size_t)n * i];
+        }
+        for (int i = 0; i < n; i++)
+            Ts[row + (size_t)o * i] = T0[row + (size_t)o * i] - b[i];
+    }
+    direct_conv(s, d.m, T0, X, target);
+    for (size_t i = 0; i < d.nz; i++) target[i] -= D[i];
+    const double fstar = prox_objective(&d, Ts, T0, X, target, tau, Z);
+    double prev = prox_objective(&d, T0, T0, X, target, tau, Z);
+    assert_true(fstar < prev);
+    pp_conv_im2col(s, d.m, X, cols);
+    char err[256];
+    for (int k = 1; k <= 2 * n; k++) {
+        pp_cg *cg = pp_cg_create(o, d.R, mp, tau, k, PP_CG_PRIMAL, err, sizeof err);
+        assert_non_null(cg);
+        assert_int_equal(pp_cg_step(cg, mp, cols, D, S, err, sizeof err), 0);
+        pp_cg_destroy(cg);
+        for (size_t i = 0; i < d.nt; i++) T[i] = T0[i] - S[i];
+        double f = prox_objective(&d, T, T0, X, target, tau, Z);
+        /* non-increasing, and never below the minimum */
+        if (!(f <= prev + 1e-12 * fabs(prev) && f >= fstar - 1e-12 * fabs(fstar)))
+            fail_msg("%d iterations: objective %.15g after %.15g, minimum %.15g", k, f,
+                     prev, fstar);
+        if (k <= 3 && !(f < prev)) fail_msg("%d iterations: no decrease", k);
+        prev = f;
+    }
+    double dmax = 0, tmax = 0;
+    for (size_t i = 0; i < d.nt; i++) {
+        dmax = fmax(dmax, fabs(T[i] - Ts[i]));
+        tmax = fmax(tmax, fabs(Ts[i] - T0[i]));
+    }
+    if (!(dmax < 1e-10 * tmax))
+        fail_msg("after %d iterations |T - T*| = %.3g, |T* - T0| = %.3g", 2 * n, dmax, tmax);
+    print_message("after %d iterations |T - T*| = %.3g, |T* - T0| = %.3g\n", 2 * n, dmax, tmax);
+    if (!(fabs(prev - fstar) < 1e-10 * fabs(fstar)))
+        fail_msg("objective %.15g, minimum %.15g", prev, fstar);
+    free(X), free(T0), free(D), free(cols), free(target), free(Z), free(S), free(T);
+    free(Ts), free(Mx), free(G), free(p), free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(output_and_adjoint_match_the_definition),
         cmocka_unit_test(gradients_match_central_differences),
         cmocka_unit_test(prox_step_minimizes_the_proximal_objective),
+        cmocka_unit_test(prox_step_reaches_the_dense_minimizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

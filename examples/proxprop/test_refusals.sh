@@ -71,6 +71,19 @@ rm "$dir/short/test_batch.bin"
 cp "$dir/cifar/data_batch_2.bin" "$dir/short/"
 expect cifar_missing_file 1 "short/test_batch.bin: cannot open" --cifar "$dir/short"
 expect csv_and_cifar 2 "choose one data set" --cifar "$dir/cifar" --csv "$dir/small.csv"
+# the ConvNet: data that is not the --image's shape, an image too small for
+# its two poolings, and flags that are for the MLP
+expect convnet_wrong_shape 1 \
+    "--convnet: the data has 2 features; a 3 x 32 x 32 image (--image C,H,W) has 3072" \
+    --convnet --csv "$dir/small.csv"
+expect convnet_csv_too_wide 1 "at most 17 (the label and the 1 x 4 x 4 image of --image)" \
+    --convnet --image 1,4,4 --csv "$dir/wide.csv"
+expect convnet_tiny_image 1 "a 1 x 3 x 3 image, 10 classes, batch 100: need at least 1 channel, 4 x 4 pixels" \
+    --convnet --image 1,3,3 --mix-dim 9
+expect convnet_image_arity 2 "--image: '3,32' must be C,H,W" --convnet --image 3,32
+expect image_without_convnet 2 "--image: only with --convnet" --image 3,32,32
+expect convnet_taus 2 "the exact proximal step (--taus) is for the MLP" --convnet --taus 0.1
+expect convnet_hidden 2 "--convnet: --hidden is for the MLP" --convnet --hidden 8
 expect no_methods 2 "no runs" --lrs none --taus none --cg none
 # and the data trains (the refusals are not everything): the small CSV file
 # with three hidden layers and both optimizers, CIFAR's 90/10/20 split
@@ -97,4 +110,18 @@ grep -q '90 train / 10 validation / 20 test examples, 3072 features' "$dir/out" 
     cat "$dir/out"
     fail=1
 }
+# the ConvNet on the generated CIFAR files (3 x 32 x 32), both optimizers,
+# and on a CSV file of 1 x 4 x 4 images (labels 0..2)
+check_trains cifar_convnet '^proxprop adam cg2 tau=0.1 ' --convnet --cifar "$dir/cifar" \
+    --epochs 1 --batch 10 --lrs 0.1 --adam-lrs 0.001 --cg 2 --optimizers nesterov,adam
+grep -q '"model": "convnet", "image": \[3, 32, 32\]' "$dir/out.json" || {
+    echo "FAIL cifar_convnet json:"
+    head -5 "$dir/out.json"
+    fail=1
+}
+awk 'BEGIN { srand(3); for (i = 0; i < 60; i++) { printf "%d", i % 3;
+    for (k = 0; k < 16; k++) printf ",%.3f", (k % 3 == i % 3) + rand(); printf "\n" } }' \
+    >"$dir/img.csv"
+check_trains csv_convnet '^proxprop cg1 tau=0.1 ' --convnet --image 1,4,4 --csv "$dir/img.csv" \
+    --epochs 2 --batch 8 --lrs 0.1 --cg 1
 exit $fail
