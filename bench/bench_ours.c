@@ -79,7 +79,7 @@ typedef struct {
                            (CLOCK_PROCESS_CPUTIME_ID, a system call: 3-5 us
                            each on the shared benchmark VM) two per Hessian
                            were charged to libwiberg's solve and to no peer's:
-                           at P1 n = 10 that was ~40 % of the measured time */
+                           at P1 n = 10 that was ~60 % of the measured time */
 } p1_energy;
 
 static int p1e_init(p1_energy *U, const bp_p1 *P, int p) {

@@ -58,11 +58,14 @@ void wbi_symv(int n, double alpha, const double *A, const double *x,
  * unblocked ones (OpenBLAS's dpotrf itself runs the unblocked dpotf2 up to
  * n = 32, DTB_ENTRIES / 2 on x86-64, with a ddot, a dgemv and a dscal call
  * per column): what the loops save is the calls' overhead, most of the
- * cost at n = 10 (docs/PERFORMANCE.md: faster at every n <= 32 measured on
- * random SPD matrices, no faster from n = 40 on). Same info convention as
- * dpotrf: info = k > 0 when the leading minor of order k is not positive
- * (or NaN), with columns 1..k-1 of F holding the factor of the leading
- * block (what wbi_chol_fail_direction solves with). */
+ * cost at n = 10. Above 32 dpotrf blocks (dgemm updates) and the plain
+ * loops fall behind. Measured on random SPD matrices (docs/PERFORMANCE.md,
+ * "Small dense problems"): factor 1.15-1.8x faster at n <= 16 and even at
+ * 24-32, the two substitutions 1.3-1.9x faster up to 32. Same info
+ * convention as dpotrf: info = k > 0 when the leading minor of order k is
+ * not positive (or NaN, as reference LAPACK's dpotf2 reports it), with
+ * columns 1..k-1 of F holding the factor of the leading block (what
+ * wbi_chol_fail_direction solves with). */
 #define WBI_SMALL_N 32
 
 /* A = L L^T, right-looking by columns (column j of L is final after step
