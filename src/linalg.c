@@ -51,6 +51,70 @@ void wbi_symv(int n, double alpha, const double *A, const double *x,
     cblas_dsymv(CblasColMajor, CblasLower, n, alpha, A, n, x, 1, beta, y, 1);
 }
 
+/* ---- small dense matrices ------------------------------------------------
+ *
+ * At n <= WBI_SMALL_N the Cholesky factor and its solves are the loops
+ * below instead of LAPACK / BLAS calls. The algorithms are the same
+ * unblocked ones (OpenBLAS's dpotrf itself runs the unblocked dpotf2 up to
+ * n = 32, DTB_ENTRIES / 2 on x86-64, with a ddot, a dgemv and a dscal call
+ * per column): what the loops save is the calls' overhead, most of the
+ * cost at n = 10. Above 32 dpotrf blocks (dgemm updates) and the plain
+ * loops fall behind. Measured on random SPD matrices (docs/PERFORMANCE.md,
+ * "Small dense problems"): factor 1.15-1.8x faster at n <= 16 and even at
+ * 24-32, the two substitutions 1.3-1.9x faster up to 32. Same info
+ * convention as dpotrf: info = k > 0 when the leading minor of order k is
+ * not positive (or NaN, as reference LAPACK's dpotf2 reports it), with
+ * columns 1..k-1 of F holding the factor of the leading block (what
+ * wbi_chol_fail_direction solves with). */
+#define WBI_SMALL_N 32
+
+/* A = L L^T, right-looking by columns (column j of L is final after step
+   j; the trailing lower triangle gets the rank-1 update):
+     l_jj = sqrt(a_jj),  l_ij = a_ij / l_jj (i > j),
+     a_ik -= l_ij l_kj   (j < k <= i) */
+static int small_chol(int n, double *F) {
+    for (int j = 0; j < n; j++) {
+        double *c = F + (size_t)j * n; /* c[i] = A(i, j) */
+        if (!(c[j] > 0)) return j + 1;
+        double ljj = sqrt(c[j]);
+        c[j] = ljj;
+        double r = 1.0 / ljj;
+        for (int i = j + 1; i < n; i++) c[i] *= r;
+        for (int k = j + 1; k < n; k++) {
+            double lk = c[k];
+            double *ck = F + (size_t)k * n; /* column k, rows k..n-1 */
+            for (int i = k; i < n; i++) ck[i] -= c[i] * lk;
+        }
+    }
+    return 0;
+}
+
+/* L L^T x = b for nrhs columns of B: L y = b by columns (each y_j
+   subtracted from the rows below), then L^T x = y by rows of L^T
+   (= columns of L: x_j = (y_j - sum_{i>j} l_ij x_i) / l_jj). The divisions
+   by l_jj are products with r_j = 1 / l_jj, formed once (independent, so
+   they pipeline; a division in the substitution's chain of dependences
+   costs its full latency, n times per pass). */
+static void small_chol_solve(int n, const double *F, int nrhs, double *B) {
+    double r[WBI_SMALL_N];
+    for (int j = 0; j < n; j++) r[j] = 1.0 / F[(size_t)j * n + j];
+    for (int k = 0; k < nrhs; k++) {
+        double *b = B + (size_t)k * n;
+        for (int j = 0; j < n; j++) {
+            const double *c = F + (size_t)j * n;
+            double yj = b[j] * r[j];
+            b[j] = yj;
+            for (int i = j + 1; i < n; i++) b[i] -= c[i] * yj;
+        }
+        for (int j = n - 1; j >= 0; j--) {
+            const double *c = F + (size_t)j * n;
+            double t = b[j];
+            for (int i = j + 1; i < n; i++) t -= c[i] * b[i];
+            b[j] = t * r[j];
+        }
+    }
+}
+
 /* F = A + mu diag(d), lower triangle (the upper part of F is not used). */
 void wbi_shift_copy(int n, const double *A, double mu, const double *d,
                     double *F) {
@@ -121,7 +185,9 @@ static void trsm_lower_trans_left(int n, const double *L, int ldl, int nrhs,
 int wbi_chol(int n, double *F) {
     /* F = L L^T, lower; info > 0: leading minor `info` not positive. (A
        recursive dgemm/dsyrk version was not measurably faster than
-       OpenBLAS's own blocked dpotrf: docs/PERFORMANCE.md.) */
+       OpenBLAS's own blocked dpotrf: docs/PERFORMANCE.md.) Small n:
+       the loops above. */
+    if (n >= 0 && n <= WBI_SMALL_N) return small_chol(n, F);
     return (int)LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, F, n);
 }
 
@@ -130,6 +196,10 @@ int wbi_chol_solve(int n, const double *F, int nrhs, double *B) {
     if (n < 0) return -2; /* LAPACK's info numbering, as dpotrs */
     if (nrhs < 0) return -3;
     if (n == 0 || nrhs == 0) return 0;
+    if (n <= WBI_SMALL_N) {
+        small_chol_solve(n, F, nrhs, B);
+        return 0;
+    }
     if (nrhs == 1) {
         /* one column: forward and back substitution (OpenBLAS blocks dtrsv
            with dgemv itself; its dtrsm with one column is 3-5x slower) */

@@ -15,6 +15,12 @@
 
 #include "wb_internal.h"
 
+/* fmax(a, b) inlined (a NaN operand gives the other one, as fmax does):
+   glibc's fmax is a library call, and this runs 2n times per Hessian */
+static inline double max_num(double a, double b) {
+    return (b > a || isnan(a)) ? b : a;
+}
+
 void wbi_lm_scaling(wb_solver *sv, int first) {
     int n = sv->n;
     if (!sv->s.scale_damping) {
@@ -26,14 +32,14 @@ void wbi_lm_scaling(wb_solver *sv, int first) {
     double dmax = 0.0;
     for (int i = 0; i < n; i++) {
         double h = fabs(wbi_hess_diag(sv, i));
-        sv->D[i] = first ? h : fmax(sv->D[i], h);
-        dmax = fmax(dmax, sv->D[i]);
+        sv->D[i] = first ? h : max_num(sv->D[i], h);
+        dmax = max_num(dmax, sv->D[i]);
     }
     if (!(dmax > 0) || !isfinite(dmax)) {
         for (int i = 0; i < n; i++) sv->D[i] = 1.0;
         return;
     }
-    for (int i = 0; i < n; i++) sv->D[i] = fmax(sv->D[i], 1e-8 * dmax);
+    for (int i = 0; i < n; i++) sv->D[i] = max_num(sv->D[i], 1e-8 * dmax);
 }
 
 int wbi_lm_step(wb_solver *sv, double *mu, double mu_max, int *facts,

@@ -10,6 +10,9 @@
  *
  * The sizes cross the recursion's block boundaries (96, 192, 384) and the
  * right-hand-side counts cover the one-column path and the blocked one.
+ * Orders n <= 32 take the library's own loops instead of LAPACK / BLAS
+ * (linalg.c, "small dense matrices"): checked against dpotrf / dposv at the
+ * sizes around that boundary, failed pivots included.
  */
 #include <cblas.h>
 #include <lapacke.h>
@@ -91,8 +94,8 @@ static void check_solve(int n, int nrhs, uint64_t seed) {
 
 static void chol_solve_matches_dposv_across_block_sizes(void **state) {
     (void)state;
-    static const int sizes[] = {1, 2, 63, 64, 65, 95, 96, 97, 191, 192, 193,
-                                200, 385, 513};
+    static const int sizes[] = {1, 2, 3, 10, 31, 32, 33, 63, 64, 65, 95, 96,
+                                97, 191, 192, 193, 200, 385, 513};
     static const int rhs[] = {1, 2, 3, 17, 300};
     uint64_t seed = 11;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
@@ -182,6 +185,67 @@ static void chol_of_an_spd_matrix_reproduces_it(void **state) {
     free(A), free(F), free(R);
 }
 
+/* The loops of n <= 32 against LAPACK's dpotrf on the same matrix: the same
+   factor to rounding, at sizes on both sides of the boundary. */
+static void small_chol_matches_dpotrf(void **state) {
+    (void)state;
+    static const int sizes[] = {1, 2, 3, 5, 10, 16, 31, 32, 33};
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        int n = sizes[t];
+        size_t nn = (size_t)n * n;
+        double *A = spd_matrix(n, 300 + t);
+        double *F = malloc(sizeof(double) * nn), *L = malloc(sizeof(double) * nn);
+        assert_non_null(F);
+        assert_non_null(L);
+        memcpy(F, A, sizeof(double) * nn);
+        memcpy(L, A, sizeof(double) * nn);
+        assert_int_equal(wbi_chol(n, F), 0);
+        assert_int_equal(LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, L, n), 0);
+        for (int j = 0; j < n; j++)
+            for (int i = j; i < n; i++)
+                wb_assert_close(F[(size_t)j * n + i], L[(size_t)j * n + i],
+                                1e-14, 1e-13);
+        free(A), free(F), free(L);
+    }
+}
+
+/* A failed pivot in the loops: info as dpotrf numbers it (the k-th diagonal
+   lowered past l_kk^2, or NaN as reference LAPACK does), and the leading k - 1 columns hold the
+   factor of the leading block, as dpotrf leaves them (the More-Sorensen
+   direction of wbi_chol_fail_direction solves with them). */
+static void small_chol_fails_where_dpotrf_does(void **state) {
+    (void)state;
+    static const struct { int n, k, nan; } cases[] = {
+        {1, 1, 0}, {2, 2, 0}, {10, 1, 0}, {10, 4, 0}, {10, 10, 0},
+        {32, 17, 0}, {32, 32, 0}, {10, 6, 1}};
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        int n = cases[t].n, k = cases[t].k;
+        size_t nn = (size_t)n * n;
+        double *A = spd_matrix(n, 500 + t);
+        double *F = malloc(sizeof(double) * nn), *L = malloc(sizeof(double) * nn);
+        assert_non_null(F);
+        assert_non_null(L);
+        memcpy(L, A, sizeof(double) * nn);
+        assert_int_equal(LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, L, n), 0);
+        double lkk = L[(size_t)(k - 1) * n + (k - 1)];
+        if (cases[t].nan) A[(size_t)(k - 1) * n + (k - 1)] = NAN;
+        else A[(size_t)(k - 1) * n + (k - 1)] -= 1.5 * lkk * lkk;
+        memcpy(F, A, sizeof(double) * nn);
+        memcpy(L, A, sizeof(double) * nn);
+        assert_int_equal(wbi_chol(n, F), k);
+        /* a NaN pivot: reference LAPACK's dpotf2 reports it (DISNAN), as
+           the loops do; OpenBLAS's dpotrf returns 0, so only its leading
+           columns are compared then */
+        int ref = (int)LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, L, n);
+        if (!cases[t].nan) assert_int_equal(ref, k);
+        for (int j = 0; j < k - 1; j++)
+            for (int i = j; i < n; i++)
+                wb_assert_close(F[(size_t)j * n + i], L[(size_t)j * n + i],
+                                1e-14, 1e-13);
+        free(A), free(F), free(L);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chol_solve_matches_dposv_across_block_sizes),
@@ -190,6 +254,8 @@ int main(void) {
         cmocka_unit_test(chol_solve_sizes_follow_lapack_conventions),
         cmocka_unit_test(chol_reports_the_first_pivot_that_is_not_positive),
         cmocka_unit_test(chol_of_an_spd_matrix_reproduces_it),
+        cmocka_unit_test(small_chol_matches_dpotrf),
+        cmocka_unit_test(small_chol_fails_where_dpotrf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -508,6 +508,75 @@ static void step_tol_stop_of_a_damped_step_is_not_taken_as_converged(void **st) 
     quad_free(&q);
 }
 
+/* The checks on a callback's dense Hessian (hessian.c): E = 1/2 ||x - 1||^2
+   with hess = I plus one fault. An Inf or NaN anywhere (diagonal, either
+   triangle) is WB_ENONFINITE; a pair H_ij != H_ji beyond 1e-8 of the largest
+   entry is WB_ECALLBACK naming that pair. */
+typedef struct { int n, fault; } bad_hess_t;
+
+static int bad_hess_vg(void *u, const double *x, const double *w, double *e,
+                       double *g) {
+    (void)w;
+    const bad_hess_t *b = u;
+    double E = 0.0;
+    for (int i = 0; i < b->n; i++) {
+        E += 0.5 * (x[i] - 1) * (x[i] - 1);
+        if (g) g[i] = x[i] - 1;
+    }
+    *e = E;
+    return 0;
+}
+
+static int bad_hess_h(void *u, const double *x, const double *w, double *H) {
+    (void)x; (void)w;
+    const bad_hess_t *b = u;
+    int n = b->n;
+    for (int k = 0; k < n * n; k++) H[k] = 0.0;
+    for (int i = 0; i < n; i++) H[i * n + i] = 1.0;
+    switch (b->fault) {
+    case 0: H[3 * n + 3] = INFINITY; break;                 /* diagonal */
+    case 1: H[0 * n + 4] = H[4 * n + 0] = -INFINITY; break; /* a pair   */
+    case 2: H[0] = NAN; break;                               /* H(0,0)   */
+    case 3: H[1 * n + 2] = NAN; break;                       /* one side */
+    case 4: H[3 * n + 4] = 1e-3; break;                      /* H(4,3)   */
+    default: break;
+    }
+    return 0;
+}
+
+static void dense_hessian_with_inf_nan_or_asymmetry_is_refused(void **st) {
+    (void)st;
+    for (int f = 0; f <= 5; f++) {
+        bad_hess_t b = {5, f};
+        wb_energy e;
+        memset(&e, 0, sizeof e);
+        e.n = 5;
+        e.user = &b;
+        e.value_grad = bad_hess_vg;
+        e.hess = bad_hess_h;
+        wb_settings s;
+        wb_settings_default(&s);
+        s.hessian = WB_HESS_DENSE;
+        s.grad_tol = 1e-13; /* g = x - 1: |x_i - 1| <= grad_tol at the stop */
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, &s), WB_OK);
+        double x[5] = {0};
+        wb_info info;
+        wb_status r = wb_solve(sv, NULL, x, &info);
+        if (f <= 3) {
+            assert_int_equal(r, WB_ENONFINITE);
+            assert_non_null(strstr(wb_solver_message(sv), "non-finite entries"));
+        } else if (f == 4) {
+            assert_int_equal(r, WB_ECALLBACK);
+            assert_non_null(strstr(wb_solver_message(sv), "|H(4,3) - H(3,4)|"));
+        } else { /* no fault: x* = 1 */
+            assert_int_equal(r, WB_OK);
+            for (int i = 0; i < 5; i++) wb_assert_close(x[i], 1.0, 1e-12, 0);
+        }
+        wb_solver_destroy(sv);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(solve_finds_closed_form_minimizer_of_quadratic),
@@ -524,6 +593,7 @@ int main(void) {
         cmocka_unit_test(solve_leaves_coupled_saddle_dense_and_wide_band),
         cmocka_unit_test(saddle_without_iterations_left_is_not_converged),
         cmocka_unit_test(step_tol_stop_of_a_damped_step_is_not_taken_as_converged),
+        cmocka_unit_test(dense_hessian_with_inf_nan_or_asymmetry_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
