@@ -553,8 +553,11 @@ WB_API const char *wb_solver_message(const wb_solver *sv);
  *  for and the same p (e.g. the next example of a data set), without
  *  allocating (WB_HESS_SPARSE: the same pattern keeps its analysis; another
  *  one with hess_nnz <= the created one's is copied and analysed anew,
- *  which CHOLMOD allocates for). Forgets the last solve. WB_EBUSY while the solver is in use
- *  by another call. */
+ *  which CHOLMOD allocates for). The energy must resolve to the solver's
+ *  Hessian kind (else WB_EINVAL), except that under WB_HESS_AUTO a solver
+ *  created for L-BFGS takes an energy AUTO would solve matrix-free (hvp,
+ *  n <= 256, no kd) and keeps its L-BFGS steps. Forgets the last solve.
+ *  WB_EBUSY while the solver is in use by another call. */
 WB_API wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e);
 
 /** Changes the implicit-derivative damping lambda (>= 0, finite) without

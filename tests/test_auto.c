@@ -189,6 +189,38 @@ static void auto_takes_lbfgs_with_products_above_n_256(void **st) {
     with_hvp = 0;
 }
 
+/* A solver AUTO made for L-BFGS (hvp, n = 2000, as the trainer's for its
+   largest example) takes a smaller hvp energy that AUTO alone would solve
+   matrix-free (n = 200) and keeps its L-BFGS steps; the minimizer is x* = 1
+   at both sizes. A value_grad-only energy at n = 50 (dense under AUTO)
+   still needs another storage: refused. */
+static void auto_lbfgs_solver_takes_a_smaller_hvp_energy(void **st) {
+    (void)st;
+    ch_t big = {2000, 0.5, 0, 0, 0}, small = {200, 0.5, 0, 0, 0};
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = big.n;
+    e.user = &big;
+    e.value_grad = ch_vg;
+    e.hvp = ch_hvp;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
+    e.n = small.n;
+    e.user = &small;
+    assert_int_equal(wb_solver_set_energy(sv, &e), WB_OK);
+    double x[200];
+    for (int i = 0; i < 200; i++) x[i] = 1 + sin((double)i);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    assert_int_equal(info.hessian, WB_HESS_LBFGS);
+    assert_true(small.hvp_calls > 0 && big.vg_calls == 0);
+    for (int i = 0; i < 200; i++) assert_true(fabs(x[i] - 1) <= 1e-8);
+    e.n = 50;
+    e.hvp = NULL;
+    assert_int_equal(wb_solver_set_energy(sv, &e), WB_EINVAL);
+    wb_solver_destroy(sv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_keeps_small_problems_dense),
@@ -197,6 +229,7 @@ int main(void) {
         cmocka_unit_test(auto_takes_lbfgs_for_value_grad_only_at_n_2000),
         cmocka_unit_test(auto_takes_lbfgs_for_hess_without_products_at_n_2000),
         cmocka_unit_test(auto_takes_lbfgs_with_products_above_n_256),
+        cmocka_unit_test(auto_lbfgs_solver_takes_a_smaller_hvp_energy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
