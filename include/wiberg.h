@@ -143,10 +143,12 @@ typedef struct wb_energy {
        AB[(kd+1)*n], AB[(i - j) + j*(kd+1)] = H_ij for j <= i <= min(n-1,
        j+kd); the other entries are ignored. */
     int (*hess_band)(void *user, const double *x, const double *w, double *AB);
-    /* optional: Hv[n] = H v (a Hessian-vector product). When given without
-       kd and without hess (or with hess at n > 256), WB_HESS_AUTO is
-       matrix-free: a truncated-Newton trust region (Steihaug-Toint CG) and
-       CG for the implicit derivatives. */
+    /* optional: Hv[n] = H v (a Hessian-vector product). WB_HESS_AUTO
+       steps on it (matrix-free: a truncated-Newton trust region, Steihaug-
+       Toint CG) for n <= 256 without hess, and for a band wider than 32;
+       at larger n it takes L-BFGS steps and uses the products for the
+       second-order test, the Newton check at a stop and CG in the implicit
+       derivatives (see wb_hessian_kind). */
     int (*hvp)(void *user, const double *x, const double *w, const double *v,
                double *Hv);
     /* optional, matrix-free: d[n] = the diagonal of H: the Jacobi
@@ -198,18 +200,22 @@ typedef enum wb_hessian_kind {
                                factor the derivatives reuse)
         value_grad only,       dense (a difference Hessian: 2n <= 200
           n <= 100             gradients)
-        hvp                    matrix-free on its products; hess is not
-                               called (a product costs about a gradient,
-                               a Hessian n^2 entries and its factor
-                               n^3/3 flops, and a truncated-Newton solve
-                               needs tens to hundreds of products)
-        otherwise (gradients   L-BFGS (WB_HESS_LBFGS): with no product
-          only, or hess at     callback every step costs gradients, and
-          n > 256)             L-BFGS's line searches took fewer of them
-                               than Steihaug CG on difference products
-                               (P1 / P2 / P4 of docs/PERFORMANCE.md at
-                               n = 1000: 51 / 53 / 48 gradients against
-                               66 / 88 / 98); hess is not called.
+        hvp, n <= 256          matrix-free on its products (CG reaches
+                               the Newton step within n products); hess
+                               is not called
+        otherwise (n > 256     L-BFGS (WB_HESS_LBFGS), hess is not called;
+          without structure,   hvp, when given, serves the second-order
+          or value_grad only   test, the stop's Newton check and the
+          at n > 100)          derivatives: a Newton step costs a
+                               gradient plus k products (a product about
+                               a gradient), an L-BFGS step about one
+                               gradient, and L-BFGS took fewer callback
+                               calls to the benchmarks' targets at n =
+                               1000 (P1 / P2 / P4 of docs/BENCHMARKS.md:
+                               51 / 39 / 53 gradients against 66 / 75 /
+                               111 gradients + products for Steihaug CG
+                               on hvp; 66 / 88 / 98 on difference
+                               products).
         wb_info.hessian reports the choice; force one with the others. */
     WB_HESS_DENSE = 1,       /* n x n, Cholesky (dpotrf)                   */
     WB_HESS_BANDED = 2,      /* (kd+1) x n band, banded Cholesky (dpbtrf)  */
@@ -550,8 +556,11 @@ WB_API const char *wb_solver_message(const wb_solver *sv);
  *  for and the same p (e.g. the next example of a data set), without
  *  allocating (WB_HESS_SPARSE: the same pattern keeps its analysis; another
  *  one with hess_nnz <= the created one's is copied and analysed anew,
- *  which CHOLMOD allocates for). Forgets the last solve. WB_EBUSY while the solver is in use
- *  by another call. */
+ *  which CHOLMOD allocates for). The energy must resolve to the solver's
+ *  Hessian kind (else WB_EINVAL), except that under WB_HESS_AUTO a solver
+ *  created for L-BFGS takes an energy AUTO would solve matrix-free (hvp,
+ *  n <= 256, no kd) and keeps its L-BFGS steps. Forgets the last solve.
+ *  WB_EBUSY while the solver is in use by another call. */
 WB_API wb_status wb_solver_set_energy(wb_solver *sv, const wb_energy *e);
 
 /** Changes the implicit-derivative damping lambda (>= 0, finite) without

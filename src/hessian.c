@@ -37,22 +37,33 @@
  *   hess, n <= 256         dense: one Hessian plus n^3/3 flops (<= 5.6e6)
  *                          per iteration is cheap at any gradient cost, and
  *                          buys exact Newton steps and a reusable factor
+ *   hvp, n <= 256          matrix-free (Steihaug CG) on its products: CG
+ *                          reaches the exact Newton step within n products,
+ *                          so every step is Newton's at a bounded cost
  *   value_grad only,       dense: a difference Hessian is 2n <= 200
  *     n <= 100             gradients, the products of a few CG steps
- *   hvp                    matrix-free (Steihaug CG) on its products:
- *                          hess is not called then: at this n a product
- *                          costs about a gradient against n^2 entries for
- *                          a Hessian and n^3/3 flops for its factor, and a
- *                          truncated-Newton solve needs tens to hundreds of
- *                          products in all (P1 of the benchmarks, n = 1000:
- *                          ~120 gradients vs 13 Hessians and factors)
- *   otherwise (no product) L-BFGS: every step costs gradients either way,
- *                          and L-BFGS's line searches used fewer than
- *                          Steihaug CG on difference products (one gradient
- *                          each) at n = 1000: P1 51 vs 66, P2 53 vs 88, P4
- *                          (extended Rosenbrock) 48 vs 98 to the target;
- *                          the second-order test and the derivatives use
- *                          difference products as matrix-free does.
+ *   otherwise              L-BFGS, whether hvp or hess is given or not:
+ *                          above these n a step of Newton's costs a
+ *                          gradient plus k products (a product costs about
+ *                          a gradient, a Hessian n^2 entries and its
+ *                          factor n^3/3 flops), an L-BFGS step about one
+ *                          gradient, and Newton's fewer iterations did not
+ *                          pay for the products: at n = 1000, to the
+ *                          benchmarks' targets (callbacks = gradients +
+ *                          products), P1 51 (L-BFGS) against 15 + 51 = 66
+ *                          (Steihaug CG on hvp), P2 39 against 38 + 37, P4
+ *                          (extended Rosenbrock, without its band) 53
+ *                          against 46 + 65; with difference products (one
+ *                          gradient each) P1 51 vs 66, P2 53 vs 88, P4 48
+ *                          vs 98; a full solve to the default tolerances
+ *                          with its second-order test, P1 79 + 101 against
+ *                          17 + 201. Other CG truncations did not close the
+ *                          gap on P1 (Eisenstat-Walker forcing terms 66 and
+ *                          85, Nash's model-decrease rule 70 to 72). The
+ *                          products, when given, serve the second-order
+ *                          test, the Newton check at a stop and the
+ *                          implicit derivatives (exact instead of
+ *                          differences: wb_info.hess_approx = 0).
  */
 #define WBI_AUTO_DENSE_HESS 256
 #define WBI_AUTO_BAND_KD 32
@@ -65,8 +76,9 @@ wb_status wbi_resolve_kind(const wb_energy *e, const wb_settings *s,
         if (e->hess_nnz > 0) k = WB_HESS_SPARSE;
         else if (e->kd > 0 && (e->kd <= WBI_AUTO_BAND_KD || !e->hvp))
             k = WB_HESS_BANDED;
+        else if (e->kd > 0) k = WB_HESS_MATRIX_FREE; /* a wide band, hvp */
         else if (e->hess && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_DENSE;
-        else if (e->hvp) k = WB_HESS_MATRIX_FREE;
+        else if (e->hvp && e->n <= WBI_AUTO_DENSE_HESS) k = WB_HESS_MATRIX_FREE;
         else if (!e->hess && e->n <= WBI_AUTO_DENSE_FD) k = WB_HESS_DENSE;
         else k = WB_HESS_LBFGS;
     }

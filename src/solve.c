@@ -219,6 +219,12 @@ static wb_status set_energy(wb_solver *sv, const wb_energy *e) {
         return WB_EINVAL;
     }
     wb_hessian_kind have = sv->lbfgs ? WB_HESS_LBFGS : sv->kind;
+    /* AUTO steps on hvp up to n = 256 and takes L-BFGS above: a solver
+       created for a larger n (as the trainer's, for its largest example)
+       holds the matrix-free operator too and keeps its L-BFGS steps */
+    if (sv->s.hessian == WB_HESS_AUTO && have == WB_HESS_LBFGS &&
+        kind == WB_HESS_MATRIX_FREE && e->kd == 0)
+        kind = WB_HESS_LBFGS;
     if (kind != have || (kind == WB_HESS_BANDED && e->kd > sv->kd_cap)) {
         wbi_set_msg(sv, "wb_solver_set_energy: the energy needs another "
                     "Hessian storage (kind %d, kd = %d) than the solver was "

@@ -1,8 +1,9 @@
 /* WB_HESS_AUTO chooses the Hessian's storage by cost (the rule at
  * wb_hessian_kind in wiberg.h): dense for small n, banded whenever
- * 0 < kd <= 32 (or a wider band without hvp),
- * matrix-free with hvp, L-BFGS otherwise -- for a value_grad-only energy
- * too, never a dense difference Hessian at large n. Each
+ * 0 < kd <= 32 (or a wider band without hvp), matrix-free with hvp up to
+ * n = 256 (and on a wider band), L-BFGS otherwise -- with hvp or hess at
+ * larger n, and for a value_grad-only energy: never a dense difference
+ * Hessian at large n. Each
  * case is checked by the storage info reports, the callbacks counted, and
  * the minimizer against its closed form. */
 #include "wb_test.h"
@@ -10,7 +11,7 @@
 /* E = 1/2 sum_i a_i (x_i - 1)^2 + 1/4 sum_i (x_{i+1} - x_i)^4 + 1/2 c
    sum_i (x_{i+1} - x_i)^2,  a_i = 1 + (i mod 5): strictly convex, x* = 1
    (every term vanishes there with its gradient), H tridiagonal. */
-typedef struct { int n; double c; int vg_calls, hess_calls; } ch_t;
+typedef struct { int n; double c; int vg_calls, hess_calls, hvp_calls; } ch_t;
 static int ch_vg(void *u, const double *x, const double *w, double *e, double *g) {
     (void)w;
     ch_t *p = u;
@@ -57,6 +58,7 @@ static int ch_hvp(void *u, const double *x, const double *w, const double *v,
     (void)w;
     ch_t *p = u;
     int n = p->n;
+    p->hvp_calls++;
     for (int i = 0; i < n; i++) Hv[i] = (1 + i % 5) * v[i];
     for (int i = 0; i + 1 < n; i++) {
         double d = x[i + 1] - x[i], k = 3 * d * d + p->c, dv = v[i + 1] - v[i];
@@ -82,7 +84,7 @@ static double ch_solve(ch_t *p, int with_hess, int kd, wb_info *info) {
     assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
     double *x = malloc(sizeof(double) * n);
     for (int i = 0; i < n; i++) x[i] = 1 + sin((double)i);
-    p->vg_calls = p->hess_calls = 0;
+    p->vg_calls = p->hess_calls = p->hvp_calls = 0;
     assert_int_equal(wb_solve(sv, NULL, x, info), WB_OK);
     double dx = 0;
     for (int i = 0; i < n; i++) dx = fmax(dx, fabs(x[i] - 1));
@@ -162,6 +164,63 @@ static void auto_takes_lbfgs_for_hess_without_products_at_n_2000(void **st) {
     assert_true(p.vg_calls < 2 * p.n);
 }
 
+/* hvp without structure: matrix-free (Newton steps by CG) up to n = 256,
+   L-BFGS above, with or without hess; there the products serve the
+   second-order test at the stop (exact, not differences: hess_approx 0)
+   and hess is never called. */
+static void auto_takes_lbfgs_with_products_above_n_256(void **st) {
+    (void)st;
+    wb_info info;
+    with_hvp = 1;
+    ch_t s = {200, 0.5, 0, 0, 0};
+    assert_true(ch_solve(&s, 0, 0, &info) <= 1e-8);
+    assert_int_equal(info.hessian, WB_HESS_MATRIX_FREE);
+    assert_true(info.cg_iterations > 0 && s.hvp_calls > 0);
+    for (int hess = 0; hess < 2; hess++) {
+        ch_t p = {2000, 0.5, 0, 0, 0};
+        assert_true(ch_solve(&p, hess, 0, &info) <= 1e-8);
+        assert_int_equal(info.hessian, WB_HESS_LBFGS);
+        assert_int_equal(info.hess_approx, 0);
+        assert_int_equal(info.second_order, 1); /* tested, on the products */
+        assert_true(p.hvp_calls > 0);
+        assert_int_equal(p.hess_calls, 0);
+        assert_true(p.vg_calls < 2 * p.n);
+    }
+    with_hvp = 0;
+}
+
+/* A solver AUTO made for L-BFGS (hvp, n = 2000, as the trainer's for its
+   largest example) takes a smaller hvp energy that AUTO alone would solve
+   matrix-free (n = 200) and keeps its L-BFGS steps; the minimizer is x* = 1
+   at both sizes. A value_grad-only energy at n = 50 (dense under AUTO)
+   still needs another storage: refused. */
+static void auto_lbfgs_solver_takes_a_smaller_hvp_energy(void **st) {
+    (void)st;
+    ch_t big = {2000, 0.5, 0, 0, 0}, small = {200, 0.5, 0, 0, 0};
+    wb_energy e;
+    memset(&e, 0, sizeof e);
+    e.n = big.n;
+    e.user = &big;
+    e.value_grad = ch_vg;
+    e.hvp = ch_hvp;
+    wb_solver *sv = NULL;
+    assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK); /* AUTO */
+    e.n = small.n;
+    e.user = &small;
+    assert_int_equal(wb_solver_set_energy(sv, &e), WB_OK);
+    double x[200];
+    for (int i = 0; i < 200; i++) x[i] = 1 + sin((double)i);
+    wb_info info;
+    assert_int_equal(wb_solve(sv, NULL, x, &info), WB_OK);
+    assert_int_equal(info.hessian, WB_HESS_LBFGS);
+    assert_true(small.hvp_calls > 0 && big.vg_calls == 0);
+    for (int i = 0; i < 200; i++) assert_true(fabs(x[i] - 1) <= 1e-8);
+    e.n = 50;
+    e.hvp = NULL;
+    assert_int_equal(wb_solver_set_energy(sv, &e), WB_EINVAL);
+    wb_solver_destroy(sv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_keeps_small_problems_dense),
@@ -169,6 +228,8 @@ int main(void) {
         cmocka_unit_test(auto_leaves_a_wide_band_for_products_when_hvp_is_given),
         cmocka_unit_test(auto_takes_lbfgs_for_value_grad_only_at_n_2000),
         cmocka_unit_test(auto_takes_lbfgs_for_hess_without_products_at_n_2000),
+        cmocka_unit_test(auto_takes_lbfgs_with_products_above_n_256),
+        cmocka_unit_test(auto_lbfgs_solver_takes_a_smaller_hvp_energy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
