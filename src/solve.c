@@ -416,7 +416,6 @@ typedef struct solve_state {
     const double *w;     /* [p] the parameters                           */
     double f, ft;        /* E at x, at the trial point                   */
     double gnorm;        /* ||g||_inf at x                               */
-    double g0;           /* ||g||_2 at the start                          */
     double mu, nu;       /* damping and its rejection factor (dense)     */
     double delta;        /* trust radius (matrix-free)                   */
     double snorm;        /* ||s||_2 of the last step                     */
@@ -1004,11 +1003,7 @@ static wb_status finish_solve(wb_solver *sv, solve_state *S, double *x,
         sv->fact_rcond = -1.0;
         sv->fact_sigma = -1.0;
         sv->fs = S->f;
-        {   /* the accuracy the solve reached, for the adjoint's CG */
-            double gn = wbi_nrm2(n, sv->g);
-            sv->gs2 = gn;
-            sv->solve_acc = S->g0 > 0 && isfinite(gn) ? gn / S->g0 : 0.0;
-        }
+        sv->gs2 = wbi_nrm2(n, sv->g); /* the accuracy the solve reached */
         sv->dinfo.grad_norm = S->gnorm;
         static const char *names[] = {"", "gradient tolerance met",
                                       "step tolerance met",
@@ -1067,7 +1062,6 @@ wb_status wbi_solve(wb_solver *sv, const double *w, double *x, wb_info *info) {
         return S.st;
     }
     S.gnorm = wbi_norm_inf(n, sv->g);
-    S.g0 = wbi_nrm2(n, sv->g);
     S.nu = 2.0;
     S.need_hess = 1;
     S.fresh_pred = INFINITY;

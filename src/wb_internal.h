@@ -170,8 +170,6 @@ struct wb_solver {
     double fact_sigma;   /* 1 / est ||(H + fact_mu I)^-1||_1 (-1: not yet) */
     double fs;           /* E at xs (the curvature floor's energy scale) */
     double gs2;          /* ||g(xs)||_2 (wb_deriv_info.x_error)        */
-    double solve_acc;    /* ||g(xs)||_2 / ||g(x0)||_2 of the last solve
-                            (0: not known, e.g. after vjp_at)          */
     int hess_valid;      /* H holds H(xs, ws)                         */
     double adj_acc;      /* matrix-free: ||g(xs)||_2 / ||H(xs) xs||_2, the
                             accuracy x* reached (implicit.c)          */
