@@ -44,9 +44,11 @@
  * so w is bit-identical for any number of ranks, threads and schedule,
  * whichever rank took which slot and when.
  *
- * Evaluation: rank r takes the examples [cnt r / R, cnt (r + 1) / R) and an
- * MPI_Iallgatherv gives every rank every loss; the mean is then summed in
- * example order (train.c).
+ * Evaluation: static, rank r takes the examples [cnt r / R, cnt (r + 1) / R)
+ * and an MPI_Iallgatherv gives every rank every loss; dynamic, the
+ * examples (largest n first) are taken from the counter as a batch's slots
+ * are, and the exchange carries (i, L_i) records; either way the mean is
+ * then summed in example order (train.c).
  *
  * Checkpoints: rank 0 gathers the warm starts held elsewhere (MPI_Gatherv,
  * example order) and writes; every rank returns rank 0's status and
@@ -59,6 +61,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -592,16 +595,99 @@ static void batch_done(wb_trainer *t, int nb, int nm) {
             }
 }
 
-/* The dynamic schedule (see the top of the file). Records: the slot (as
-   a long long), ok, L, g[p]; the block's tail: the rank's solve count and
-   the sum of its counter increments. */
+/* ---- the dynamic schedule's parts --------------------------------------- */
+
+/* runs the chunk[0..m) of slots or examples this rank took */
+typedef void (*take_fn)(wb_trainer *t, void *ctx, const int *chunk, int m);
+
+/* Takes slots from the counter until none is left (see the top of the
+   file): T = nthreads at a time, slots order[v - base ..] of order[0..n),
+   each chunk run by run(t, ctx, chunk, m) and appended to mine[*nm ..).
+   Returns the sum of this rank's increments of the counter; *tw += the
+   seconds spent waiting for the counter. Inside MPI_Win_lock_all(cwin). */
+static long long take_slots(wb_trainer *t, int n, const int *order, int *mine,
+                            int *nm, take_fn run, void *ctx, double *tw) {
+    struct wbi_mpi *M = t->mpi;
+    long long inc = t->nthreads, v = 0, added = 0;
+    int T = t->nthreads;
+    for (;;) {
+        double t0 = MPI_Wtime();
+        MPI_Request rq;
+        MPI_Rget_accumulate(&inc, 1, MPI_LONG_LONG, &v, 1, MPI_LONG_LONG, 0, 0,
+                            1, MPI_LONG_LONG, MPI_SUM, M->cwin, &rq);
+        wait_asleep(1, &rq);
+        *tw += MPI_Wtime() - t0;
+        added += inc;
+        long long k0 = v - M->base;
+        if (k0 >= n) break;
+        int m = n - k0 < T ? (int)(n - k0) : T;
+        int *chunk = mine + *nm;
+        for (int j = 0; j < m; j++) chunk[j] = order[k0 + j];
+        run(t, ctx, chunk, m);
+        *nm += m;
+    }
+    return added;
+}
+
+/* Every rank's block to every rank: this rank's bytes, packed at buf,
+   move to its offset, and after the call buf holds rank r's block at
+   M->disp[r] (M->cnt[r] bytes). Two collectives, waited for asleep: the
+   sizes (MPI_Iallgather), then the blocks (MPI_Iallgatherv). Returns the
+   bytes received from the other ranks. */
+static double exchange_blocks(struct wbi_mpi *M, unsigned char *buf, int bytes) {
+    int R = M->size, me = M->rank, off = 0;
+    MPI_Request rq;
+    MPI_Iallgather(&bytes, 1, MPI_INT, M->cnt, 1, MPI_INT, M->comm, &rq);
+    wait_asleep(1, &rq);
+    for (int r = 0; r < R; r++) {
+        M->disp[r] = off;
+        off += M->cnt[r];
+    }
+    memmove(buf + M->disp[me], buf, (size_t)bytes);
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, M->cnt, M->disp,
+                    MPI_BYTE, M->comm, &rq);
+    wait_asleep(1, &rq);
+    return (double)(off - bytes) + 4.0 * (R - 1);
+}
+
+/* a received index out of range or seen twice: the one-sided calls broke
+   their contract, and no result could be trusted */
+static void broken_counter(struct wbi_mpi *M, const char *what, long long k,
+                           int from) {
+    fprintf(stderr, "libwiberg: rank %d: the dynamic schedule received %s %lld "
+            "from rank %d twice or out of range, or missed one (the MPI "
+            "library's fetch-and-add is not atomic); aborting\n", M->rank,
+            what, k, from);
+    MPI_Abort(M->comm, 1);
+}
+
+/* a training chunk: the warm starts held by other ranks (MPI_Rget from
+   their xs windows, waited for asleep), then the slots on the threads */
+static void run_train_chunk(wb_trainer *t, void *ctx, const int *chunk, int m) {
+    (void)ctx;
+    struct wbi_mpi *M = t->mpi;
+    int ng = 0;
+    double t0 = MPI_Wtime();
+    for (int j = 0; j < m; j++) {
+        int b = chunk[j], i = t->perm[t->pos + b], h = M->holder[i];
+        if (!t->s.warm_start || !t->has_x[i] || h < 0 || h == M->rank) continue;
+        MPI_Rget(t->xs + t->off[i], t->n_of[i], MPI_DOUBLE, h, (MPI_Aint)t->off[i],
+                 t->n_of[i], MPI_DOUBLE, M->xwin, &M->req[ng++]);
+        M->exchange_bytes += (double)t->n_of[i] * sizeof(double);
+    }
+    if (ng) wait_asleep(ng, M->req);
+    M->warm_s += MPI_Wtime() - t0;
+    wbi_trainer_run_slots(t, chunk, m);
+}
+
+/* The dynamic schedule of a batch (see the top of the file). Records: the
+   slot (a long long), ok, L, g[p]; the block's tail: the rank's solve
+   count and the sum of its counter increments. */
 static void dynamic_batch(wb_trainer *t, int nb) {
     struct wbi_mpi *M = t->mpi;
-    int p = t->p, R = M->size, me = M->rank, T = t->nthreads;
+    int p = t->p, R = M->size, me = M->rank, nm = 0;
     size_t rec = M->rec + 8, P = (size_t)p * sizeof(double);
     by_cost(t, nb);
-    long long inc = T, v = 0, added = 0;
-    int nm = 0;
     double tw = 0.0;
     MPI_Win_lock_all(MPI_MODE_NOCHECK, M->cwin);
     if (R > 1) {
@@ -609,39 +695,12 @@ static void dynamic_batch(wb_trainer *t, int nb) {
         MPI_Win_sync(M->xwin); /* this rank's stores to xs (the last steps'
                                   solves) into the window's public copy */
     }
-    for (;;) {
-        double t0 = MPI_Wtime();
-        MPI_Request rq;
-        MPI_Rget_accumulate(&inc, 1, MPI_LONG_LONG, &v, 1, MPI_LONG_LONG, 0, 0,
-                            1, MPI_LONG_LONG, MPI_SUM, M->cwin, &rq);
-        wait_asleep(1, &rq);
-        added += inc;
-        long long k0 = v - M->base;
-        if (k0 >= nb) {
-            tw += MPI_Wtime() - t0;
-            break;
-        }
-        int m = nb - k0 < T ? (int)(nb - k0) : T, ng = 0;
-        int *chunk = M->mine + nm;
-        for (int j = 0; j < m; j++) {
-            int b = M->order[k0 + j], i = t->perm[t->pos + b], h = M->holder[i];
-            chunk[j] = b;
-            if (!t->s.warm_start || !t->has_x[i] || h < 0 || h == me) continue;
-            MPI_Rget(t->xs + t->off[i], t->n_of[i], MPI_DOUBLE, h,
-                     (MPI_Aint)t->off[i], t->n_of[i], MPI_DOUBLE, M->xwin,
-                     &M->req[ng++]);
-            M->exchange_bytes += (double)t->n_of[i] * sizeof(double);
-        }
-        if (ng) wait_asleep(ng, M->req);
-        tw += MPI_Wtime() - t0;
-        wbi_trainer_run_slots(t, chunk, m);
-        nm += m;
-    }
+    long long added = take_slots(t, nb, M->order, M->mine, &nm, run_train_chunk,
+                                 NULL, &tw);
     if (R > 1) MPI_Win_unlock_all(M->xwin);
     MPI_Win_unlock_all(M->cwin);
     M->warm_s += tw;
-    /* this rank's block, packed at pk, moved to its offset once every
-       rank's size is known */
+    /* this rank's block, packed at pk */
     unsigned char *at = M->pk;
     for (int k = 0; k < nm; k++) {
         int b = M->mine[k];
@@ -655,22 +714,9 @@ static void dynamic_batch(wb_trainer *t, int nb) {
     }
     long long tail[2] = {local_solves(t), added};
     memcpy(at, tail, 16);
-    int bytes = nm * (int)rec + 16;
     double t0 = MPI_Wtime();
-    MPI_Request rq;
-    MPI_Iallgather(&bytes, 1, MPI_INT, M->cnt, 1, MPI_INT, M->comm, &rq);
-    wait_asleep(1, &rq);
-    int off = 0;
-    for (int r = 0; r < R; r++) {
-        M->disp[r] = off;
-        off += M->cnt[r];
-    }
-    memmove(M->pk + M->disp[me], M->pk, (size_t)bytes);
-    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, M->pk, M->cnt, M->disp,
-                    MPI_BYTE, M->comm, &rq);
-    wait_asleep(1, &rq);
+    M->exchange_bytes += exchange_blocks(M, M->pk, nm * (int)rec + 16);
     M->gather_s += MPI_Wtime() - t0;
-    M->exchange_bytes += (double)(off - bytes + 4 * (R - 1));
     for (int b = 0; b < nb; b++) M->owner[b] = -1;
     int seen = 0;
     for (int r = 0; r < R; r++) {
@@ -679,15 +725,7 @@ static void dynamic_batch(wb_trainer *t, int nb) {
         for (int j = 0; j < k; j++, at += rec) {
             long long bb;
             memcpy(&bb, at, 8);
-            /* every slot exactly once, or the one-sided calls broke their
-               contract: no result can be trusted then */
-            if (bb < 0 || bb >= nb || M->owner[bb] >= 0) {
-                fprintf(stderr, "libwiberg: rank %d: the dynamic schedule "
-                        "received slot %lld from rank %d twice or out of "
-                        "range (the MPI library's one-sided fetch-and-add "
-                        "is not atomic); aborting\n", me, bb, r);
-                MPI_Abort(M->comm, 1);
-            }
+            if (bb < 0 || bb >= nb || M->owner[bb] >= 0) broken_counter(M, "slot", bb, r);
             M->owner[bb] = r;
             seen++;
             if (r == me) continue;
@@ -701,11 +739,7 @@ static void dynamic_batch(wb_trainer *t, int nb) {
         M->rsolves[r] = tail[0];
         M->base += tail[1];
     }
-    if (seen != nb) {
-        fprintf(stderr, "libwiberg: rank %d: the dynamic schedule received "
-                "%d of the batch's %d slots; aborting\n", me, seen, nb);
-        MPI_Abort(M->comm, 1);
-    }
+    if (seen != nb) broken_counter(M, "a batch of slots, size", nb, me);
     batch_done(t, nb, nm);
 }
 
@@ -787,9 +821,105 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
 
 /* ---- evaluation ----------------------------------------------------------- */
 
+/* an evaluation chunk */
+typedef struct {
+    const wb_dataset *d;
+    const double *w;
+    double *losses;
+} eval_ctx;
+
+static void run_eval_chunk(wb_trainer *t, void *ctx, const int *chunk, int m) {
+    eval_ctx *E = ctx;
+    wbi_trainer_run_eval_list(t, E->d, E->w, E->losses, chunk, m);
+}
+
+typedef struct {
+    double c;
+    int i;
+} cost_of;
+
+/* cost descending, index ascending: a total order, the same on every rank */
+static int by_cost_desc(const void *a, const void *b) {
+    const cost_of *x = a, *y = b;
+    if (x->c != y->c) return x->c > y->c ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The dynamic schedule of an evaluation: examples by n + 64, largest
+   first, taken from the counter like a batch's slots; records (i, L_i);
+   the tail as a batch's. 0 when the scratch could not be had on every
+   rank (the caller shares out blocks instead). */
+static int dynamic_eval(wb_trainer *t, const wb_dataset *d, const double *w,
+                        double *losses) {
+    struct wbi_mpi *M = t->mpi;
+    const wb_settings *a = &t->s.solver;
+    int cnt = d->count, R = M->size, me = M->rank;
+    size_t pkn = (size_t)cnt * 16 + 16 * (size_t)R;
+    cost_of *co = wbi_alloc(a, (size_t)cnt, sizeof *co);
+    int *order = wbi_alloc(a, (size_t)cnt, sizeof(int));
+    int *mine = wbi_alloc(a, (size_t)cnt, sizeof(int));
+    unsigned char *pk = wbi_alloc(a, pkn, 1);
+    int ok = co && order && mine && pk && pkn <= (size_t)INT_MAX, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, M->comm);
+    if (all) {
+        for (int i = 0; i < cnt; i++) {
+            wb_energy e;
+            memset(&e, 0, sizeof e);
+            /* the energy callback succeeded for every example just before
+               (evaluate_into's checks); n = 0 if it fails now */
+            co[i].c = (d->energy(d->user, i, &e) == 0 ? (double)e.n : 0.0) + 64.0;
+            co[i].i = i;
+        }
+        qsort(co, (size_t)cnt, sizeof *co, by_cost_desc);
+        for (int k = 0; k < cnt; k++) order[k] = co[k].i;
+        eval_ctx E = {d, w, losses};
+        int nm = 0;
+        double tw = 0.0;
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, M->cwin);
+        long long added = take_slots(t, cnt, order, mine, &nm, run_eval_chunk, &E, &tw);
+        MPI_Win_unlock_all(M->cwin);
+        M->warm_s += tw;
+        unsigned char *at = pk;
+        for (int k = 0; k < nm; k++, at += 16) {
+            long long ii = mine[k];
+            memcpy(at, &ii, 8);
+            memcpy(at + 8, &losses[mine[k]], 8);
+        }
+        long long tail[2] = {local_solves(t), added};
+        memcpy(at, tail, 16);
+        M->exchange_bytes += exchange_blocks(M, pk, nm * 16 + 16);
+        /* mine as flags now: each example seen once */
+        memset(mine, 0, (size_t)cnt * sizeof(int));
+        int seen = 0;
+        for (int r = 0; r < R; r++) {
+            at = pk + M->disp[r];
+            int k = (M->cnt[r] - 16) / 16;
+            for (int j = 0; j < k; j++, at += 16) {
+                long long ii;
+                memcpy(&ii, at, 8);
+                if (ii < 0 || ii >= cnt || mine[ii]) broken_counter(M, "example", ii, r);
+                mine[ii] = 1;
+                seen++;
+                if (r != me) memcpy(&losses[ii], at + 8, 8);
+            }
+            memcpy(tail, at, 16);
+            M->rsolves[r] = tail[0];
+            M->base += tail[1];
+        }
+        if (seen != cnt) broken_counter(M, "an evaluation of examples, count", cnt, me);
+        others_from(t);
+    }
+    wbi_free(a, co);
+    wbi_free(a, order);
+    wbi_free(a, mine);
+    wbi_free(a, pk);
+    return all;
+}
+
 void wbi_mpi_eval(wb_trainer *t, const wb_dataset *d, const double *w,
                   double *losses) {
     struct wbi_mpi *M = t->mpi;
+    if (M->dynamic && dynamic_eval(t, d, w, losses)) return;
     long long cnt = d->count, R = M->size;
     for (int r = 0; r < M->size; r++) {
         int lo = (int)(cnt * r / R), hi = (int)(cnt * (r + 1) / R);

@@ -194,23 +194,26 @@ static void schedule_calls_refuse_bad_arguments(void **state) {
 
 static void evaluation_is_shared_and_equal(void **state) {
     (void)state;
-    wb_trainer *a = make(0, 1, NULL), *b = make(1, 1, NULL);
-    double w[TF_MAX_TRACKERS + 2], la[64], lb[64], ma, mb;
-    int fa, fb;
-    assert_true(all.count <= 64);
-    for (int k = 0; k < all.K + 2; k++) w[k] = 0.1 * k;
-    wb_dataset dall = tf_dataset(&all);
-    assert_int_equal(wb_trainer_evaluate(a, &dall, w, &ma, &fa, la), WB_OK);
-    assert_int_equal(wb_trainer_evaluate(b, &dall, w, &mb, &fb, lb), WB_OK);
-    assert_memory_equal(la, lb, sizeof(double) * (size_t)all.count);
-    assert_memory_equal(&ma, &mb, sizeof ma);
-    assert_int_equal(fa, fb);
-    wb_train_info ia, ib;
-    wb_trainer_info(a, &ia);
-    wb_trainer_info(b, &ib);
-    assert_int_equal(ia.inner_solves, ib.inner_solves); /* all ranks' solves */
-    wb_trainer_destroy(a);
-    wb_trainer_destroy(b);
+    /* both schedules (dynamic: the examples taken from the counter) */
+    for (int sched = 0; sched < 2; sched++) {
+        wb_trainer *a = make(0, 1, NULL), *b = make_sched(1, 1 + (rank == 0), NULL, sched);
+        double w[TF_MAX_TRACKERS + 2], la[64], lb[64], ma, mb;
+        int fa, fb;
+        assert_true(all.count <= 64);
+        for (int k = 0; k < all.K + 2; k++) w[k] = 0.1 * k;
+        wb_dataset dall = tf_dataset(&all);
+        assert_int_equal(wb_trainer_evaluate(a, &dall, w, &ma, &fa, la), WB_OK);
+        assert_int_equal(wb_trainer_evaluate(b, &dall, w, &mb, &fb, lb), WB_OK);
+        assert_memory_equal(la, lb, sizeof(double) * (size_t)all.count);
+        assert_memory_equal(&ma, &mb, sizeof ma);
+        assert_int_equal(fa, fb);
+        wb_train_info ia, ib;
+        wb_trainer_info(a, &ia);
+        wb_trainer_info(b, &ib);
+        assert_int_equal(ia.inner_solves, ib.inner_solves); /* all ranks' solves */
+        wb_trainer_destroy(a);
+        wb_trainer_destroy(b);
+    }
 }
 
 static int read_file(const char *path, unsigned char **buf, long *len) {
