@@ -72,7 +72,10 @@ extern "C" {
  *  second call replaces the communicator. WB_EINVAL: t NULL, comm
  *  MPI_COMM_NULL or an inter-communicator, MPI not initialized (or already
  *  finalized); WB_ENOMEM. Non-zero ranks stop printing (settings.verbose
- *  is kept on rank 0 only). */
+ *  is kept on rank 0 only). It also makes the dynamic schedule's MPI
+ *  windows and selects WB_MPI_DYNAMIC; where the MPI library cannot make
+ *  them, the trainer runs WB_MPI_STATIC and its message says why
+ *  (wb_trainer_mpi_schedule tells which). */
 WB_API wb_status wb_trainer_set_comm(wb_trainer *t, MPI_Comm comm);
 
 /** Every trainer created after this call (on any thread) runs across comm,

@@ -243,8 +243,7 @@ static void *zalloc(const wb_settings *a, size_t count, size_t size, int *ok) {
 }
 
 /* The dynamic schedule's windows (collective over M->comm): the counter,
-   one long long on rank 0 (MPI_Win_allocate: shared memory where the
-   ranks share a node), and each rank's xs (MPI_Win_create; not on one
+   one long long on rank 0 (MPI_Win_allocate), and each rank's xs (MPI_Win_create; not on one
    rank, where every warm start is local -- Open MPI cannot make it with
    btl self alone). Where the MPI
    library cannot make them (Open MPI 4.1 over btl tcp has no one-sided
