@@ -7,7 +7,8 @@
 #      static one;
 #   3. over TCP (btl self,tcp), where Open MPI 4.1 has no one-sided windows,
 #      the default falls back to the static schedule, says so, and gives it
-#      too, and asking for the dynamic schedule there is refused;
+#      too, and asking for the dynamic schedule there is refused (an MPI
+#      library with windows over tcp must give it with the dynamic one);
 #   4. a 2-rank run checkpointing every step (dynamic schedule) has its
 #      rank 1 killed (SIGKILL) mid-run: the job must stop with an error, and
 #      a restart on 3 ranks from the checkpoint must end at the reference w,
@@ -44,13 +45,18 @@ tcp=$(echo "$flags" | sed 's/self,vader/self,tcp/')
 # shellcheck disable=SC2086
 "$mpirun" -np 2 $tcp "$prog" $data --w-out "$dir/tcp.txt" >"$dir/tcp.log" 2>&1 ||
     { cat "$dir/tcp.log"; fail "2 ranks over tcp"; }
-grep -q ", static schedule" "$dir/tcp.log" || { cat "$dir/tcp.log"; fail "over tcp: not the static schedule"; }
 cmp -s "$dir/ref.txt" "$dir/tcp.txt" || { diff "$dir/ref.txt" "$dir/tcp.txt"; fail "over tcp: w differs"; }
-# shellcheck disable=SC2086
-"$mpirun" -np 2 $tcp "$prog" $data --schedule dynamic >"$dir/tcpd.log" 2>&1 &&
-    { cat "$dir/tcpd.log"; fail "over tcp: --schedule dynamic was not refused"; }
-grep -q "WB_MPI_DYNAMIC is not available" "$dir/tcpd.log" || { cat "$dir/tcpd.log"; fail "over tcp: no reason given"; }
-echo "ok: over tcp the static schedule (dynamic refused with a reason), the same w"
+if grep -q ", dynamic schedule" "$dir/tcp.log"; then
+    # an MPI library with windows over tcp (not Open MPI 4.1)
+    echo "ok: over tcp this MPI library has windows: the dynamic schedule, the same w"
+else
+    grep -q ", static schedule" "$dir/tcp.log" || { cat "$dir/tcp.log"; fail "over tcp: no schedule named"; }
+    # shellcheck disable=SC2086
+    "$mpirun" -np 2 $tcp "$prog" $data --schedule dynamic >"$dir/tcpd.log" 2>&1 &&
+        { cat "$dir/tcpd.log"; fail "over tcp: --schedule dynamic was not refused"; }
+    grep -q "WB_MPI_DYNAMIC is not available" "$dir/tcpd.log" || { cat "$dir/tcpd.log"; fail "over tcp: no reason given"; }
+    echo "ok: over tcp the static schedule (dynamic refused with a reason), the same w"
+fi
 
 # kill rank 1 of a running 2-rank job (schedule $1) after its first
 # checkpoints, resume on $2 ranks (schedule $3)
