@@ -715,13 +715,14 @@ typedef struct {
     const wb_dataset *d;
     const double *w;   /* [p]     */
     double *losses;    /* [count] */
-    int first;         /* item k is example first + k */
+    int first;         /* item k is example first + k, */
+    const int *idx;    /* or idx[k] when idx is set    */
 } eval_job;
 
 static void eval_item(wb_trainer *t, void *job, int tid, int k) {
     eval_job *J = job;
     const wb_dataset *d = J->d;
-    int i = J->first + k;
+    int i = J->idx ? J->idx[k] : J->first + k;
     double *x = t->xw[tid], l = NAN;
     if (d->start(d->user, i, x) == 0 &&
         solve_example(t, tid, d, i, J->w, x) == WB_OK &&
@@ -754,7 +755,7 @@ static wb_status evaluate_into(wb_trainer *t, const wb_dataset *d,
     else
 #endif
     {
-        eval_job job = {d, w, losses, 0};
+        eval_job job = {d, w, losses, 0, NULL};
         pool_run(t, eval_item, &job, cnt);
     }
     double sum = 0.0;
@@ -858,7 +859,14 @@ void wbi_trainer_run_slots(wb_trainer *t, const int *slots, int count) {
 
 void wbi_trainer_run_eval(wb_trainer *t, const wb_dataset *d, const double *w,
                           double *losses, int first, int count) {
-    eval_job job = {d, w, losses, first};
+    eval_job job = {d, w, losses, first, NULL};
+    pool_run(t, eval_item, &job, count);
+}
+
+void wbi_trainer_run_eval_list(wb_trainer *t, const wb_dataset *d,
+                               const double *w, double *losses,
+                               const int *idx, int count) {
+    eval_job job = {d, w, losses, 0, idx};
     pool_run(t, eval_item, &job, count);
 }
 

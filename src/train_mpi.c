@@ -1,7 +1,8 @@
 /* The trainer across MPI ranks (built with -DWIBERG_MPI=ON; see
  * include/wiberg_mpi.h for the contract).
  *
- * Every rank holds the whole training state. A step:
+ * Every rank holds the whole training state. A step, with the static
+ * schedule (WB_MPI_STATIC):
  *   1. assigns the batch's slots to ranks, the same way on every rank:
  *      slots by the expected cost n_i + 64 of their example, largest first
  *      (ties: lower slot), each onto the rank with the least expected load
@@ -13,13 +14,41 @@
  *      (wbi_trainer_run_slots: the same per-example code as one process);
  *   4. one MPI_Iallgatherv gives every rank every slot's (ok, L_b, g_b),
  *      bytes as computed, plus each rank's inner-solve count;
- * then train.c sums g_b in slot order on every rank, as one process does:
+ * With the dynamic schedule (WB_MPI_DYNAMIC, the default):
+ *   1. orders the slots by expected cost n_i + 64, largest first (ties:
+ *      lower slot), the same on every rank: order[0 .. nb);
+ *   2. each rank, while the counter has slots left, takes the next T of
+ *      them (T = its threads): v = fetch-and-add(counter, T) on rank 0's
+ *      one-word window (MPI_Rget_accumulate, MPI_SUM, passive target
+ *      under MPI_Win_lock_all), slots order[v - base .. + T) where base is
+ *      the counter's value when the step began; for each slot whose warm
+ *      start x_i lives on another rank (holder[i]), MPI_Rget from that
+ *      rank's window over its xs; then runs the T slots on its threads
+ *      (wbi_trainer_run_slots, which takes them one at a time per thread);
+ *      a fetch that returns v - base >= nb ends its share;
+ *   3. one MPI_Iallgather of each rank's byte count, then one
+ *      MPI_Iallgatherv of every slot's (slot, ok, L_b, g_b) records (in
+ *      the order the rank took them) and each rank's solve count and
+ *      counter increments; every rank then knows every slot's rank
+ *      (the new holders) and result, and base += the sum of increments
+ *      (so the counter is never reset: base is the same on every rank).
+ * A holder's x_i is read only by the one rank that takes i's slot, and
+ * written (by a successful solve) only by that rank, into its own copy:
+ * no two accesses of a step touch the same x_i on the same rank except
+ * the holder's read, and the holder does not write x_i that step. The
+ * exchange orders the steps: a rank's Iallgatherv completes only after
+ * every rank has finished its gets of the step.
+ * Both schedules end the same way: train.c sums g_b in slot order on every
+ * rank, as one process does:
  *   g = (sum_{b = 0..nb-1, ok_b} g_b) / used    (left to right)
- * so w is bit-identical for any number of ranks and threads.
+ * so w is bit-identical for any number of ranks, threads and schedule,
+ * whichever rank took which slot and when.
  *
- * Evaluation: rank r takes the examples [cnt r / R, cnt (r + 1) / R) and an
- * MPI_Iallgatherv gives every rank every loss; the mean is then summed in
- * example order (train.c).
+ * Evaluation: static, rank r takes the examples [cnt r / R, cnt (r + 1) / R)
+ * and an MPI_Iallgatherv gives every rank every loss; dynamic, the
+ * examples (largest n first) are taken from the counter as a batch's slots
+ * are, and the exchange carries (i, L_i) records; either way the mean is
+ * then summed in example order (train.c).
  *
  * Checkpoints: rank 0 gathers the warm starts held elsewhere (MPI_Gatherv,
  * example order) and writes; every rank returns rank 0's status and
@@ -32,6 +61,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,6 +87,14 @@ struct wbi_mpi {
     double *xsbuf;          /* [total_n] warm starts on their way to rank 0 */
     double *tsec;           /* [2 * nthreads] solve, adjoint s per thread   */
     double *cost;           /* [batch] the slots' expected costs (scratch)  */
+    int dynamic;            /* WB_MPI_DYNAMIC in use                        */
+    int wins;               /* cwin and xwin exist on every rank           */
+    MPI_Win cwin;           /* the slot counter: one long long on rank 0   */
+    MPI_Win xwin;           /* this rank's xs (the warm starts); none on
+                               one rank (nothing to fetch there)            */
+    long long *ctr;         /* cwin's memory (rank 0)                       */
+    long long base;         /* the counter when this step began (all ranks) */
+    char nowin[400];        /* why the windows could not be made            */
     long long steps, examples;
     double gather_s, warm_s, exchange_bytes;
 };
@@ -140,6 +178,10 @@ static void mpi_release(wb_trainer *t, struct wbi_mpi *M) {
     const wb_settings *a = &t->s.solver;
     int fin = 0;
     MPI_Finalized(&fin);
+    if (!fin && M->wins) {
+        if (M->size > 1) MPI_Win_free(&M->xwin);
+        MPI_Win_free(&M->cwin);
+    }
     if (!fin && M->comm != MPI_COMM_NULL) MPI_Comm_free(&M->comm);
     void *bufs[] = {M->holder, M->owner, M->order, M->mine, M->load, M->cnt,
                     M->disp, M->rsolves, M->pk, M->req, M->xsbuf, M->tsec,
@@ -200,6 +242,56 @@ static void *zalloc(const wb_settings *a, size_t count, size_t size, int *ok) {
     return p;
 }
 
+/* The dynamic schedule's windows (collective over M->comm): the counter,
+   one long long on rank 0 (MPI_Win_allocate), and each rank's xs (MPI_Win_create; not on one
+   rank, where every warm start is local -- Open MPI cannot make it with
+   btl self alone). Where the MPI
+   library cannot make them (Open MPI 4.1 over btl tcp has no one-sided
+   component for them), the errors are returned, not fatal, here only; the
+   trainer then runs the static schedule and M->nowin says why. Sets
+   M->wins and M->dynamic. A rank's failure where another succeeded leaves
+   that window unfreed (freeing is collective): a few bytes. */
+static void make_windows(wb_trainer *t, struct wbi_mpi *M) {
+    char why[MPI_MAX_ERROR_STRING];
+    int len = 0, e, ok, all;
+    M->wins = M->dynamic = 0;
+    snprintf(M->nowin, sizeof M->nowin, "no MPI windows");
+    MPI_Comm_set_errhandler(M->comm, MPI_ERRORS_RETURN);
+    e = MPI_Win_allocate(M->rank == 0 ? (MPI_Aint)sizeof(long long) : 0,
+                         (int)sizeof(long long), MPI_INFO_NULL, M->comm,
+                         &M->ctr, &M->cwin);
+    ok = e == MPI_SUCCESS;
+    if (ok && M->rank == 0) {
+        /* the counter starts at 0: a store to local window memory, inside
+           an exclusive lock of this rank's window */
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, M->cwin);
+        *M->ctr = 0;
+        MPI_Win_unlock(0, M->cwin);
+    }
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, M->comm);
+    if (all && M->size > 1) {
+        e = MPI_Win_create(t->xs, (MPI_Aint)(t->total_n * sizeof(double)),
+                           (int)sizeof(double), MPI_INFO_NULL, M->comm, &M->xwin);
+        ok = e == MPI_SUCCESS;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, M->comm);
+        if (!all) MPI_Win_free(&M->cwin); /* every rank has it */
+    }
+    if (e != MPI_SUCCESS) {
+        MPI_Error_string(e, why, &len);
+        snprintf(M->nowin, sizeof M->nowin, "the MPI library could not make "
+                 "the one-sided windows: %s", why);
+    } else if (!all) {
+        snprintf(M->nowin, sizeof M->nowin, "another rank could not make "
+                 "the one-sided windows");
+    }
+    MPI_Comm_set_errhandler(M->comm, MPI_ERRORS_ARE_FATAL);
+    if (all) {
+        M->wins = M->dynamic = 1;
+        M->base = 0;
+        M->nowin[0] = '\0';
+    }
+}
+
 /* wb_trainer_set_comm without the flag; the reason in t->msg */
 static wb_status attach(wb_trainer *t, MPI_Comm comm) {
     const char *why = mpi_unusable();
@@ -226,6 +318,7 @@ static wb_status attach(wb_trainer *t, MPI_Comm comm) {
         MPI_Comm_rank(comm, &M->rank);
         MPI_Comm_size(comm, &M->size);
         size_t B = (size_t)t->batch, R = (size_t)M->size;
+        /* static: (ok, L, g[p]); dynamic: the slot first */
         M->rec = ((size_t)t->p + 2) * sizeof(double);
         M->holder = zalloc(a, (size_t)t->count, sizeof(int), &ok);
         M->owner = zalloc(a, B, sizeof(int), &ok);
@@ -235,13 +328,13 @@ static wb_status attach(wb_trainer *t, MPI_Comm comm) {
         M->cnt = zalloc(a, R, sizeof(int), &ok);
         M->disp = zalloc(a, R, sizeof(int), &ok);
         M->rsolves = zalloc(a, R, sizeof(long long), &ok);
-        M->pk = zalloc(a, B * M->rec + 8 * R, 1, &ok);
+        M->pk = zalloc(a, B * (M->rec + 8) + 16 * R, 1, &ok);
         M->req = zalloc(a, 2 * B, sizeof(MPI_Request), &ok);
         M->xsbuf = zalloc(a, t->total_n, sizeof(double), &ok);
         M->tsec = zalloc(a, 2 * (size_t)t->nthreads, sizeof(double), &ok);
         M->cost = zalloc(a, B, sizeof(double), &ok);
         /* MPI counts are int: the largest message must fit */
-        if (B * M->rec + 8 * R > (size_t)INT_MAX || t->total_n > (size_t)INT_MAX)
+        if (B * (M->rec + 8) + 16 * R > (size_t)INT_MAX || t->total_n > (size_t)INT_MAX)
             ok = -1;
     }
     /* every rank learns whether every rank could go on, and whether the
@@ -273,6 +366,7 @@ static wb_status attach(wb_trainer *t, MPI_Comm comm) {
         mpi_release(t, M);
         return st;
     }
+    make_windows(t, M);
     for (int i = 0; i < t->count; i++) M->holder[i] = -1;
     /* the state agrees, so one rank's solve count stands for all */
     if (M->rank != 0)
@@ -282,7 +376,11 @@ static wb_status attach(wb_trainer *t, MPI_Comm comm) {
     t->mpi = M;
     t->tsec = M->tsec;
     if (M->rank != 0) t->s.verbose = 0;
-    wbi_tmsg(t, "running on rank %d of %d", M->rank, M->size);
+    if (M->wins)
+        wbi_tmsg(t, "running on rank %d of %d (dynamic schedule)", M->rank, M->size);
+    else
+        wbi_tmsg(t, "running on rank %d of %d (static schedule: %s)", M->rank,
+                 M->size, M->nowin);
     return WB_OK;
 }
 
@@ -334,6 +432,64 @@ wb_status wb_trainer_mpi_times(const wb_trainer *t, wb_mpi_times *out) {
     return st;
 }
 
+wb_status wb_trainer_set_mpi_schedule(wb_trainer *t, wb_mpi_schedule s) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = WB_OK;
+    struct wbi_mpi *M = t->mpi;
+    if (!M) {
+        wbi_tmsg(t, "wb_trainer_set_mpi_schedule: the trainer has no "
+                 "communicator (wb_trainer_set_comm)");
+        st = WB_EINVAL;
+    } else {
+        /* every rank learns the smallest and largest request (-1: a value
+           that is not a schedule) */
+        int v = s == WB_MPI_DYNAMIC || s == WB_MPI_STATIC ? (int)s : -1;
+        int mm[2] = {v, -v}, all[2];
+        MPI_Allreduce(mm, all, 2, MPI_INT, MPI_MIN, M->comm);
+        if (all[0] < 0) {
+            if (v < 0)
+                wbi_tmsg(t, "wb_trainer_set_mpi_schedule: s = %d is not a "
+                         "wb_mpi_schedule (WB_MPI_DYNAMIC, WB_MPI_STATIC)", (int)s);
+            else
+                wbi_tmsg(t, "wb_trainer_set_mpi_schedule: another rank passed "
+                         "a value that is not a wb_mpi_schedule");
+            st = WB_EINVAL;
+        } else if (all[0] != -all[1]) {
+            wbi_tmsg(t, "wb_trainer_set_mpi_schedule: the ranks asked for "
+                     "different schedules; every rank must pass the same");
+            st = WB_EINVAL;
+        } else if (s == WB_MPI_DYNAMIC && !M->wins) {
+            wbi_tmsg(t, "wb_trainer_set_mpi_schedule: WB_MPI_DYNAMIC is not "
+                     "available (%s); the trainer keeps WB_MPI_STATIC", M->nowin);
+            st = WB_EINVAL;
+        } else {
+            M->dynamic = s == WB_MPI_DYNAMIC;
+        }
+    }
+    wbi_trainer_leave(t);
+    return st;
+}
+
+wb_status wb_trainer_mpi_schedule(const wb_trainer *t, wb_mpi_schedule *out) {
+    if (!t) return wbi_fail(WB_EINVAL, "%s: t is NULL", __func__);
+    if (!wbi_trainer_enter(t, __func__)) return WB_EBUSY;
+    wb_status st = WB_OK;
+    wb_trainer *tw = (wb_trainer *)t; /* only the message changes */
+    if (!out) {
+        wbi_tmsg(tw, "wb_trainer_mpi_schedule: out is NULL");
+        st = WB_EINVAL;
+    } else if (!t->mpi) {
+        wbi_tmsg(tw, "wb_trainer_mpi_schedule: the trainer has no "
+                 "communicator (wb_trainer_set_comm)");
+        st = WB_EINVAL;
+    } else {
+        *out = t->mpi->dynamic ? WB_MPI_DYNAMIC : WB_MPI_STATIC;
+    }
+    wbi_trainer_leave(t);
+    return st;
+}
+
 /* ---- a step --------------------------------------------------------------- */
 
 /* this process's inner solves (its threads), saturated */
@@ -362,7 +518,7 @@ static void others_from(wb_trainer *t) {
    only the time. (The CPU time an example took the last time it was
    trained was tried as the cost: on OTB-100 it balanced worse than n, see
    docs/PERFORMANCE.md.) */
-static void assign(wb_trainer *t, int nb) {
+static void by_cost(wb_trainer *t, int nb) {
     struct wbi_mpi *M = t->mpi;
     const int *ex = t->perm + t->pos;
     double *c = M->cost;
@@ -376,6 +532,12 @@ static void assign(wb_trainer *t, int nb) {
         }
         M->order[k] = b;
     }
+}
+
+static void assign(wb_trainer *t, int nb) {
+    struct wbi_mpi *M = t->mpi;
+    const double *c = M->cost;
+    by_cost(t, nb);
     for (int r = 0; r < M->size; r++) M->load[r] = 0.0;
     for (int k = 0; k < nb; k++) {
         int b = M->order[k], best = 0;
@@ -415,7 +577,172 @@ static int arriving(const wb_trainer *t, int b) {
            M->holder[i] != M->owner[b];
 }
 
-void wbi_mpi_batch(wb_trainer *t, int nb) {
+/* the end of a step, either schedule: the new holders (a slot that
+   succeeded left its minimizer on its rank: train_example writes the warm
+   start only then) and the other ranks' solve counts */
+static void batch_done(wb_trainer *t, int nb, int nm) {
+    struct wbi_mpi *M = t->mpi;
+    M->examples += nm;
+    M->steps++;
+    others_from(t);
+    if (t->s.warm_start)
+        for (int b = 0; b < nb; b++)
+            if (t->okbuf[b]) {
+                int i = t->perm[t->pos + b];
+                M->holder[i] = M->owner[b];
+                t->has_x[i] = 1;
+            }
+}
+
+/* ---- the dynamic schedule's parts --------------------------------------- */
+
+/* runs the chunk[0..m) of slots or examples this rank took */
+typedef void (*take_fn)(wb_trainer *t, void *ctx, const int *chunk, int m);
+
+/* Takes slots from the counter until none is left (see the top of the
+   file): T = nthreads at a time, slots order[v - base ..] of order[0..n),
+   each chunk run by run(t, ctx, chunk, m) and appended to mine[*nm ..).
+   Returns the sum of this rank's increments of the counter; *tw += the
+   seconds spent waiting for the counter. Inside MPI_Win_lock_all(cwin). */
+static long long take_slots(wb_trainer *t, int n, const int *order, int *mine,
+                            int *nm, take_fn run, void *ctx, double *tw) {
+    struct wbi_mpi *M = t->mpi;
+    long long inc = t->nthreads, v = 0, added = 0;
+    int T = t->nthreads;
+    for (;;) {
+        double t0 = MPI_Wtime();
+        MPI_Request rq;
+        MPI_Rget_accumulate(&inc, 1, MPI_LONG_LONG, &v, 1, MPI_LONG_LONG, 0, 0,
+                            1, MPI_LONG_LONG, MPI_SUM, M->cwin, &rq);
+        wait_asleep(1, &rq);
+        *tw += MPI_Wtime() - t0;
+        added += inc;
+        long long k0 = v - M->base;
+        if (k0 >= n) break;
+        int m = n - k0 < T ? (int)(n - k0) : T;
+        int *chunk = mine + *nm;
+        for (int j = 0; j < m; j++) chunk[j] = order[k0 + j];
+        run(t, ctx, chunk, m);
+        *nm += m;
+    }
+    return added;
+}
+
+/* Every rank's block to every rank: this rank's bytes, packed at buf,
+   move to its offset, and after the call buf holds rank r's block at
+   M->disp[r] (M->cnt[r] bytes). Two collectives, waited for asleep: the
+   sizes (MPI_Iallgather), then the blocks (MPI_Iallgatherv). Returns the
+   bytes received from the other ranks. */
+static double exchange_blocks(struct wbi_mpi *M, unsigned char *buf, int bytes) {
+    int R = M->size, me = M->rank, off = 0;
+    MPI_Request rq;
+    MPI_Iallgather(&bytes, 1, MPI_INT, M->cnt, 1, MPI_INT, M->comm, &rq);
+    wait_asleep(1, &rq);
+    for (int r = 0; r < R; r++) {
+        M->disp[r] = off;
+        off += M->cnt[r];
+    }
+    memmove(buf + M->disp[me], buf, (size_t)bytes);
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, M->cnt, M->disp,
+                    MPI_BYTE, M->comm, &rq);
+    wait_asleep(1, &rq);
+    return (double)(off - bytes) + 4.0 * (R - 1);
+}
+
+/* a received index out of range or seen twice: the one-sided calls broke
+   their contract, and no result could be trusted */
+static void broken_counter(struct wbi_mpi *M, const char *what, long long k,
+                           int from) {
+    fprintf(stderr, "libwiberg: rank %d: the dynamic schedule received %s %lld "
+            "from rank %d twice or out of range, or missed one (the MPI "
+            "library's fetch-and-add is not atomic); aborting\n", M->rank,
+            what, k, from);
+    MPI_Abort(M->comm, 1);
+}
+
+/* a training chunk: the warm starts held by other ranks (MPI_Rget from
+   their xs windows, waited for asleep), then the slots on the threads */
+static void run_train_chunk(wb_trainer *t, void *ctx, const int *chunk, int m) {
+    (void)ctx;
+    struct wbi_mpi *M = t->mpi;
+    int ng = 0;
+    double t0 = MPI_Wtime();
+    for (int j = 0; j < m; j++) {
+        int b = chunk[j], i = t->perm[t->pos + b], h = M->holder[i];
+        if (!t->s.warm_start || !t->has_x[i] || h < 0 || h == M->rank) continue;
+        MPI_Rget(t->xs + t->off[i], t->n_of[i], MPI_DOUBLE, h, (MPI_Aint)t->off[i],
+                 t->n_of[i], MPI_DOUBLE, M->xwin, &M->req[ng++]);
+        M->exchange_bytes += (double)t->n_of[i] * sizeof(double);
+    }
+    if (ng) wait_asleep(ng, M->req);
+    M->warm_s += MPI_Wtime() - t0;
+    wbi_trainer_run_slots(t, chunk, m);
+}
+
+/* The dynamic schedule of a batch (see the top of the file). Records: the
+   slot (a long long), ok, L, g[p]; the block's tail: the rank's solve
+   count and the sum of its counter increments. */
+static void dynamic_batch(wb_trainer *t, int nb) {
+    struct wbi_mpi *M = t->mpi;
+    int p = t->p, R = M->size, me = M->rank, nm = 0;
+    size_t rec = M->rec + 8, P = (size_t)p * sizeof(double);
+    by_cost(t, nb);
+    double tw = 0.0;
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, M->cwin);
+    if (R > 1) {
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, M->xwin);
+        MPI_Win_sync(M->xwin); /* this rank's stores to xs (the last steps'
+                                  solves) into the window's public copy */
+    }
+    long long added = take_slots(t, nb, M->order, M->mine, &nm, run_train_chunk,
+                                 NULL, &tw);
+    if (R > 1) MPI_Win_unlock_all(M->xwin);
+    MPI_Win_unlock_all(M->cwin);
+    M->warm_s += tw;
+    /* this rank's block, packed at pk */
+    unsigned char *at = M->pk;
+    for (int k = 0; k < nm; k++) {
+        int b = M->mine[k];
+        long long bb = b;
+        double ok = t->okbuf[b] ? 1.0 : 0.0;
+        memcpy(at, &bb, 8);
+        memcpy(at + 8, &ok, 8);
+        memcpy(at + 16, &t->lbuf[b], 8);
+        memcpy(at + 24, t->gbuf + (size_t)b * p, P);
+        at += rec;
+    }
+    long long tail[2] = {local_solves(t), added};
+    memcpy(at, tail, 16);
+    double t0 = MPI_Wtime();
+    M->exchange_bytes += exchange_blocks(M, M->pk, nm * (int)rec + 16);
+    M->gather_s += MPI_Wtime() - t0;
+    for (int b = 0; b < nb; b++) M->owner[b] = -1;
+    int seen = 0;
+    for (int r = 0; r < R; r++) {
+        at = M->pk + M->disp[r];
+        int k = (M->cnt[r] - 16) / (int)rec;
+        for (int j = 0; j < k; j++, at += rec) {
+            long long bb;
+            memcpy(&bb, at, 8);
+            if (bb < 0 || bb >= nb || M->owner[bb] >= 0) broken_counter(M, "slot", bb, r);
+            M->owner[bb] = r;
+            seen++;
+            if (r == me) continue;
+            double ok;
+            memcpy(&ok, at + 8, 8);
+            t->okbuf[bb] = ok != 0.0;
+            memcpy(&t->lbuf[bb], at + 16, 8);
+            memcpy(t->gbuf + (size_t)bb * p, at + 24, P);
+        }
+        memcpy(tail, at, 16);
+        M->rsolves[r] = tail[0];
+        M->base += tail[1];
+    }
+    if (seen != nb) broken_counter(M, "a batch of slots, size", nb, me);
+    batch_done(t, nb, nm);
+}
+
+static void static_batch(wb_trainer *t, int nb) {
     struct wbi_mpi *M = t->mpi;
     int p = t->p, R = M->size, me = M->rank;
     size_t rec = M->rec, P = (size_t)p * sizeof(double);
@@ -436,8 +763,6 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
     if (nrecv) wait_asleep(nrecv, M->req);
     M->warm_s += MPI_Wtime() - t0;
     wbi_trainer_run_slots(t, M->mine + ready, nm - ready);
-    M->examples += nm;
-    M->steps++;
     /* each rank's block: its slots in increasing order, (ok, L, g) each,
        then its solve count */
     int off = 0;
@@ -485,23 +810,115 @@ void wbi_mpi_batch(wb_trainer *t, int nb) {
         }
         memcpy(&M->rsolves[r], at, 8);
     }
-    others_from(t);
-    /* the new holders: a slot that succeeded left its minimizer on its
-       rank (train_example writes the warm start only then) */
-    if (t->s.warm_start)
-        for (int b = 0; b < nb; b++)
-            if (t->okbuf[b]) {
-                int i = t->perm[t->pos + b];
-                M->holder[i] = M->owner[b];
-                t->has_x[i] = 1;
-            }
+    batch_done(t, nb, nm);
+}
+
+void wbi_mpi_batch(wb_trainer *t, int nb) {
+    if (t->mpi->dynamic) dynamic_batch(t, nb);
+    else static_batch(t, nb);
 }
 
 /* ---- evaluation ----------------------------------------------------------- */
 
+/* an evaluation chunk */
+typedef struct {
+    const wb_dataset *d;
+    const double *w;
+    double *losses;
+} eval_ctx;
+
+static void run_eval_chunk(wb_trainer *t, void *ctx, const int *chunk, int m) {
+    eval_ctx *E = ctx;
+    wbi_trainer_run_eval_list(t, E->d, E->w, E->losses, chunk, m);
+}
+
+typedef struct {
+    double c;
+    int i;
+} cost_of;
+
+/* cost descending, index ascending: a total order, the same on every rank */
+static int by_cost_desc(const void *a, const void *b) {
+    const cost_of *x = a, *y = b;
+    if (x->c != y->c) return x->c > y->c ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The dynamic schedule of an evaluation: examples by n + 64, largest
+   first, taken from the counter like a batch's slots; records (i, L_i);
+   the tail as a batch's. 0 when the scratch could not be had on every
+   rank (the caller shares out blocks instead). */
+static int dynamic_eval(wb_trainer *t, const wb_dataset *d, const double *w,
+                        double *losses) {
+    struct wbi_mpi *M = t->mpi;
+    const wb_settings *a = &t->s.solver;
+    int cnt = d->count, R = M->size, me = M->rank;
+    size_t pkn = (size_t)cnt * 16 + 16 * (size_t)R;
+    cost_of *co = wbi_alloc(a, (size_t)cnt, sizeof *co);
+    int *order = wbi_alloc(a, (size_t)cnt, sizeof(int));
+    int *mine = wbi_alloc(a, (size_t)cnt, sizeof(int));
+    unsigned char *pk = wbi_alloc(a, pkn, 1);
+    int ok = co && order && mine && pk && pkn <= (size_t)INT_MAX, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, M->comm);
+    if (all) {
+        for (int i = 0; i < cnt; i++) {
+            wb_energy e;
+            memset(&e, 0, sizeof e);
+            /* the energy callback succeeded for every example just before
+               (evaluate_into's checks); n = 0 if it fails now */
+            co[i].c = (d->energy(d->user, i, &e) == 0 ? (double)e.n : 0.0) + 64.0;
+            co[i].i = i;
+        }
+        qsort(co, (size_t)cnt, sizeof *co, by_cost_desc);
+        for (int k = 0; k < cnt; k++) order[k] = co[k].i;
+        eval_ctx E = {d, w, losses};
+        int nm = 0;
+        double tw = 0.0;
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, M->cwin);
+        long long added = take_slots(t, cnt, order, mine, &nm, run_eval_chunk, &E, &tw);
+        MPI_Win_unlock_all(M->cwin);
+        M->warm_s += tw;
+        unsigned char *at = pk;
+        for (int k = 0; k < nm; k++, at += 16) {
+            long long ii = mine[k];
+            memcpy(at, &ii, 8);
+            memcpy(at + 8, &losses[mine[k]], 8);
+        }
+        long long tail[2] = {local_solves(t), added};
+        memcpy(at, tail, 16);
+        M->exchange_bytes += exchange_blocks(M, pk, nm * 16 + 16);
+        /* mine as flags now: each example seen once */
+        memset(mine, 0, (size_t)cnt * sizeof(int));
+        int seen = 0;
+        for (int r = 0; r < R; r++) {
+            at = pk + M->disp[r];
+            int k = (M->cnt[r] - 16) / 16;
+            for (int j = 0; j < k; j++, at += 16) {
+                long long ii;
+                memcpy(&ii, at, 8);
+                if (ii < 0 || ii >= cnt || mine[ii]) broken_counter(M, "example", ii, r);
+                mine[ii] = 1;
+                seen++;
+                if (r != me) memcpy(&losses[ii], at + 8, 8);
+            }
+            memcpy(tail, at, 16);
+            M->rsolves[r] = tail[0];
+            M->base += tail[1];
+        }
+        if (seen != cnt) broken_counter(M, "an evaluation of examples, count", cnt, me);
+        others_from(t);
+    }
+    wbi_free(a, co);
+    wbi_free(a, order);
+    wbi_free(a, mine);
+    wbi_free(a, pk);
+    return all;
+}
+
 void wbi_mpi_eval(wb_trainer *t, const wb_dataset *d, const double *w,
                   double *losses) {
     struct wbi_mpi *M = t->mpi;
+    if (M->dynamic && dynamic_eval(t, d, w, losses)) return;
     long long cnt = d->count, R = M->size;
     for (int r = 0; r < M->size; r++) {
         int lo = (int)(cnt * r / R), hi = (int)(cnt * (r + 1) / R);

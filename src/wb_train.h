@@ -87,6 +87,10 @@ long long wbi_trainer_solves(const wb_trainer *t);
 void wbi_trainer_run_slots(wb_trainer *t, const int *slots, int count);
 void wbi_trainer_run_eval(wb_trainer *t, const wb_dataset *d, const double *w,
                           double *losses, int first, int count);
+/* the same for the examples idx[0..count-1] of d (the dynamic schedule) */
+void wbi_trainer_run_eval_list(wb_trainer *t, const wb_dataset *d,
+                               const double *w, double *losses,
+                               const int *idx, int count);
 /* checkpoint.c without the ranks: save to path from this process; the
    size of the load buffer for this trainer (the file, one byte more, and
    scratch); read path into buf[wbi_ckpt_bufsize] (*got bytes); check and

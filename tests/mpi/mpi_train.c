@@ -45,6 +45,9 @@ static void usage(FILE *f) {
         "  --threads N       threads per rank (default 1)\n"
         "  --lr X            Adam rate (default 0.05)\n"
         "  --seed S          data, split and shuffle seed (default 1)\n"
+        "  --schedule S      dynamic (default: ranks take examples from a shared\n"
+        "                    counter, MPI one-sided) or static (shares fixed before\n"
+        "                    each step by size n); the same w either way\n"
         "  --local           train in this process alone, without a communicator\n"
         "                    (the reference run; with mpirun every rank does it)\n"
         "  --checkpoint F    write F every --every steps (default 1) and at the end\n"
@@ -84,7 +87,8 @@ static int inum(const char *flag, const char *s, int *v) {
 
 typedef struct {
     int sequences, fmin, fmax, epochs, batch, threads, local, every, resume,
-        delay_ms, times;
+        delay_ms, times, schedule; /* schedule: -1 the default, else a
+                                      wb_mpi_schedule */
     double lr, val_fraction;
     unsigned long long seed;
     const char *tracks, *truth, *ckpt, *pid_file, *w_out, *costs;
@@ -133,6 +137,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     o->lr = 0.05;
     o->val_fraction = 0.25;
     o->seed = 1;
+    o->schedule = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0, used = 1;
@@ -166,6 +171,14 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--pid-file")) o->pid_file = v;
         else if (!strcmp(a, "--w-out")) o->w_out = v;
         else if (!strcmp(a, "--costs")) o->costs = v;
+        else if (!strcmp(a, "--schedule")) {
+            if (!strcmp(v, "dynamic")) o->schedule = WB_MPI_DYNAMIC;
+            else if (!strcmp(v, "static")) o->schedule = WB_MPI_STATIC;
+            else {
+                fprintf(stderr, "mpi_train: --schedule wants dynamic or static, not '%s'\n", v);
+                return 2;
+            }
+        }
         else { fprintf(stderr, "mpi_train: unknown option '%s' (see --help)\n", a); return 2; }
         if (bad) return 2;
         i += used;
@@ -316,6 +329,13 @@ static int run(const opts_t *o, int rank, int ranks) {
         fprintf(stderr, "mpi_train: wb_trainer_set_comm: %s\n", wb_trainer_message(t));
         goto out;
     }
+    if (!o->local && o->schedule >= 0 &&
+        wb_trainer_set_mpi_schedule(t, (wb_mpi_schedule)o->schedule) != WB_OK) {
+        fprintf(stderr, "mpi_train: %s\n", wb_trainer_message(t));
+        goto out;
+    }
+    wb_mpi_schedule sched = WB_MPI_STATIC;
+    if (!o->local) wb_trainer_mpi_schedule(t, &sched);
     if (o->resume && wb_trainer_load(t, o->ckpt) != WB_OK) {
         fprintf(stderr, "mpi_train: %s\n", wb_trainer_message(t));
         goto out;
@@ -353,7 +373,8 @@ static int run(const opts_t *o, int rank, int ranks) {
     if (rank == 0) {
         printf("%d train, %d validation videos; %lld steps (%lld here), %d ranks%s\n",
                train.count, val.count, info.step, info.step - first, o->local ? 1 : ranks,
-               o->local ? " (local)" : "");
+               o->local ? " (local)" : sched == WB_MPI_DYNAMIC ? ", dynamic schedule"
+                                                               : ", static schedule");
         printf("loss %.9g, validation %.9g (best %.9g at step %lld), %lld inner solves, "
                "%lld skipped\n", info.loss, info.val_loss, best, info.best_step,
                info.inner_solves, info.skipped_total);

@@ -91,7 +91,7 @@ static void same_on_every_rank(const double *w) {
     assert_memory_equal(w0, w, P * sizeof(double));
 }
 
-static wb_trainer *make(int comm, int threads, const char *ckpt) {
+static wb_trainer *make_sched(int comm, int threads, const char *ckpt, int sched) {
     wb_train_settings ts;
     double lo[TF_MAX_TRACKERS + 2], hi[TF_MAX_TRACKERS + 2], w0[TF_MAX_TRACKERS + 2];
     settings(&ts, lo, hi, w0);
@@ -100,8 +100,23 @@ static wb_trainer *make(int comm, int threads, const char *ckpt) {
     ts.checkpoint_every = 1000; /* only at epoch ends: the run's end */
     wb_trainer *t = NULL;
     assert_int_equal(wb_trainer_create(&t, &dtr, w0, &ts), WB_OK);
-    if (comm) assert_int_equal(wb_trainer_set_comm(t, MPI_COMM_WORLD), WB_OK);
+    if (comm) {
+        assert_int_equal(wb_trainer_set_comm(t, MPI_COMM_WORLD), WB_OK);
+        wb_mpi_schedule s;
+        assert_int_equal(wb_trainer_mpi_schedule(t, &s), WB_OK);
+        assert_int_equal(s, WB_MPI_DYNAMIC); /* the default (shared memory) */
+        if (sched >= 0) {
+            assert_int_equal(wb_trainer_set_mpi_schedule(t, (wb_mpi_schedule)sched), WB_OK);
+            assert_int_equal(wb_trainer_mpi_schedule(t, &s), WB_OK);
+            assert_int_equal(s, sched);
+        }
+    }
     return t;
+}
+
+/* a trainer with the default schedule (dynamic here) */
+static wb_trainer *make(int comm, int threads, const char *ckpt) {
+    return make_sched(comm, threads, ckpt, -1);
 }
 
 static void ranks_train_to_the_single_process_w_bit_for_bit(void **state) {
@@ -111,41 +126,94 @@ static void ranks_train_to_the_single_process_w_bit_for_bit(void **state) {
     finish(t, &one);
     wb_trainer_destroy(t);
     assert_true(one.info.skipped_total > 0); /* example 2 was skipped */
-    /* threads differ between the ranks too: rank 0 two, the others one */
-    t = make(1, rank == 0 ? 2 : 1, NULL);
-    finish(t, &many);
-    wb_mpi_times tm;
-    assert_int_equal(wb_trainer_mpi_times(t, &tm), WB_OK);
-    assert_int_equal(tm.ranks, ranks);
-    assert_int_equal(tm.steps, many.info.step);
-    assert_true(tm.solve_s > 0 && tm.adjoint_s > 0);
-    long long ex = tm.examples, sum = 0;
-    MPI_Allreduce(&ex, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-    assert_int_equal(sum, 3LL * train.count); /* each example once an epoch */
+    /* both schedules; threads differ between the ranks too: rank 0 two
+       (it takes two slots at a time in the dynamic schedule), the others
+       one; then the schedule switched every step */
+    for (int sched = 0; sched < 3; sched++) {
+        t = make_sched(1, rank == 0 ? 2 : 1, NULL, sched < 2 ? sched : -1);
+        if (sched < 2) {
+            finish(t, &many);
+        } else {
+            wb_status st;
+            int k = 0;
+            do {
+                assert_int_equal(wb_trainer_set_mpi_schedule(t, (wb_mpi_schedule)(k++ % 2)), WB_OK);
+            } while ((st = wb_trainer_step(t, NULL)) == WB_OK);
+            assert_int_equal(st, WB_DONE);
+            assert_int_equal(wb_trainer_w(t, many.w), WB_OK);
+            assert_int_equal(wb_trainer_best_w(t, many.bw, &many.best), WB_OK);
+            assert_int_equal(wb_trainer_info(t, &many.info), WB_OK);
+        }
+        wb_mpi_times tm;
+        assert_int_equal(wb_trainer_mpi_times(t, &tm), WB_OK);
+        assert_int_equal(tm.ranks, ranks);
+        assert_int_equal(tm.steps, many.info.step);
+        assert_true(tm.solve_s > 0 && tm.adjoint_s > 0);
+        long long ex = tm.examples, sum = 0;
+        MPI_Allreduce(&ex, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+        assert_int_equal(sum, 3LL * train.count); /* each example once an epoch */
+        wb_trainer_destroy(t);
+        same_result(&one, &many);
+        same_on_every_rank(many.w);
+    }
+}
+
+static void schedule_calls_refuse_bad_arguments(void **state) {
+    (void)state;
+    wb_mpi_schedule s;
+    assert_int_equal(wb_trainer_set_mpi_schedule(NULL, WB_MPI_STATIC), WB_EINVAL);
+    assert_non_null(strstr(wb_last_error(), "t is NULL"));
+    assert_int_equal(wb_trainer_mpi_schedule(NULL, &s), WB_EINVAL);
+    assert_non_null(strstr(wb_last_error(), "t is NULL"));
+    wb_trainer *t = make(0, 1, NULL);
+    assert_int_equal(wb_trainer_set_mpi_schedule(t, WB_MPI_STATIC), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "no communicator"));
+    assert_int_equal(wb_trainer_mpi_schedule(t, &s), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "no communicator"));
     wb_trainer_destroy(t);
-    same_result(&one, &many);
-    same_on_every_rank(many.w);
+    t = make(1, 1, NULL);
+    assert_int_equal(wb_trainer_mpi_schedule(t, NULL), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "out is NULL"));
+    /* not a schedule, on every rank or on one: refused on all */
+    assert_int_equal(wb_trainer_set_mpi_schedule(t, (wb_mpi_schedule)7), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "not a wb_mpi_schedule"));
+    assert_int_equal(wb_trainer_set_mpi_schedule(t, rank == 1 ? (wb_mpi_schedule)-3
+                                                              : WB_MPI_STATIC), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), rank == 1 ? "s = -3 is not a wb_mpi_schedule"
+                                                           : "another rank passed"));
+    /* different schedules on the ranks: refused on all, the old one kept */
+    assert_int_equal(wb_trainer_set_mpi_schedule(t, rank == 1 ? WB_MPI_STATIC
+                                                              : WB_MPI_DYNAMIC), WB_EINVAL);
+    assert_non_null(strstr(wb_trainer_message(t), "different schedules"));
+    assert_int_equal(wb_trainer_mpi_schedule(t, &s), WB_OK);
+    assert_int_equal(s, WB_MPI_DYNAMIC);
+    /* the trainer still works after the refusals */
+    assert_int_equal(wb_trainer_step(t, NULL), WB_OK);
+    wb_trainer_destroy(t);
 }
 
 static void evaluation_is_shared_and_equal(void **state) {
     (void)state;
-    wb_trainer *a = make(0, 1, NULL), *b = make(1, 1, NULL);
-    double w[TF_MAX_TRACKERS + 2], la[64], lb[64], ma, mb;
-    int fa, fb;
-    assert_true(all.count <= 64);
-    for (int k = 0; k < all.K + 2; k++) w[k] = 0.1 * k;
-    wb_dataset dall = tf_dataset(&all);
-    assert_int_equal(wb_trainer_evaluate(a, &dall, w, &ma, &fa, la), WB_OK);
-    assert_int_equal(wb_trainer_evaluate(b, &dall, w, &mb, &fb, lb), WB_OK);
-    assert_memory_equal(la, lb, sizeof(double) * (size_t)all.count);
-    assert_memory_equal(&ma, &mb, sizeof ma);
-    assert_int_equal(fa, fb);
-    wb_train_info ia, ib;
-    wb_trainer_info(a, &ia);
-    wb_trainer_info(b, &ib);
-    assert_int_equal(ia.inner_solves, ib.inner_solves); /* all ranks' solves */
-    wb_trainer_destroy(a);
-    wb_trainer_destroy(b);
+    /* both schedules (dynamic: the examples taken from the counter) */
+    for (int sched = 0; sched < 2; sched++) {
+        wb_trainer *a = make(0, 1, NULL), *b = make_sched(1, 1 + (rank == 0), NULL, sched);
+        double w[TF_MAX_TRACKERS + 2], la[64], lb[64], ma, mb;
+        int fa, fb;
+        assert_true(all.count <= 64);
+        for (int k = 0; k < all.K + 2; k++) w[k] = 0.1 * k;
+        wb_dataset dall = tf_dataset(&all);
+        assert_int_equal(wb_trainer_evaluate(a, &dall, w, &ma, &fa, la), WB_OK);
+        assert_int_equal(wb_trainer_evaluate(b, &dall, w, &mb, &fb, lb), WB_OK);
+        assert_memory_equal(la, lb, sizeof(double) * (size_t)all.count);
+        assert_memory_equal(&ma, &mb, sizeof ma);
+        assert_int_equal(fa, fb);
+        wb_train_info ia, ib;
+        wb_trainer_info(a, &ia);
+        wb_trainer_info(b, &ib);
+        assert_int_equal(ia.inner_solves, ib.inner_solves); /* all ranks' solves */
+        wb_trainer_destroy(a);
+        wb_trainer_destroy(b);
+    }
 }
 
 static int read_file(const char *path, unsigned char **buf, long *len) {
@@ -274,6 +342,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(evaluation_is_shared_and_equal),
         cmocka_unit_test(checkpoint_equals_the_single_process_file_and_resumes),
         cmocka_unit_test(set_comm_refuses_bad_arguments_and_differing_trainers),
+        cmocka_unit_test(schedule_calls_refuse_bad_arguments),
         cmocka_unit_test(default_comm_applies_to_trainers_created_after_it),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
