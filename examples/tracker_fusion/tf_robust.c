@@ -225,7 +225,7 @@ double tf_robust_loss_px(const tf_rseq *q, const double *x, double *dl) {
         double e = sqrt(s);
         L += st * e / T;
         if (dl)
-            for (int c = 0; c < 4; c++) dl[4 * t + c] = st * w[c] * d[c] / (e * T);
+            for (int c = 0; c < 4; c++) dl[4 * t + c] = w[c] * d[c] / (e * T) * st;
     }
     return L;
 }
