@@ -67,8 +67,9 @@ static int rfuse(void *u, const tf_seq *s, double *x, double *sz) {
 /* tracker k's boxes B[T*4] in s, as its single-tracker row has them (gaps
    filled with its last report) */
 static int best_boxes(const tf_seq *s, int k, double *B) {
-    double *x = malloc(sizeof(double) * 4 * (size_t)s->T), *sz = x + 2 * (size_t)s->T;
+    double *x = malloc(sizeof(double) * 4 * (size_t)s->T);
     if (!x) return -1;
+    double *sz = x + 2 * (size_t)s->T;
     tf_baseline(s, TF_SINGLE, k, x);
     tf_baseline_sizes(s, TF_SINGLE, k, sz);
     for (int t = 0; t < s->T; t++) {
