@@ -45,6 +45,12 @@ static void usage(FILE *f) {
         "                     the end-to-end row (per-frame weights); off: neither\n"
         "  --search on|off    the non-convex rows' basin search of the tracker weights\n"
         "                     on the training sequences (default off)\n"
+        "  --robust-loss px|scale  the non-convex rows' training loss: the centre\n"
+        "                     error in px (as the benchmarks' mean CLE) or in box\n"
+        "                     scales (default px)\n"
+        "  --referee on|off   the referee row: where the non-convex fusion and the\n"
+        "                     train-chosen best tracker part, a model fitted on the\n"
+        "                     training sequences picks one (default on)\n"
         "  --lambda-sweep L1,L2,...  train the non-convex learned row again at each\n"
         "                     lambda (up to 8 values >= 0): held-out figures, refused\n"
         "                     and skipped derivatives, curvature of H + lambda I\n"
@@ -170,6 +176,22 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--lambda-sweep") && more) {
             bad = sweep_arg(argv[++i], &o);
+        } else if (!strcmp(a, "--robust-loss") && more) {
+            const char *g = argv[++i];
+            if (!strcmp(g, "px")) o.robust_loss_px = 1;
+            else if (!strcmp(g, "scale")) o.robust_loss_px = 0;
+            else {
+                fprintf(stderr, "tracker_fusion: --robust-loss wants px or scale, not '%s'\n", g);
+                return 2;
+            }
+        } else if (!strcmp(a, "--referee") && more) {
+            const char *g = argv[++i];
+            if (!strcmp(g, "on")) o.referee = 1;
+            else if (!strcmp(g, "off")) o.referee = 0;
+            else {
+                fprintf(stderr, "tracker_fusion: --referee wants on or off, not '%s'\n", g);
+                return 2;
+            }
         } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
         else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
         else if (!strcmp(a, "--seed") && more) {
@@ -252,6 +274,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < r.count && beats; i++)
         if (i != learned && strcmp(r.m[i].key, "single") && strcmp(r.m[i].key, "oracle") &&
             strcmp(r.m[i].key, "nonconvex") && strcmp(r.m[i].key, "end_to_end") &&
+            strcmp(r.m[i].key, "nonconvex_referee") &&
             r.m[i].test.mean_error <= r.m[learned].test.mean_error)
             beats = 0;
     printf("the learned energy %s every baseline on the held-out videos\n",
@@ -278,6 +301,25 @@ int main(int argc, char **argv) {
                    m->test.cle < orc->test.cle ? "better" : "worse",
                    m->test.prec20 > orc->test.prec20 ? "better" : "not better",
                    m->test.auc > orc->test.auc ? "better" : "not better");
+    }
+    if (r.ref_done) {
+        const tf_method *m = NULL, *bs = NULL;
+        for (int i = 0; i < r.count; i++) {
+            if (!strcmp(r.m[i].key, "nonconvex_referee")) m = &r.m[i];
+            if (!strcmp(r.m[i].key, "best_single")) bs = &r.m[i];
+        }
+        printf("referee (non-convex learned vs %s where they part by > %.0f px): u = %.3g %+.3g support "
+               "%+.3g agreement %+.3g log(1 + length / 30), the tracker where u > 0;\n    training: %d segments, %d "
+               "switched (mean CLE %+.2f px); test: %d segments, %d switched\n",
+               r.all.names[r.ref_tracker], TF_PREC_PX, r.ref_beta[0], r.ref_beta[1], r.ref_beta[2], r.ref_beta[3],
+               r.ref_segs, r.ref_switched, -r.ref_gain, r.ref_test_segs, r.ref_test_switched);
+        if (!r.ref_used)
+            printf("    the switches do not lower the training error: the fusion is kept everywhere\n");
+        if (m && bs)
+            printf("    vs the best single tracker (train-chosen): CLE %s, P@20 %s, AUC %s\n",
+                   m->test.cle < bs->test.cle ? "better" : "not better",
+                   m->test.prec20 > bs->test.prec20 ? "better" : "not better",
+                   m->test.auc > bs->test.auc ? "better" : "not better");
     }
     if (r.sweep_rows) {
         printf("\nlambda sweep (non-convex learned row; held-out CLE / P@20 / AUC; training:\n"

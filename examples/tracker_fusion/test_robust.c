@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tf.h"
+#include "tf_referee.h"
 #include "tf_robust.h"
 #include "wb_test.h"
 
@@ -389,6 +390,20 @@ static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
     assert_non_null(row);
     assert_non_null(again);
     assert_int_equal(zero + ten, 2);
+    /* the referee row (on by default): when its model is not used (its
+       switches do not lower the training error) it is the fusion itself */
+    const tf_method *ref = NULL;
+    for (int i = 0; i < r.count; i++)
+        if (!strcmp(r.m[i].key, "nonconvex_referee")) ref = &r.m[i];
+    assert_non_null(ref);
+    assert_int_equal(r.ref_done, 1);
+    assert_true(r.ref_switched <= r.ref_segs && r.ref_test_switched <= r.ref_test_segs);
+    assert_int_equal(r.ref_used, r.ref_gain > 0);
+    if (!r.ref_used) {
+        assert_int_equal(r.ref_test_switched, 0);
+        wb_assert_close(ref->test.cle, row->test.cle, 0, 0);
+        wb_assert_close(ref->test.auc, row->test.auc, 0, 0);
+    }
     wb_assert_close(again->test.cle, row->test.cle, 0, 0);
     wb_assert_close(again->test.auc, row->test.auc, 0, 0);
     for (int j = 0; j < TF_RP(r.K); j++) wb_assert_close(r.sweep[1].theta[j], r.robust[0].theta[j], 0, 0);
@@ -398,6 +413,170 @@ static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
     assert_true(r.sweep[2].checked > 0 && r.sweep[2].sigma_min >= 10 / sqrt(160.0));
     assert_true(r.sweep[0].sigma_min < r.sweep[2].sigma_min);
     tf_result_free(&r);
+}
+
+/* the px loss: s_t times the box-scale loss per frame, and its gradient
+   against central differences */
+static void robust_px_loss_matches_differences(void **st) {
+    (void)st;
+    int T = 5, K = 3;
+    double box[4 * 5 * 3], tr[4 * 5], w0[3] = {1, 1, 1};
+    unsigned char m[5 * 3];
+    make_seq(T, K, 1, 1, 3, 0, 11, box, m, tr);
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    double x[4 * 5], dl[4 * 5], d1[4 * 5];
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < 4; c++) x[4 * t + c] = q.truth[4 * t + c] + 0.1 * sin(3.0 * t + c);
+    double L = tf_robust_loss_px(&q, x, dl), Lnull = tf_robust_loss_px(&q, x, NULL);
+    wb_assert_close(L, Lnull, 0, 1e-14);
+    /* per frame: s_t times the scale loss of that frame alone (T = 1 views) */
+    double sum = 0;
+    tf_robust_loss(&q, x, d1);
+    for (int t = 0; t < T; t++) {
+        double e = 0, w[4] = {q.tis[t] * q.tis[t], q.tis[t] * q.tis[t], 0.5, 0.5};
+        for (int c = 0; c < 4; c++) e += w[c] * pow(x[4 * t + c] - q.truth[4 * t + c], 2);
+        sum += q.S / q.tis[t] * sqrt(e + 1e-4) / T;
+        /* the gradients differ by the factor s_t frame by frame */
+        for (int c = 0; c < 4; c++) wb_assert_close(dl[4 * t + c], q.S / q.tis[t] * d1[4 * t + c], 1e-15, 1e-12);
+    }
+    wb_assert_close(L, sum, 0, 1e-12);
+    for (int i = 0; i < 4 * T; i++) {
+        double h = 1e-6, keep = x[i];
+        x[i] = keep + h;
+        double lp = tf_robust_loss_px(&q, x, NULL);
+        x[i] = keep - h;
+        double lm = tf_robust_loss_px(&q, x, NULL);
+        x[i] = keep;
+        wb_assert_close(dl[i], (lp - lm) / (2 * h), 1e-7, 1e-5);
+    }
+    tf_rseq_free(&q);
+}
+
+/* the referee's objective: its gradient against differences; its fit
+   against the 1-D closed form (a constant feature only: sigmoid(b) +
+   ridge b = W+/W) and, with every feature, against a brute-force grid
+   around the fit */
+static void referee_fit_matches_closed_form_and_brute_force(void **st) {
+    (void)st;
+    tf_ref_seg seg[12];
+    unsigned long long r = 3;
+    for (int i = 0; i < 12; i++) {
+        seg[i].t0 = i, seg[i].t1 = i + 1;
+        seg[i].phi[0] = 1;
+        for (int j = 1; j < TF_REF_F; j++) seg[i].phi[j] = 2 * urand(&r) - 1;
+        seg[i].delta = (urand(&r) - 0.4) * (1 + 5 * urand(&r));
+    }
+    double beta[TF_REF_F], g[TF_REF_F];
+    for (int j = 0; j < TF_REF_F; j++) beta[j] = 0.3 * j - 0.2;
+    tf_ref_objective(seg, 12, 0.05, beta, g);
+    for (int j = 0; j < TF_REF_F; j++) {
+        double h = 1e-6, keep = beta[j];
+        beta[j] = keep + h;
+        double jp = tf_ref_objective(seg, 12, 0.05, beta, NULL);
+        beta[j] = keep - h;
+        double jm = tf_ref_objective(seg, 12, 0.05, beta, NULL);
+        beta[j] = keep;
+        wb_assert_close(g[j], (jp - jm) / (2 * h), 1e-9, 1e-6);
+    }
+    /* the fit: gradient zero, and no point of a grid around it is lower */
+    int it = 0;
+    assert_int_equal(tf_ref_fit(seg, 12, 0.05, beta, &it), 0);
+    assert_true(it > 0);
+    double J = tf_ref_objective(seg, 12, 0.05, beta, g);
+    for (int j = 0; j < TF_REF_F; j++) assert_true(fabs(g[j]) < 1e-9);
+    for (int c = 0; c < 81; c++) { /* 3^4 corners of a box of +-0.05 */
+        double b2[TF_REF_F];
+        int cc = c;
+        for (int j = 0; j < TF_REF_F; j++, cc /= 3) b2[j] = beta[j] + 0.05 * (cc % 3 - 1);
+        assert_true(tf_ref_objective(seg, 12, 0.05, b2, NULL) >= J - 1e-15);
+    }
+    /* a constant feature only: the 1-D equation, solved by bisection */
+    double Wp = 0, W = 0;
+    for (int i = 0; i < 12; i++) {
+        for (int j = 1; j < TF_REF_F; j++) seg[i].phi[j] = 0;
+        W += fabs(seg[i].delta);
+        if (seg[i].delta > 0) Wp += fabs(seg[i].delta);
+    }
+    assert_int_equal(tf_ref_fit(seg, 12, 0.05, beta, NULL), 0);
+    double lo = -50, hi = 50;
+    for (int k = 0; k < 200; k++) {
+        double mid = 0.5 * (lo + hi);
+        if (1 / (1 + exp(-mid)) + 0.05 * mid - Wp / W > 0) hi = mid;
+        else lo = mid;
+    }
+    wb_assert_close(beta[0], 0.5 * (lo + hi), 1e-9, 0);
+    for (int j = 1; j < TF_REF_F; j++) wb_assert_close(beta[j], 0, 1e-12, 0);
+    /* no segments: beta = 0 (the fusion kept); bad input refused */
+    assert_int_equal(tf_ref_fit(NULL, 0, 0.05, beta, NULL), 0);
+    for (int j = 0; j < TF_REF_F; j++) assert_true(beta[j] == 0);
+    assert_int_equal(tf_ref_fit(seg, 12, 0, beta, NULL), -1);
+    seg[3].phi[1] = NAN;
+    assert_int_equal(tf_ref_fit(seg, 12, 0.05, beta, NULL), -1);
+}
+
+/* segments, their features and delta, and the decision, on a hand-made
+   sequence: 3 trackers at the truth, B parts from it in frames [2, 5) and
+   [7, 8), the fused F sits on the truth */
+static void referee_segments_by_hand(void **st) {
+    (void)st;
+    int T = 10, K = 3;
+    double box[4 * 10 * 3], tr[4 * 10], w0[3] = {1, 2, 1};
+    unsigned char m[10 * 3];
+    make_seq(T, K, 0, 0, 0, 0, 13, box, m, tr);
+    for (int i = 0; i < T * K; i++) /* exact reports: r2 = 0 at the truth */
+        for (int c = 0; c < 4; c++) box[4 * i + c] = tr[4 * (i / K) + c];
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    double th[TF_RP(3)], F[40], B[40];
+    tf_robust_theta0(K, w0, th);
+    memcpy(F, tr, sizeof F);
+    memcpy(B, tr, sizeof B);
+    for (int t = 2; t < 5; t++) B[4 * t] += 30; /* 30 px apart: > 20 */
+    B[4 * 7 + 1] -= 25;
+    B[4 * 8] += 15; /* 15 px: not a segment */
+    tf_ref_seg *seg = NULL;
+    int n = 0;
+    assert_int_equal(tf_ref_segments(&q, th, F, B, 20, 1, &seg, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(seg[0].t0, 2);
+    assert_int_equal(seg[0].t1, 5);
+    assert_int_equal(seg[1].t0, 7);
+    assert_int_equal(seg[1].t1, 8);
+    /* every report at F: S(F) = 1; at B (centre off by 30 px, in units of the
+       frame's box scale s_t): psi = c^2 / (r2 + c^2), c = 0.3, the same for
+       every tracker, so the weighted and unweighted supports agree */
+    double c2 = 0.09, acc = 0;
+    for (int t = 2; t < 5; t++) {
+        double r2 = pow(30 / sqrt(tr[4 * t + 2] * tr[4 * t + 3]), 2);
+        acc += 1 - c2 / (r2 + c2);
+    }
+    wb_assert_close(seg[0].phi[0], 1, 0, 0);
+    wb_assert_close(seg[0].phi[1], acc / 3, 1e-12, 1e-9);
+    wb_assert_close(seg[0].phi[2], acc / 3, 1e-12, 1e-9);
+    wb_assert_close(seg[0].phi[3], log1p(3 / 30.0), 0, 1e-14);
+    /* delta: F is at the truth, B 30 px off in 3 frames of 10 */
+    wb_assert_close(seg[0].delta, -30.0 * 3 / T, 1e-9, 0);
+    wb_assert_close(seg[1].delta, -25.0 / T, 1e-9, 0);
+    /* the decision: beta . phi > 0 switches to B, only there */
+    double beta[TF_REF_F] = {0};
+    beta[TF_REF_F - 1] = 1; /* u = log(1 + len / 30) > 0: both switch */
+    double G[40];
+    memcpy(G, F, sizeof G);
+    assert_int_equal(tf_ref_apply(seg, n, beta, B, G), 2);
+    for (int i = 0; i < 40; i++) wb_assert_close(G[i], (i / 4 >= 2 && i / 4 < 5) || i / 4 == 7 ? B[i] : F[i], 0, 0);
+    beta[0] = -log1p(2 / 30.0); /* only the 3-frame segment */
+    memcpy(G, F, sizeof G);
+    assert_int_equal(tf_ref_apply(seg, n, beta, B, G), 1);
+    wb_assert_close(G[4 * 7 + 1], F[4 * 7 + 1], 0, 0);
+    free(seg);
+    /* without truth: delta NaN; bad arguments refused */
+    assert_int_equal(tf_ref_segments(&q, th, F, B, 20, 0, &seg, &n), 0);
+    assert_true(n == 2 && isnan(seg[0].delta));
+    free(seg);
+    assert_int_equal(tf_ref_segments(&q, th, F, B, 0, 0, &seg, &n), -1);
+    assert_true(seg == NULL && n == 0);
+    tf_rseq_free(&q);
 }
 
 int main(void) {
@@ -410,6 +589,9 @@ int main(void) {
         cmocka_unit_test(robust_search_scores_the_best_path),
         cmocka_unit_test(robust_search_lets_a_right_minority_win),
         cmocka_unit_test(lambda_sweep_retrains_the_nonconvex_row),
+        cmocka_unit_test(robust_px_loss_matches_differences),
+        cmocka_unit_test(referee_fit_matches_closed_form_and_brute_force),
+        cmocka_unit_test(referee_segments_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

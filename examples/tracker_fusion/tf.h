@@ -200,6 +200,8 @@ typedef struct {
                     2: only the non-convex learned row (not end to end); the
                     end-to-end row only with 1; -1 gives the non-convex one */
     int search;  /* the robust rows' basin search (tf_robust_search): 1 (default) or 0 */
+    int robust_loss_px; /* the robust rows' training loss: 1 in px (default), 0 in box scales */
+    int referee;        /* the referee row (tf_referee.h): 1 on (default), 0 off */
     double sweep[TF_MAX_SWEEP]; /* --lambda-sweep: the non-convex learned row */
     int nsweep;                 /* trained again at each of these lambdas     */
 } tf_opts;
@@ -246,6 +248,19 @@ typedef struct {
     tf_robust_fit sweep[TF_MAX_SWEEP]; /* --lambda-sweep's fits (owned) */
     double sweep_lambda[TF_MAX_SWEEP];
     int sweep_rows;
+    /* the referee (tf_referee.h) of the non-convex learned row against the
+       train-chosen best single tracker: row "nonconvex_referee" */
+    int ref_done;           /* 1 when the row ran                        */
+    int ref_tracker;        /* the best single tracker it referees with  */
+    double ref_beta[4];     /* the model (TF_REF_F features)             */
+    int ref_segs, ref_switched; /* training segments; of them switched to
+                                   the tracker by the fitted model       */
+    double ref_gain;        /* on the training sequences: the mean centre
+                               error (px, averaged per sequence) the
+                               switches removed                          */
+    int ref_test_segs, ref_test_switched; /* the same on the test sequences */
+    int ref_used;           /* 1: the model was applied (ref_gain > 0);
+                               0: the fusion kept everywhere           */
 } tf_result;
 
 /* Fuses every sequence of test (in order: the test_idx order of r) with fn,
@@ -263,7 +278,9 @@ int tf_robust_usable(const tf_data *d);
    first with o->robust == 2) on train/val and appends the rows "nonconvex"
    and "end_to_end" for test to r (their fits in r->robust); then the global
    row again at each lambda of o->sweep (rows "nonconvex_lambda_<lambda>",
-   fits in r->sweep). 0 ok; -1 (err). */
+   fits in r->sweep). After the global row, its referee against the
+   train-chosen best single tracker (row "nonconvex_referee", fitted on
+   train + validation; needs the "best_single" row in r). 0 ok; -1 (err). */
 int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const tf_data *val,
                    const tf_data *trval, const tf_data *test, char *err, size_t errlen);
 

@@ -320,6 +320,8 @@ void tf_opts_default(tf_opts *o) {
     o->seed = 1;
     o->robust = -1;
     o->search = 0;
+    o->robust_loss_px = 1;
+    o->referee = 1;
 }
 
 void tf_result_free(tf_result *r) {
@@ -760,7 +762,20 @@ int tf_write_json(const tf_result *r, const char *path) {
         }
         fputs("}", f);
     }
-    fputs("]\n}\n", f);
+    fputs("]", f);
+    if (r->ref_done) { /* the referee of the non-convex learned row */
+        fprintf(f, ",\n  \"referee\": {\"tracker\": %d, \"beta\": [", r->ref_tracker);
+        for (int j = 0; j < 4; j++) {
+            if (j) fputs(", ", f);
+            jnum(f, r->ref_beta[j]);
+        }
+        fprintf(f, "], \"train_segments\": %d, \"train_switched\": %d, \"train_cle_gain\": ",
+                r->ref_segs, r->ref_switched);
+        jnum(f, r->ref_gain);
+        fprintf(f, ", \"used\": %d, \"test_segments\": %d, \"test_switched\": %d}", r->ref_used,
+                r->ref_test_segs, r->ref_test_switched);
+    }
+    fputs("\n}\n", f);
     int bad = ferror(f);
     return fclose(f) == 0 && !bad ? 0 : -1;
 }

@@ -207,6 +207,49 @@ double tf_robust_loss(const tf_rseq *q, const double *x, double *dl) {
     return L;
 }
 
+/* In px: L = mean_t s_t sqrt(is_true^2 |dc|^2 + ws (dlw^2 + dlh^2) + eps),
+   s_t = S / is_true = sqrt(w h) of the truth in px, i.e.
+   L = mean_t sqrt(|dc_px|^2 + s_t^2 (ws (dlw^2 + dlh^2) + eps)): its centre
+   part is the centre error in px that the benchmarks average, so a lost
+   stretch weighs by its pixels, not by its box scales. */
+double tf_robust_loss_px(const tf_rseq *q, const double *x, double *dl) {
+    double L = 0;
+    int T = q->T;
+    for (int t = 0; t < T; t++) {
+        double d[4], w[4] = {q->tis[t] * q->tis[t], q->tis[t] * q->tis[t], LOSS_WS, LOSS_WS},
+               s = LOSS_EPS, st = q->S / q->tis[t];
+        for (int c = 0; c < 4; c++) {
+            d[c] = x[4 * t + c] - q->truth[4 * t + c];
+            s += w[c] * d[c] * d[c];
+        }
+        double e = sqrt(s);
+        L += st * e / T;
+        if (dl)
+            for (int c = 0; c < 4; c++) dl[4 * t + c] = w[c] * d[c] / (e * T) * st;
+    }
+    return L;
+}
+
+double tf_robust_support(const tf_rseq *q, const double *th, int t, const double *z, int weighted) {
+    par P;
+    getpar(q, th, &P);
+    int K = q->K;
+    double is2 = q->is[t] * q->is[t], Dg[4] = {is2, is2, P.g, P.g}, num = 0, den = 0;
+    for (int k = 0; k < K; k++) {
+        size_t i = (size_t)t * K + k;
+        if (!q->m[i]) continue;
+        double r2 = 0;
+        for (int c = 0; c < 4; c++) {
+            double d = z[c] - q->ys[4 * i + c];
+            r2 += Dg[c] * d * d;
+        }
+        double a = weighted ? conf(q, &P, i, k) : 1;
+        num += a * P.c2[k] / (r2 + P.c2[k]);
+        den += a;
+    }
+    return den > 0 ? num / den : NAN;
+}
+
 void tf_robust_boxes(const tf_rseq *q, const double *x, double *box) {
     for (int t = 0; t < q->T; t++) {
         box[4 * t] = x[4 * t] * q->S;
@@ -753,6 +796,7 @@ void tf_robust_fit_free(tf_robust_fit *fit) {
 typedef struct {
     const tf_rseq *q;
     const double *theta;
+    int px; /* the loss in px (tf_robust_loss_px) */
 } rds;
 
 static int rds_energy(void *u, int i, wb_energy *e) {
@@ -765,7 +809,8 @@ static int rds_start(void *u, int i, double *x0) {
     return 0;
 }
 static int rds_loss(void *u, int i, const double *x, double *l, double *dl) {
-    *l = tf_robust_loss(&((const rds *)u)->q[i], x, dl);
+    const rds *d = u;
+    *l = d->px ? tf_robust_loss_px(&d->q[i], x, dl) : tf_robust_loss(&d->q[i], x, dl);
     return 0;
 }
 
@@ -794,7 +839,7 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
         return -1;
     }
     memcpy(fit->theta, w, sizeof(double) * p);
-    rds dtr = {train, w}, dva = {val, w};
+    rds dtr = {train, w, o->loss_px}, dva = {val, w, o->loss_px};
     wb_dataset Dtr = {ntrain, &dtr, rds_energy, rds_start, rds_loss};
     wb_dataset Dva = {nval, &dva, rds_energy, rds_start, rds_loss};
     for (int j = 0; j < p; j++) lo[j] = -INFINITY, hi[j] = INFINITY;
@@ -916,7 +961,8 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
         }
         tf_robust_start(&train[i], fit->theta, x);
         if (wb_solve(sv, fit->theta, x, NULL) >= 0) {
-            tf_robust_loss(&train[i], x, g);
+            if (o->loss_px) tf_robust_loss_px(&train[i], x, g);
+            else tf_robust_loss(&train[i], x, g);
             fit->checked++;
             wb_status sd = wb_implicit_vjp(sv, g, dw);
             fit->refused += sd == WB_ESINGULAR;

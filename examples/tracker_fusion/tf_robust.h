@@ -54,6 +54,19 @@ void tf_robust_start(const tf_rseq *q, const double *theta, double *x0);
 /* Training loss: mean over frames of sqrt(|dc|^2/s_true^2 + |dlog size|^2/2
    + 1e-4), and dl[4T] (may be NULL). Needs q->truth. */
 double tf_robust_loss(const tf_rseq *q, const double *x, double *dl);
+/* The support of the box z[4] (the state's units: centre / S, log size) in
+   frame t at theta: sum_k m_tk a_tk psi_k / sum_k m_tk a_tk with
+   psi_k = c_k^2 / (r2_tk + c_k^2) in [0, 1] (the energy's residual r2 of z
+   against report k; 1 at a report, 1/2 at one width c_k): the share of the
+   learned weight of frame t's reports that lies at z; weighted = 0: every
+   a_tk = 1 (the share of the reporting trackers that agree with z). NaN in
+   a frame without reports. */
+double tf_robust_support(const tf_rseq *q, const double *theta, int t, const double *z,
+                         int weighted);
+/* The same loss in px: mean over frames of s_t sqrt(...) with s_t the
+   truth's sqrt(w h) in px (the centre part: the centre error in px, as the
+   benchmarks' mean centre error). Needs q->truth. */
+double tf_robust_loss_px(const tf_rseq *q, const double *x, double *dl);
 /* state x[4T] -> box[T*4] (cx, cy, w, h in px) */
 void tf_robust_boxes(const tf_rseq *q, const double *x, double *box);
 
@@ -66,6 +79,7 @@ typedef struct {
     uint64_t seed;
     int search;         /* 1 (default): tf_robust_search before the gradient */
     double prec_px;     /* the search's precision threshold (default 20 px) */
+    int loss_px;        /* 1: train on tf_robust_loss_px; 0 (default): tf_robust_loss */
 } tf_robust_opts;
 
 /* 30 epochs, 8, lr 0.02, 1e-3, search on at 20 px */
