@@ -372,7 +372,7 @@ static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
     tf_opts o;
     tf_opts_default(&o);
     o.gen.sequences = 6, o.gen.min_frames = 30, o.gen.max_frames = 40;
-    o.epochs = 1, o.threads = 1, o.verbose = 0, o.robust = 2;
+    o.epochs = 1, o.threads = 1, o.verbose = 0, o.robust = 2, o.referee = 1;
     o.sweep[0] = 0, o.sweep[1] = o.lambda, o.sweep[2] = 10, o.nsweep = 3;
     tf_result r;
     char err[256] = "";
@@ -390,7 +390,7 @@ static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
     assert_non_null(row);
     assert_non_null(again);
     assert_int_equal(zero + ten, 2);
-    /* the referee row (on by default): when its model is not used (its
+    /* the referee row (--referee on): when its model is not used (its
        switches do not lower the training error) it is the fusion itself */
     const tf_method *ref = NULL;
     for (int i = 0; i < r.count; i++)

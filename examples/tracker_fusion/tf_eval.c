@@ -320,8 +320,8 @@ void tf_opts_default(tf_opts *o) {
     o->seed = 1;
     o->robust = -1;
     o->search = 0;
-    o->robust_loss_px = 1;
-    o->referee = 1;
+    o->robust_loss_px = 0;
+    o->referee = 0;
 }
 
 void tf_result_free(tf_result *r) {
