@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pp_bench.h"
 #include "pp_cg.h"
 #include "pp_convnet.h"
 #include "pp_rng.h"
@@ -30,21 +31,6 @@ static double clock_s(clockid_t id) {
     struct timespec ts;
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void loadavg(const char *when) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    char buf[128] = "?\n";
-    if (f) {
-        if (!fgets(buf, sizeof buf, f)) strcpy(buf, "?\n");
-        fclose(f);
-    }
-    printf("load average %s: %s", when, buf);
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void usage(FILE *f) {
@@ -114,7 +100,7 @@ int main(int argc, char **argv) {
     }
     printf("ConvNet %dx%dx%d, batch %d, tau %g, %d repetitions\n", img[0], img[1],
            img[2], m, tau, reps);
-    loadavg("before");
+    pp_loadavg("before");
     uint64_t s = 7;
     const size_t nx = (size_t)img[0] * img[1] * img[2] * m;
     for (int r = 0; r < reps; r++) {
@@ -135,11 +121,11 @@ int main(int argc, char **argv) {
             wall[c * reps + r] = clock_s(CLOCK_MONOTONIC) - t0;
         }
     }
-    loadavg("after ");
+    pp_loadavg("after ");
     double mw[MAXCONF], mc[MAXCONF];
     for (int c = 0; c < nconf; c++) {
-        qsort(wall + c * reps, (size_t)reps, sizeof(double), cmp);
-        qsort(cpu + c * reps, (size_t)reps, sizeof(double), cmp);
+        qsort(wall + c * reps, (size_t)reps, sizeof(double), pp_cmp_double);
+        qsort(cpu + c * reps, (size_t)reps, sizeof(double), pp_cmp_double);
         mw[c] = wall[c * reps + reps / 2];
         mc[c] = cpu[c * reps + reps / 2];
         char name[32] = "backprop";

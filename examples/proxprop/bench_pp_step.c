@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pp_bench.h"
 #include "wiberg.h"
 
 #include "pp_cg.h"
@@ -27,21 +28,6 @@ static double now(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void loadavg(const char *when) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    char buf[128] = "?";
-    if (f) {
-        if (!fgets(buf, sizeof buf, f)) strcpy(buf, "?\n");
-        fclose(f);
-    }
-    printf("load average %s: %s", when, buf);
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 enum { BP, CG_BATCH, CG_PRIMAL, EXACT, NCONF };
@@ -136,7 +122,7 @@ int main(int argc, char **argv) {
     printf("network");
     for (int l = 0; l <= nl; l++) printf("%s%d", l ? "-" : " ", sz[l]);
     printf(", batch %d, tau %g, cg%d, %d repetitions\n", m, tau, k, reps);
-    loadavg("before");
+    pp_loadavg("before");
     uint64_t s = 7;
     pp_net_init(&N, 1);
     for (int r = 0; r < reps; r++) {
@@ -170,11 +156,11 @@ int main(int argc, char **argv) {
             sec[c * reps + r] = now() - t0;
         }
     }
-    loadavg("after ");
+    pp_loadavg("after ");
     double med[NCONF];
     for (int c = 0; c < NCONF; c++) {
         if (!on[c]) continue;
-        qsort(sec + c * reps, (size_t)reps, sizeof(double), cmp);
+        qsort(sec + c * reps, (size_t)reps, sizeof(double), pp_cmp_double);
         med[c] = sec[c * reps + reps / 2];
         printf("%-30s median %.3f s per step (min %.3f, max %.3f)", NAMES[c], med[c],
                sec[c * reps], sec[c * reps + reps - 1]);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pp_say.h"
 #include "pp_cg.h"
 
 struct pp_cg {
@@ -23,13 +24,6 @@ struct pp_cg {
     double *rr, *pq, *al; /* [out] per-row CG scalars                   */
 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void pp_cg_destroy(pp_cg *c) {
     if (!c) return;
@@ -50,7 +44,7 @@ pp_cg *pp_cg_create(int out, int in, int max_m, double tau, int iters,
     if (out < 1 || in < 1 || in == 2147483647 || max_m < 1 || iters < 1 ||
         !(tau > 0 && isfinite(tau)) ||
         (form != PP_CG_BATCH && form != PP_CG_PRIMAL)) {
-        say(err, errlen, "pp_cg_create: out = %d, in = %d, max_m = %d, "
+        pp_say(err, errlen, "pp_cg_create: out = %d, in = %d, max_m = %d, "
             "iters = %d must be >= 1 and tau = %g finite and > 0",
             out, in, max_m, iters, tau);
         return NULL;
@@ -59,13 +53,13 @@ pp_cg *pp_cg_create(int out, int in, int max_m, double tau, int iters,
     double n = (double)in + 1, big = 2147483647.0;
     if ((double)out * n > big || (double)out * max_m > big ||
         (form == PP_CG_BATCH && (double)max_m * max_m > big) || n * max_m > big) {
-        say(err, errlen, "pp_cg_create: out = %d, in = %d, batch %d: a "
+        pp_say(err, errlen, "pp_cg_create: out = %d, in = %d, batch %d: a "
             "product exceeds BLAS's int sizes", out, in, max_m);
         return NULL;
     }
     pp_cg *c = calloc(1, sizeof *c);
     if (!c) {
-        say(err, errlen, "pp_cg_create: out of memory");
+        pp_say(err, errlen, "pp_cg_create: out of memory");
         return NULL;
     }
     c->out = out;
@@ -96,7 +90,7 @@ pp_cg *pp_cg_create(int out, int in, int max_m, double tau, int iters,
     c->al = alloc_d((size_t)out, &ok);
     if (!ok) {
         pp_cg_destroy(c);
-        say(err, errlen, "pp_cg_create: out of memory (a %d x %d layer, "
+        pp_say(err, errlen, "pp_cg_create: out of memory (a %d x %d layer, "
             "batch %d)", out, in, max_m);
         return NULL;
     }
@@ -276,7 +270,7 @@ static void step_primal(pp_cg *c, int m, const double *A, const double *D,
 int pp_cg_step(pp_cg *c, int m, const double *A, const double *D, double *S,
                char *err, size_t errlen) {
     if (m < 1 || m > c->max_m) {
-        say(err, errlen, "pp_cg_step: batch of %d examples; this layer takes "
+        pp_say(err, errlen, "pp_cg_step: batch of %d examples; this layer takes "
             "1 to %d", m, c->max_m);
         return -1;
     }
@@ -285,7 +279,7 @@ int pp_cg_step(pp_cg *c, int m, const double *A, const double *D, double *S,
     size_t on = (size_t)c->out * c->n;
     for (size_t k = 0; k < on; k++)
         if (!isfinite(S[k])) {
-            say(err, errlen, "pp_cg_step: the CG step is not finite (NaN or "
+            pp_say(err, errlen, "pp_cg_step: the CG step is not finite (NaN or "
                 "Inf in the batch, or an overflow)");
             return -1;
         }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pp_say.h"
 #include "pp_convnet.h"
 #include "pp_opt.h"
 #include "pp_rng.h"
@@ -15,13 +16,6 @@
 static const int WIDTHS[PP_CONVNET_CONVS] = {16, 20, 20};
 enum { KERNEL = 5, PAD = 2, POOL = 2 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void pp_convnet_free(pp_convnet *N) {
     free(N->theta);
@@ -57,7 +51,7 @@ int pp_convnet_alloc(pp_convnet *N, int c, int h, int w, int classes, int cap,
                      int adam, char *err, size_t errlen) {
     memset(N, 0, sizeof *N);
     if (c < 1 || h < 4 || w < 4 || classes < 2 || cap < 1) {
-        say(err, errlen, "pp_convnet_alloc: a %d x %d x %d image, %d classes, "
+        pp_say(err, errlen, "pp_convnet_alloc: a %d x %d x %d image, %d classes, "
             "batch %d: need at least 1 channel, 4 x 4 pixels (two 2x2 "
             "poolings), 2 classes and 1 example", c, h, w, classes, cap);
         return -1;
@@ -134,7 +128,7 @@ int pp_convnet_alloc(pp_convnet *N, int c, int h, int w, int classes, int cap,
         for (int l = 0; l < PP_CONVNET_CONVS; l++)
             mb += 8e-6 * sizes[l][0] * sizes[l][1] + 16e-6 * sizes[l][2];
         pp_convnet_free(N);
-        say(err, errlen, "pp_convnet_alloc: out of memory (a %d x %d x %d image, "
+        pp_say(err, errlen, "pp_convnet_alloc: out of memory (a %d x %d x %d image, "
             "batch %d: the patch matrices and activations alone take %.0f MB)",
             c, h, w, cap, mb);
         return -1;
@@ -142,7 +136,7 @@ int pp_convnet_alloc(pp_convnet *N, int c, int h, int w, int classes, int cap,
     return 0;
 too_big:
     memset(N, 0, sizeof *N);
-    say(err, errlen, "pp_convnet_alloc: a %d x %d x %d image, batch %d: a patch "
+    pp_say(err, errlen, "pp_convnet_alloc: a %d x %d x %d image, batch %d: a patch "
         "matrix or activation exceeds BLAS's int sizes", c, h, w, cap);
     return -1;
 }
@@ -253,7 +247,7 @@ void pp_convnet_backward(pp_convnet *N, int m, const int *y, int all_layers) {
 pp_cg *pp_convnet_cg_create(const pp_convnet *N, int l, double tau, int iters,
                             char *err, size_t errlen) {
     if (l < 0 || l >= PP_CONVNET_CONVS) {
-        say(err, errlen, "pp_convnet_cg_create: layer %d is not a convolution", l);
+        pp_say(err, errlen, "pp_convnet_cg_create: layer %d is not a convolution", l);
         return NULL;
     }
     return pp_cg_create(N->out[l], N->in[l], N->cap * pp_conv_out_pixels(&N->conv[l]),
@@ -270,7 +264,7 @@ int pp_convnet_prox_steps(pp_convnet *N, int m, pp_cg *const *cg, char *why,
         int mp = m * pp_conv_out_pixels(&N->conv[l]);
         if (pp_cg_step(cg[l], mp, N->cols[l], N->dZ[l], N->grad + N->off[l], err,
                        sizeof err) != 0) {
-            say(why, whylen, "convolution %d: %s", l + 1, err);
+            pp_say(why, whylen, "convolution %d: %s", l + 1, err);
             return -1;
         }
     }
