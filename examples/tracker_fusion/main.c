@@ -66,6 +66,28 @@ static void usage(FILE *f) {
 }
 
 /* strict numbers for the flags: the whole argument must parse */
+/* --opt NAME among names[k] (k < count): *out = values[k], 0; otherwise the
+   message "--opt wants a, b or c, not 'NAME'" and 2 */
+static int choice_arg(const char *opt, const char *val, const char *const *names,
+                      const int *values, int count, int *out) {
+    for (int k = 0; k < count; k++)
+        if (!strcmp(val, names[k])) {
+            *out = values[k];
+            return 0;
+        }
+    fprintf(stderr, "tracker_fusion: %s wants ", opt);
+    for (int k = 0; k < count; k++)
+        fprintf(stderr, "%s%s", names[k], k + 2 < count ? ", " : k + 1 < count ? " or " : "");
+    fprintf(stderr, ", not '%s'\n", val);
+    return 2;
+}
+
+static int onoff_arg(const char *opt, const char *val, int *out) {
+    static const char *const names[] = {"on", "off"};
+    static const int values[] = {1, 0};
+    return choice_arg(opt, val, names, values, 2, out);
+}
+
 static int num_arg(const char *flag, const char *s, double *v) {
     char *end;
     errno = 0;
@@ -149,49 +171,23 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--truth") && more) o.truth = argv[++i];
         else if (!strcmp(a, "--names") && more) o.names = argv[++i];
         else if (!strcmp(a, "--group") && more) {
-            const char *g = argv[++i];
-            if (!strcmp(g, "dash")) o.group = TF_GROUP_DASH;
-            else if (!strcmp(g, "none")) o.group = TF_GROUP_NONE;
-            else {
-                fprintf(stderr, "tracker_fusion: --group wants dash or none, not '%s'\n", g);
-                return 2;
-            }
+            static const char *const names[] = {"dash", "none"};
+            static const int values[] = {TF_GROUP_DASH, TF_GROUP_NONE};
+            if (choice_arg(a, argv[++i], names, values, 2, &o.group)) return 2;
         } else if (!strcmp(a, "--robust") && more) {
-            const char *g = argv[++i];
-            if (!strcmp(g, "on")) o.robust = 1;
-            else if (!strcmp(g, "off")) o.robust = 0;
-            else if (!strcmp(g, "auto")) o.robust = -1;
-            else if (!strcmp(g, "global")) o.robust = 2;
-            else {
-                fprintf(stderr, "tracker_fusion: --robust wants on, off, auto or global, not '%s'\n", g);
-                return 2;
-            }
+            static const char *const names[] = {"on", "off", "auto", "global"};
+            static const int values[] = {1, 0, -1, 2};
+            if (choice_arg(a, argv[++i], names, values, 4, &o.robust)) return 2;
         } else if (!strcmp(a, "--search") && more) {
-            const char *g = argv[++i];
-            if (!strcmp(g, "on")) o.search = 1;
-            else if (!strcmp(g, "off")) o.search = 0;
-            else {
-                fprintf(stderr, "tracker_fusion: --search wants on or off, not '%s'\n", g);
-                return 2;
-            }
+            if (onoff_arg(a, argv[++i], &o.search)) return 2;
         } else if (!strcmp(a, "--lambda-sweep") && more) {
             bad = sweep_arg(argv[++i], &o);
         } else if (!strcmp(a, "--robust-loss") && more) {
-            const char *g = argv[++i];
-            if (!strcmp(g, "px")) o.robust_loss_px = 1;
-            else if (!strcmp(g, "scale")) o.robust_loss_px = 0;
-            else {
-                fprintf(stderr, "tracker_fusion: --robust-loss wants px or scale, not '%s'\n", g);
-                return 2;
-            }
+            static const char *const names[] = {"px", "scale"};
+            static const int values[] = {1, 0};
+            if (choice_arg(a, argv[++i], names, values, 2, &o.robust_loss_px)) return 2;
         } else if (!strcmp(a, "--referee") && more) {
-            const char *g = argv[++i];
-            if (!strcmp(g, "on")) o.referee = 1;
-            else if (!strcmp(g, "off")) o.referee = 0;
-            else {
-                fprintf(stderr, "tracker_fusion: --referee wants on or off, not '%s'\n", g);
-                return 2;
-            }
+            if (onoff_arg(a, argv[++i], &o.referee)) return 2;
         } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
         else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
         else if (!strcmp(a, "--seed") && more) {

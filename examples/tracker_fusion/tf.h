@@ -199,9 +199,9 @@ typedef struct {
                     box truth (off for the synthetic default run: its time);
                     2: only the non-convex learned row (not end to end); the
                     end-to-end row only with 1; -1 gives the non-convex one */
-    int search;  /* the robust rows' basin search (tf_robust_search): 1 (default) or 0 */
-    int robust_loss_px; /* the robust rows' training loss: 1 in px (default), 0 in box scales */
-    int referee;        /* the referee row (tf_referee.h): 1 on (default), 0 off */
+    int search;  /* the robust rows' basin search (tf_robust_search): 1 or 0 (default) */
+    int robust_loss_px; /* the robust rows' training loss: 1 in px, 0 in box scales (default) */
+    int referee;        /* the referee row (tf_referee.h): 1 on, 0 off (default) */
     double sweep[TF_MAX_SWEEP]; /* --lambda-sweep: the non-convex learned row */
     int nsweep;                 /* trained again at each of these lambdas     */
 } tf_opts;
