@@ -51,6 +51,9 @@ static void usage(FILE *f) {
         "  --referee on|off   the referee row: where the non-convex fusion and the\n"
         "                     train-chosen best tracker part, a model fitted on the\n"
         "                     training sequences picks one (default off)\n"
+        "  --votes fit|precision  the non-convex rows' start weights: fitted on the\n"
+        "                     training frames where the trackers disagree, or from\n"
+        "                     each tracker's training P@20 alone (default precision)\n"
         "  --lambda-sweep L1,L2,...  train the non-convex learned row again at each\n"
         "                     lambda (up to 8 values >= 0): held-out figures, refused\n"
         "                     and skipped derivatives, curvature of H + lambda I\n"
@@ -59,6 +62,8 @@ static void usage(FILE *f) {
         "  --threshold PX     success = centre error <= PX pixels (default 10; P@20 is\n"
         "                     always at 20 px)\n"
         "  --per-sequence     a table per test sequence: every method's CLE, P@20, AUC\n"
+        "                     (and sigma of H: the smallest curvature of H at each\n"
+        "                     non-convex row's minimizer, from its undamped derivative)\n"
         "  --json FILE        the figures as JSON\n"
         "  --plot DIR         SVG plots: trajectory.svg, loss.svg\n"
         "  --quiet            no per-epoch progress\n"
@@ -188,6 +193,10 @@ int main(int argc, char **argv) {
             if (choice_arg(a, argv[++i], names, values, 2, &o.robust_loss_px)) return 2;
         } else if (!strcmp(a, "--referee") && more) {
             if (onoff_arg(a, argv[++i], &o.referee)) return 2;
+        } else if (!strcmp(a, "--votes") && more) {
+            static const char *const names[] = {"fit", "precision"};
+            static const int values[] = {1, 0};
+            if (choice_arg(a, argv[++i], names, values, 2, &o.votes)) return 2;
         } else if (!strcmp(a, "--per-sequence")) per_seq = 1;
         else if (!strcmp(a, "--test-fraction") && more) bad = num_arg(a, argv[++i], &o.test_fraction);
         else if (!strcmp(a, "--seed") && more) {
@@ -298,6 +307,16 @@ int main(int argc, char **argv) {
                    m->test.prec20 > orc->test.prec20 ? "better" : "not better",
                    m->test.auc > orc->test.auc ? "better" : "not better");
     }
+    if (r.robust_rows) {
+        printf("start weights (%s):", r.vote_done ? "fitted on the training disagreements" : "from the training P@20");
+        for (int k = 0; k < r.K; k++) printf(" %s %.3g", r.all.names[k], r.w_start[k]);
+        printf("\n");
+        if (r.vote_done)
+            printf("    from %ld (hit, miss) pairs, ranking loss %.4f -> %.4f; the P@20 weights were", r.vote.pairs,
+                   r.vote.loss_before, r.vote.loss_after);
+        for (int k = 0; r.vote_done && k < r.K; k++) printf(" %.3g", r.w_prec[k]);
+        if (r.vote_done) printf("\n");
+    }
     if (r.ref_done) {
         const tf_method *m = NULL, *bs = NULL;
         for (int i = 0; i < r.count; i++) {
@@ -346,6 +365,19 @@ int main(int argc, char **argv) {
                 if (isfinite(mt->auc)) snprintf(auc, sizeof auc, "%.3f", mt->auc);
                 else snprintf(auc, sizeof auc, "-");
                 printf("    %-30s %8.2f %6.3f %6s\n", r.m[i].label, mt->cle, mt->prec, auc);
+            }
+            /* the robust rows and the sweep's: H's curvature at their minimizer */
+            for (int e = 0; e < r.robust_rows + r.sweep_rows; e++) {
+                const tf_robust_fit *f = e < r.robust_rows ? &r.robust[e] : &r.sweep[e - r.robust_rows];
+                char lab[64];
+                if (e < r.robust_rows) snprintf(lab, sizeof lab, "%s", e ? "end to end" : "non-convex learned");
+                else snprintf(lab, sizeof lab, "non-convex, lambda %g", r.sweep_lambda[e - r.robust_rows]);
+                if (!f->test_sigma) continue;
+                if (f->test_refused[q])
+                    printf("    %-30s sigma of H: not positive definite (undamped derivative refused)\n", lab);
+                else if (isfinite(f->test_sigma[q]))
+                    printf("    %-30s sigma of H: %.3g\n", lab, f->test_sigma[q]);
+                else printf("    %-30s sigma of H: not reached\n", lab);
             }
         }
     }

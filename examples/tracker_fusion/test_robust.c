@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lapacke.h>
+
 #include "tf.h"
 #include "tf_referee.h"
 #include "tf_robust.h"
@@ -363,6 +365,148 @@ static void robust_search_lets_a_right_minority_win(void **st) {
     free(box);
 }
 
+/* The start's vote weights (tf_vote.c): the ranking objective's gradient
+   against central differences; its constrained minimizer by the optimality
+   conditions and a grid around it; and on hand-made sequences, a pair of
+   trackers that fail together against one that is right where they fail:
+   the fit gives the lone tracker more than the pair's votes together, so
+   the start follows it, where the P@20 weights let the pair win. */
+static void vote_fit_ranks_the_right_minority_first(void **st) {
+    (void)st;
+    enum { NP = 40, KV = 4 };
+    double D[NP * KV], w[NP], a[KV], a0[KV] = {1, 0.5, 0.8, 0.002}, g[KV];
+    unsigned long long r = 11;
+    for (int p = 0; p < NP; p++) {
+        for (int k = 0; k < KV; k++) D[p * KV + k] = 2 * urand(&r) - 1;
+        D[p * KV + 3] = fabs(D[p * KV + 3]); /* tracker 3 is always against: its bound holds */
+        w[p] = 0.01 + urand(&r) / NP;
+    }
+    double ap[KV] = {0.7, 1.3, 0.2, 0.9};
+    tf_vote_objective(D, w, NP, KV, ap, a0, g);
+    for (int k = 0; k < KV; k++) {
+        double h = 1e-6, keep = ap[k];
+        ap[k] = keep + h;
+        double fp = tf_vote_objective(D, w, NP, KV, ap, a0, NULL);
+        ap[k] = keep - h;
+        double fm = tf_vote_objective(D, w, NP, KV, ap, a0, NULL);
+        ap[k] = keep;
+        wb_assert_close(g[k], (fp - fm) / (2 * h), 1e-9, 1e-6);
+    }
+    int sweeps = 0;
+    assert_int_equal(tf_vote_solve(D, w, NP, KV, a0, a, &sweeps), 0);
+    assert_true(sweeps > 0 && sweeps < 200);
+    double F = tf_vote_objective(D, w, NP, KV, a, a0, g);
+    for (int k = 0; k < KV; k++) {
+        assert_true(a[k] >= 1e-3);
+        if (a[k] > 1e-3 + 1e-9) assert_true(fabs(g[k]) < 1e-7); /* free: gradient 0 */
+        else assert_true(g[k] > -1e-9);                        /* at the bound: pushes out */
+    }
+    assert_true(a[3] == 1e-3);
+    for (int c = 0; c < 81; c++) { /* 3^4 points of a box of +-0.02, inside the bound */
+        double b[KV];
+        int cc = c;
+        for (int k = 0; k < KV; k++, cc /= 3) b[k] = fmax(a[k] + 0.02 * (cc % 3 - 1), 1e-3);
+        assert_true(tf_vote_objective(D, w, NP, KV, b, a0, NULL) >= F - 1e-15);
+    }
+    /* bad input: refused, a untouched */
+    double keep[KV];
+    memcpy(keep, a, sizeof keep);
+    D[5] = NAN;
+    assert_int_equal(tf_vote_solve(D, w, NP, KV, a0, a, NULL), -1);
+    D[5] = 0, w[3] = -1;
+    assert_int_equal(tf_vote_solve(D, w, NP, KV, a0, a, NULL), -1);
+    assert_int_equal(tf_vote_solve(D, w, NP, 0, a0, a, NULL), -1);
+    for (int k = 0; k < KV; k++) assert_true(a[k] == keep[k]);
+
+    /* sequences: trackers 1 and 2 follow a distractor together in frames
+       [10, 90) of a 100-frame video (tracker 0 stays); all agree elsewhere */
+    enum { T = 100, K = 3 };
+    double *box = malloc(sizeof(double) * 4 * T * K * 2), tr[2][4 * T], w0[K] = {1, 1, 1}, ws[K];
+    unsigned char m[2][T * K];
+    tf_rseq q[2];
+    for (int j = 0; j < 2; j++) {
+        make_seq(T, K, 2, 10, 90, 0, 70 + (unsigned long long)j, box + 4 * T * K * j, m[j], tr[j]);
+        assert_int_equal(tf_rseq_init(&q[j], T, K, box + 4 * T * K * j, m[j], tr[j], w0), 0);
+    }
+    tf_vote_info info;
+    assert_int_equal(tf_robust_vote_fit(&q[0], 1, NULL, 0, 20, w0, ws, &info), 0);
+    assert_int_equal(info.pairs, 2 * 80); /* 80 frames, two misses each */
+    assert_true(info.loss_after < info.loss_before);
+    assert_true(ws[0] > ws[1] + ws[2]); /* the lone tracker outvotes the pair */
+    double th[TF_RP(K)], x[4 * T];
+    int lost0 = 0, lost = 0;
+    tf_robust_theta0(K, w0, th);
+    tf_robust_start(&q[1], th, x);
+    for (int t = 0; t < T; t++) lost0 += fabs(x[4 * t] * q[1].S - tr[1][4 * t]) > 20;
+    tf_robust_theta0(K, ws, th);
+    tf_robust_start(&q[1], th, x);
+    for (int t = 0; t < T; t++) lost += fabs(x[4 * t] * q[1].S - tr[1][4 * t]) > 20;
+    assert_true(lost0 >= 75); /* equal weights: the pair wins */
+    assert_int_equal(lost, 0);
+    /* the same data as validation only; and refusals */
+    double ws2[K];
+    assert_int_equal(tf_robust_vote_fit(NULL, 0, &q[0], 1, 20, w0, ws2, NULL), 0);
+    for (int k = 0; k < K; k++) wb_assert_close(ws2[k], ws[k], 1e-12, 0);
+    assert_int_equal(tf_robust_vote_fit(NULL, 0, NULL, 0, 20, w0, ws2, NULL), -1);
+    assert_int_equal(tf_robust_vote_fit(&q[0], 1, NULL, 0, 0, w0, ws2, NULL), -1);
+    double *keep_truth = q[1].truth;
+    q[1].truth = NULL;
+    assert_int_equal(tf_robust_vote_fit(&q[0], 2, NULL, 0, 20, w0, ws2, NULL), -1);
+    q[1].truth = keep_truth;
+    for (int j = 0; j < 2; j++) tf_rseq_free(&q[j]);
+    free(box);
+}
+
+/* tf_robust_curvature (the sigma of H column of --per-sequence) against the
+   smallest eigenvalue of the dense Hessian at the same minimizer (LAPACK
+   dsyev): the curvature test estimates 1 / ||(H + lambda I)^-1||_1 from
+   below by the 1-norm estimator, so sigma + lambda lies within sqrt(n) of
+   that eigenvalue (allowing the estimator a factor 3 from its norm) */
+static void robust_curvature_matches_the_smallest_eigenvalue(void **st) {
+    (void)st;
+    enum { T = 12, K = 4, N = 4 * T };
+    double box[4 * T * K], tr[4 * T], w0[K] = {1, 1, 1, 1}, th[TF_RP(K)], x[N];
+    unsigned char m[T * K];
+    make_seq(T, K, 1, 3, 8, 1, 21, box, m, tr);
+    tf_rseq q;
+    assert_int_equal(tf_rseq_init(&q, T, K, box, m, tr, w0), 0);
+    theta_test(K, th);
+    for (int c = 0; c < 2; c++) {
+        double lambda = c ? 0.5 : 0;
+        int refused = -1;
+        double sigma = tf_robust_curvature(&q, th, lambda, &refused);
+        assert_int_equal(refused, 0);
+        assert_true(isfinite(sigma));
+        /* the same minimizer: the start, then the default solve */
+        wb_energy e = tf_robust_energy(&q);
+        wb_solver *sv = NULL;
+        assert_int_equal(wb_solver_create(&sv, &e, NULL), WB_OK);
+        tf_robust_start(&q, th, x);
+        assert_true(wb_solve(sv, th, x, NULL) >= 0);
+        wb_solver_destroy(sv);
+        int kd = e.kd;
+        double *AB = calloc((size_t)(kd + 1) * N, sizeof(double)), *H = calloc((size_t)N * N, sizeof(double)), ev[N];
+        assert_int_equal(e.hess_band(e.user, x, th, AB), 0);
+        for (int j = 0; j < N; j++)
+            for (int i = j; i < N && i <= j + kd; i++)
+                H[i * N + j] = H[j * N + i] = AB[(i - j) + j * (kd + 1)] + (i == j ? lambda : 0);
+        assert_int_equal(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', N, H, N, ev), 0);
+        double lmin = ev[0], sig = sigma + lambda;
+        assert_true(lmin > 0);
+        assert_true(sig >= lmin / sqrt((double)N) * (1 - 1e-9));
+        assert_true(sig <= 3 * sqrt((double)N) * lmin);
+        free(AB), free(H);
+    }
+    /* without truth: a vector of ones for the derivative, the same test */
+    double *keep = q.truth;
+    q.truth = NULL;
+    int refused = -1;
+    assert_true(isfinite(tf_robust_curvature(&q, th, 0, &refused)));
+    assert_int_equal(refused, 0);
+    q.truth = keep;
+    tf_rseq_free(&q);
+}
+
 /* --lambda-sweep through tf_run: the sweep's row at the run's own lambda is
    the non-convex learned row again (same training: the same theta and
    held-out figures), and the rows at lambda 0 and 10 are trained with their
@@ -412,6 +556,16 @@ static void lambda_sweep_retrains_the_nonconvex_row(void **st) {
        at lambda 0 and at least 10 / sqrt(160) where H is positive definite */
     assert_true(r.sweep[2].checked > 0 && r.sweep[2].sigma_min >= 10 / sqrt(160.0));
     assert_true(r.sweep[0].sigma_min < r.sweep[2].sigma_min);
+    /* the per-test-sequence curvature: the same theta gives the same
+       figures, and every row has them */
+    for (int e = 0; e < 3; e++) assert_non_null(r.sweep[e].test_sigma);
+    assert_non_null(r.robust[0].test_sigma);
+    for (int i = 0; i < r.test_seqs; i++) {
+        assert_int_equal(r.sweep[1].test_refused[i], r.robust[0].test_refused[i]);
+        if (isfinite(r.robust[0].test_sigma[i]))
+            wb_assert_close(r.sweep[1].test_sigma[i], r.robust[0].test_sigma[i], 0, 0);
+        else assert_true(isnan(r.sweep[1].test_sigma[i]));
+    }
     tf_result_free(&r);
 }
 
@@ -592,6 +746,8 @@ int main(void) {
         cmocka_unit_test(robust_px_loss_matches_differences),
         cmocka_unit_test(referee_fit_matches_closed_form_and_brute_force),
         cmocka_unit_test(referee_segments_by_hand),
+        cmocka_unit_test(vote_fit_ranks_the_right_minority_first),
+        cmocka_unit_test(robust_curvature_matches_the_smallest_eigenvalue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

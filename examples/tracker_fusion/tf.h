@@ -202,6 +202,9 @@ typedef struct {
     int search;  /* the robust rows' basin search (tf_robust_search): 1 or 0 (default) */
     int robust_loss_px; /* the robust rows' training loss: 1 in px, 0 in box scales (default) */
     int referee;        /* the referee row (tf_referee.h): 1 on, 0 off (default) */
+    int votes;          /* the robust rows' start weights: 1 fitted on the
+                           training sequences' disagreements (tf_robust_vote_fit),
+                           0 (default) from each tracker's training P@20 alone */
     double sweep[TF_MAX_SWEEP]; /* --lambda-sweep: the non-convex learned row */
     int nsweep;                 /* trained again at each of these lambdas     */
 } tf_opts;
@@ -261,6 +264,11 @@ typedef struct {
     int ref_test_segs, ref_test_switched; /* the same on the test sequences */
     int ref_used;           /* 1: the model was applied (ref_gain > 0);
                                0: the fusion kept everywhere           */
+    /* the robust rows' start weights: from the training P@20 (w_prec) and,
+       with o->votes, fitted on the disagreements (w_start, vote) */
+    int vote_done;
+    double w_prec[TF_MAX_TRACKERS], w_start[TF_MAX_TRACKERS];
+    tf_vote_info vote;
 } tf_result;
 
 /* Fuses every sequence of test (in order: the test_idx order of r) with fn,

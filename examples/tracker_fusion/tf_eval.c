@@ -322,6 +322,7 @@ void tf_opts_default(tf_opts *o) {
     o->search = 0;
     o->robust_loss_px = 0;
     o->referee = 0;
+    o->votes = 0;
 }
 
 void tf_result_free(tf_result *r) {
@@ -749,6 +750,16 @@ int tf_write_json(const tf_result *r, const char *path) {
         jnum(f, fit->seconds);
         fputs(", \"cpu_seconds\": ", f);
         jnum(f, fit->cpu_seconds);
+        if (fit->test_sigma) { /* per test sequence, in the order of "test_sequences" */
+            fputs(", \"test_sigma_H\": [", f);
+            for (int q = 0; q < r->test_seqs; q++) {
+                if (q) fputs(", ", f);
+                jnum(f, fit->test_sigma[q]);
+            }
+            fputs("], \"test_refused\": [", f);
+            for (int q = 0; q < r->test_seqs; q++) fprintf(f, "%s%d", q ? ", " : "", fit->test_refused[q]);
+            fputs("]", f);
+        }
         static const char *cn[3] = {"epoch_loss", "val_loss", "theta"};
         for (int j = 0; j < 3; j++) {
             int n = j < 2 ? fit->epochs : TF_RP(r->K);
@@ -774,6 +785,23 @@ int tf_write_json(const tf_result *r, const char *path) {
         jnum(f, r->ref_gain);
         fprintf(f, ", \"used\": %d, \"test_segments\": %d, \"test_switched\": %d}", r->ref_used,
                 r->ref_test_segs, r->ref_test_switched);
+    }
+    if (r->robust_rows) { /* the robust rows' start weights */
+        fprintf(f, ",\n  \"start_weights\": {\"fitted\": %d, \"from_precision\": [", r->vote_done);
+        for (int k = 0; k < r->K; k++) {
+            if (k) fputs(", ", f);
+            jnum(f, r->w_prec[k]);
+        }
+        fputs("], \"used\": [", f);
+        for (int k = 0; k < r->K; k++) {
+            if (k) fputs(", ", f);
+            jnum(f, r->w_start[k]);
+        }
+        fprintf(f, "], \"pairs\": %ld, \"loss_before\": ", r->vote.pairs);
+        jnum(f, r->vote.loss_before);
+        fputs(", \"loss_after\": ", f);
+        jnum(f, r->vote.loss_after);
+        fputs("}", f);
     }
     fputs("\n}\n", f);
     int bad = ferror(f);

@@ -279,7 +279,7 @@ void tf_rseq_free(tf_rseq *q) {
     memset(q, 0, sizeof *q);
 }
 
-#define C_START 0.3 /* Geman-McClure width of the IRLS anchor (box scales) */
+#define C_START TF_RC0 /* Geman-McClure width of the IRLS anchor (box scales) */
 
 /* The per-frame robust consensus of centres: Weiszfeld's weighted geometric
    median (weights w0, 50 iterations), then 30 Geman-McClure IRLS steps
@@ -785,7 +785,11 @@ void tf_robust_opts_default(tf_robust_opts *o) {
 void tf_robust_fit_free(tf_robust_fit *fit) {
     free(fit->epoch_loss);
     free(fit->val_loss);
+    free(fit->test_sigma);
+    free(fit->test_refused);
     fit->epoch_loss = fit->val_loss = NULL;
+    fit->test_sigma = NULL;
+    fit->test_refused = NULL;
 }
 
 /* The trainer's data set. The start depends on theta (the Viterbi path with
@@ -999,4 +1003,33 @@ int tf_robust_fuse(const tf_rseq *q, const double *theta, double *box) {
     wb_solver_destroy(sv);
     free(x);
     return st;
+}
+
+double tf_robust_curvature(const tf_rseq *q, const double *theta, double lambda, int *refused) {
+    wb_energy e = tf_robust_energy(q);
+    wb_settings st;
+    wb_settings_default(&st);
+    st.lambda = lambda;
+    wb_solver *sv = NULL;
+    double sigma = NAN, dw[TF_RP(TF_RMAX_K)];
+    double *x = malloc(sizeof(double) * 8 * (size_t)q->T), *g = x ? x + 4 * (size_t)q->T : NULL;
+    *refused = 0;
+    if (!x || wb_solver_create(&sv, &e, &st) != WB_OK) {
+        free(x);
+        return NAN;
+    }
+    tf_robust_start(q, theta, x);
+    if (wb_solve(sv, theta, x, NULL) >= 0) {
+        if (q->truth) tf_robust_loss(q, x, g);
+        else
+            for (int i = 0; i < 4 * q->T; i++) g[i] = 1;
+        wb_status sd = wb_implicit_vjp(sv, g, dw);
+        wb_deriv_info di;
+        wb_solver_deriv_info(sv, &di);
+        *refused = sd == WB_ESINGULAR;
+        if (sd >= 0 && di.min_curvature > 0) sigma = di.min_curvature - lambda;
+    }
+    wb_solver_destroy(sv);
+    free(x);
+    return sigma;
 }

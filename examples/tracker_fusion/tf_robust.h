@@ -12,6 +12,7 @@
 #define TF_RF 6      /* per-frame, per-tracker features                   */
 #define TF_RKD 8     /* 4 unknowns a frame; the smoothing couples t-1, t+1 */
 #define TF_RP(K) (2 * (K) + 3 + TF_RF) /* parameters                      */
+#define TF_RC0 0.3   /* the start's Geman-McClure width (box scales)        */
 
 /* One sequence prepared for the energy (everything in it is fixed data: the
    parameters never change it).
@@ -70,6 +71,32 @@ double tf_robust_loss_px(const tf_rseq *q, const double *x, double *dl);
 /* state x[4T] -> box[T*4] (cx, cy, w, h in px) */
 void tf_robust_boxes(const tf_rseq *q, const double *x, double *box);
 
+/* ---- the start's vote weights (tf_vote.c) ----
+   Fits the per-tracker weights a[K] with which the Viterbi start scores a
+   candidate (cost sum_k a_k V_tjk at the start's width TF_RC0 and g = 1) on
+   the sequences train[ntrain] and val[nval] (they need truth): in every
+   frame whose reports include a hit (centre error <= prec_px) and a miss,
+   the report nearest the truth should cost less than each miss; a logistic
+   ranking loss, each sequence weighing equally and each of its frames
+   1/T, plus mu/2 |a - a0|^2 (mu = 1e-2), a_k >= 1e-3 (see tf_vote.c). a0:
+   the prior (the start weights the caller had). 0 ok; -1 out of memory,
+   no sequence, a sequence without truth or of another K. */
+typedef struct {
+    long pairs;        /* (hit, miss) pairs ranked                          */
+    int sweeps;        /* coordinate-descent sweeps                         */
+    double loss_before, loss_after; /* the objective at a0 and at a        */
+} tf_vote_info;
+int tf_robust_vote_fit(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
+                       double prec_px, const double *a0, double *a, tf_vote_info *info);
+/* The pieces, for tests: the objective above (and its gradient into
+   grad[K] if not NULL) for the pairs D[np*K] (hit's V minus miss's V) with
+   weights w[np] >= 0; and its minimizer over a_k >= 1e-3 from a0 (0 ok;
+   -1 out of memory, K outside 1..TF_RMAX_K, a non-finite or negative input). */
+double tf_vote_objective(const double *D, const double *w, size_t np, int K, const double *a,
+                         const double *a0, double *grad);
+int tf_vote_solve(const double *D, const double *w, size_t np, int K, const double *a0,
+                  double *a, int *sweeps);
+
 /* ---- learning ---- */
 typedef struct {
     int end_to_end;     /* 1: learn beta (per-frame, per-tracker weights);
@@ -113,6 +140,12 @@ typedef struct {
                                        median over the sequences (NaN: none) */
     double search_before, search_after; /* the basin search's training score */
     int search_evals;                   /* (0: no search)                    */
+    /* filled by tf_robust_rows: on each test sequence (test order), the
+       smallest curvature of H itself at the row's minimizer
+       (tf_robust_curvature at lambda 0; NaN: refused or not reached) and
+       whether the undamped derivative was refused there; NULL until then */
+    double *test_sigma;
+    int *test_refused;
 } tf_robust_fit;
 
 /* Trains on train[ntrain], starting at theta0 after the basin search
@@ -126,5 +159,17 @@ void tf_robust_fit_free(tf_robust_fit *fit);
    the wb_solve status (box is filled from the best point on a failure
    after the start). */
 int tf_robust_fuse(const tf_rseq *q, const double *theta, double *box);
+
+/* The smallest curvature of H at the minimizer that tf_robust_fuse finds
+   (the start at theta, one solve), from the derivative's curvature test at
+   damping lambda: sigma of H + lambda I minus lambda (wb_deriv_info), after
+   wb_implicit_vjp with the training loss's gradient (q needs truth; without
+   it a vector of ones). The test's sigma estimates 1 / ||(H + lambda I)^-1||_1
+   (within sqrt(n) of the smallest eigenvalue), so at lambda > 0 the
+   difference can fall below H's own curvature, even below 0: lambda = 0
+   measures H. NaN when the solve failed or the derivative was
+   refused (*refused = 1: WB_ESINGULAR, H + lambda I not positive definite
+   enough) or the test was not reached. */
+double tf_robust_curvature(const tf_rseq *q, const double *theta, double lambda, int *refused);
 
 #endif

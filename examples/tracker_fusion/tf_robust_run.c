@@ -251,8 +251,22 @@ int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const t
                 goto fail;
             }
     }
+    /* the start weights: the P@20 ones, or (o->votes) fitted on the
+       training sequences' disagreements with them as the prior */
+    double ws[TF_RMAX_K];
+    memcpy(ws, w0, sizeof(double) * K);
+    r->vote_done = 0;
+    if (o->votes) {
+        if (tf_robust_vote_fit(q[0], train->count, q[1], val->count, TF_PREC_PX, w0, ws,
+                               &r->vote)) {
+            snprintf(err, errlen, "the start's vote weights: out of memory");
+            goto fail;
+        }
+        r->vote_done = 1;
+    }
+    for (int k = 0; k < K; k++) r->w_prec[k] = w0[k], r->w_start[k] = ws[k];
     double theta0[TF_RP(TF_RMAX_K)];
-    tf_robust_theta0(K, w0, theta0);
+    tf_robust_theta0(K, ws, theta0);
     static const char *key[2] = {"nonconvex", "end_to_end"};
     static const char *lab[2] = {"non-convex learned", "end to end"};
     r->lambda = o->lambda;
@@ -288,6 +302,13 @@ int tf_robust_rows(tf_result *r, const tf_opts *o, const tf_data *train, const t
         if (tf_eval_method(r, sw < 0 ? key[e] : skey, sw < 0 ? lab[e] : slab, test, rfuse, &f,
                            o->threshold, fit->seconds, (long)fit->solves) < 0)
             goto oom;
+        /* the curvature of H itself (lambda 0) at each test minimizer: where
+           it is of the order of a lambda, the damping changes the derivative */
+        fit->test_sigma = malloc(sizeof(double) * (size_t)(test->count ? test->count : 1));
+        fit->test_refused = calloc((size_t)(test->count ? test->count : 1), sizeof(int));
+        if (!fit->test_sigma || !fit->test_refused) goto oom;
+        for (int i = 0; i < test->count; i++)
+            fit->test_sigma[i] = tf_robust_curvature(&q[2][i], fit->theta, 0, &fit->test_refused[i]);
         if (e == 0 && kb >= 0 && o->referee &&
             referee_row(r, o, parts, q, fit->theta, kb, fit->seconds, (long)fit->solves, err, errlen))
             goto fail;
