@@ -325,6 +325,12 @@ wb_status wbi_lbfgs_newton(wb_solver *sv, const double *w, double f,
 wb_status wbi_steihaug(wb_solver *sv, double Delta, double tol, int maxit,
                        double *s, double *hs, int *boundary, int *met,
                        int *iters);
+/* The Newton step s ~ -H^-1 g by CG in the unknowns' scale (cg.c): on
+   (D H D) u = -D g, s = D u, D = diag(scale), until ||residual|| <= tol_rel
+   ||D g|| or maxit; hs = H s. *negc: a direction with d'(DHD)d <= 0 met (s
+   is then the iterate before it). Uses cgw [4n]; scale must not be in it. */
+wb_status wbi_cg_scaled(wb_solver *sv, const double *scale, double tol_rel, int maxit,
+                        double *s, double *hs, int *negc, int *met, int *iters);
 /* (H + lambda I) v = b by PCG; *relres = recomputed relative residual.
    WB_ESINGULAR (message set) on non-positive curvature. Restarts from the
    recomputed residual when the recurrence one meets tol and the true one
