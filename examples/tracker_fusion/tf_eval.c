@@ -616,6 +616,15 @@ static void jnum(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.10g", v);
     else fputs("null", f);
 }
+/* [v0, ..., v(n-1)] through jnum ([] when v is NULL) */
+static void jarr(FILE *f, const double *v, int n) {
+    fputc('[', f);
+    for (int i = 0; v && i < n; i++) {
+        if (i) fputs(", ", f);
+        jnum(f, v[i]);
+    }
+    fputc(']', f);
+}
 /* a JSON string: quotes, backslashes and control characters escaped; bytes
    that are not valid UTF-8 written as U+FFFD, so the output is always
    valid JSON whatever the input's bytes */
@@ -751,12 +760,9 @@ int tf_write_json(const tf_result *r, const char *path) {
         fputs(", \"cpu_seconds\": ", f);
         jnum(f, fit->cpu_seconds);
         if (fit->test_sigma) { /* per test sequence, in the order of "test_sequences" */
-            fputs(", \"test_sigma_H\": [", f);
-            for (int q = 0; q < r->test_seqs; q++) {
-                if (q) fputs(", ", f);
-                jnum(f, fit->test_sigma[q]);
-            }
-            fputs("], \"test_refused\": [", f);
+            fputs(", \"test_sigma_H\": ", f);
+            jarr(f, fit->test_sigma, r->test_seqs);
+            fputs(", \"test_refused\": [", f);
             for (int q = 0; q < r->test_seqs; q++) fprintf(f, "%s%d", q ? ", " : "", fit->test_refused[q]);
             fputs("]", f);
         }
@@ -764,40 +770,27 @@ int tf_write_json(const tf_result *r, const char *path) {
         for (int j = 0; j < 3; j++) {
             int n = j < 2 ? fit->epochs : TF_RP(r->K);
             const double *v = j == 0 ? fit->epoch_loss : j == 1 ? fit->val_loss : fit->theta;
-            fprintf(f, ", \"%s\": [", cn[j]);
-            for (int i = 0; v && i < n; i++) {
-                if (i) fputs(", ", f);
-                jnum(f, v[i]);
-            }
-            fputs("]", f);
+            fprintf(f, ", \"%s\": ", cn[j]);
+            jarr(f, v, n);
         }
         fputs("}", f);
     }
     fputs("]", f);
     if (r->ref_done) { /* the referee of the non-convex learned row */
-        fprintf(f, ",\n  \"referee\": {\"tracker\": %d, \"beta\": [", r->ref_tracker);
-        for (int j = 0; j < 4; j++) {
-            if (j) fputs(", ", f);
-            jnum(f, r->ref_beta[j]);
-        }
-        fprintf(f, "], \"train_segments\": %d, \"train_switched\": %d, \"train_cle_gain\": ",
+        fprintf(f, ",\n  \"referee\": {\"tracker\": %d, \"beta\": ", r->ref_tracker);
+        jarr(f, r->ref_beta, 4);
+        fprintf(f, ", \"train_segments\": %d, \"train_switched\": %d, \"train_cle_gain\": ",
                 r->ref_segs, r->ref_switched);
         jnum(f, r->ref_gain);
         fprintf(f, ", \"used\": %d, \"test_segments\": %d, \"test_switched\": %d}", r->ref_used,
                 r->ref_test_segs, r->ref_test_switched);
     }
     if (r->robust_rows) { /* the robust rows' start weights */
-        fprintf(f, ",\n  \"start_weights\": {\"fitted\": %d, \"from_precision\": [", r->vote_done);
-        for (int k = 0; k < r->K; k++) {
-            if (k) fputs(", ", f);
-            jnum(f, r->w_prec[k]);
-        }
-        fputs("], \"used\": [", f);
-        for (int k = 0; k < r->K; k++) {
-            if (k) fputs(", ", f);
-            jnum(f, r->w_start[k]);
-        }
-        fprintf(f, "], \"pairs\": %ld, \"loss_before\": ", r->vote.pairs);
+        fprintf(f, ",\n  \"start_weights\": {\"fitted\": %d, \"from_precision\": ", r->vote_done);
+        jarr(f, r->w_prec, r->K);
+        fputs(", \"used\": ", f);
+        jarr(f, r->w_start, r->K);
+        fprintf(f, ", \"pairs\": %ld, \"loss_before\": ", r->vote.pairs);
         jnum(f, r->vote.loss_before);
         fputs(", \"loss_after\": ", f);
         jnum(f, r->vote.loss_after);
