@@ -824,6 +824,45 @@ static double wall_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The derivative's curvature test at the minimizer a fusion finds (the start
+   at theta, one solve): wb_implicit_vjp at damping lambda with the training
+   loss's gradient (in px with loss_px; a vector of ones without truth), then
+   sigma = wb_deriv_info.min_curvature, the smallest curvature of H + lambda I.
+   *solved: the solve ended at a usable point; *refused: the derivative was
+   WB_ESINGULAR. Returns sigma, or NaN (no solver, no solve, refused, or the
+   test not reached). */
+static double curvature_at(const tf_rseq *q, const double *theta, double lambda, int loss_px,
+                           int *solved, int *refused) {
+    wb_energy e = tf_robust_energy(q);
+    wb_settings st;
+    wb_settings_default(&st);
+    st.lambda = lambda;
+    wb_solver *sv = NULL;
+    double sigma = NAN, dw[TF_RP(TF_RMAX_K)];
+    double *x = malloc(sizeof(double) * 8 * (size_t)q->T), *g = x ? x + 4 * (size_t)q->T : NULL;
+    *solved = *refused = 0;
+    if (!x || wb_solver_create(&sv, &e, &st) != WB_OK) {
+        free(x);
+        return NAN;
+    }
+    tf_robust_start(q, theta, x);
+    if (wb_solve(sv, theta, x, NULL) >= 0) {
+        *solved = 1;
+        if (!q->truth)
+            for (int i = 0; i < 4 * q->T; i++) g[i] = 1;
+        else if (loss_px) tf_robust_loss_px(q, x, g);
+        else tf_robust_loss(q, x, g);
+        wb_status sd = wb_implicit_vjp(sv, g, dw);
+        wb_deriv_info di;
+        wb_solver_deriv_info(sv, &di);
+        *refused = sd == WB_ESINGULAR;
+        if (sd >= 0 && di.min_curvature > 0) sigma = di.min_curvature;
+    }
+    wb_solver_destroy(sv);
+    free(x);
+    return sigma;
+}
+
 int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nval,
                     const double *theta0, const tf_robust_opts *o, tf_robust_fit *fit,
                     char *err, size_t errlen) {
@@ -952,30 +991,11 @@ int tf_robust_train(const tf_rseq *train, int ntrain, const tf_rseq *val, int nv
     double *sig = malloc(sizeof(double) * (size_t)ntrain);
     int nsig = 0;
     for (int i = 0; i < ntrain; i++) {
-        wb_energy e = tf_robust_energy(&train[i]);
-        wb_settings s;
-        wb_settings_default(&s);
-        s.lambda = o->lambda;
-        wb_solver *sv = NULL;
-        double *x = malloc(sizeof(double) * 8 * (size_t)train[i].T), *g = x + 4 * (size_t)train[i].T;
-        double dw[TF_RP(TF_RMAX_K)];
-        if (!x || wb_solver_create(&sv, &e, &s) != WB_OK) {
-            free(x);
-            continue;
-        }
-        tf_robust_start(&train[i], fit->theta, x);
-        if (wb_solve(sv, fit->theta, x, NULL) >= 0) {
-            if (o->loss_px) tf_robust_loss_px(&train[i], x, g);
-            else tf_robust_loss(&train[i], x, g);
-            fit->checked++;
-            wb_status sd = wb_implicit_vjp(sv, g, dw);
-            fit->refused += sd == WB_ESINGULAR;
-            wb_deriv_info di;
-            wb_solver_deriv_info(sv, &di);
-            if (sd >= 0 && sig && di.min_curvature > 0) sig[nsig++] = di.min_curvature;
-        }
-        wb_solver_destroy(sv);
-        free(x);
+        int solved, refused;
+        double c = curvature_at(&train[i], fit->theta, o->lambda, o->loss_px, &solved, &refused);
+        fit->checked += solved;
+        fit->refused += refused;
+        if (sig && c > 0) sig[nsig++] = c;
     }
     fit->sigma_min = fit->sigma_med = NAN;
     if (nsig) {
@@ -1006,30 +1026,6 @@ int tf_robust_fuse(const tf_rseq *q, const double *theta, double *box) {
 }
 
 double tf_robust_curvature(const tf_rseq *q, const double *theta, double lambda, int *refused) {
-    wb_energy e = tf_robust_energy(q);
-    wb_settings st;
-    wb_settings_default(&st);
-    st.lambda = lambda;
-    wb_solver *sv = NULL;
-    double sigma = NAN, dw[TF_RP(TF_RMAX_K)];
-    double *x = malloc(sizeof(double) * 8 * (size_t)q->T), *g = x ? x + 4 * (size_t)q->T : NULL;
-    *refused = 0;
-    if (!x || wb_solver_create(&sv, &e, &st) != WB_OK) {
-        free(x);
-        return NAN;
-    }
-    tf_robust_start(q, theta, x);
-    if (wb_solve(sv, theta, x, NULL) >= 0) {
-        if (q->truth) tf_robust_loss(q, x, g);
-        else
-            for (int i = 0; i < 4 * q->T; i++) g[i] = 1;
-        wb_status sd = wb_implicit_vjp(sv, g, dw);
-        wb_deriv_info di;
-        wb_solver_deriv_info(sv, &di);
-        *refused = sd == WB_ESINGULAR;
-        if (sd >= 0 && di.min_curvature > 0) sigma = di.min_curvature - lambda;
-    }
-    wb_solver_destroy(sv);
-    free(x);
-    return sigma;
+    int solved;
+    return curvature_at(q, theta, lambda, 0, &solved, refused) - lambda; /* NaN stays NaN */
 }
